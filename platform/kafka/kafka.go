@@ -1,0 +1,165 @@
+// Package kafka holds the franz-go plumbing every service shares: client
+// options, topic creation, record headers and the dead-letter topic.
+//
+// It never decides what a record means; services decode and act.
+package kafka
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"time"
+
+	"github.com/picket-dev/picket/schemas/events"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/plugin/kslog"
+)
+
+// Config is the Kafka section every service shares.
+type Config struct {
+	Brokers  []string `koanf:"brokers"`
+	ClientID string   `koanf:"client_id"`
+	// Topics and how to create them when missing.
+	ResultsTopic      string `koanf:"results_topic"`
+	AlertsTopic       string `koanf:"alerts_topic"`
+	DeadLetterTopic   string `koanf:"dead_letter_topic"`
+	Partitions        int32  `koanf:"partitions"`
+	ReplicationFactor int16  `koanf:"replication_factor"`
+	// CreateTopics creates missing topics at start-up.
+	CreateTopics bool `koanf:"create_topics"`
+}
+
+// DefaultConfig is the default Kafka configuration.
+func DefaultConfig() Config {
+	return Config{
+		Brokers:           []string{"127.0.0.1:9092"},
+		ClientID:          "picket",
+		ResultsTopic:      "picket.check-results.v1",
+		AlertsTopic:       "picket.alert-state.v1",
+		DeadLetterTopic:   "picket.dead-letter.v1",
+		Partitions:        6,
+		ReplicationFactor: 1,
+		CreateTopics:      true,
+	}
+}
+
+// Validate names the offending key.
+func (c Config) Validate() error {
+	switch {
+	case len(c.Brokers) == 0:
+		return errors.New("kafka.brokers: at least one broker is required")
+	case c.ResultsTopic == "":
+		return errors.New("kafka.results_topic: must not be empty")
+	case c.AlertsTopic == "":
+		return errors.New("kafka.alerts_topic: must not be empty")
+	case c.DeadLetterTopic == "":
+		return errors.New("kafka.dead_letter_topic: must not be empty")
+	case c.Partitions < 1:
+		return fmt.Errorf("kafka.partitions: %d, must be at least 1", c.Partitions)
+	case c.ReplicationFactor < 1:
+		return fmt.Errorf("kafka.replication_factor: %d, must be at least 1", c.ReplicationFactor)
+	}
+	for i, b := range c.Brokers {
+		if b == "" {
+			return fmt.Errorf("kafka.brokers[%d]: empty address", i)
+		}
+	}
+	return nil
+}
+
+// ClientOptions are the options every client starts from.
+func (c Config) ClientOptions(log *slog.Logger) []kgo.Opt {
+	return []kgo.Opt{
+		kgo.SeedBrokers(c.Brokers...),
+		kgo.ClientID(c.ClientID),
+		kgo.WithLogger(kslog.New(log)),
+	}
+}
+
+// TopicSpec describes one topic to create when missing.
+type TopicSpec struct {
+	Name    string
+	Configs map[string]string
+}
+
+// Topics are the specs of Picket's topics under this configuration. The alert
+// topic is compacted: its key is check/rule, so the latest state of every
+// rule survives.
+func (c Config) Topics() []TopicSpec {
+	return []TopicSpec{
+		{Name: c.ResultsTopic},
+		{Name: c.AlertsTopic, Configs: map[string]string{"cleanup.policy": "compact"}},
+		{Name: c.DeadLetterTopic},
+	}
+}
+
+// EnsureTopics creates the configured topics that do not exist yet.
+func EnsureTopics(ctx context.Context, cl *kgo.Client, c Config) error {
+	if !c.CreateTopics {
+		return nil
+	}
+	adm := kadm.NewClient(cl)
+	for _, t := range c.Topics() {
+		var cfg map[string]*string
+		if len(t.Configs) > 0 {
+			cfg = map[string]*string{}
+			for k, v := range t.Configs {
+				cfg[k] = kadm.StringPtr(v)
+			}
+		}
+		resp, err := adm.CreateTopic(ctx, c.Partitions, c.ReplicationFactor, cfg, t.Name)
+		if err != nil {
+			return fmt.Errorf("create topic %s: %w", t.Name, err)
+		}
+		if resp.Err != nil && !errors.Is(resp.Err, kerr.TopicAlreadyExists) {
+			return fmt.Errorf("create topic %s: %w", t.Name, resp.Err)
+		}
+	}
+	return nil
+}
+
+// Headers converts schema headers to record headers.
+func Headers(s events.Schema) []kgo.RecordHeader {
+	hs := s.Headers()
+	out := make([]kgo.RecordHeader, len(hs))
+	for i, h := range hs {
+		out[i] = kgo.RecordHeader{Key: h.Key, Value: []byte(h.Value)}
+	}
+	return out
+}
+
+// RecordHeaders converts a record's headers for events.Decode.
+func RecordHeaders(r *kgo.Record) []events.Header {
+	out := make([]events.Header, len(r.Headers))
+	for i, h := range r.Headers {
+		out[i] = events.Header{Key: h.Key, Value: string(h.Value)}
+	}
+	return out
+}
+
+// Dead-letter headers added to a record that could not be processed.
+const (
+	HeaderDLQReason    = "picket-dlq-reason"
+	HeaderDLQTopic     = "picket-dlq-source-topic"
+	HeaderDLQPartition = "picket-dlq-source-partition"
+	HeaderDLQOffset    = "picket-dlq-source-offset"
+	HeaderDLQTime      = "picket-dlq-time"
+)
+
+// DeadLetter builds the dead-letter copy of r: same key, value and headers,
+// plus the reason and where it came from.
+func DeadLetter(topic string, r *kgo.Record, reason error, now time.Time) *kgo.Record {
+	hs := append([]kgo.RecordHeader(nil), r.Headers...)
+	hs = append(hs,
+		kgo.RecordHeader{Key: HeaderDLQReason, Value: []byte(reason.Error())},
+		kgo.RecordHeader{Key: HeaderDLQTopic, Value: []byte(r.Topic)},
+		kgo.RecordHeader{Key: HeaderDLQPartition, Value: []byte(strconv.Itoa(int(r.Partition)))},
+		kgo.RecordHeader{Key: HeaderDLQOffset, Value: []byte(strconv.FormatInt(r.Offset, 10))},
+		kgo.RecordHeader{Key: HeaderDLQTime, Value: []byte(now.UTC().Format(time.RFC3339Nano))},
+	)
+	return &kgo.Record{Topic: topic, Key: r.Key, Value: r.Value, Headers: hs}
+}

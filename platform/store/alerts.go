@@ -1,0 +1,78 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"time"
+)
+
+// AlertRow is one row of alert_events: one state transition.
+type AlertRow struct {
+	EventID       string    `ch:"event_id"`
+	CheckID       string    `ch:"check_id"`
+	CheckName     string    `ch:"check_name"`
+	Rule          string    `ch:"rule"`
+	State         string    `ch:"state"`
+	PreviousState string    `ch:"previous_state"`
+	At            time.Time `ch:"at"`
+	Message       string    `ch:"message"`
+	Availability  float64   `ch:"availability"`
+	Threshold     float64   `ch:"threshold"`
+	WindowMS      uint64    `ch:"window_ms"`
+	Samples       uint32    `ch:"samples"`
+	Successes     uint32    `ch:"successes"`
+	// DownSince is the zero time (1970) unless this is a recovery.
+	DownSince    time.Time `ch:"down_since"`
+	LastResultID string    `ch:"last_result_id"`
+}
+
+// InsertAlerts records transitions; the same transition twice is one row.
+func (s *Store) InsertAlerts(ctx context.Context, rows []AlertRow) error {
+	for i := range rows {
+		if rows[i].DownSince.IsZero() {
+			rows[i].DownSince = time.Unix(0, 0)
+		}
+	}
+	return s.b.Insert(ctx, s.sql("${db}.alert_events"), rows)
+}
+
+// AlertQuery filters alert history.
+type AlertQuery struct {
+	CheckID  string // empty: every check
+	From, To time.Time
+	Limit    int
+}
+
+const alertColumns = `event_id, check_id, check_name, rule, state, previous_state, at, message,
+  availability, threshold, window_ms, samples, successes, down_since, last_result_id`
+
+// Alerts returns the transitions matching q, newest first.
+func (s *Store) Alerts(ctx context.Context, q AlertQuery) ([]AlertRow, error) {
+	var out []AlertRow
+	err := s.b.Select(ctx, &out, s.sql(`SELECT `+alertColumns+`
+FROM ${db}.alert_events FINAL
+WHERE ({check_id:String} = '' OR check_id = {check_id:String})
+  AND at >= {from:DateTime64(3, 'UTC')} AND at < {to:DateTime64(3, 'UTC')}
+ORDER BY at DESC, check_id, rule
+LIMIT {limit:UInt32}`), Params{
+		"check_id": q.CheckID, "from": TimeParam(q.From), "to": TimeParam(q.To),
+		"limit": fmt.Sprint(q.Limit),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("alert history: %w", err)
+	}
+	return out, nil
+}
+
+// LatestAlerts returns the most recent transition of every (check, rule).
+func (s *Store) LatestAlerts(ctx context.Context) ([]AlertRow, error) {
+	var out []AlertRow
+	err := s.b.Select(ctx, &out, s.sql(`SELECT `+alertColumns+`
+FROM ${db}.alert_events FINAL
+ORDER BY check_id, rule, at DESC
+LIMIT 1 BY check_id, rule`), nil)
+	if err != nil {
+		return nil, fmt.Errorf("latest alert states: %w", err)
+	}
+	return out, nil
+}

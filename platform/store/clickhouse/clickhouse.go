@@ -1,0 +1,101 @@
+// Package clickhouse runs Picket's SQL on a ClickHouse server over the native
+// protocol with clickhouse-go/v2. It is what production uses.
+package clickhouse
+
+import (
+	"context"
+	"fmt"
+	"reflect"
+	"time"
+
+	ch "github.com/ClickHouse/clickhouse-go/v2"
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+	"github.com/picket-dev/picket/platform/store"
+)
+
+// Config says how to reach the server.
+type Config struct {
+	Addr     []string      `koanf:"addr"`
+	Username string        `koanf:"username"`
+	Password string        `koanf:"password"`
+	Dial     time.Duration `koanf:"dial_timeout"`
+}
+
+// Backend is a clickhouse-go connection pool.
+type Backend struct {
+	conn driver.Conn
+}
+
+var _ store.Backend = (*Backend)(nil)
+
+// Open connects to the server. It does not wait for it to answer: Ping does.
+func Open(c Config) (*Backend, error) {
+	dial := c.Dial
+	if dial == 0 {
+		dial = 5 * time.Second
+	}
+	conn, err := ch.Open(&ch.Options{
+		Addr:        c.Addr,
+		Protocol:    ch.Native,
+		Auth:        ch.Auth{Username: c.Username, Password: c.Password},
+		DialTimeout: dial,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("clickhouse %v: %w", c.Addr, err)
+	}
+	return &Backend{conn: conn}, nil
+}
+
+func withParams(ctx context.Context, params store.Params) context.Context {
+	if len(params) == 0 {
+		return ctx
+	}
+	return ch.Context(ctx, ch.WithParameters(ch.Parameters(params)))
+}
+
+// Exec implements store.Backend.
+func (b *Backend) Exec(ctx context.Context, query string, params store.Params) error {
+	if err := b.conn.Exec(withParams(ctx, params), query); err != nil {
+		return fmt.Errorf("clickhouse: %w", err)
+	}
+	return nil
+}
+
+// Select implements store.Backend.
+func (b *Backend) Select(ctx context.Context, dest any, query string, params store.Params) error {
+	if err := b.conn.Select(withParams(ctx, params), dest, query); err != nil {
+		return fmt.Errorf("clickhouse: %w", err)
+	}
+	return nil
+}
+
+// Insert implements store.Backend with one PrepareBatch/Append/Send.
+func (b *Backend) Insert(ctx context.Context, table string, rows any) error {
+	rv := reflect.ValueOf(rows)
+	if rv.Kind() != reflect.Slice {
+		return fmt.Errorf("insert into %s: rows must be a slice, got %T", table, rows)
+	}
+	if rv.Len() == 0 {
+		return nil
+	}
+	batch, err := b.conn.PrepareBatch(ctx, store.InsertStatement(table, rv.Type()))
+	if err != nil {
+		return fmt.Errorf("insert into %s: %w", table, err)
+	}
+	for i := range rv.Len() {
+		if err := batch.AppendStruct(rv.Index(i).Addr().Interface()); err != nil {
+			_ = batch.Abort()
+			return fmt.Errorf("insert into %s: row %d: %w", table, i, err)
+		}
+	}
+	if err := batch.Send(); err != nil {
+		return fmt.Errorf("insert into %s: %w", table, err)
+	}
+	return nil
+}
+
+// Ping implements store.Backend.
+func (b *Backend) Ping(ctx context.Context) error { return b.conn.Ping(ctx) }
+
+// Close implements store.Backend.
+func (b *Backend) Close() error { return b.conn.Close() }

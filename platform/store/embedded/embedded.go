@@ -1,0 +1,268 @@
+// Package embedded runs Picket's ClickHouse SQL on libchdb, ClickHouse as an
+// in-process library, for the single-process dev stack and the tests.
+//
+// It is the only package that imports the chdb binding, whose init panics when
+// libchdb.so cannot be loaded (CHDB_LIB_PATH names it): only embedded code
+// paths may link this package.
+package embedded
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"reflect"
+	"strings"
+	"time"
+
+	"github.com/chdb-io/chdb-go/v2/chdb"
+	"github.com/picket-dev/picket/platform/store"
+)
+
+// Backend is a pool of chdb sessions on one data directory. A query holds a
+// session for its whole run because query parameters are session settings.
+type Backend struct {
+	path     string
+	sessions chan *chdb.Session
+}
+
+var _ store.Backend = (*Backend)(nil)
+
+// sessionSettings make the JSON the engine emits and accepts match what
+// encoding/json and the row codec below produce.
+const sessionSettings = "SET output_format_json_quote_64bit_integers = 0, " +
+	"output_format_json_quote_denormals = 0, date_time_input_format = 'best_effort'"
+
+// Open opens (creating it if needed) the data directory dir with a pool of
+// size sessions. A process can only ever open one directory.
+func Open(dir string, size int) (*Backend, error) {
+	if size < 1 {
+		size = 1
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("embedded clickhouse: %w", err)
+	}
+	b := &Backend{path: dir, sessions: make(chan *chdb.Session, size)}
+	for range size {
+		s, err := chdb.NewSession(dir)
+		if err != nil {
+			b.Close()
+			return nil, fmt.Errorf("embedded clickhouse at %s: %w", dir, err)
+		}
+		if err := run(s, sessionSettings); err != nil {
+			s.Close()
+			b.Close()
+			return nil, err
+		}
+		b.sessions <- s
+	}
+	return b, nil
+}
+
+func run(s *chdb.Session, query string) error {
+	res, err := s.Query(query, "JSONEachRow")
+	if err != nil {
+		return err
+	}
+	if res != nil {
+		res.Free()
+	}
+	return nil
+}
+
+func (b *Backend) acquire(ctx context.Context) (*chdb.Session, error) {
+	select {
+	case s, ok := <-b.sessions:
+		if !ok {
+			return nil, errors.New("embedded clickhouse: closed")
+		}
+		return s, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+func (b *Backend) release(s *chdb.Session) { b.sessions <- s }
+
+// query runs one statement with params set on the held session and returns
+// the JSONEachRow output.
+func (b *Backend) query(ctx context.Context, query string, params store.Params) ([]byte, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	s, err := b.acquire(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer b.release(s)
+	if len(params) > 0 {
+		if err := run(s, setParams(params)); err != nil {
+			return nil, fmt.Errorf("set query parameters: %w", err)
+		}
+	}
+	res, err := s.Query(query, "JSONEachRow")
+	if err != nil {
+		return nil, fmt.Errorf("clickhouse: %w", err)
+	}
+	if res == nil {
+		return nil, nil
+	}
+	defer res.Free()
+	return bytes.Clone(res.Buf()), nil
+}
+
+// setParams builds `SET param_x = '…'`. The value is ClickHouse's escaped text
+// form of the value, itself quoted as a string literal.
+func setParams(params store.Params) string {
+	var sb strings.Builder
+	sb.WriteString("SET ")
+	first := true
+	for k, v := range params {
+		if !first {
+			sb.WriteString(", ")
+		}
+		first = false
+		sb.WriteString("param_")
+		sb.WriteString(k)
+		sb.WriteString(" = ")
+		sb.WriteString(quote(escapeText(v)))
+	}
+	return sb.String()
+}
+
+var textEscaper = strings.NewReplacer(`\`, `\\`, "\t", `\t`, "\n", `\n`)
+
+func escapeText(v string) string { return textEscaper.Replace(v) }
+
+var literalEscaper = strings.NewReplacer(`\`, `\\`, `'`, `\'`)
+
+func quote(v string) string { return "'" + literalEscaper.Replace(v) + "'" }
+
+// Exec implements store.Backend.
+func (b *Backend) Exec(ctx context.Context, query string, params store.Params) error {
+	_, err := b.query(ctx, query, params)
+	return err
+}
+
+// Select implements store.Backend.
+func (b *Backend) Select(ctx context.Context, dest any, query string, params store.Params) error {
+	out, err := b.query(ctx, query, params)
+	if err != nil {
+		return err
+	}
+	return decodeRows(out, dest)
+}
+
+// Insert implements store.Backend: one INSERT … FORMAT JSONEachRow.
+func (b *Backend) Insert(ctx context.Context, table string, rows any) error {
+	rv := reflect.ValueOf(rows)
+	if rv.Kind() != reflect.Slice {
+		return fmt.Errorf("insert into %s: rows must be a slice, got %T", table, rows)
+	}
+	if rv.Len() == 0 {
+		return nil
+	}
+	var buf bytes.Buffer
+	buf.WriteString(store.InsertStatement(table, rv.Type()))
+	buf.WriteString(" FORMAT JSONEachRow\n")
+	if err := encodeRows(&buf, rv); err != nil {
+		return fmt.Errorf("insert into %s: %w", table, err)
+	}
+	if _, err := b.query(ctx, buf.String(), nil); err != nil {
+		return fmt.Errorf("insert into %s: %w", table, err)
+	}
+	return nil
+}
+
+// Ping implements store.Backend.
+func (b *Backend) Ping(ctx context.Context) error {
+	_, err := b.query(ctx, "SELECT 1", nil)
+	return err
+}
+
+// Close closes every session; the data directory stays.
+func (b *Backend) Close() error {
+	for {
+		select {
+		case s := <-b.sessions:
+			s.Close()
+		default:
+			return nil
+		}
+	}
+}
+
+const chTime = "2006-01-02 15:04:05.999999999"
+
+var timeType = reflect.TypeFor[time.Time]()
+
+// encodeRows writes rv (a slice of tagged structs) as JSONEachRow.
+func encodeRows(buf *bytes.Buffer, rv reflect.Value) error {
+	t := rv.Type().Elem()
+	cols := store.Fields(t)
+	row := make(map[string]any, len(cols))
+	enc := json.NewEncoder(buf)
+	for i := range rv.Len() {
+		el := rv.Index(i)
+		for _, c := range cols {
+			f := el.Field(c.Index)
+			if f.Type() == timeType {
+				row[c.Name] = f.Interface().(time.Time).UTC().Format(chTime)
+			} else {
+				row[c.Name] = f.Interface()
+			}
+		}
+		if err := enc.Encode(row); err != nil {
+			return fmt.Errorf("row %d: %w", i, err)
+		}
+	}
+	return nil
+}
+
+// decodeRows appends the JSONEachRow rows in out to *dest.
+func decodeRows(out []byte, dest any) error {
+	dv := reflect.ValueOf(dest)
+	if dv.Kind() != reflect.Pointer || dv.Elem().Kind() != reflect.Slice {
+		return fmt.Errorf("select: dest must point to a slice, got %T", dest)
+	}
+	sv := dv.Elem()
+	et := sv.Type().Elem()
+	byName := map[string]int{}
+	for _, c := range store.Fields(et) {
+		byName[c.Name] = c.Index
+	}
+	dec := json.NewDecoder(bytes.NewReader(out))
+	for line := 0; dec.More(); line++ {
+		var raw map[string]json.RawMessage
+		if err := dec.Decode(&raw); err != nil {
+			return fmt.Errorf("select: row %d: %w", line, err)
+		}
+		el := reflect.New(et).Elem()
+		for name, val := range raw {
+			idx, ok := byName[name]
+			if !ok {
+				return fmt.Errorf("select: column %q has no field in %s", name, et)
+			}
+			f := el.Field(idx)
+			if f.Type() == timeType {
+				var s string
+				if err := json.Unmarshal(val, &s); err != nil {
+					return fmt.Errorf("select: column %q: %w", name, err)
+				}
+				tm, err := time.ParseInLocation(chTime, s, time.UTC)
+				if err != nil {
+					return fmt.Errorf("select: column %q: %w", name, err)
+				}
+				f.Set(reflect.ValueOf(tm))
+				continue
+			}
+			if err := json.Unmarshal(val, f.Addr().Interface()); err != nil {
+				return fmt.Errorf("select: column %q: %w", name, err)
+			}
+		}
+		sv.Set(reflect.Append(sv, el))
+	}
+	return nil
+}

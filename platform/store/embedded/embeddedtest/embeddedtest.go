@@ -1,0 +1,74 @@
+// Package embeddedtest gives tests a Store on the embedded engine, each in a
+// fresh database.
+//
+// libchdb allows one data directory per process, so every test in a test
+// binary shares one engine (opened on first use, in a temporary directory) and
+// is isolated by database name instead.
+package embeddedtest
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"regexp"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+
+	"github.com/picket-dev/picket/platform/store"
+	"github.com/picket-dev/picket/platform/store/embedded"
+)
+
+var (
+	once    sync.Once
+	backend *embedded.Backend
+	openErr error
+	seq     atomic.Int64
+)
+
+// Backend returns the process's shared embedded engine.
+func Backend(t testing.TB) *embedded.Backend {
+	t.Helper()
+	once.Do(func() {
+		dir, err := os.MkdirTemp("", "picket-chdb-test-")
+		if err != nil {
+			openErr = err
+			return
+		}
+		backend, openErr = embedded.Open(dir, 4)
+	})
+	if openErr != nil {
+		t.Fatalf("embedded clickhouse: %v", openErr)
+	}
+	return backend
+}
+
+var unsafeChars = regexp.MustCompile(`[^A-Za-z0-9_]+`)
+
+// Database returns a fresh database name for t.
+func Database(t testing.TB) string {
+	name := unsafeChars.ReplaceAllString(t.Name(), "_")
+	if len(name) > 40 {
+		name = name[:40]
+	}
+	return fmt.Sprintf("t%d_%s", seq.Add(1), strings.ToLower(name))
+}
+
+// Store returns a migrated Store in a fresh database, dropped when t ends.
+func Store(t testing.TB) *store.Store {
+	t.Helper()
+	b := Backend(t)
+	db := Database(t)
+	s, err := store.New(b, db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Migrate(context.Background()); err != nil {
+		t.Fatalf("migrate %s: %v", db, err)
+	}
+	t.Cleanup(func() {
+		_ = b.Exec(context.Background(), "DROP DATABASE IF EXISTS "+db+"", nil)
+	})
+	return s
+}

@@ -1,0 +1,155 @@
+package store_test
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/picket-dev/picket/platform/store"
+	"github.com/picket-dev/picket/platform/store/embedded/embeddedtest"
+	"github.com/picket-dev/picket/schemas/events"
+)
+
+func TestMigrateTwiceAppliesOnce(t *testing.T) {
+	ctx := context.Background()
+	s := embeddedtest.Store(t) // first run
+	applied, err := s.Migrate(ctx)
+	if err != nil {
+		t.Fatalf("second migrate: %v", err)
+	}
+	if len(applied) != 0 {
+		t.Fatalf("second migrate applied %v, want nothing", applied)
+	}
+}
+
+func TestMigrateFreshDatabaseAppliesAllInOrder(t *testing.T) {
+	b := embeddedtest.Backend(t)
+	db := embeddedtest.Database(t)
+	s, err := store.New(b, db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = b.Exec(context.Background(), "DROP DATABASE IF EXISTS "+db, nil) })
+	applied, err := s.Migrate(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"0001_check_results", "0002_alert_events"}
+	if fmt.Sprint(applied) != fmt.Sprint(want) {
+		t.Fatalf("applied %v, want %v", applied, want)
+	}
+}
+
+func result(check string, tick time.Time, status uint16, ok bool, ms float64) store.ResultRow {
+	return store.ResultRow{
+		ResultID: events.ResultID(check, "here", tick), CheckID: check, CheckName: "Name of " + check,
+		CheckType: "http", Location: "here", ScheduledAt: tick, StartedAt: tick.Add(time.Millisecond),
+		DurationMS: ms, TTFBMS: ms / 2, HTTPStatus: status, Success: ok, IntervalMS: 1000,
+	}
+}
+
+func TestStatsCountEachResultOnceAcrossRedelivery(t *testing.T) {
+	ctx := context.Background()
+	s := embeddedtest.Store(t)
+	t0 := time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC)
+	rows := []store.ResultRow{
+		result("api", t0, 200, true, 10),
+		result("api", t0.Add(time.Second), 200, true, 30),
+		result("api", t0.Add(2*time.Second), 500, false, 50),
+		result("api", t0.Add(3*time.Second), 0, false, 2000),
+		result("other", t0, 200, true, 1),
+	}
+	for range 3 { // the same batch delivered three times
+		if err := s.InsertResults(ctx, rows); err != nil {
+			t.Fatal(err)
+		}
+	}
+	st, err := s.Stats(ctx, store.StatsQuery{CheckID: "api", From: t0, To: t0.Add(time.Minute)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Samples != 4 || st.Successes != 2 || st.Availability != 0.5 {
+		t.Fatalf("samples=%d successes=%d availability=%v, want 4, 2, 0.5", st.Samples, st.Successes, st.Availability)
+	}
+	if st.AvgResponseMS != 522.5 || st.MaxResponseMS != 2000 || st.AvgTTFBMS != 261.25 || st.MaxTTFBMS != 1000 {
+		t.Fatalf("response avg/max %v/%v ttfb avg/max %v/%v", st.AvgResponseMS, st.MaxResponseMS, st.AvgTTFBMS, st.MaxTTFBMS)
+	}
+	if fmt.Sprint(st.StatusCodes) != "map[0:1 200:2 500:1]" {
+		t.Fatalf("status codes %v", st.StatusCodes)
+	}
+	// The range end is exclusive; the start inclusive.
+	st, err = s.Stats(ctx, store.StatsQuery{CheckID: "api", From: t0.Add(time.Second), To: t0.Add(3 * time.Second)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Samples != 2 {
+		t.Fatalf("samples in [t0+1s, t0+3s) = %d, want 2", st.Samples)
+	}
+}
+
+func TestStatsOfEmptyRangeIsZero(t *testing.T) {
+	s := embeddedtest.Store(t)
+	now := time.Now()
+	st, err := s.Stats(context.Background(), store.StatsQuery{CheckID: "nothing", From: now.Add(-time.Hour), To: now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Samples != 0 || st.Availability != 0 || st.AvgResponseMS != 0 || len(st.StatusCodes) != 0 {
+		t.Fatalf("stats of nothing = %+v", st)
+	}
+}
+
+func TestParamsAreNotInjectable(t *testing.T) {
+	ctx := context.Background()
+	s := embeddedtest.Store(t)
+	t0 := time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC)
+	tricky := `it's a "check" \ with	tab`
+	if err := s.InsertResults(ctx, []store.ResultRow{result(tricky, t0, 200, true, 1), result("plain", t0, 200, true, 1)}); err != nil {
+		t.Fatal(err)
+	}
+	st, err := s.Stats(ctx, store.StatsQuery{CheckID: tricky, From: t0, To: t0.Add(time.Second)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Samples != 1 {
+		t.Fatalf("samples of %q = %d, want 1", tricky, st.Samples)
+	}
+	got, err := s.Samples(ctx, tricky, t0, t0.Add(time.Second))
+	if err != nil || len(got) != 1 || !got[0].ScheduledAt.Equal(t0) {
+		t.Fatalf("samples %+v, %v", got, err)
+	}
+	st, err = s.Stats(ctx, store.StatsQuery{CheckID: "' OR 1=1 --", From: t0, To: t0.Add(time.Second)})
+	if err != nil || st.Samples != 0 {
+		t.Fatalf("injection attempt: samples=%d err=%v", st.Samples, err)
+	}
+}
+
+func TestAlertsHistoryAndLatest(t *testing.T) {
+	ctx := context.Background()
+	s := embeddedtest.Store(t)
+	t0 := time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC)
+	down := store.AlertRow{EventID: "e1", CheckID: "api", CheckName: "API", Rule: "availability", State: "down",
+		PreviousState: "up", At: t0, Message: "down!", Availability: 0.5, Threshold: 0.8, WindowMS: 120000, Samples: 10, Successes: 5}
+	up := down
+	up.EventID, up.State, up.PreviousState, up.At, up.Message, up.DownSince = "e2", "up", "down", t0.Add(time.Minute), "up!", t0
+	for range 2 {
+		if err := s.InsertAlerts(ctx, []store.AlertRow{down, up}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	hist, err := s.Alerts(ctx, store.AlertQuery{From: t0.Add(-time.Hour), To: t0.Add(time.Hour), Limit: 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(hist) != 2 || hist[0].EventID != "e2" || hist[1].EventID != "e1" || !hist[0].DownSince.Equal(t0) {
+		t.Fatalf("history %+v", hist)
+	}
+	latest, err := s.LatestAlerts(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(latest) != 1 || latest[0].State != "up" {
+		t.Fatalf("latest %+v", latest)
+	}
+}

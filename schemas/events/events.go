@@ -1,0 +1,114 @@
+// Package events names Picket's event schemas on the wire and derives the
+// deterministic ids that make every downstream write idempotent.
+//
+// It never talks to Kafka itself: callers put the Headers it returns on their
+// records and hand received headers back to Decode.
+package events
+
+import (
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	eventsv1 "github.com/picket-dev/picket/schemas/gen/picket/events/v1"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
+)
+
+// Header keys every Picket record carries.
+const (
+	HeaderSchema        = "picket-schema"
+	HeaderSchemaVersion = "picket-schema-version"
+	HeaderContentType   = "content-type"
+
+	ContentTypeProtobuf = "application/x-protobuf"
+)
+
+// Schema identifies one event type and its major version.
+type Schema struct {
+	Name    protoreflect.FullName
+	Version int
+}
+
+// The schemas Picket produces.
+var (
+	CheckResultV1       = Schema{Name: (&eventsv1.CheckResult{}).ProtoReflect().Descriptor().FullName(), Version: 1}
+	AlertStateChangedV1 = Schema{Name: (&eventsv1.AlertStateChanged{}).ProtoReflect().Descriptor().FullName(), Version: 1}
+)
+
+// Header is one record header.
+type Header struct {
+	Key   string
+	Value string
+}
+
+// Headers returns the headers a record of this schema carries.
+func (s Schema) Headers() []Header {
+	return []Header{
+		{Key: HeaderSchema, Value: string(s.Name)},
+		{Key: HeaderSchemaVersion, Value: strconv.Itoa(s.Version)},
+		{Key: HeaderContentType, Value: ContentTypeProtobuf},
+	}
+}
+
+// ErrSchema reports a record whose headers do not name the expected schema.
+var ErrSchema = errors.New("unexpected schema")
+
+// Decode checks that headers name schema s and unmarshals value into m.
+// Errors say which header or field is wrong, for the dead-letter topic.
+func Decode(s Schema, headers []Header, value []byte, m proto.Message) error {
+	var name, version string
+	for _, h := range headers {
+		switch h.Key {
+		case HeaderSchema:
+			name = h.Value
+		case HeaderSchemaVersion:
+			version = h.Value
+		}
+	}
+	if name != string(s.Name) {
+		return fmt.Errorf("%w: header %s is %q, want %q", ErrSchema, HeaderSchema, name, s.Name)
+	}
+	if version != strconv.Itoa(s.Version) {
+		return fmt.Errorf("%w: header %s is %q, want %d", ErrSchema, HeaderSchemaVersion, version, s.Version)
+	}
+	if err := proto.Unmarshal(value, m); err != nil {
+		return fmt.Errorf("decode %s: %w", s.Name, err)
+	}
+	return nil
+}
+
+// ResultID is the id of the result of one check at one location for one
+// scheduled tick. The same inputs always give the same id.
+func ResultID(checkID, location string, tick time.Time) string {
+	return digest(checkID, location, tick)
+}
+
+// AlertEventID is the id of one transition of one rule of one check to a state
+// at an event time.
+func AlertEventID(checkID, rule string, state eventsv1.AlertState, at time.Time) string {
+	return digest(checkID, rule, state.String(), at)
+}
+
+func digest(parts ...any) string {
+	h := sha256.New()
+	var buf [8]byte
+	for _, p := range parts {
+		switch v := p.(type) {
+		case string:
+			binary.BigEndian.PutUint64(buf[:], uint64(len(v)))
+			h.Write(buf[:])
+			h.Write([]byte(v))
+		case time.Time:
+			binary.BigEndian.PutUint64(buf[:], uint64(v.UnixNano()))
+			h.Write(buf[:])
+		default:
+			panic(fmt.Sprintf("events: cannot digest %T", p))
+		}
+	}
+	return hex.EncodeToString(h.Sum(nil)[:16])
+}
