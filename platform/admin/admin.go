@@ -17,6 +17,11 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
+// Config is the admin server's listen address.
+type Config struct {
+	Addr string `koanf:"addr"`
+}
+
 // Check reports whether one dependency is ready.
 type Check func(ctx context.Context) error
 

@@ -4,6 +4,7 @@ package clickhouse
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"reflect"
 	"time"
@@ -13,12 +14,46 @@ import (
 	"github.com/picket-dev/picket/platform/store"
 )
 
-// Config says how to reach the server.
+// Config says how to reach the server and which database holds the tables.
 type Config struct {
 	Addr     []string      `koanf:"addr"`
+	Database string        `koanf:"database"`
 	Username string        `koanf:"username"`
 	Password string        `koanf:"password"`
 	Dial     time.Duration `koanf:"dial_timeout"`
+}
+
+// DefaultConfig is a server on localhost, database picket.
+func DefaultConfig() Config {
+	return Config{Addr: []string{"127.0.0.1:9000"}, Database: "picket", Username: "default", Dial: 5 * time.Second}
+}
+
+// Validate names the offending key.
+func (c Config) Validate() error {
+	if len(c.Addr) == 0 {
+		return errors.New("clickhouse.addr: at least one address is required")
+	}
+	if err := store.ValidDatabase(c.Database); err != nil {
+		return fmt.Errorf("clickhouse.database: %w", err)
+	}
+	if c.Dial < 0 {
+		return fmt.Errorf("clickhouse.dial_timeout: %s must not be negative", c.Dial)
+	}
+	return nil
+}
+
+// OpenStore connects and returns the Store of the configured database.
+func OpenStore(c Config) (*store.Store, *Backend, error) {
+	b, err := Open(c)
+	if err != nil {
+		return nil, nil, err
+	}
+	st, err := store.New(b, c.Database)
+	if err != nil {
+		b.Close()
+		return nil, nil, err
+	}
+	return st, b, nil
 }
 
 // Backend is a clickhouse-go connection pool.

@@ -1,0 +1,79 @@
+// Package ingest turns result records into ClickHouse rows, refusing records
+// that cannot be trusted with an error that names the field.
+package ingest
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/picket-dev/picket/platform/kafka"
+	"github.com/picket-dev/picket/platform/store"
+	"github.com/picket-dev/picket/schemas/events"
+	eventsv1 "github.com/picket-dev/picket/schemas/gen/picket/events/v1"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// ErrInvalid marks a record that decoded but breaks the CheckResult contract.
+var ErrInvalid = errors.New("invalid CheckResult")
+
+// Decode decodes and validates a results record.
+func Decode(r *kgo.Record) (*eventsv1.CheckResult, error) {
+	var ev eventsv1.CheckResult
+	if err := events.Decode(events.CheckResultV1, kafka.RecordHeaders(r), r.Value, &ev); err != nil {
+		return nil, err
+	}
+	if err := Validate(&ev); err != nil {
+		return nil, err
+	}
+	return &ev, nil
+}
+
+// Validate checks the fields every consumer relies on.
+func Validate(ev *eventsv1.CheckResult) error {
+	invalid := func(field, format string, args ...any) error {
+		return fmt.Errorf("%w: field %s: %s", ErrInvalid, field, fmt.Sprintf(format, args...))
+	}
+	switch {
+	case ev.GetCheckId() == "":
+		return invalid("check_id", "missing")
+	case ev.GetLocation() == "":
+		return invalid("location", "missing")
+	case ev.GetScheduledAt() == nil:
+		return invalid("scheduled_at", "missing")
+	case ev.GetScheduledAt().CheckValid() != nil:
+		return invalid("scheduled_at", "%v", ev.GetScheduledAt().CheckValid())
+	case ev.GetDuration().AsDuration() < 0:
+		return invalid("duration", "negative")
+	case ev.GetHttpStatus() > 599:
+		return invalid("http_status", "%d is not an HTTP status", ev.GetHttpStatus())
+	}
+	if want := events.ResultID(ev.GetCheckId(), ev.GetLocation(), ev.GetScheduledAt().AsTime()); ev.GetResultId() != want {
+		return invalid("result_id", "%q is not the id of check %q at %q for tick %s (want %q)",
+			ev.GetResultId(), ev.GetCheckId(), ev.GetLocation(), ev.GetScheduledAt().AsTime(), want)
+	}
+	return nil
+}
+
+// Row is the check_results row of an event.
+func Row(ev *eventsv1.CheckResult) store.ResultRow {
+	class := ""
+	if !ev.GetSuccess() {
+		class = eventsv1.FailureClass_name[int32(ev.GetFailureClass())]
+	}
+	return store.ResultRow{
+		ResultID:       ev.GetResultId(),
+		CheckID:        ev.GetCheckId(),
+		CheckName:      ev.GetCheckName(),
+		CheckType:      ev.GetCheckType(),
+		Location:       ev.GetLocation(),
+		ScheduledAt:    ev.GetScheduledAt().AsTime(),
+		StartedAt:      ev.GetStartedAt().AsTime(),
+		DurationMS:     float64(ev.GetDuration().AsDuration().Microseconds()) / 1000,
+		TTFBMS:         float64(ev.GetTimeToFirstByte().AsDuration().Microseconds()) / 1000,
+		HTTPStatus:     uint16(ev.GetHttpStatus()),
+		Success:        ev.GetSuccess(),
+		FailureClass:   class,
+		FailureMessage: ev.GetFailureMessage(),
+		IntervalMS:     uint32(ev.GetInterval().AsDuration().Milliseconds()),
+	}
+}

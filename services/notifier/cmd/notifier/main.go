@@ -1,0 +1,44 @@
+// Command notifier delivers alert state changes to webhooks.
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/picket-dev/picket/platform/admin"
+	"github.com/picket-dev/picket/platform/config"
+	"github.com/picket-dev/picket/platform/service"
+	"github.com/picket-dev/picket/platform/telemetry"
+	"github.com/picket-dev/picket/services/notifier"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Stderr); err != nil {
+		fmt.Fprintln(os.Stderr, "notifier:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, args []string, stderr io.Writer) error {
+	src, err := service.Flags("notifier", args, stderr)
+	if err != nil {
+		return err
+	}
+	cfg := notifier.DefaultConfig()
+	if err := config.Load(&cfg, notifier.DefaultConfig(), src); err != nil {
+		return err
+	}
+	log := telemetry.NewLogger(cfg.Log, stderr).With("service", "notifier")
+	reg := telemetry.NewRegistry()
+	n, err := notifier.New(cfg, log, reg)
+	if err != nil {
+		return err
+	}
+	return service.Run(ctx, log, reg, cfg.Admin.Addr, map[string]admin.Check{"kafka": n.Ready}, n.Run)
+}

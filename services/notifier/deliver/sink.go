@@ -1,0 +1,78 @@
+// Package deliver sends alert state changes to destinations. One file per
+// destination kind, each implementing Sink.
+//
+// A sink delivers or says why it could not; it never decides whether to try
+// again beyond classifying the failure (Permanent or not): the notifier does.
+package deliver
+
+import (
+	"context"
+	"strings"
+	"time"
+
+	eventsv1 "github.com/picket-dev/picket/schemas/gen/picket/events/v1"
+)
+
+// Sink is one destination.
+type Sink interface {
+	Name() string
+	Send(ctx context.Context, ev *eventsv1.AlertStateChanged) error
+}
+
+// Payload is the JSON document generic webhooks receive (documented in the
+// notifier README). Field names are a public contract: add, never rename.
+type Payload struct {
+	Version       int     `json:"version"`
+	EventID       string  `json:"event_id"`
+	CheckID       string  `json:"check_id"`
+	CheckName     string  `json:"check_name"`
+	Rule          string  `json:"rule"`
+	State         string  `json:"state"`
+	PreviousState string  `json:"previous_state"`
+	At            string  `json:"at"`
+	Message       string  `json:"message"`
+	Availability  float64 `json:"availability"`
+	Threshold     float64 `json:"threshold"`
+	WindowSeconds float64 `json:"window_seconds"`
+	Samples       uint32  `json:"samples"`
+	Successes     uint32  `json:"successes"`
+	DownSince     string  `json:"down_since,omitempty"`
+	LastResultID  string  `json:"last_result_id"`
+}
+
+// NewPayload converts an event to the webhook payload.
+func NewPayload(ev *eventsv1.AlertStateChanged) Payload {
+	p := Payload{
+		Version:       1,
+		EventID:       ev.GetEventId(),
+		CheckID:       ev.GetCheckId(),
+		CheckName:     ev.GetCheckName(),
+		Rule:          ev.GetRule(),
+		State:         StateLabel(ev.GetState()),
+		PreviousState: StateLabel(ev.GetPreviousState()),
+		At:            ev.GetAt().AsTime().UTC().Format(time.RFC3339Nano),
+		Message:       ev.GetMessage(),
+		Availability:  ev.GetAvailability(),
+		Threshold:     ev.GetThreshold(),
+		WindowSeconds: ev.GetWindow().AsDuration().Seconds(),
+		Samples:       ev.GetSamples(),
+		Successes:     ev.GetSuccesses(),
+		LastResultID:  ev.GetLastResultId(),
+	}
+	if ev.GetDownSince() != nil {
+		p.DownSince = ev.GetDownSince().AsTime().UTC().Format(time.RFC3339Nano)
+	}
+	return p
+}
+
+// StateLabel is the lower-case name of a state: "up", "down".
+func StateLabel(s eventsv1.AlertState) string {
+	return strings.ToLower(strings.TrimPrefix(s.String(), "ALERT_STATE_"))
+}
+
+// PermanentError is a failure that retrying the same request cannot fix
+// (the receiver rejected it).
+type PermanentError struct{ Err error }
+
+func (e *PermanentError) Error() string { return e.Err.Error() }
+func (e *PermanentError) Unwrap() error { return e.Err }

@@ -1,0 +1,67 @@
+// Package probe runs one check once and measures it. One file per check type,
+// all behind the same Func signature, dispatched by Probers.
+//
+// A probe never retries and never schedules: it reports what one attempt saw,
+// classifying every failure.
+package probe
+
+import (
+	"context"
+	"errors"
+	"net"
+	"time"
+
+	eventsv1 "github.com/picket-dev/picket/schemas/gen/picket/events/v1"
+	"github.com/picket-dev/picket/services/prober/check"
+)
+
+// Result is what one run measured.
+type Result struct {
+	Start    time.Time
+	Duration time.Duration
+	// TTFB is the time from Start to the first response byte; 0 if none came.
+	TTFB       time.Duration
+	HTTPStatus int
+	Success    bool
+	Class      eventsv1.FailureClass
+	Message    string
+}
+
+// Func runs check c once. ctx carries the run's deadline (the check timeout).
+type Func func(ctx context.Context, c check.Check) Result
+
+// Probers maps check types to their probe.
+var Probers = map[string]Func{
+	"http": HTTP,
+}
+
+// Run runs c with its timeout.
+func Run(ctx context.Context, c check.Check) Result {
+	f, ok := Probers[c.Type()]
+	if !ok {
+		return Result{Start: time.Now(), Class: eventsv1.FailureClass_FAILURE_CLASS_INTERNAL, Message: "unknown check type " + c.Type()}
+	}
+	ctx, cancel := context.WithTimeout(ctx, c.Timeout)
+	defer cancel()
+	return f(ctx, c)
+}
+
+// classify names the failure class of a transport error.
+func classify(ctx context.Context, err error) eventsv1.FailureClass {
+	var dnsErr *net.DNSError
+	var opErr *net.OpError
+	var netErr net.Error
+	switch {
+	case errors.Is(ctx.Err(), context.DeadlineExceeded), errors.Is(err, context.DeadlineExceeded):
+		return eventsv1.FailureClass_FAILURE_CLASS_TIMEOUT
+	case errors.As(err, &dnsErr):
+		return eventsv1.FailureClass_FAILURE_CLASS_DNS
+	case errors.As(err, &netErr) && netErr.Timeout():
+		return eventsv1.FailureClass_FAILURE_CLASS_TIMEOUT
+	case isTLS(err):
+		return eventsv1.FailureClass_FAILURE_CLASS_TLS
+	case errors.As(err, &opErr) && opErr.Op == "dial":
+		return eventsv1.FailureClass_FAILURE_CLASS_CONNECT
+	}
+	return eventsv1.FailureClass_FAILURE_CLASS_PROTOCOL
+}

@@ -1,0 +1,218 @@
+// Package prober runs checks on their schedules and emits one CheckResult per
+// run to the results topic. It never stores anything and never decides about
+// alerts: it measures and reports.
+package prober
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"github.com/picket-dev/picket/platform/admin"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/picket-dev/picket/platform/kafka"
+	"github.com/picket-dev/picket/platform/telemetry"
+	"github.com/picket-dev/picket/schemas/events"
+	eventsv1 "github.com/picket-dev/picket/schemas/gen/picket/events/v1"
+	"github.com/picket-dev/picket/services/prober/check"
+	"github.com/picket-dev/picket/services/prober/probe"
+	"github.com/picket-dev/picket/services/prober/schedule"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/durationpb"
+	"google.golang.org/protobuf/types/known/timestamppb"
+)
+
+// Config is the prober's configuration.
+type Config struct {
+	Kafka kafka.Config `koanf:"kafka"`
+	// Location labels every result this prober emits.
+	Location string `koanf:"location"`
+	// ChecksFile is the YAML file of checks to run.
+	ChecksFile string `koanf:"checks_file"`
+	// FlushTimeout bounds how long shutdown waits for Kafka to take the
+	// results still buffered.
+	FlushTimeout time.Duration       `koanf:"flush_timeout"`
+	Admin        admin.Config        `koanf:"admin"`
+	Log          telemetry.LogConfig `koanf:"log"`
+}
+
+// DefaultConfig is the prober's default configuration.
+func DefaultConfig() Config {
+	return Config{
+		Kafka:        kafka.DefaultConfig(),
+		Location:     "local",
+		ChecksFile:   "checks.yaml",
+		FlushTimeout: 10 * time.Second,
+		Admin:        admin.Config{Addr: ":9101"},
+		Log:          telemetry.DefaultLog(),
+	}
+}
+
+// Validate names the offending key.
+func (c Config) Validate() error {
+	if err := c.Kafka.Validate(); err != nil {
+		return err
+	}
+	switch {
+	case strings.TrimSpace(c.Location) == "":
+		return errors.New("location: must not be empty")
+	case c.ChecksFile == "":
+		return errors.New("checks_file: must not be empty")
+	case c.FlushTimeout <= 0:
+		return fmt.Errorf("flush_timeout: %s must be positive", c.FlushTimeout)
+	}
+	return c.Log.Validate()
+}
+
+// Prober runs checks and produces their results.
+type Prober struct {
+	cfg     Config
+	log     *slog.Logger
+	checks  []check.Check
+	client  *kgo.Client
+	metrics *metrics
+	clock   schedule.Clock
+}
+
+type metrics struct {
+	duration     *prometheus.HistogramVec
+	runs         *prometheus.CounterVec
+	lag          prometheus.Histogram
+	produceError prometheus.Counter
+	produced     prometheus.Counter
+}
+
+func newMetrics(reg prometheus.Registerer) *metrics {
+	m := &metrics{
+		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "picket_probe_duration_seconds",
+			Help:    "Total duration of check runs.",
+			Buckets: []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
+		}, []string{"check", "location", "result"}),
+		runs: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "picket_prober_runs_total",
+			Help: "Check runs by check and failure reason (none on success).",
+		}, []string{"check", "reason"}),
+		lag: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "picket_prober_schedule_lag_seconds",
+			Help:    "Delay between a run's scheduled tick and its actual start.",
+			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, 1},
+		}),
+		produceError: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "picket_prober_produce_errors_total",
+			Help: "Results Kafka did not accept.",
+		}),
+		produced: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "picket_prober_results_produced_total",
+			Help: "Results Kafka acknowledged.",
+		}),
+	}
+	reg.MustRegister(m.duration, m.runs, m.lag, m.produceError, m.produced)
+	return m
+}
+
+// New loads the checks and connects the producer.
+func New(cfg Config, log *slog.Logger, reg prometheus.Registerer) (*Prober, error) {
+	checks, err := check.Load(cfg.ChecksFile)
+	if err != nil {
+		return nil, err
+	}
+	opts := append(cfg.Kafka.ClientOptions(log),
+		kgo.DefaultProduceTopic(cfg.Kafka.ResultsTopic),
+		kgo.ProducerLinger(5*time.Millisecond),
+		kgo.ProducerBatchMaxBytes(1<<20),
+		kgo.RecordRetries(-1), // retry until the record is acknowledged or shutdown
+	)
+	cl, err := kgo.NewClient(opts...)
+	if err != nil {
+		return nil, fmt.Errorf("kafka client: %w", err)
+	}
+	return &Prober{cfg: cfg, log: log, checks: checks, client: cl, metrics: newMetrics(reg), clock: schedule.RealClock{}}, nil
+}
+
+// Ready reports whether Kafka answers.
+func (p *Prober) Ready(ctx context.Context) error { return p.client.Ping(ctx) }
+
+// Run probes until ctx is done, then finishes the runs in progress and flushes
+// their results to Kafka.
+func (p *Prober) Run(ctx context.Context) error {
+	defer p.client.Close()
+	if err := kafka.EnsureTopics(ctx, p.client, p.cfg.Kafka); err != nil {
+		return err
+	}
+	p.log.Info("prober started", "location", p.cfg.Location, "checks", len(p.checks))
+	var wg sync.WaitGroup
+	for _, c := range p.checks {
+		wg.Go(func() {
+			schedule.Run(ctx, p.clock, c.ID, c.Interval, func(tick time.Time, lag time.Duration) {
+				p.metrics.lag.Observe(lag.Seconds())
+				// The run is not cut short by shutdown: its own timeout bounds it.
+				res := probe.Run(context.WithoutCancel(ctx), c)
+				p.emit(c, tick, res)
+			})
+		})
+	}
+	wg.Wait()
+	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), p.cfg.FlushTimeout)
+	defer cancel()
+	if err := p.client.Flush(fctx); err != nil {
+		return fmt.Errorf("flush results on shutdown: %w", err)
+	}
+	p.log.Info("prober stopped")
+	return nil
+}
+
+// Result builds the event for one run.
+func Result(c check.Check, location string, tick time.Time, r probe.Result) *eventsv1.CheckResult {
+	return &eventsv1.CheckResult{
+		ResultId:        events.ResultID(c.ID, location, tick),
+		CheckId:         c.ID,
+		CheckName:       c.Name,
+		CheckType:       c.Type(),
+		Location:        location,
+		ScheduledAt:     timestamppb.New(tick),
+		StartedAt:       timestamppb.New(r.Start),
+		Duration:        durationpb.New(r.Duration),
+		TimeToFirstByte: durationpb.New(r.TTFB),
+		HttpStatus:      uint32(r.HTTPStatus),
+		Success:         r.Success,
+		FailureClass:    r.Class,
+		FailureMessage:  r.Message,
+		Interval:        durationpb.New(c.Interval),
+	}
+}
+
+func (p *Prober) emit(c check.Check, tick time.Time, r probe.Result) {
+	outcome, reason := "success", "none"
+	if !r.Success {
+		outcome, reason = "failure", failureReason(r.Class)
+	}
+	p.metrics.duration.WithLabelValues(c.ID, p.cfg.Location, outcome).Observe(r.Duration.Seconds())
+	p.metrics.runs.WithLabelValues(c.ID, reason).Inc()
+
+	ev := Result(c, p.cfg.Location, tick, r)
+	value, err := proto.Marshal(ev)
+	if err != nil { // cannot happen for a well-formed message; never drop silently
+		p.log.Error("encode result", "check", c.ID, "err", err)
+		p.metrics.produceError.Inc()
+		return
+	}
+	rec := &kgo.Record{Key: []byte(c.ID), Value: value, Headers: kafka.Headers(events.CheckResultV1), Timestamp: tick}
+	p.client.Produce(context.Background(), rec, func(_ *kgo.Record, err error) {
+		if err != nil {
+			p.metrics.produceError.Inc()
+			p.log.Error("result not produced", "check", c.ID, "tick", tick, "err", err)
+			return
+		}
+		p.metrics.produced.Inc()
+	})
+}
+
+func failureReason(c eventsv1.FailureClass) string {
+	return strings.ToLower(strings.TrimPrefix(c.String(), "FAILURE_CLASS_"))
+}

@@ -1,0 +1,178 @@
+// Package api is Picket's HTTP query API and dashboard. It only reads: every
+// answer comes from ClickHouse through the store, and nothing here writes.
+package api
+
+import (
+	_ "embed"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+	"github.com/go-chi/chi/v5/middleware"
+	"github.com/picket-dev/picket/platform/store"
+)
+
+// API serves the query endpoints.
+type API struct {
+	store *store.Store
+	log   *slog.Logger
+	now   func() time.Time
+}
+
+// New returns the API over st.
+func New(st *store.Store, log *slog.Logger) *API {
+	return &API{store: st, log: log, now: time.Now}
+}
+
+//go:embed dashboard.html
+var dashboard []byte
+
+// Handler is the API's router.
+func (a *API) Handler() http.Handler {
+	r := chi.NewRouter()
+	r.Use(middleware.Recoverer)
+	r.Get("/", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		w.Write(dashboard)
+	})
+	r.Route("/api/v1", func(r chi.Router) {
+		r.Get("/checks", a.checks)
+		r.Get("/checks/{checkID}/stats", a.stats)
+		r.Get("/alerts", a.alerts)
+	})
+	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
+		writeProblem(w, Problem{Status: http.StatusNotFound, Detail: "no route for " + r.URL.Path})
+	})
+	r.MethodNotAllowed(func(w http.ResponseWriter, r *http.Request) {
+		writeProblem(w, Problem{Status: http.StatusMethodNotAllowed, Detail: r.Method + " is not allowed on " + r.URL.Path})
+	})
+	return r
+}
+
+func (a *API) internal(w http.ResponseWriter, r *http.Request, err error) {
+	a.log.Error("query failed", "path", r.URL.Path, "err", err)
+	writeProblem(w, Problem{Status: http.StatusServiceUnavailable, Detail: "the stats store did not answer; try again"})
+}
+
+// CheckJSON is one entry of GET /api/v1/checks.
+type CheckJSON struct {
+	ID        string    `json:"id"`
+	Name      string    `json:"name"`
+	Type      string    `json:"type"`
+	Locations []string  `json:"locations"`
+	LastSeen  time.Time `json:"last_seen"`
+}
+
+func (a *API) checks(w http.ResponseWriter, r *http.Request) {
+	from, _, param, err := timeRange(r.URL.Query(), a.now(), 24*time.Hour)
+	if err != nil {
+		badParam(w, param, err.Error())
+		return
+	}
+	cs, err := a.store.Checks(r.Context(), from)
+	if err != nil {
+		a.internal(w, r, err)
+		return
+	}
+	out := make([]CheckJSON, len(cs))
+	for i, c := range cs {
+		out[i] = CheckJSON{ID: c.CheckID, Name: c.CheckName, Type: c.CheckType, Locations: c.Locations, LastSeen: c.LastSeen}
+	}
+	writeJSON(w, map[string]any{"checks": out})
+}
+
+// MinMax is an average and a maximum, in milliseconds.
+type MinMax struct {
+	Avg float64 `json:"avg"`
+	Max float64 `json:"max"`
+}
+
+// StatsJSON is the body of GET /api/v1/checks/{id}/stats.
+type StatsJSON struct {
+	CheckID        string            `json:"check_id"`
+	Location       string            `json:"location,omitempty"`
+	From           time.Time         `json:"from"`
+	To             time.Time         `json:"to"`
+	Samples        uint64            `json:"samples"`
+	Successes      uint64            `json:"successes"`
+	Availability   float64           `json:"availability"`
+	ResponseTimeMS MinMax            `json:"response_time_ms"`
+	TTFBMS         MinMax            `json:"ttfb_ms"`
+	StatusCodes    map[string]uint64 `json:"status_codes"`
+}
+
+func (a *API) stats(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	from, to, param, err := timeRange(q, a.now(), 10*time.Minute)
+	if err != nil {
+		badParam(w, param, err.Error())
+		return
+	}
+	sq := store.StatsQuery{CheckID: chi.URLParam(r, "checkID"), Location: q.Get("location"), From: from, To: to}
+	st, err := a.store.Stats(r.Context(), sq)
+	if err != nil {
+		a.internal(w, r, err)
+		return
+	}
+	writeJSON(w, StatsJSON{
+		CheckID: sq.CheckID, Location: sq.Location, From: from.UTC(), To: to.UTC(),
+		Samples: st.Samples, Successes: st.Successes, Availability: st.Availability,
+		ResponseTimeMS: MinMax{Avg: st.AvgResponseMS, Max: st.MaxResponseMS},
+		TTFBMS:         MinMax{Avg: st.AvgTTFBMS, Max: st.MaxTTFBMS},
+		StatusCodes:    st.StatusCodes,
+	})
+}
+
+// AlertJSON is one entry of GET /api/v1/alerts.
+type AlertJSON struct {
+	EventID       string     `json:"event_id"`
+	CheckID       string     `json:"check_id"`
+	CheckName     string     `json:"check_name"`
+	Rule          string     `json:"rule"`
+	State         string     `json:"state"`
+	PreviousState string     `json:"previous_state"`
+	At            time.Time  `json:"at"`
+	Message       string     `json:"message"`
+	Availability  float64    `json:"availability"`
+	Threshold     float64    `json:"threshold"`
+	WindowSeconds float64    `json:"window_seconds"`
+	Samples       uint32     `json:"samples"`
+	Successes     uint32     `json:"successes"`
+	DownSince     *time.Time `json:"down_since,omitempty"`
+}
+
+func (a *API) alerts(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	from, to, param, err := timeRange(q, a.now(), 7*24*time.Hour)
+	if err != nil {
+		badParam(w, param, err.Error())
+		return
+	}
+	limit := 100
+	if s := q.Get("limit"); s != "" {
+		if limit, err = strconv.Atoi(s); err != nil || limit < 1 || limit > 10000 {
+			badParam(w, "limit", "limit "+strconv.Quote(s)+": want a whole number from 1 to 10000")
+			return
+		}
+	}
+	rows, err := a.store.Alerts(r.Context(), store.AlertQuery{CheckID: q.Get("check_id"), From: from, To: to, Limit: limit})
+	if err != nil {
+		a.internal(w, r, err)
+		return
+	}
+	out := make([]AlertJSON, len(rows))
+	for i, ar := range rows {
+		out[i] = AlertJSON{
+			EventID: ar.EventID, CheckID: ar.CheckID, CheckName: ar.CheckName, Rule: ar.Rule, State: ar.State,
+			PreviousState: ar.PreviousState, At: ar.At.UTC(), Message: ar.Message, Availability: ar.Availability,
+			Threshold: ar.Threshold, WindowSeconds: float64(ar.WindowMS) / 1000, Samples: ar.Samples, Successes: ar.Successes,
+		}
+		if ar.DownSince.Unix() > 0 {
+			ds := ar.DownSince.UTC()
+			out[i].DownSince = &ds
+		}
+	}
+	writeJSON(w, map[string]any{"alerts": out})
+}

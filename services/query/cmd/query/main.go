@@ -1,0 +1,50 @@
+// Command query serves the HTTP query API and dashboard from ClickHouse.
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/picket-dev/picket/platform/admin"
+	"github.com/picket-dev/picket/platform/config"
+	"github.com/picket-dev/picket/platform/service"
+	"github.com/picket-dev/picket/platform/store/clickhouse"
+	"github.com/picket-dev/picket/platform/telemetry"
+	"github.com/picket-dev/picket/services/query"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Stderr); err != nil {
+		fmt.Fprintln(os.Stderr, "query:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, args []string, stderr io.Writer) error {
+	src, err := service.Flags("query", args, stderr)
+	if err != nil {
+		return err
+	}
+	cfg := query.DefaultConfig()
+	if err := config.Load(&cfg, query.DefaultConfig(), src); err != nil {
+		return err
+	}
+	log := telemetry.NewLogger(cfg.Log, stderr).With("service", "query")
+	reg := telemetry.NewRegistry()
+	st, b, err := clickhouse.OpenStore(cfg.ClickHouse)
+	if err != nil {
+		return err
+	}
+	defer b.Close()
+	srv, err := query.Listen(cfg.Addr, st, log)
+	if err != nil {
+		return err
+	}
+	return service.Run(ctx, log, reg, cfg.Admin.Addr, map[string]admin.Check{"clickhouse": st.Ping}, srv.Run)
+}
