@@ -112,11 +112,11 @@ func EnsureTopics(ctx context.Context, cl *kgo.Client, c Config) error {
 			}
 		}
 		resp, err := adm.CreateTopic(ctx, c.Partitions, c.ReplicationFactor, cfg, t.Name)
-		if err != nil {
-			return fmt.Errorf("create topic %s: %w", t.Name, err)
+		if err == nil {
+			err = resp.Err
 		}
-		if resp.Err != nil && !errors.Is(resp.Err, kerr.TopicAlreadyExists) {
-			return fmt.Errorf("create topic %s: %w", t.Name, resp.Err)
+		if err != nil && !errors.Is(err, kerr.TopicAlreadyExists) {
+			return fmt.Errorf("create topic %s: %w", t.Name, err)
 		}
 	}
 	return nil

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/picket-dev/picket/platform/kafka"
+	"github.com/picket-dev/picket/platform/retry"
 	"github.com/picket-dev/picket/platform/telemetry"
 	"github.com/picket-dev/picket/schemas/events"
 	eventsv1 "github.com/picket-dev/picket/schemas/gen/picket/events/v1"
@@ -116,17 +117,21 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	return m
 }
 
-// New loads the checks and connects the producer.
+// New loads the checks file and connects the producer.
 func New(cfg Config, log *slog.Logger, reg prometheus.Registerer) (*Prober, error) {
 	checks, err := check.Load(cfg.ChecksFile)
 	if err != nil {
 		return nil, err
 	}
+	return NewWithChecks(cfg, checks, log, reg)
+}
+
+// NewWithChecks runs the given (validated) checks instead of cfg.ChecksFile's.
+func NewWithChecks(cfg Config, checks []check.Check, log *slog.Logger, reg prometheus.Registerer) (*Prober, error) {
 	opts := append(cfg.Kafka.ClientOptions(log),
 		kgo.DefaultProduceTopic(cfg.Kafka.ResultsTopic),
 		kgo.ProducerLinger(5*time.Millisecond),
 		kgo.ProducerBatchMaxBytes(1<<20),
-		kgo.RecordRetries(-1), // retry until the record is acknowledged or shutdown
 	)
 	cl, err := kgo.NewClient(opts...)
 	if err != nil {
@@ -142,7 +147,9 @@ func (p *Prober) Ready(ctx context.Context) error { return p.client.Ping(ctx) }
 // their results to Kafka.
 func (p *Prober) Run(ctx context.Context) error {
 	defer p.client.Close()
-	if err := kafka.EnsureTopics(ctx, p.client, p.cfg.Kafka); err != nil {
+	if err := retry.Do(ctx, retry.Default, p.log, "create topics", func(ctx context.Context) error {
+		return kafka.EnsureTopics(ctx, p.client, p.cfg.Kafka)
+	}); err != nil {
 		return err
 	}
 	p.log.Info("prober started", "location", p.cfg.Location, "checks", len(p.checks))

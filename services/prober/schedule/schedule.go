@@ -14,11 +14,16 @@ import (
 	"time"
 )
 
-// Offset is the check's stable phase within its interval.
+// Offset is the check's stable phase within its interval, in whole
+// milliseconds (the resolution events are stored at) when the interval allows.
 func Offset(id string, interval time.Duration) time.Duration {
 	h := fnv.New64a()
 	h.Write([]byte(id))
-	return time.Duration(h.Sum64() % uint64(interval))
+	unit := time.Millisecond
+	if interval%unit != 0 {
+		unit = 1
+	}
+	return time.Duration(h.Sum64()%uint64(interval/unit)) * unit
 }
 
 // Next returns the first grid point of (offset, interval) strictly after t.
