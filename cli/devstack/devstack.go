@@ -115,7 +115,10 @@ type Options struct {
 	// Backend, when set, is used instead of opening DataDir/clickhouse
 	// (libchdb allows one data directory per process; tests share one).
 	Backend store.Backend
-	Log     *slog.Logger
+	// KafkaBrokers, when set, is an existing Kafka cluster to use instead of
+	// starting kfake (the testcontainers suites pass a real broker).
+	KafkaBrokers []string
+	Log          *slog.Logger
 	// Registry collects every service's metrics; nil makes a new one.
 	Registry *prometheus.Registry
 }
@@ -160,19 +163,23 @@ func Start(ctx context.Context, cfg Config, opts Options) (s *Stack, err error) 
 		}
 	}()
 
-	// Kafka: kfake, persisted under the data directory.
-	kopts := []kfake.Opt{kfake.NumBrokers(1), kfake.DataDir(filepath.Join(cfg.DataDir, "kafka"))}
-	if _, port, _ := net.SplitHostPort(cfg.KafkaAddr); port != "0" {
-		p, err := strconv.Atoi(port)
-		if err != nil {
-			return nil, fmt.Errorf("kafka_addr %q: %w", cfg.KafkaAddr, err)
+	brokers := opts.KafkaBrokers
+	if len(brokers) == 0 {
+		// Kafka: kfake, persisted under the data directory.
+		kopts := []kfake.Opt{kfake.NumBrokers(1), kfake.DataDir(filepath.Join(cfg.DataDir, "kafka"))}
+		if _, port, _ := net.SplitHostPort(cfg.KafkaAddr); port != "0" {
+			p, err := strconv.Atoi(port)
+			if err != nil {
+				return nil, fmt.Errorf("kafka_addr %q: %w", cfg.KafkaAddr, err)
+			}
+			kopts = append(kopts, kfake.Ports(p))
 		}
-		kopts = append(kopts, kfake.Ports(p))
+		if s.cluster, err = kfake.NewCluster(kopts...); err != nil {
+			return nil, fmt.Errorf("start kafka (kfake) on %s: %w", cfg.KafkaAddr, err)
+		}
+		brokers = s.cluster.ListenAddrs()
 	}
-	if s.cluster, err = kfake.NewCluster(kopts...); err != nil {
-		return nil, fmt.Errorf("start kafka (kfake) on %s: %w", cfg.KafkaAddr, err)
-	}
-	s.KafkaAddr = s.cluster.ListenAddrs()[0]
+	s.KafkaAddr = brokers[0]
 
 	// ClickHouse: libchdb in process.
 	s.backend = opts.Backend
@@ -236,7 +243,7 @@ func Start(ctx context.Context, cfg Config, opts Options) (s *Stack, err error) 
 	}
 
 	kc := kafka.DefaultConfig()
-	kc.Brokers = []string{s.KafkaAddr}
+	kc.Brokers = brokers
 	kc.Partitions = 3
 
 	pc := prober.DefaultConfig()

@@ -1,0 +1,22 @@
+# The front door: `make run` runs the whole pipeline in one process,
+# `make test` runs every check CI runs.
+.PHONY: run test generate tidy build
+
+run:
+	CHDB_LIB_PATH="$$(scripts/libchdb.sh)" go run ./cli/cmd/picket dev
+
+test:
+	scripts/test.sh
+
+# Regenerate the Go code of the event schemas after editing schemas/proto.
+generate:
+	cd schemas && ../scripts/buf.sh generate
+
+tidy:
+	scripts/tidy.sh
+
+# Production binaries (no libchdb needed to run them).
+build:
+	mkdir -p bin
+	go build -o bin/ ./services/prober/cmd/prober ./services/aggregator/cmd/aggregator \
+		./services/notifier/cmd/notifier ./services/query/cmd/query

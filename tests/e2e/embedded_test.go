@@ -1,0 +1,42 @@
+package e2e
+
+import (
+	"context"
+	"log/slog"
+	"os"
+	"testing"
+
+	"github.com/picket-dev/picket/cli/devstack"
+	"github.com/picket-dev/picket/platform/store/embedded/embeddedtest"
+	"github.com/picket-dev/picket/services/prober/check"
+)
+
+// startEmbedded runs the pipeline on kfake and libchdb, in a fresh database.
+func startEmbedded(t *testing.T, cfg devstack.Config, checks []check.Check) Pipeline {
+	t.Helper()
+	cfg.DataDir = t.TempDir()
+	cfg.KafkaAddr, cfg.QueryAddr, cfg.AdminAddr = "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0"
+	cfg.Database = embeddedtest.Database(t)
+	s, err := devstack.Start(context.Background(), cfg, devstack.Options{
+		Checks: checks, Backend: embeddedtest.Backend(t), Log: testLogger(),
+	})
+	if err != nil {
+		t.Fatalf("start embedded stack: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := s.Close(); err != nil {
+			t.Errorf("close stack: %v", err)
+		}
+	})
+	return stackPipeline{s}
+}
+
+func testLogger() *slog.Logger {
+	level := slog.LevelWarn
+	if os.Getenv("PICKET_TEST_LOG") != "" {
+		level = slog.LevelDebug
+	}
+	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+}
+
+func TestEmbeddedOutageAndRecovery(t *testing.T) { outageAndRecovery(t, startEmbedded) }
