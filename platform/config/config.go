@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"regexp"
 	"sort"
 	"strings"
 
@@ -138,6 +139,8 @@ func unknownKeys(unused []string) []string {
 	return out
 }
 
+var quotedKey = regexp.MustCompile(`^'([^']*)' (.*)$`)
+
 // cleanDecodeError turns mapstructure's multi-line report into one line per
 // problem, keeping the key names it gives.
 func cleanDecodeError(err error) error {
@@ -146,6 +149,10 @@ func cleanDecodeError(err error) error {
 	var lines []string
 	for l := range strings.SplitSeq(msg, "\n") {
 		if l = strings.TrimSpace(l); l != "" {
+			// mapstructure says "'key' problem"; say "key: problem".
+			if m := quotedKey.FindStringSubmatch(l); m != nil {
+				l = m[1] + ": " + m[2]
+			}
 			lines = append(lines, l)
 		}
 	}

@@ -68,11 +68,11 @@ func Run(ctx context.Context, clk Clock, id string, interval time.Duration, run 
 			return
 		}
 		run(tick, clk.Now().Sub(tick))
-		tick = Next(max(clk.Now(), tick), interval, offset)
+		tick = Next(later(clk.Now(), tick), interval, offset)
 	}
 }
 
-func max(a, b time.Time) time.Time {
+func later(a, b time.Time) time.Time {
 	if a.After(b) {
 		return a
 	}

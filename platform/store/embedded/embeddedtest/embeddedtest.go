@@ -24,6 +24,7 @@ var (
 	once    sync.Once
 	backend *embedded.Backend
 	openErr error
+	dir     string
 	seq     atomic.Int64
 )
 
@@ -31,7 +32,8 @@ var (
 func Backend(t testing.TB) *embedded.Backend {
 	t.Helper()
 	once.Do(func() {
-		dir, err := os.MkdirTemp("", "picket-chdb-test-")
+		var err error
+		dir, err = os.MkdirTemp("", "picket-chdb-test-")
 		if err != nil {
 			openErr = err
 			return
@@ -71,4 +73,18 @@ func Store(t testing.TB) *store.Store {
 		_ = b.Exec(context.Background(), "DROP DATABASE IF EXISTS "+db+"", nil)
 	})
 	return s
+}
+
+// Main runs a test binary's tests and then closes the shared engine and
+// removes its directory; call it from TestMain. Leaving libchdb's
+// connections open at exit crashes the race detector's exit hook.
+func Main(m *testing.M) int {
+	code := m.Run()
+	if backend != nil {
+		backend.Close()
+	}
+	if dir != "" {
+		os.RemoveAll(dir)
+	}
+	return code
 }

@@ -1,0 +1,10 @@
+package store_test
+
+import (
+	"os"
+	"testing"
+
+	"github.com/picket-dev/picket/platform/store/embedded/embeddedtest"
+)
+
+func TestMain(m *testing.M) { os.Exit(embeddedtest.Main(m)) }

@@ -1,0 +1,46 @@
+package check
+
+import (
+	"path/filepath"
+	"testing"
+	"time"
+)
+
+func TestLoadRefusesInvalidFiles(t *testing.T) {
+	want := map[string]string{
+		"invalid-unknown-field.yaml": "checks file testdata/invalid-unknown-field.yaml: yaml: unmarshal errors:\n  line 5: field methd not found in type check.HTTP",
+		"invalid-timeout.yaml":       "checks file testdata/invalid-timeout.yaml: checks[0] (api): timeout: 5s must be below interval 5s so runs never overlap",
+		"invalid-url.yaml":           `checks file testdata/invalid-url.yaml: checks[0] (api): http.url: "ftp://example.test/" must be an http or https URL`,
+		"invalid-duplicate-id.yaml":  `checks file testdata/invalid-duplicate-id.yaml: checks[1]: id "api" is also used by checks[0]`,
+		"invalid-status.yaml":        "checks file testdata/invalid-status.yaml: checks[0] (api): http.expected_status[1]: 700 is not an HTTP status",
+		"invalid-id.yaml":            `checks file testdata/invalid-id.yaml: checks[0] (My API): id: "My API" must be lower-case letters, digits, '.', '_' or '-' (at most 128)`,
+		"invalid-no-type.yaml":       "checks file testdata/invalid-no-type.yaml: checks[0] (api): http: required (the only check type so far)",
+		"invalid-interval.yaml":      "checks file testdata/invalid-interval.yaml: yaml: unmarshal errors:\n  line 3: cannot unmarshal !!str `later` into time.Duration",
+	}
+	files, _ := filepath.Glob("testdata/invalid-*.yaml")
+	if len(files) != len(want) {
+		t.Fatalf("%d invalid files, %d expectations", len(files), len(want))
+	}
+	for _, f := range files {
+		t.Run(filepath.Base(f), func(t *testing.T) {
+			_, err := Load(f)
+			if err == nil || err.Error() != want[filepath.Base(f)] {
+				t.Fatalf("error %v\nwant  %s", err, want[filepath.Base(f)])
+			}
+		})
+	}
+}
+
+func TestLoadAppliesDefaults(t *testing.T) {
+	checks, err := Load("testdata/valid.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, h := checks[0], checks[1]
+	if r.HTTP.Method != "POST" || r.Timeout != 4*time.Second || r.HTTP.ExpectedStatus[0] != 200 || r.Type() != "http" {
+		t.Fatalf("reservations: %+v %+v", r, r.HTTP)
+	}
+	if h.Name != "home" || h.Interval != DefaultInterval || h.Timeout != DefaultTimeout || h.HTTP.Method != "GET" {
+		t.Fatalf("home: %+v %+v", h, h.HTTP)
+	}
+}

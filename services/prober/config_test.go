@@ -1,0 +1,78 @@
+package prober
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/picket-dev/picket/platform/config"
+)
+
+func TestConfigRefusesInvalidFiles(t *testing.T) {
+	want := map[string]string{
+		"invalid-unknown-key.yaml":    `config: unknown key "kafka.brokerz"`,
+		"invalid-no-brokers.yaml":     "config: kafka.brokers: at least one broker is required",
+		"invalid-empty-location.yaml": "config: location: must not be empty",
+		"invalid-flush-timeout.yaml":  "config: flush_timeout: time: invalid duration",
+		"invalid-log-format.yaml":     `config: log.format: "xml" is not one of auto, json, text`,
+		"invalid-partitions.yaml":     "config: kafka.partitions: 0, must be at least 1",
+	}
+	files, _ := filepath.Glob("testdata/invalid-*.yaml")
+	if len(files) != len(want) {
+		t.Fatalf("%d invalid files, %d expectations", len(files), len(want))
+	}
+	for _, f := range files {
+		t.Run(filepath.Base(f), func(t *testing.T) {
+			cfg := DefaultConfig()
+			err := config.Load(&cfg, DefaultConfig(), config.Source{File: f})
+			if err == nil || err.Error() != want[filepath.Base(f)] {
+				t.Fatalf("error %v\nwant  %s", err, want[filepath.Base(f)])
+			}
+		})
+	}
+}
+
+func TestConfigLayers(t *testing.T) {
+	cfg := DefaultConfig()
+	err := config.Load(&cfg, DefaultConfig(), config.Source{
+		File:    "testdata/valid.yaml",
+		Environ: []string{"PICKET_KAFKA__RESULTS_TOPIC=results.custom", "PICKET_LOCATION=from-env", "HOME=/root"},
+		Sets:    []string{"location=from-flag", "flush_timeout=3s"},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(cfg.Kafka.Brokers, ",") != "kafka-1:9092,kafka-2:9092" || cfg.Kafka.ResultsTopic != "results.custom" ||
+		cfg.Location != "from-flag" || cfg.FlushTimeout != 3*time.Second || cfg.Log.Level != "debug" ||
+		cfg.Kafka.AlertsTopic != DefaultConfig().Kafka.AlertsTopic {
+		t.Fatalf("layers not applied in order: %+v", cfg)
+	}
+}
+
+func TestConfigEnvUnknownKey(t *testing.T) {
+	cfg := DefaultConfig()
+	err := config.Load(&cfg, DefaultConfig(), config.Source{Environ: []string{"PICKET_KAFKA__BROKER=x:1"}})
+	if err == nil || err.Error() != `config: unknown key "kafka.broker"` {
+		t.Fatalf("error %v", err)
+	}
+}
+
+func TestConfigMissingFile(t *testing.T) {
+	cfg := DefaultConfig()
+	err := config.Load(&cfg, DefaultConfig(), config.Source{File: filepath.Join(t.TempDir(), "nope.yaml")})
+	if err == nil || !strings.Contains(err.Error(), "nope.yaml") || !os.IsNotExist(unwrapAll(err)) {
+		t.Fatalf("error %v", err)
+	}
+}
+
+func unwrapAll(err error) error {
+	for {
+		u, ok := err.(interface{ Unwrap() error })
+		if !ok {
+			return err
+		}
+		err = u.Unwrap()
+	}
+}

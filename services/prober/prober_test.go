@@ -1,0 +1,106 @@
+package prober
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/picket-dev/picket/platform/kafka"
+	"github.com/picket-dev/picket/schemas/events"
+	eventsv1 "github.com/picket-dev/picket/schemas/gen/picket/events/v1"
+	"github.com/picket-dev/picket/services/prober/check"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// The prober emits one decodable, keyed, schema-headed result per run to a
+// real Kafka-protocol broker, and on shutdown flushes the runs in progress.
+func TestProberEmitsOneResultPerRun(t *testing.T) {
+	var served atomic.Int64
+	target := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if served.Add(1)%2 == 0 {
+			w.WriteHeader(http.StatusServiceUnavailable)
+		}
+	}))
+	defer target.Close()
+	cluster, err := kfake.NewCluster(kfake.NumBrokers(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cluster.Close()
+
+	cfg := DefaultConfig()
+	cfg.Kafka.Brokers = cluster.ListenAddrs()
+	cfg.Location = "test-loc"
+	c := check.Check{ID: "api", Name: "API", Interval: 20 * time.Millisecond, Timeout: 15 * time.Millisecond,
+		HTTP: &check.HTTP{Method: "GET", URL: target.URL, ExpectedStatus: []int{200}}}
+	p, err := NewWithChecks(cfg, []check.Check{c}, slog.New(slog.NewTextHandler(io.Discard, nil)), prometheus.NewRegistry())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- p.Run(ctx) }()
+	deadline := time.Now().Add(10 * time.Second)
+	for served.Load() < 10 && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond) // polling the target's counter
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("prober run: %v", err)
+	}
+	runs := served.Load()
+
+	cl, err := kgo.NewClient(kgo.SeedBrokers(cluster.ListenAddrs()...), kgo.ConsumeTopics(cfg.Kafka.ResultsTopic),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	var got []*eventsv1.CheckResult
+	pctx, pcancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer pcancel()
+	for int64(len(got)) < runs {
+		fs := cl.PollFetches(pctx)
+		if pctx.Err() != nil {
+			t.Fatalf("got %d results for %d runs", len(got), runs)
+		}
+		fs.EachRecord(func(r *kgo.Record) {
+			var ev eventsv1.CheckResult
+			if err := events.Decode(events.CheckResultV1, kafka.RecordHeaders(r), r.Value, &ev); err != nil {
+				t.Fatalf("record at offset %d: %v", r.Offset, err)
+			}
+			if string(r.Key) != "api" {
+				t.Fatalf("key %q, want the check id", r.Key)
+			}
+			got = append(got, &ev)
+		})
+	}
+	if int64(len(got)) != runs {
+		t.Fatalf("%d results for %d runs", len(got), runs)
+	}
+	ok := 0
+	for i, ev := range got {
+		tick := ev.GetScheduledAt().AsTime()
+		if ev.GetResultId() != events.ResultID("api", "test-loc", tick) || ev.GetLocation() != "test-loc" || ev.GetCheckName() != "API" {
+			t.Fatalf("result %d: %+v", i, ev)
+		}
+		if i > 0 && !tick.After(got[i-1].GetScheduledAt().AsTime()) {
+			t.Fatalf("result %d not after the previous tick", i)
+		}
+		if ev.GetSuccess() {
+			ok++
+		} else if ev.GetHttpStatus() != 503 || ev.GetFailureClass() != eventsv1.FailureClass_FAILURE_CLASS_STATUS {
+			t.Fatalf("failed result %d: %+v", i, ev)
+		}
+	}
+	if ok == 0 || ok == len(got) {
+		t.Fatalf("%d of %d succeeded; the target alternates", ok, len(got))
+	}
+}
