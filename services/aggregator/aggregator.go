@@ -87,8 +87,9 @@ type Aggregator struct {
 	// restored is each check's state as last recorded, read at start-up.
 	restored map[string]alert.State
 	// afterWrite, when set (by tests), runs after a batch is durable and
-	// before its offsets are committed.
-	afterWrite func()
+	// before its offsets are committed; an error stops the aggregator there,
+	// as a crash would.
+	afterWrite func() error
 }
 
 type metrics struct {
@@ -234,7 +235,7 @@ func (a *Aggregator) handle(ctx context.Context, recs []*kgo.Record) error {
 		a.metrics.lastEvent.Set(float64(maxAt.UnixMilli()) / 1000)
 	}
 	if a.afterWrite != nil {
-		a.afterWrite()
+		return a.afterWrite()
 	}
 	return nil
 }

@@ -48,7 +48,6 @@ func TestOffsetStableAndSpread(t *testing.T) {
 	}
 }
 
-
 // Under synctest time is virtual: runs land exactly on their ticks, a slow
 // run skips the ticks it overlapped, and cancelling stops the loop.
 func TestRunTicksOnGridWithoutOverlap(t *testing.T) {

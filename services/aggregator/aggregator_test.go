@@ -1,0 +1,294 @@
+package aggregator
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/picket-dev/picket/platform/kafka"
+	"github.com/picket-dev/picket/platform/store"
+	"github.com/picket-dev/picket/platform/store/embedded/embeddedtest"
+	"github.com/picket-dev/picket/schemas/events"
+	eventsv1 "github.com/picket-dev/picket/schemas/gen/picket/events/v1"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/durationpb"
+	"google.golang.org/protobuf/types/known/timestamppb"
+)
+
+var t0 = time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC)
+
+type env struct {
+	cluster *kfake.Cluster
+	cfg     Config
+	store   *store.Store
+	client  *kgo.Client
+}
+
+func newEnv(t *testing.T) *env {
+	t.Helper()
+	cluster, err := kfake.NewCluster(kfake.NumBrokers(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(cluster.Close)
+	cfg := DefaultConfig()
+	cfg.Kafka.Brokers = cluster.ListenAddrs()
+	cfg.Kafka.Partitions = 3
+	// 80 % over 10 s at a 1 s interval: 5 results are enough.
+	cfg.Alerting.Default.Window = 10 * time.Second
+	cl, err := kgo.NewClient(kgo.SeedBrokers(cluster.ListenAddrs()...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(cl.Close)
+	if err := kafka.EnsureTopics(context.Background(), cl, cfg.Kafka); err != nil {
+		t.Fatal(err)
+	}
+	return &env{cluster: cluster, cfg: cfg, store: embeddedtest.Store(t), client: cl}
+}
+
+func result(check string, i int, ok bool) *eventsv1.CheckResult {
+	tick := t0.Add(time.Duration(i) * time.Second)
+	status := uint32(200)
+	class := eventsv1.FailureClass_FAILURE_CLASS_UNSPECIFIED
+	if !ok {
+		status, class = 503, eventsv1.FailureClass_FAILURE_CLASS_STATUS
+	}
+	return &eventsv1.CheckResult{
+		ResultId: events.ResultID(check, "loc", tick), CheckId: check, CheckName: "Check " + check, CheckType: "http",
+		Location: "loc", ScheduledAt: timestamppb.New(tick), StartedAt: timestamppb.New(tick.Add(time.Millisecond)),
+		Duration: durationpb.New(time.Duration(10+i) * time.Millisecond), TimeToFirstByte: durationpb.New(5 * time.Millisecond),
+		HttpStatus: status, Success: ok, FailureClass: class, Interval: durationpb.New(time.Second),
+	}
+}
+
+func (e *env) produce(t *testing.T, recs ...*kgo.Record) {
+	t.Helper()
+	for _, r := range recs {
+		r.Topic = e.cfg.Kafka.ResultsTopic
+	}
+	if err := e.client.ProduceSync(context.Background(), recs...).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func record(t *testing.T, ev *eventsv1.CheckResult) *kgo.Record {
+	b, err := proto.Marshal(ev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &kgo.Record{Key: []byte(ev.GetCheckId()), Value: b, Headers: kafka.Headers(events.CheckResultV1)}
+}
+
+// start runs an aggregator until the test ends or it returns.
+func (e *env) start(t *testing.T, afterWrite func() error) <-chan error {
+	t.Helper()
+	a, err := New(e.cfg, e.store, slog.New(slog.NewTextHandler(io.Discard, nil)), prometheus.NewRegistry())
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.afterWrite = afterWrite
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	finished := make(chan struct{})
+	go func() {
+		defer close(finished)
+		done <- a.Run(ctx)
+	}()
+	t.Cleanup(func() {
+		cancel()
+		<-finished
+	})
+	return done
+}
+
+func poll(t *testing.T, what string, cond func() (bool, string)) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		ok, state := cond()
+		if ok {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s; last: %s", what, state)
+		}
+		time.Sleep(20 * time.Millisecond) // polling interval
+	}
+}
+
+func (e *env) stats(t *testing.T, check string) store.Stats {
+	st, err := e.store.Stats(context.Background(), store.StatsQuery{CheckID: check, From: t0.Add(-time.Hour), To: t0.Add(time.Hour)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st
+}
+
+// consumeAll reads every record of topic.
+func consumeAll(t *testing.T, e *env, topic string, want int) []*kgo.Record {
+	t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(e.cluster.ListenAddrs()...), kgo.ConsumeTopics(topic),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	var out []*kgo.Record
+	for len(out) < want {
+		fs := cl.PollFetches(ctx)
+		if ctx.Err() != nil {
+			break
+		}
+		out = append(out, fs.Records()...)
+	}
+	return out
+}
+
+func TestPoisonRecordsGoToDeadLetterAndGoodOnesAreIngested(t *testing.T) {
+	e := newEnv(t)
+	var recs []*kgo.Record
+	for i := range 10 {
+		recs = append(recs, record(t, result("api", i, true)))
+	}
+	garbage := &kgo.Record{Key: []byte("api"), Value: []byte("not protobuf \xff\xfe"), Headers: kafka.Headers(events.CheckResultV1)}
+	wrongSchema := record(t, result("api", 50, true))
+	wrongSchema.Headers = kafka.Headers(events.AlertStateChangedV1)
+	badID := result("api", 51, true)
+	badID.ResultId = "forged"
+	recs = append(recs[:5], append([]*kgo.Record{garbage, wrongSchema, record(t, badID)}, recs[5:]...)...)
+	e.produce(t, recs...)
+	e.start(t, nil)
+
+	poll(t, "10 good results", func() (bool, string) {
+		st := e.stats(t, "api")
+		return st.Samples == 10, fmt.Sprint(st.Samples)
+	})
+	dead := consumeAll(t, e, e.cfg.Kafka.DeadLetterTopic, 3)
+	if len(dead) != 3 {
+		t.Fatalf("%d dead letters, want 3", len(dead))
+	}
+	reasons := map[string]string{}
+	for _, d := range dead {
+		h := map[string]string{}
+		for _, kv := range d.Headers {
+			h[kv.Key] = string(kv.Value)
+		}
+		if h[kafka.HeaderDLQTopic] != e.cfg.Kafka.ResultsTopic || h[kafka.HeaderDLQPartition] == "" {
+			t.Fatalf("dead letter headers %v", h)
+		}
+		reasons[h[kafka.HeaderDLQOffset]] = h[kafka.HeaderDLQReason]
+	}
+	want := []string{
+		"decode picket.events.v1.CheckResult: proto:",
+		`unexpected schema: header picket-schema is "picket.events.v1.AlertStateChanged", want "picket.events.v1.CheckResult"`,
+		`invalid CheckResult: field result_id: "forged" is not the id of check "api"`,
+	}
+	for i, w := range want {
+		got := reasons[strconv.Itoa(5+i)]
+		if len(got) < len(w) || got[:len(w)] != w {
+			t.Errorf("dead letter at offset %d: reason %q, want prefix %q", 5+i, got, w)
+		}
+	}
+}
+
+// A crash after the rows and alert events are written but before the offsets
+// are committed redelivers the batch: nothing is counted twice and the alert
+// is not recorded twice.
+func TestCrashBetweenWriteAndCommitCountsOnce(t *testing.T) {
+	e := newEnv(t)
+	var recs []*kgo.Record
+	for i := range 20 {
+		recs = append(recs, record(t, result("api", i, i < 10))) // 10 ok, then 10 failures
+	}
+	e.produce(t, recs...)
+	crash := errors.New("crash before commit")
+	first := e.start(t, func() error { return crash })
+	if err := <-first; !errors.Is(err, crash) {
+		t.Fatalf("first aggregator: %v", err)
+	}
+	if st := e.stats(t, "api"); st.Samples != 20 {
+		t.Fatalf("after the crash %d samples are written, want 20", st.Samples)
+	}
+	adm := kadm.NewClient(e.client)
+	offsets, err := adm.FetchOffsets(context.Background(), e.cfg.Group)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := len(offsets.Offsets()); n != 0 {
+		t.Fatalf("the crashed aggregator committed %d offsets", n)
+	}
+
+	// The restarted aggregator re-reads the batch.
+	e.start(t, nil)
+	poll(t, "the batch committed", func() (bool, string) {
+		o, err := adm.FetchOffsets(context.Background(), e.cfg.Group)
+		if err != nil {
+			return false, err.Error()
+		}
+		var total int64
+		o.Each(func(r kadm.OffsetResponse) { total += r.At })
+		return total == 20, fmt.Sprint(total)
+	})
+	st := e.stats(t, "api")
+	if st.Samples != 20 || st.Successes != 10 {
+		t.Fatalf("stats after redelivery: %+v", st)
+	}
+	alerts, err := e.store.Alerts(context.Background(), store.AlertQuery{From: t0, To: t0.Add(time.Hour), Limit: 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(alerts) != 1 || alerts[0].State != "down" {
+		t.Fatalf("alert history %+v, want one down", alerts)
+	}
+	// Both instances may have published the transition; it has one id.
+	published := consumeAll(t, e, e.cfg.Kafka.AlertsTopic, 1)
+	for _, r := range published {
+		var ev eventsv1.AlertStateChanged
+		if err := events.Decode(events.AlertStateChangedV1, kafka.RecordHeaders(r), r.Value, &ev); err != nil {
+			t.Fatal(err)
+		}
+		if ev.GetEventId() != alerts[0].EventID || string(r.Key) != "api/availability" {
+			t.Fatalf("published %+v key %q, recorded %s", &ev, r.Key, alerts[0].EventID)
+		}
+	}
+}
+
+// Results delivered twice (a replay) are counted once and raise no new alert.
+func TestRedeliveryIsHarmless(t *testing.T) {
+	e := newEnv(t)
+	var recs []*kgo.Record
+	for i := range 20 {
+		recs = append(recs, record(t, result("api", i, i < 10)))
+	}
+	e.produce(t, recs...)
+	e.start(t, nil)
+	poll(t, "one down transition", func() (bool, string) {
+		a, _ := e.store.Alerts(context.Background(), store.AlertQuery{From: t0, To: t0.Add(time.Hour), Limit: 10})
+		return len(a) == 1, fmt.Sprint(len(a))
+	})
+	e.produce(t, recs...) // the same results again
+	e.produce(t, record(t, result("api", 20, false)))
+	poll(t, "the 21st result", func() (bool, string) {
+		st := e.stats(t, "api")
+		return st.Samples == 21, fmt.Sprint(st.Samples)
+	})
+	a, err := e.store.Alerts(context.Background(), store.AlertQuery{From: t0, To: t0.Add(time.Hour), Limit: 10})
+	if err != nil || len(a) != 1 {
+		t.Fatalf("alerts after replay: %+v %v", a, err)
+	}
+	if a[0].Message != "Website Check api is down. availability=70.00%, time=2026-11-22T10:00:12Z" {
+		t.Fatalf("message %q", a[0].Message)
+	}
+}
