@@ -1,0 +1,146 @@
+package notifier
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/picket-dev/picket/platform/kafka"
+	"github.com/picket-dev/picket/schemas/events"
+	eventsv1 "github.com/picket-dev/picket/schemas/gen/picket/events/v1"
+	"github.com/picket-dev/picket/services/notifier/deliver"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
+)
+
+// receiver answers each request with the next scripted status (200 once the
+// script runs out), keeping what it got.
+type receiver struct {
+	mu     sync.Mutex
+	script map[string][]int // by event id
+	calls  map[string]int
+	got    []deliver.Payload
+	sigOK  []bool
+}
+
+func (rc *receiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	body, _ := io.ReadAll(r.Body)
+	var p deliver.Payload
+	json.Unmarshal(body, &p)
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	rc.calls[p.EventID]++
+	if s := rc.script[p.EventID]; len(s) > 0 {
+		rc.script[p.EventID] = s[1:]
+		if s[0] != http.StatusOK {
+			w.WriteHeader(s[0])
+			return
+		}
+	}
+	rc.got = append(rc.got, p)
+	rc.sigOK = append(rc.sigOK, r.Header.Get(deliver.HeaderSignature) == deliver.Sign([]byte("k"), r.Header.Get(deliver.HeaderTimestamp), body))
+}
+
+func alertRecord(t *testing.T, topic, id string, state eventsv1.AlertState, at time.Time) *kgo.Record {
+	b, err := proto.Marshal(&eventsv1.AlertStateChanged{EventId: id, CheckId: "api", CheckName: "API", Rule: "availability",
+		State: state, At: timestamppb.New(at), Message: "msg " + id})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &kgo.Record{Topic: topic, Key: []byte("api/availability"), Value: b, Headers: kafka.Headers(events.AlertStateChangedV1)}
+}
+
+// Every event reaches the webhook once, signed and in order: transient
+// failures are retried, a rejection is not retried and does not block the
+// events behind it, and a duplicate event is not sent again. The offsets are
+// committed once all of it is done.
+func TestNotifierDeliversEachEventOnce(t *testing.T) {
+	cluster, err := kfake.NewCluster(kfake.NumBrokers(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cluster.Close()
+	rc := &receiver{script: map[string][]int{"e2": {503, 502}, "e3": {400}}, calls: map[string]int{}}
+	hook := httptest.NewServer(rc)
+	defer hook.Close()
+
+	cfg := DefaultConfig()
+	cfg.Kafka.Brokers = cluster.ListenAddrs()
+	cfg.Webhooks = []WebhookConfig{{Name: "ops", URL: hook.URL, Secret: "k", Timeout: time.Second}}
+	n, err := New(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), prometheus.NewRegistry())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- n.Run(ctx) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("run: %v", err)
+		}
+	}()
+
+	cl, err := kgo.NewClient(kgo.SeedBrokers(cluster.ListenAddrs()...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	if err := kafka.EnsureTopics(context.Background(), cl, cfg.Kafka); err != nil {
+		t.Fatal(err)
+	}
+	at := time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC)
+	topic := cfg.Kafka.AlertsTopic
+	recs := []*kgo.Record{
+		alertRecord(t, topic, "e1", eventsv1.AlertState_ALERT_STATE_DOWN, at),
+		alertRecord(t, topic, "e2", eventsv1.AlertState_ALERT_STATE_UP, at.Add(time.Minute)),
+		alertRecord(t, topic, "e3", eventsv1.AlertState_ALERT_STATE_DOWN, at.Add(2*time.Minute)),
+		alertRecord(t, topic, "e1", eventsv1.AlertState_ALERT_STATE_DOWN, at), // redelivered by an aggregator restart
+		alertRecord(t, topic, "e4", eventsv1.AlertState_ALERT_STATE_UP, at.Add(3*time.Minute)),
+	}
+	if err := cl.ProduceSync(context.Background(), recs...).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	adm := kadm.NewClient(cl)
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		o, err := adm.FetchOffsets(context.Background(), cfg.Group)
+		var committed int64
+		if err == nil {
+			o.Each(func(r kadm.OffsetResponse) { committed += r.At })
+		}
+		if committed == int64(len(recs)) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("committed %d of %d offsets", committed, len(recs))
+		}
+		time.Sleep(20 * time.Millisecond) // polling the group's offsets
+	}
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	var ids []string
+	for i, p := range rc.got {
+		ids = append(ids, p.EventID)
+		if !rc.sigOK[i] {
+			t.Errorf("delivery %d has a bad signature", i)
+		}
+	}
+	if fmt.Sprint(ids) != "[e1 e2 e4]" {
+		t.Fatalf("delivered %v, want [e1 e2 e4] (e3 rejected)", ids)
+	}
+	if rc.calls["e1"] != 1 || rc.calls["e2"] != 3 || rc.calls["e3"] != 1 || rc.calls["e4"] != 1 {
+		t.Fatalf("calls %v: want e1 once, e2 three times (two 5xx), e3 once (400 is final), e4 once", rc.calls)
+	}
+}

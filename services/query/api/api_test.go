@@ -1,0 +1,142 @@
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/picket-dev/picket/platform/store"
+	"github.com/picket-dev/picket/platform/store/embedded/embeddedtest"
+	"github.com/picket-dev/picket/schemas/events"
+)
+
+var now = time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC)
+
+func newServer(t *testing.T) (*httptest.Server, *store.Store) {
+	st := embeddedtest.Store(t)
+	a := New(st, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	a.now = func() time.Time { return now }
+	srv := httptest.NewServer(a.Handler())
+	t.Cleanup(srv.Close)
+	return srv, st
+}
+
+func row(check, loc string, ago time.Duration, status uint16, ms float64) store.ResultRow {
+	tick := now.Add(-ago)
+	return store.ResultRow{ResultID: events.ResultID(check, loc, tick), CheckID: check, CheckName: "Name " + check,
+		CheckType: "http", Location: loc, ScheduledAt: tick, StartedAt: tick, DurationMS: ms, TTFBMS: ms / 4,
+		HTTPStatus: status, Success: status == 200, IntervalMS: 5000}
+}
+
+func get(t *testing.T, url string, wantStatus int, v any) http.Header {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != wantStatus {
+		t.Fatalf("GET %s: %d %s, want %d", url, resp.StatusCode, body, wantStatus)
+	}
+	if err := json.Unmarshal(body, v); err != nil {
+		t.Fatalf("GET %s: %v in %s", url, err, body)
+	}
+	return resp.Header
+}
+
+func TestStats(t *testing.T) {
+	srv, st := newServer(t)
+	rows := []store.ResultRow{
+		row("api", "eu", 1*time.Minute, 200, 100),
+		row("api", "eu", 2*time.Minute, 200, 300),
+		row("api", "us", 3*time.Minute, 500, 50),
+		row("api", "eu", 4*time.Minute, 401, 10),
+		row("api", "eu", 30*time.Minute, 200, 999), // outside the last 10 minutes
+		row("web", "eu", 1*time.Minute, 200, 1),
+	}
+	if err := st.InsertResults(context.Background(), rows); err != nil {
+		t.Fatal(err)
+	}
+	var s StatsJSON
+	get(t, srv.URL+"/api/v1/checks/api/stats?window=10m", 200, &s)
+	if s.Samples != 4 || s.Successes != 2 || s.Availability != 0.5 || s.ResponseTimeMS != (MinMax{Avg: 115, Max: 300}) ||
+		s.TTFBMS != (MinMax{Avg: 28.75, Max: 75}) || len(s.StatusCodes) != 3 || s.StatusCodes["401"] != 1 {
+		t.Fatalf("stats %+v", s)
+	}
+	if !s.From.Equal(now.Add(-10*time.Minute)) || !s.To.Equal(now) {
+		t.Fatalf("range %v..%v", s.From, s.To)
+	}
+	get(t, srv.URL+"/api/v1/checks/api/stats?window=1h&location=eu", 200, &s)
+	if s.Samples != 4 || s.Successes != 3 {
+		t.Fatalf("eu over 1h: %+v", s)
+	}
+	from := now.Add(-150 * time.Second).Format(time.RFC3339)
+	get(t, srv.URL+"/api/v1/checks/api/stats?from="+from+"&to="+now.Format(time.RFC3339), 200, &s)
+	if s.Samples != 2 || s.Availability != 1 {
+		t.Fatalf("from/to: %+v", s)
+	}
+	var cs struct{ Checks []CheckJSON }
+	get(t, srv.URL+"/api/v1/checks", 200, &cs)
+	if len(cs.Checks) != 2 || cs.Checks[0].ID != "api" || strings.Join(cs.Checks[0].Locations, ",") != "eu,us" {
+		t.Fatalf("checks %+v", cs)
+	}
+}
+
+func TestBadParametersAreProblems(t *testing.T) {
+	srv, _ := newServer(t)
+	tests := []struct{ query, param, detail string }{
+		{"window=ten", "window", `window "ten": want a duration like 10m, 1h or 7d`},
+		{"window=-5m", "window", `window "-5m": must be positive`},
+		{"window=1000d", "window", `window "1000d": longer than the maximum 9600h0m0s`},
+		{"window=10m&from=2026-11-22T10:00:00Z", "window", "give either window or from/to, not both"},
+		{"to=2026-11-22T10:00:00Z", "from", "from is required with to"},
+		{"from=yesterday", "from", `"yesterday": want an RFC 3339 time (2026-11-22T10:00:00Z) or Unix seconds`},
+		{"from=2026-11-22T10:00:00Z&to=2026-11-22T09:00:00Z", "from", "from 2026-11-22T10:00:00Z is not before to 2026-11-22T09:00:00Z"},
+	}
+	for _, tc := range tests {
+		var p Problem
+		h := get(t, srv.URL+"/api/v1/checks/api/stats?"+tc.query, 400, &p)
+		if h.Get("Content-Type") != "application/problem+json" || p.Status != 400 || p.Param != tc.param || p.Detail != tc.detail {
+			t.Errorf("%s: %s %+v", tc.query, h.Get("Content-Type"), p)
+		}
+	}
+	var p Problem
+	get(t, srv.URL+"/api/v1/alerts?limit=0", 400, &p)
+	if p.Param != "limit" {
+		t.Errorf("limit=0: %+v", p)
+	}
+	get(t, srv.URL+"/api/v1/nothing", 404, &p)
+	if p.Status != 404 || p.Detail != "no route for /api/v1/nothing" {
+		t.Errorf("404: %+v", p)
+	}
+}
+
+func TestAlertHistory(t *testing.T) {
+	srv, st := newServer(t)
+	down := store.AlertRow{EventID: "d", CheckID: "api", CheckName: "API", Rule: "availability", State: "down", PreviousState: "up",
+		At: now.Add(-time.Hour), Message: "down msg", Availability: 0.5, Threshold: 0.8, WindowMS: 120000, Samples: 24, Successes: 12}
+	up := down
+	up.EventID, up.State, up.PreviousState, up.At, up.Message, up.DownSince = "u", "up", "down", now.Add(-30*time.Minute), "up msg", down.At
+	other := down
+	other.EventID, other.CheckID = "o", "web"
+	if err := st.InsertAlerts(context.Background(), []store.AlertRow{down, up, other}); err != nil {
+		t.Fatal(err)
+	}
+	var a struct{ Alerts []AlertJSON }
+	get(t, srv.URL+"/api/v1/alerts?check_id=api", 200, &a)
+	if len(a.Alerts) != 2 || a.Alerts[0].Message != "up msg" || a.Alerts[1].DownSince != nil ||
+		a.Alerts[0].DownSince == nil || !a.Alerts[0].DownSince.Equal(down.At) || a.Alerts[0].WindowSeconds != 120 {
+		t.Fatalf("alerts %+v", a)
+	}
+	get(t, srv.URL+"/api/v1/alerts?limit=1", 200, &a)
+	if len(a.Alerts) != 1 {
+		t.Fatalf("limit=1 gave %d", len(a.Alerts))
+	}
+}
