@@ -1,0 +1,16 @@
+package main
+
+import (
+	"context"
+	"io"
+	"testing"
+)
+
+// An invalid configuration stops the binary before it touches anything.
+func TestRunRefusesInvalidConfig(t *testing.T) {
+	err := run(context.Background(), []string{"--set", "clickhouse.database=picket-prod"}, io.Discard)
+	want := `config: clickhouse.database: database name "picket-prod": want letters, digits and underscores, not starting with a digit`
+	if err == nil || err.Error() != want {
+		t.Fatalf("error %v\nwant  %s", err, want)
+	}
+}
