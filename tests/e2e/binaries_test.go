@@ -20,7 +20,7 @@ func TestServiceBinariesDoNotLinkLibchdb(t *testing.T) {
 			t.Fatalf("go list -deps %s: %v\n%s", cmd, err, out)
 		}
 		deps := string(out)
-		if !strings.Contains(deps, "github.com/picket-dev/picket/platform/kafka") {
+		if !strings.Contains(deps, "github.com/picket-dev/picket/platform/config") {
 			t.Fatalf("go list -deps %s does not look like a dependency list:\n%s", cmd, deps)
 		}
 		if strings.Contains(deps, "chdb-io/chdb-go") {
