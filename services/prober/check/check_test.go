@@ -44,3 +44,11 @@ func TestLoadAppliesDefaults(t *testing.T) {
 		t.Fatalf("home: %+v %+v", h, h.HTTP)
 	}
 }
+
+// The compose deployment's checks file loads.
+func TestComposeChecksLoad(t *testing.T) {
+	checks, err := Load("../../../deploy/checks.yaml")
+	if err != nil || len(checks) != 1 || checks[0].HTTP.URL != "http://demo:8081/reservations" {
+		t.Fatalf("%+v %v", checks, err)
+	}
+}
