@@ -10,7 +10,9 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"os/signal"
 	"strings"
+	"syscall"
 
 	"github.com/picket-dev/picket/platform/admin"
 	"github.com/picket-dev/picket/platform/config"
@@ -55,4 +57,16 @@ func Run(ctx context.Context, log *slog.Logger, reg *prometheus.Registry, adminA
 	g.Go(func() error { return srv.Run(gctx) })
 	g.Go(func() error { return loop(gctx) })
 	return g.Wait()
+}
+
+// Main is a service binary's main: it runs run with a context cancelled by
+// SIGINT or SIGTERM and exits non-zero, naming the service, when run fails.
+func Main(name string, run func(ctx context.Context, args []string, stderr io.Writer) error) {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, os.Args[1:], os.Stderr)
+	stop()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "%s: %v\n", name, err)
+		os.Exit(1)
+	}
 }

@@ -1,7 +1,7 @@
 package aggregator
 
 import (
-	"path/filepath"
+	"github.com/picket-dev/picket/platform/config/configtest"
 	"testing"
 	"time"
 
@@ -17,19 +17,7 @@ func TestConfigRefusesInvalidFiles(t *testing.T) {
 		"invalid-unknown-key.yaml":     `config: unknown key "alerting.default.treshold"`,
 		"invalid-no-clickhouse.yaml":   "config: clickhouse.addr: at least one address is required",
 	}
-	files, _ := filepath.Glob("testdata/invalid-*.yaml")
-	if len(files) != len(want) {
-		t.Fatalf("%d invalid files, %d expectations", len(files), len(want))
-	}
-	for _, f := range files {
-		t.Run(filepath.Base(f), func(t *testing.T) {
-			cfg := DefaultConfig()
-			err := config.Load(&cfg, DefaultConfig(), config.Source{File: f})
-			if err == nil || err.Error() != want[filepath.Base(f)] {
-				t.Fatalf("error %v\nwant  %s", err, want[filepath.Base(f)])
-			}
-		})
-	}
+	configtest.RefusesInvalidFiles(t, func() any { c := DefaultConfig(); return &c }, want)
 }
 
 func TestConfigPerCheckRule(t *testing.T) {

@@ -1,6 +1,7 @@
 package prober
 
 import (
+	"github.com/picket-dev/picket/platform/config/configtest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -19,19 +20,7 @@ func TestConfigRefusesInvalidFiles(t *testing.T) {
 		"invalid-log-format.yaml":     `config: log.format: "xml" is not one of auto, json, text`,
 		"invalid-partitions.yaml":     "config: kafka.partitions: 0, must be at least 1",
 	}
-	files, _ := filepath.Glob("testdata/invalid-*.yaml")
-	if len(files) != len(want) {
-		t.Fatalf("%d invalid files, %d expectations", len(files), len(want))
-	}
-	for _, f := range files {
-		t.Run(filepath.Base(f), func(t *testing.T) {
-			cfg := DefaultConfig()
-			err := config.Load(&cfg, DefaultConfig(), config.Source{File: f})
-			if err == nil || err.Error() != want[filepath.Base(f)] {
-				t.Fatalf("error %v\nwant  %s", err, want[filepath.Base(f)])
-			}
-		})
-	}
+	configtest.RefusesInvalidFiles(t, func() any { c := DefaultConfig(); return &c }, want)
 }
 
 func TestConfigLayers(t *testing.T) {

@@ -3,11 +3,7 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"io"
-	"os"
-	"os/signal"
-	"syscall"
 
 	"github.com/picket-dev/picket/platform/admin"
 	"github.com/picket-dev/picket/platform/config"
@@ -16,14 +12,7 @@ import (
 	"github.com/picket-dev/picket/services/notifier"
 )
 
-func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	if err := run(ctx, os.Args[1:], os.Stderr); err != nil {
-		fmt.Fprintln(os.Stderr, "notifier:", err)
-		os.Exit(1)
-	}
-}
+func main() { service.Main("notifier", run) }
 
 func run(ctx context.Context, args []string, stderr io.Writer) error {
 	src, err := service.Flags("notifier", args, stderr)

@@ -3,11 +3,7 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"io"
-	"os"
-	"os/signal"
-	"syscall"
 
 	"github.com/picket-dev/picket/platform/admin"
 	"github.com/picket-dev/picket/platform/config"
@@ -17,14 +13,7 @@ import (
 	"github.com/picket-dev/picket/services/query"
 )
 
-func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	if err := run(ctx, os.Args[1:], os.Stderr); err != nil {
-		fmt.Fprintln(os.Stderr, "query:", err)
-		os.Exit(1)
-	}
-}
+func main() { service.Main("query", run) }
 
 func run(ctx context.Context, args []string, stderr io.Writer) error {
 	src, err := service.Flags("query", args, stderr)
