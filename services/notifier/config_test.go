@@ -3,7 +3,6 @@ package notifier
 import (
 	"github.com/picket-dev/picket/platform/config/configtest"
 	"testing"
-
 )
 
 func TestConfigRefusesInvalidFiles(t *testing.T) {

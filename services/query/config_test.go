@@ -3,7 +3,6 @@ package query
 import (
 	"github.com/picket-dev/picket/platform/config/configtest"
 	"testing"
-
 )
 
 func TestConfigRefusesInvalidFiles(t *testing.T) {
