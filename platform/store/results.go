@@ -24,6 +24,11 @@ type ResultRow struct {
 	FailureClass   string    `ch:"failure_class"`
 	FailureMessage string    `ch:"failure_message"`
 	IntervalMS     uint32    `ch:"interval_ms"`
+	DNSMS          float64   `ch:"dns_ms"`
+	ConnectMS      float64   `ch:"connect_ms"`
+	TLSMS          float64   `ch:"tls_ms"`
+	ProcessingMS   float64   `ch:"processing_ms"`
+	TransferMS     float64   `ch:"transfer_ms"`
 }
 
 // InsertResults writes rows in one insert. Rows already present (same check,
@@ -72,15 +77,22 @@ type Stats struct {
 	MaxTTFBMS     float64
 	// StatusCodes counts each HTTP status; 0 stands for "no response".
 	StatusCodes map[string]uint64
+	// Phase averages, in milliseconds.
+	AvgDNSMS, AvgConnectMS, AvgTLSMS, AvgProcessingMS, AvgTransferMS float64
 }
 
 type statsRow struct {
-	Samples       uint64  `ch:"samples"`
-	Successes     uint64  `ch:"successes"`
-	AvgResponseMS float64 `ch:"avg_response_ms"`
-	MaxResponseMS float64 `ch:"max_response_ms"`
-	AvgTTFBMS     float64 `ch:"avg_ttfb_ms"`
-	MaxTTFBMS     float64 `ch:"max_ttfb_ms"`
+	Samples         uint64  `ch:"samples"`
+	Successes       uint64  `ch:"successes"`
+	AvgResponseMS   float64 `ch:"avg_response_ms"`
+	MaxResponseMS   float64 `ch:"max_response_ms"`
+	AvgTTFBMS       float64 `ch:"avg_ttfb_ms"`
+	MaxTTFBMS       float64 `ch:"max_ttfb_ms"`
+	AvgDNSMS        float64 `ch:"avg_dns_ms"`
+	AvgConnectMS    float64 `ch:"avg_connect_ms"`
+	AvgTLSMS        float64 `ch:"avg_tls_ms"`
+	AvgProcessingMS float64 `ch:"avg_processing_ms"`
+	AvgTransferMS   float64 `ch:"avg_transfer_ms"`
 }
 
 type statusRow struct {
@@ -104,7 +116,12 @@ func (s *Store) Stats(ctx context.Context, q StatsQuery) (Stats, error) {
   ifNotFinite(avg(duration_ms), 0) AS avg_response_ms,
   max(duration_ms) AS max_response_ms,
   ifNotFinite(avg(ttfb_ms), 0) AS avg_ttfb_ms,
-  max(ttfb_ms) AS max_ttfb_ms`+statsWhere), p)
+  max(ttfb_ms) AS max_ttfb_ms,
+  ifNotFinite(avg(dns_ms), 0) AS avg_dns_ms,
+  ifNotFinite(avg(connect_ms), 0) AS avg_connect_ms,
+  ifNotFinite(avg(tls_ms), 0) AS avg_tls_ms,
+  ifNotFinite(avg(processing_ms), 0) AS avg_processing_ms,
+  ifNotFinite(avg(transfer_ms), 0) AS avg_transfer_ms`+statsWhere), p)
 	if err != nil {
 		return Stats{}, fmt.Errorf("stats of %s: %w", q.CheckID, err)
 	}
@@ -120,6 +137,8 @@ GROUP BY http_status ORDER BY http_status`), p)
 		st.Samples, st.Successes = r.Samples, r.Successes
 		st.AvgResponseMS, st.MaxResponseMS = r.AvgResponseMS, r.MaxResponseMS
 		st.AvgTTFBMS, st.MaxTTFBMS = r.AvgTTFBMS, r.MaxTTFBMS
+		st.AvgDNSMS, st.AvgConnectMS, st.AvgTLSMS = r.AvgDNSMS, r.AvgConnectMS, r.AvgTLSMS
+		st.AvgProcessingMS, st.AvgTransferMS = r.AvgProcessingMS, r.AvgTransferMS
 	}
 	if st.Samples > 0 {
 		st.Availability = float64(st.Successes) / float64(st.Samples)

@@ -35,7 +35,7 @@ func TestMigrateFreshDatabaseAppliesAllInOrder(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []string{"0001_check_results", "0002_alert_events"}
+	want := []string{"0001_check_results", "0002_alert_events", "0003_check_results_phases"}
 	if fmt.Sprint(applied) != fmt.Sprint(want) {
 		t.Fatalf("applied %v, want %v", applied, want)
 	}
@@ -46,6 +46,7 @@ func result(check string, tick time.Time, status uint16, ok bool, ms float64) st
 		ResultID: events.ResultID(check, "here", tick), CheckID: check, CheckName: "Name of " + check,
 		CheckType: "http", Location: "here", ScheduledAt: tick, StartedAt: tick.Add(time.Millisecond),
 		DurationMS: ms, TTFBMS: ms / 2, HTTPStatus: status, Success: ok, IntervalMS: 1000,
+		DNSMS: 1, ConnectMS: 2, TLSMS: 3, ProcessingMS: ms / 2, TransferMS: ms / 10,
 	}
 }
 
@@ -74,6 +75,9 @@ func TestStatsCountEachResultOnceAcrossRedelivery(t *testing.T) {
 	}
 	if st.AvgResponseMS != 522.5 || st.MaxResponseMS != 2000 || st.AvgTTFBMS != 261.25 || st.MaxTTFBMS != 1000 {
 		t.Fatalf("response avg/max %v/%v ttfb avg/max %v/%v", st.AvgResponseMS, st.MaxResponseMS, st.AvgTTFBMS, st.MaxTTFBMS)
+	}
+	if st.AvgDNSMS != 1 || st.AvgConnectMS != 2 || st.AvgTLSMS != 3 || st.AvgProcessingMS != 261.25 || st.AvgTransferMS != 52.25 {
+		t.Fatalf("phase averages %+v", st)
 	}
 	if fmt.Sprint(st.StatusCodes) != "map[0:1 200:2 500:1]" {
 		t.Fatalf("status codes %v", st.StatusCodes)

@@ -191,6 +191,13 @@ func Result(c check.Check, location string, tick time.Time, r probe.Result) *eve
 		FailureClass:    r.Class,
 		FailureMessage:  r.Message,
 		Interval:        durationpb.New(c.Interval),
+		Phases: &eventsv1.Phases{
+			Dns:              durationpb.New(r.Phases.DNS),
+			Connect:          durationpb.New(r.Phases.Connect),
+			TlsHandshake:     durationpb.New(r.Phases.TLS),
+			ServerProcessing: durationpb.New(r.Phases.Processing),
+			Transfer:         durationpb.New(r.Phases.Transfer),
+		},
 	}
 }
 

@@ -91,6 +91,9 @@ func TestProberEmitsOneResultPerRun(t *testing.T) {
 		if ev.GetResultId() != events.ResultID("api", "test-loc", tick) || ev.GetLocation() != "test-loc" || ev.GetCheckName() != "API" {
 			t.Fatalf("result %d: %+v", i, ev)
 		}
+		if ev.GetPhases().GetConnect().AsDuration() <= 0 || ev.GetPhases().GetServerProcessing().AsDuration() <= 0 {
+			t.Fatalf("result %d has no phases: %v", i, ev.GetPhases())
+		}
 		if i > 0 && !tick.After(got[i-1].GetScheduledAt().AsTime()) {
 			t.Fatalf("result %d not after the previous tick", i)
 		}

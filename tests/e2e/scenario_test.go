@@ -183,6 +183,10 @@ func outageAndRecovery(t *testing.T, start startFunc) {
 	if st.ResponseTimeMS.Max <= 0 || st.ResponseTimeMS.Avg <= 0 || st.TTFBMS.Max < st.TTFBMS.Avg || st.ResponseTimeMS.Max < st.TTFBMS.Max {
 		t.Errorf("implausible timings: %+v %+v", st.ResponseTimeMS, st.TTFBMS)
 	}
+	if ph := st.PhasesMS; ph.Connect <= 0 || ph.Processing <= 0 || ph.DNS != 0 || ph.TLS != 0 ||
+		ph.Connect+ph.Processing+ph.Transfer > st.ResponseTimeMS.Avg {
+		t.Errorf("implausible phases for plain HTTP to an IP address: %+v (avg response %v ms)", ph, st.ResponseTimeMS.Avg)
+	}
 
 	// Exactly one down and one up, with the exact texts.
 	eventually(t, 30*time.Second, "two webhook deliveries", func() (bool, string) {

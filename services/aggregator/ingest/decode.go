@@ -11,6 +11,7 @@ import (
 	"github.com/picket-dev/picket/schemas/events"
 	eventsv1 "github.com/picket-dev/picket/schemas/gen/picket/events/v1"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"google.golang.org/protobuf/types/known/durationpb"
 )
 
 // ErrInvalid marks a record that decoded but breaks the CheckResult contract.
@@ -68,12 +69,22 @@ func Row(ev *eventsv1.CheckResult) store.ResultRow {
 		Location:       ev.GetLocation(),
 		ScheduledAt:    ev.GetScheduledAt().AsTime(),
 		StartedAt:      ev.GetStartedAt().AsTime(),
-		DurationMS:     float64(ev.GetDuration().AsDuration().Microseconds()) / 1000,
-		TTFBMS:         float64(ev.GetTimeToFirstByte().AsDuration().Microseconds()) / 1000,
+		DurationMS:     ms(ev.GetDuration()),
+		TTFBMS:         ms(ev.GetTimeToFirstByte()),
 		HTTPStatus:     uint16(ev.GetHttpStatus()),
 		Success:        ev.GetSuccess(),
 		FailureClass:   class,
 		FailureMessage: ev.GetFailureMessage(),
 		IntervalMS:     uint32(ev.GetInterval().AsDuration().Milliseconds()),
+		DNSMS:          ms(ev.GetPhases().GetDns()),
+		ConnectMS:      ms(ev.GetPhases().GetConnect()),
+		TLSMS:          ms(ev.GetPhases().GetTlsHandshake()),
+		ProcessingMS:   ms(ev.GetPhases().GetServerProcessing()),
+		TransferMS:     ms(ev.GetPhases().GetTransfer()),
 	}
+}
+
+// ms is a duration in milliseconds, to the microsecond; nil is 0.
+func ms(d *durationpb.Duration) float64 {
+	return float64(d.AsDuration().Microseconds()) / 1000
 }

@@ -11,6 +11,7 @@ import (
 	"net/http/httptrace"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	eventsv1 "github.com/picket-dev/picket/schemas/gen/picket/events/v1"
@@ -48,23 +49,21 @@ func HTTP(ctx context.Context, c check.Check) Result {
 	if req.Header.Get("User-Agent") == "" {
 		req.Header.Set("User-Agent", "picket-prober/1")
 	}
-	var firstByte time.Time
-	trace := &httptrace.ClientTrace{
-		GotFirstResponseByte: func() { firstByte = time.Now() },
-	}
-	req = req.WithContext(httptrace.WithClientTrace(ctx, trace))
+	var pt phaseTimer
+	req = req.WithContext(httptrace.WithClientTrace(ctx, pt.trace()))
 	client := http.Client{Transport: transport}
 	resp, err := client.Do(req)
 	if err != nil {
 		res.Duration = time.Since(res.Start)
-		res.TTFB = since(res.Start, firstByte)
+		res.TTFB, res.Phases = pt.result(res.Start, time.Now())
 		res.Class, res.Message = classify(ctx, err), err.Error()
 		return res
 	}
 	_, err = io.Copy(io.Discard, io.LimitReader(resp.Body, maxBody))
 	resp.Body.Close()
-	res.Duration = time.Since(res.Start)
-	res.TTFB = since(res.Start, firstByte)
+	end := time.Now()
+	res.Duration = end.Sub(res.Start)
+	res.TTFB, res.Phases = pt.result(res.Start, end)
 	res.HTTPStatus = resp.StatusCode
 	if err != nil {
 		res.Class, res.Message = classify(ctx, err), fmt.Sprintf("reading body: %v", err)
@@ -79,11 +78,70 @@ func HTTP(ctx context.Context, c check.Check) Result {
 	return res
 }
 
-func since(start, t time.Time) time.Duration {
-	if t.IsZero() {
-		return 0
+// phaseTimer collects httptrace events. Hooks may run on other goroutines
+// (the dialer races IPv4 and IPv6), hence the lock. Each redirect hop adds to
+// the sums.
+type phaseTimer struct {
+	mu                            sync.Mutex
+	dnsStart, connStart, tlsStart time.Time
+	wrote, firstByte              time.Time
+	sum                           Phases
+}
+
+func (p *phaseTimer) trace() *httptrace.ClientTrace {
+	at := func(f func(now time.Time)) {
+		now := time.Now()
+		p.mu.Lock()
+		f(now)
+		p.mu.Unlock()
 	}
-	return t.Sub(start)
+	return &httptrace.ClientTrace{
+		GetConn:  func(string) { at(func(time.Time) { p.connStart, p.tlsStart = time.Time{}, time.Time{} }) },
+		DNSStart: func(httptrace.DNSStartInfo) { at(func(now time.Time) { p.dnsStart = now }) },
+		DNSDone: func(httptrace.DNSDoneInfo) {
+			at(func(now time.Time) { p.sum.DNS += now.Sub(p.dnsStart) })
+		},
+		ConnectStart: func(string, string) {
+			at(func(now time.Time) {
+				if p.connStart.IsZero() { // the first of racing dials
+					p.connStart = now
+				}
+			})
+		},
+		ConnectDone: func(_, _ string, err error) {
+			at(func(now time.Time) {
+				if err == nil && !p.connStart.IsZero() {
+					p.sum.Connect += now.Sub(p.connStart)
+				}
+			})
+		},
+		TLSHandshakeStart: func() { at(func(now time.Time) { p.tlsStart = now }) },
+		TLSHandshakeDone: func(tls.ConnectionState, error) {
+			at(func(now time.Time) { p.sum.TLS += now.Sub(p.tlsStart) })
+		},
+		WroteRequest: func(httptrace.WroteRequestInfo) { at(func(now time.Time) { p.wrote = now }) },
+		GotFirstResponseByte: func() {
+			at(func(now time.Time) {
+				p.firstByte = now
+				if !p.wrote.IsZero() {
+					p.sum.Processing += now.Sub(p.wrote)
+				}
+			})
+		},
+	}
+}
+
+// result returns the time to the final first byte (from start) and the
+// phases, the final transfer ending at end.
+func (p *phaseTimer) result(start, end time.Time) (ttfb time.Duration, ph Phases) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	ph = p.sum
+	if !p.firstByte.IsZero() {
+		ttfb = p.firstByte.Sub(start)
+		ph.Transfer = end.Sub(p.firstByte)
+	}
+	return ttfb, ph
 }
 
 func statusList(s []int) string {

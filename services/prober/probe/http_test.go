@@ -124,3 +124,45 @@ func TestHTTPFreshConnectionPerRun(t *testing.T) {
 		t.Fatalf("%d connections for 3 runs", conns)
 	}
 }
+
+// Phases come from httptrace and add up to no more than the whole run; a
+// redirect's hops are summed.
+func TestHTTPPhases(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		time.Sleep(20 * time.Millisecond) // server processing time being measured
+		if r.URL.Path == "/start" {
+			http.Redirect(w, r, "/end", http.StatusFound)
+			return
+		}
+		w.Write(make([]byte, 1<<16))
+	}))
+	defer srv.Close()
+	res := Run(context.Background(), httpCheck(srv.URL+"/start", 5*time.Second))
+	if !res.Success {
+		t.Fatalf("result %+v", res)
+	}
+	ph := res.Phases
+	if ph.DNS != 0 || ph.TLS != 0 {
+		t.Fatalf("an IP address over plain HTTP has no DNS or TLS phase: %+v", ph)
+	}
+	if ph.Connect <= 0 || ph.Processing < 40*time.Millisecond || ph.Transfer < 0 {
+		t.Fatalf("phases %+v: want connect > 0 and two hops of 20ms processing", ph)
+	}
+	if sum := ph.DNS + ph.Connect + ph.TLS + ph.Processing + ph.Transfer; sum > res.Duration {
+		t.Fatalf("phases sum to %v, more than the run's %v", sum, res.Duration)
+	}
+	if res.TTFB < ph.Processing || res.TTFB > res.Duration {
+		t.Fatalf("ttfb %v, processing %v, duration %v", res.TTFB, ph.Processing, res.Duration)
+	}
+}
+
+func TestHTTPSPhasesIncludeTLSAndDNS(t *testing.T) {
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+	defer srv.Close()
+	url := strings.Replace(srv.URL, "127.0.0.1", "localhost", 1)
+	res := Run(context.Background(), httpCheck(url, 2*time.Second))
+	// The certificate is not trusted, but the handshake happened and was timed.
+	if res.Class != eventsv1.FailureClass_FAILURE_CLASS_TLS || res.Phases.TLS <= 0 || res.Phases.DNS <= 0 {
+		t.Fatalf("result %+v", res)
+	}
+}

@@ -22,9 +22,20 @@ type Result struct {
 	// TTFB is the time from Start to the first response byte; 0 if none came.
 	TTFB       time.Duration
 	HTTPStatus int
-	Success    bool
-	Class      eventsv1.FailureClass
-	Message    string
+	// Phases splits Duration; summed across redirects.
+	Phases  Phases
+	Success bool
+	Class   eventsv1.FailureClass
+	Message string
+}
+
+// Phases are the parts of a run; a phase that did not happen is zero.
+type Phases struct {
+	DNS, Connect, TLS time.Duration
+	// Processing runs from the request written to the first response byte.
+	Processing time.Duration
+	// Transfer runs from the first response byte to the last body byte read.
+	Transfer time.Duration
 }
 
 // Func runs check c once. ctx carries the run's deadline (the check timeout).

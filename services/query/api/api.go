@@ -101,6 +101,17 @@ type StatsJSON struct {
 	ResponseTimeMS MinMax            `json:"response_time_ms"`
 	TTFBMS         MinMax            `json:"ttfb_ms"`
 	StatusCodes    map[string]uint64 `json:"status_codes"`
+	// PhasesMS are the average phase times, in milliseconds.
+	PhasesMS PhasesJSON `json:"phases_ms"`
+}
+
+// PhasesJSON are average phase times.
+type PhasesJSON struct {
+	DNS        float64 `json:"dns"`
+	Connect    float64 `json:"connect"`
+	TLS        float64 `json:"tls"`
+	Processing float64 `json:"processing"`
+	Transfer   float64 `json:"transfer"`
 }
 
 func (a *API) stats(w http.ResponseWriter, r *http.Request) {
@@ -122,6 +133,8 @@ func (a *API) stats(w http.ResponseWriter, r *http.Request) {
 		ResponseTimeMS: MinMax{Avg: st.AvgResponseMS, Max: st.MaxResponseMS},
 		TTFBMS:         MinMax{Avg: st.AvgTTFBMS, Max: st.MaxTTFBMS},
 		StatusCodes:    st.StatusCodes,
+		PhasesMS: PhasesJSON{DNS: st.AvgDNSMS, Connect: st.AvgConnectMS, TLS: st.AvgTLSMS,
+			Processing: st.AvgProcessingMS, Transfer: st.AvgTransferMS},
 	})
 }
 

@@ -124,7 +124,9 @@ type CheckResult struct {
 	CheckType string `protobuf:"bytes,13,opt,name=check_type,json=checkType,proto3" json:"check_type,omitempty"`
 	// interval is the check's configured interval: consumers derive how many
 	// results a window should hold from it.
-	Interval      *durationpb.Duration `protobuf:"bytes,14,opt,name=interval,proto3" json:"interval,omitempty"`
+	Interval *durationpb.Duration `protobuf:"bytes,14,opt,name=interval,proto3" json:"interval,omitempty"`
+	// phases splits duration into the run's phases, summed across redirects.
+	Phases        *Phases `protobuf:"bytes,15,opt,name=phases,proto3" json:"phases,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -257,11 +259,98 @@ func (x *CheckResult) GetInterval() *durationpb.Duration {
 	return nil
 }
 
+func (x *CheckResult) GetPhases() *Phases {
+	if x != nil {
+		return x.Phases
+	}
+	return nil
+}
+
+// Phases of one run. A phase that did not happen (no DNS lookup for an IP
+// address, no TLS for plain HTTP, nothing after a failed connect) is zero.
+type Phases struct {
+	state        protoimpl.MessageState `protogen:"open.v1"`
+	Dns          *durationpb.Duration   `protobuf:"bytes,1,opt,name=dns,proto3" json:"dns,omitempty"`
+	Connect      *durationpb.Duration   `protobuf:"bytes,2,opt,name=connect,proto3" json:"connect,omitempty"`
+	TlsHandshake *durationpb.Duration   `protobuf:"bytes,3,opt,name=tls_handshake,json=tlsHandshake,proto3" json:"tls_handshake,omitempty"`
+	// server_processing is from the request written to the first response byte.
+	ServerProcessing *durationpb.Duration `protobuf:"bytes,4,opt,name=server_processing,json=serverProcessing,proto3" json:"server_processing,omitempty"`
+	// transfer is from the first response byte to the last body byte read.
+	Transfer      *durationpb.Duration `protobuf:"bytes,5,opt,name=transfer,proto3" json:"transfer,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Phases) Reset() {
+	*x = Phases{}
+	mi := &file_picket_events_v1_check_result_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Phases) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Phases) ProtoMessage() {}
+
+func (x *Phases) ProtoReflect() protoreflect.Message {
+	mi := &file_picket_events_v1_check_result_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Phases.ProtoReflect.Descriptor instead.
+func (*Phases) Descriptor() ([]byte, []int) {
+	return file_picket_events_v1_check_result_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *Phases) GetDns() *durationpb.Duration {
+	if x != nil {
+		return x.Dns
+	}
+	return nil
+}
+
+func (x *Phases) GetConnect() *durationpb.Duration {
+	if x != nil {
+		return x.Connect
+	}
+	return nil
+}
+
+func (x *Phases) GetTlsHandshake() *durationpb.Duration {
+	if x != nil {
+		return x.TlsHandshake
+	}
+	return nil
+}
+
+func (x *Phases) GetServerProcessing() *durationpb.Duration {
+	if x != nil {
+		return x.ServerProcessing
+	}
+	return nil
+}
+
+func (x *Phases) GetTransfer() *durationpb.Duration {
+	if x != nil {
+		return x.Transfer
+	}
+	return nil
+}
+
 var File_picket_events_v1_check_result_proto protoreflect.FileDescriptor
 
 const file_picket_events_v1_check_result_proto_rawDesc = "" +
 	"\n" +
-	"#picket/events/v1/check_result.proto\x12\x10picket.events.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xf8\x04\n" +
+	"#picket/events/v1/check_result.proto\x12\x10picket.events.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xaa\x05\n" +
 	"\vCheckResult\x12\x1b\n" +
 	"\tresult_id\x18\x01 \x01(\tR\bresultId\x12\x19\n" +
 	"\bcheck_id\x18\x02 \x01(\tR\acheckId\x12\x1d\n" +
@@ -281,7 +370,14 @@ const file_picket_events_v1_check_result_proto_rawDesc = "" +
 	"\x0ffailure_message\x18\f \x01(\tR\x0efailureMessage\x12\x1d\n" +
 	"\n" +
 	"check_type\x18\r \x01(\tR\tcheckType\x125\n" +
-	"\binterval\x18\x0e \x01(\v2\x19.google.protobuf.DurationR\binterval*\x80\x02\n" +
+	"\binterval\x18\x0e \x01(\v2\x19.google.protobuf.DurationR\binterval\x120\n" +
+	"\x06phases\x18\x0f \x01(\v2\x18.picket.events.v1.PhasesR\x06phases\"\xa9\x02\n" +
+	"\x06Phases\x12+\n" +
+	"\x03dns\x18\x01 \x01(\v2\x19.google.protobuf.DurationR\x03dns\x123\n" +
+	"\aconnect\x18\x02 \x01(\v2\x19.google.protobuf.DurationR\aconnect\x12>\n" +
+	"\rtls_handshake\x18\x03 \x01(\v2\x19.google.protobuf.DurationR\ftlsHandshake\x12F\n" +
+	"\x11server_processing\x18\x04 \x01(\v2\x19.google.protobuf.DurationR\x10serverProcessing\x125\n" +
+	"\btransfer\x18\x05 \x01(\v2\x19.google.protobuf.DurationR\btransfer*\x80\x02\n" +
 	"\fFailureClass\x12\x1d\n" +
 	"\x19FAILURE_CLASS_UNSPECIFIED\x10\x00\x12\x15\n" +
 	"\x11FAILURE_CLASS_DNS\x10\x01\x12\x19\n" +
@@ -306,25 +402,32 @@ func file_picket_events_v1_check_result_proto_rawDescGZIP() []byte {
 }
 
 var file_picket_events_v1_check_result_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_picket_events_v1_check_result_proto_msgTypes = make([]protoimpl.MessageInfo, 1)
+var file_picket_events_v1_check_result_proto_msgTypes = make([]protoimpl.MessageInfo, 2)
 var file_picket_events_v1_check_result_proto_goTypes = []any{
 	(FailureClass)(0),             // 0: picket.events.v1.FailureClass
 	(*CheckResult)(nil),           // 1: picket.events.v1.CheckResult
-	(*timestamppb.Timestamp)(nil), // 2: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),   // 3: google.protobuf.Duration
+	(*Phases)(nil),                // 2: picket.events.v1.Phases
+	(*timestamppb.Timestamp)(nil), // 3: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),   // 4: google.protobuf.Duration
 }
 var file_picket_events_v1_check_result_proto_depIdxs = []int32{
-	2, // 0: picket.events.v1.CheckResult.scheduled_at:type_name -> google.protobuf.Timestamp
-	2, // 1: picket.events.v1.CheckResult.started_at:type_name -> google.protobuf.Timestamp
-	3, // 2: picket.events.v1.CheckResult.duration:type_name -> google.protobuf.Duration
-	3, // 3: picket.events.v1.CheckResult.time_to_first_byte:type_name -> google.protobuf.Duration
-	0, // 4: picket.events.v1.CheckResult.failure_class:type_name -> picket.events.v1.FailureClass
-	3, // 5: picket.events.v1.CheckResult.interval:type_name -> google.protobuf.Duration
-	6, // [6:6] is the sub-list for method output_type
-	6, // [6:6] is the sub-list for method input_type
-	6, // [6:6] is the sub-list for extension type_name
-	6, // [6:6] is the sub-list for extension extendee
-	0, // [0:6] is the sub-list for field type_name
+	3,  // 0: picket.events.v1.CheckResult.scheduled_at:type_name -> google.protobuf.Timestamp
+	3,  // 1: picket.events.v1.CheckResult.started_at:type_name -> google.protobuf.Timestamp
+	4,  // 2: picket.events.v1.CheckResult.duration:type_name -> google.protobuf.Duration
+	4,  // 3: picket.events.v1.CheckResult.time_to_first_byte:type_name -> google.protobuf.Duration
+	0,  // 4: picket.events.v1.CheckResult.failure_class:type_name -> picket.events.v1.FailureClass
+	4,  // 5: picket.events.v1.CheckResult.interval:type_name -> google.protobuf.Duration
+	2,  // 6: picket.events.v1.CheckResult.phases:type_name -> picket.events.v1.Phases
+	4,  // 7: picket.events.v1.Phases.dns:type_name -> google.protobuf.Duration
+	4,  // 8: picket.events.v1.Phases.connect:type_name -> google.protobuf.Duration
+	4,  // 9: picket.events.v1.Phases.tls_handshake:type_name -> google.protobuf.Duration
+	4,  // 10: picket.events.v1.Phases.server_processing:type_name -> google.protobuf.Duration
+	4,  // 11: picket.events.v1.Phases.transfer:type_name -> google.protobuf.Duration
+	12, // [12:12] is the sub-list for method output_type
+	12, // [12:12] is the sub-list for method input_type
+	12, // [12:12] is the sub-list for extension type_name
+	12, // [12:12] is the sub-list for extension extendee
+	0,  // [0:12] is the sub-list for field type_name
 }
 
 func init() { file_picket_events_v1_check_result_proto_init() }
@@ -338,7 +441,7 @@ func file_picket_events_v1_check_result_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_picket_events_v1_check_result_proto_rawDesc), len(file_picket_events_v1_check_result_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   1,
+			NumMessages:   2,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
