@@ -29,11 +29,19 @@ type ResultRow struct {
 	TLSMS          float64   `ch:"tls_ms"`
 	ProcessingMS   float64   `ch:"processing_ms"`
 	TransferMS     float64   `ch:"transfer_ms"`
+	// CertNotAfter is the zero time (stored as 1970) without a TLS handshake.
+	CertNotAfter time.Time `ch:"cert_not_after"`
+	CertIssuer   string    `ch:"cert_issuer"`
 }
 
 // InsertResults writes rows in one insert. Rows already present (same check,
 // location and tick) collapse with them, so a retry or replay is harmless.
 func (s *Store) InsertResults(ctx context.Context, rows []ResultRow) error {
+	for i := range rows {
+		if rows[i].CertNotAfter.IsZero() {
+			rows[i].CertNotAfter = time.Unix(0, 0)
+		}
+	}
 	return s.b.Insert(ctx, s.sql("${db}.check_results"), rows)
 }
 

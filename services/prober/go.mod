@@ -3,6 +3,7 @@ module github.com/picket-dev/picket/services/prober
 go 1.26.0
 
 require (
+	github.com/miekg/dns v1.1.73
 	github.com/picket-dev/picket/platform v0.0.0
 	github.com/picket-dev/picket/schemas v0.0.0
 	github.com/prometheus/client_golang v1.25.0
@@ -26,7 +27,6 @@ require (
 	github.com/knadh/koanf/providers/file v1.2.1 // indirect
 	github.com/knadh/koanf/providers/structs v1.0.0 // indirect
 	github.com/knadh/koanf/v2 v2.4.1 // indirect
-	github.com/miekg/dns v1.1.73 // indirect
 	github.com/mitchellh/copystructure v1.2.0 // indirect
 	github.com/mitchellh/reflectwalk v1.0.2 // indirect
 	github.com/munnerz/goautoneg v0.0.0-20191010083416-a7dc8b61c822 // indirect

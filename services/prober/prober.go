@@ -176,7 +176,7 @@ func (p *Prober) Run(ctx context.Context) error {
 
 // Result builds the event for one run.
 func Result(c check.Check, location string, tick time.Time, r probe.Result) *eventsv1.CheckResult {
-	return &eventsv1.CheckResult{
+	ev := &eventsv1.CheckResult{
 		ResultId:        events.ResultID(c.ID, location, tick),
 		CheckId:         c.ID,
 		CheckName:       c.Name,
@@ -199,6 +199,12 @@ func Result(c check.Check, location string, tick time.Time, r probe.Result) *eve
 			Transfer:         durationpb.New(r.Phases.Transfer),
 		},
 	}
+	if r.Cert != nil {
+		ev.Certificate = &eventsv1.Certificate{
+			NotAfter: timestamppb.New(r.Cert.NotAfter), Subject: r.Cert.Subject, Issuer: r.Cert.Issuer, Verified: r.Cert.Verified,
+		}
+	}
+	return ev
 }
 
 func (p *Prober) emit(c check.Check, tick time.Time, r probe.Result) {

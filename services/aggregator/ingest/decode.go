@@ -61,7 +61,7 @@ func Row(ev *eventsv1.CheckResult) store.ResultRow {
 	if !ev.GetSuccess() {
 		class = eventsv1.FailureClass_name[int32(ev.GetFailureClass())]
 	}
-	return store.ResultRow{
+	row := store.ResultRow{
 		ResultID:       ev.GetResultId(),
 		CheckID:        ev.GetCheckId(),
 		CheckName:      ev.GetCheckName(),
@@ -81,7 +81,12 @@ func Row(ev *eventsv1.CheckResult) store.ResultRow {
 		TLSMS:          ms(ev.GetPhases().GetTlsHandshake()),
 		ProcessingMS:   ms(ev.GetPhases().GetServerProcessing()),
 		TransferMS:     ms(ev.GetPhases().GetTransfer()),
+		CertIssuer:     ev.GetCertificate().GetIssuer(),
 	}
+	if na := ev.GetCertificate().GetNotAfter(); na != nil {
+		row.CertNotAfter = na.AsTime()
+	}
+	return row
 }
 
 // ms is a duration in milliseconds, to the microsecond; nil is 0.

@@ -7,9 +7,12 @@ package check
 
 import (
 	"bytes"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -28,16 +31,112 @@ type Check struct {
 	Interval time.Duration `yaml:"interval"`
 	// Timeout bounds one run; it must be below Interval so runs never overlap.
 	Timeout time.Duration `yaml:"timeout"`
-	HTTP    *HTTP         `yaml:"http"`
+	// Exactly one of the check types.
+	HTTP *HTTP     `yaml:"http"`
+	TCP  *TCP      `yaml:"tcp"`
+	DNS  *DNS      `yaml:"dns"`
+	TLS  *TLSCheck `yaml:"tls"`
 }
 
-// Type names the probe kind.
+// Type names the probe kind: http, tcp, dns or tls ("" when none is set).
 func (c Check) Type() string {
-	switch {
-	case c.HTTP != nil:
-		return "http"
+	types := c.types()
+	if len(types) == 1 {
+		return types[0]
 	}
 	return ""
+}
+
+func (c Check) types() []string {
+	var t []string
+	if c.HTTP != nil {
+		t = append(t, "http")
+	}
+	if c.TCP != nil {
+		t = append(t, "tcp")
+	}
+	if c.DNS != nil {
+		t = append(t, "dns")
+	}
+	if c.TLS != nil {
+		t = append(t, "tls")
+	}
+	return t
+}
+
+// TLSOptions verify a server's certificate.
+type TLSOptions struct {
+	// CAFile is a PEM bundle of the roots to trust instead of the system's.
+	CAFile string `yaml:"ca_file"`
+	// InsecureSkipVerify measures without verifying the chain.
+	InsecureSkipVerify bool `yaml:"insecure_skip_verify"`
+	// ServerName overrides the name verified (default: the host dialled).
+	ServerName string `yaml:"server_name"`
+
+	roots *x509.CertPool
+}
+
+// Config returns the tls.Config for host.
+func (o *TLSOptions) Config(host string) *tls.Config {
+	name := host
+	if o != nil && o.ServerName != "" {
+		name = o.ServerName
+	}
+	cfg := &tls.Config{ServerName: name, MinVersion: tls.VersionTLS12}
+	if o != nil {
+		cfg.RootCAs = o.roots
+		cfg.InsecureSkipVerify = o.InsecureSkipVerify
+	}
+	return cfg
+}
+
+func (o *TLSOptions) load(field string) error {
+	if o == nil || o.CAFile == "" {
+		return nil
+	}
+	pem, err := os.ReadFile(o.CAFile)
+	if err != nil {
+		return fmt.Errorf("%s.ca_file: %w", field, err)
+	}
+	o.roots = x509.NewCertPool()
+	if !o.roots.AppendCertsFromPEM(pem) {
+		return fmt.Errorf("%s.ca_file: %s holds no PEM certificate", field, o.CAFile)
+	}
+	return nil
+}
+
+// TCP connects, optionally sends a payload and expects a reply.
+type TCP struct {
+	// Address is host:port.
+	Address string `yaml:"address"`
+	// Send is written after connecting.
+	Send string `yaml:"send"`
+	// Expect, when set, must appear in what the server sends back.
+	Expect string `yaml:"expect"`
+}
+
+// DNS queries a name and checks the answer.
+type DNS struct {
+	Name string `yaml:"name"`
+	// Type is the record type: A, AAAA, CNAME, MX, NS, TXT, SOA, SRV, PTR, CAA.
+	Type string `yaml:"type"`
+	// Server is host:port; default the first nameserver of /etc/resolv.conf.
+	Server string `yaml:"server"`
+	// Protocol is udp (default) or tcp.
+	Protocol string `yaml:"protocol"`
+	// Rcode expected, default NOERROR.
+	Rcode string `yaml:"rcode"`
+	// Answers must each appear among the answer values (e.g. an A record's address).
+	Answers []string `yaml:"answers"`
+}
+
+// TLSCheck connects with TLS and checks the certificate chain.
+type TLSCheck struct {
+	// Address is host:port.
+	Address string `yaml:"address"`
+	// MinDaysLeft fails the check when the chain's earliest expiry is nearer.
+	MinDaysLeft int        `yaml:"min_days_left"`
+	Options     TLSOptions `yaml:",inline"`
 }
 
 // HTTP is an HTTP(S) request and what counts as success.
@@ -49,6 +148,8 @@ type HTTP struct {
 	// ExpectedStatus lists the statuses that count as success. A synthetic
 	// client sends well-formed, authorised requests, so the default is 200 only.
 	ExpectedStatus []int `yaml:"expected_status"`
+	// TLS verifies https servers.
+	TLS *TLSOptions `yaml:"tls"`
 }
 
 // File is a check file.
@@ -88,7 +189,7 @@ func Parse(b []byte) ([]Check, error) {
 	seen := map[string]int{}
 	for i := range f.Checks {
 		c := &f.Checks[i]
-		c.applyDefaults()
+		c.ApplyDefaults()
 		if err := c.Validate(); err != nil {
 			if c.ID != "" {
 				return nil, fmt.Errorf("checks[%d] (%s): %w", i, c.ID, err)
@@ -103,7 +204,8 @@ func Parse(b []byte) ([]Check, error) {
 	return f.Checks, nil
 }
 
-func (c *Check) applyDefaults() {
+// ApplyDefaults fills the fields a check file may leave out.
+func (c *Check) ApplyDefaults() {
 	if c.Name == "" {
 		c.Name = c.ID
 	}
@@ -122,7 +224,26 @@ func (c *Check) applyDefaults() {
 			h.ExpectedStatus = []int{http.StatusOK}
 		}
 	}
+	if d := c.DNS; d != nil {
+		d.Type = strings.ToUpper(d.Type)
+		if d.Type == "" {
+			d.Type = "A"
+		}
+		if d.Protocol == "" {
+			d.Protocol = "udp"
+		}
+		d.Rcode = strings.ToUpper(d.Rcode)
+		if d.Rcode == "" {
+			d.Rcode = "NOERROR"
+		}
+	}
 }
+
+// DNSTypes are the record types a DNS check may ask for.
+var DNSTypes = []string{"A", "AAAA", "CNAME", "MX", "NS", "TXT", "SOA", "SRV", "PTR", "CAA"}
+
+// DNSRcodes are the response codes a DNS check may expect.
+var DNSRcodes = []string{"NOERROR", "FORMERR", "SERVFAIL", "NXDOMAIN", "NOTIMP", "REFUSED"}
 
 var methods = []string{
 	http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch,
@@ -142,10 +263,32 @@ func (c Check) Validate() error {
 		return fmt.Errorf("timeout: %s must be positive", c.Timeout)
 	case c.Timeout >= c.Interval:
 		return fmt.Errorf("timeout: %s must be below interval %s so runs never overlap", c.Timeout, c.Interval)
-	case c.HTTP == nil:
-		return errors.New("http: required (the only check type so far)")
+	}
+	switch types := c.types(); len(types) {
+	case 0:
+		return errors.New("a check type is required: one of http, tcp, dns, tls")
+	case 1:
+	default:
+		return fmt.Errorf("%s: a check has exactly one type", strings.Join(types, ", "))
+	}
+	switch {
+	case c.TCP != nil:
+		return validAddress("tcp.address", c.TCP.Address)
+	case c.DNS != nil:
+		return c.DNS.validate()
+	case c.TLS != nil:
+		if c.TLS.MinDaysLeft < 0 {
+			return fmt.Errorf("tls.min_days_left: %d must not be negative", c.TLS.MinDaysLeft)
+		}
+		if err := validAddress("tls.address", c.TLS.Address); err != nil {
+			return err
+		}
+		return c.TLS.Options.load("tls")
 	}
 	h := c.HTTP
+	if err := h.TLS.load("http.tls"); err != nil {
+		return err
+	}
 	u, err := url.Parse(h.URL)
 	switch {
 	case h.URL == "":
@@ -168,6 +311,36 @@ func (c Check) Validate() error {
 		if k == "" || strings.ContainsAny(k, " :\r\n") {
 			return fmt.Errorf("http.headers: %q is not a valid header name", k)
 		}
+	}
+	return nil
+}
+
+func validAddress(field, addr string) error {
+	host, port, err := net.SplitHostPort(addr)
+	switch {
+	case addr == "":
+		return fmt.Errorf("%s: required", field)
+	case err != nil:
+		return fmt.Errorf("%s: %q: want host:port", field, addr)
+	case host == "" || port == "":
+		return fmt.Errorf("%s: %q: want host:port", field, addr)
+	}
+	return nil
+}
+
+func (d *DNS) validate() error {
+	switch {
+	case d.Name == "":
+		return errors.New("dns.name: required")
+	case !slices.Contains(DNSTypes, d.Type):
+		return fmt.Errorf("dns.type: %q is not one of %s", d.Type, strings.Join(DNSTypes, ", "))
+	case !slices.Contains(DNSRcodes, d.Rcode):
+		return fmt.Errorf("dns.rcode: %q is not one of %s", d.Rcode, strings.Join(DNSRcodes, ", "))
+	case d.Protocol != "udp" && d.Protocol != "tcp":
+		return fmt.Errorf("dns.protocol: %q is not udp or tcp", d.Protocol)
+	}
+	if d.Server != "" {
+		return validAddress("dns.server", d.Server)
 	}
 	return nil
 }

@@ -14,7 +14,11 @@ func TestLoadRefusesInvalidFiles(t *testing.T) {
 		"invalid-duplicate-id.yaml":  `checks file testdata/invalid-duplicate-id.yaml: checks[1]: id "api" is also used by checks[0]`,
 		"invalid-status.yaml":        "checks file testdata/invalid-status.yaml: checks[0] (api): http.expected_status[1]: 700 is not an HTTP status",
 		"invalid-id.yaml":            `checks file testdata/invalid-id.yaml: checks[0] (My API): id: "My API" must be lower-case letters, digits, '.', '_' or '-' (at most 128)`,
-		"invalid-no-type.yaml":       "checks file testdata/invalid-no-type.yaml: checks[0] (api): http: required (the only check type so far)",
+		"invalid-no-type.yaml":       "checks file testdata/invalid-no-type.yaml: checks[0] (api): a check type is required: one of http, tcp, dns, tls",
+		"invalid-two-types.yaml":     "checks file testdata/invalid-two-types.yaml: checks[0] (api): http, tcp: a check has exactly one type",
+		"invalid-dns-type.yaml":      `checks file testdata/invalid-dns-type.yaml: checks[0] (ns): dns.type: "AXFR" is not one of A, AAAA, CNAME, MX, NS, TXT, SOA, SRV, PTR, CAA`,
+		"invalid-tcp-address.yaml":   `checks file testdata/invalid-tcp-address.yaml: checks[0] (db): tcp.address: "db.example.test": want host:port`,
+		"invalid-tls-ca.yaml":        "checks file testdata/invalid-tls-ca.yaml: checks[0] (cert): tls.ca_file: testdata/valid.yaml holds no PEM certificate",
 		"invalid-interval.yaml":      "checks file testdata/invalid-interval.yaml: yaml: unmarshal errors:\n  line 3: cannot unmarshal !!str `later` into time.Duration",
 	}
 	files, _ := filepath.Glob("testdata/invalid-*.yaml")

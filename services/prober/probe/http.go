@@ -52,6 +52,11 @@ func HTTP(ctx context.Context, c check.Check) Result {
 	var pt phaseTimer
 	req = req.WithContext(httptrace.WithClientTrace(ctx, pt.trace()))
 	client := http.Client{Transport: transport}
+	if h.TLS != nil {
+		t := transport.Clone()
+		t.TLSClientConfig = h.TLS.Config(req.URL.Hostname())
+		client.Transport = t
+	}
 	resp, err := client.Do(req)
 	if err != nil {
 		res.Duration = time.Since(res.Start)
@@ -65,6 +70,7 @@ func HTTP(ctx context.Context, c check.Check) Result {
 	res.Duration = end.Sub(res.Start)
 	res.TTFB, res.Phases = pt.result(res.Start, end)
 	res.HTTPStatus = resp.StatusCode
+	res.Cert = certOf(resp.TLS)
 	if err != nil {
 		res.Class, res.Message = classify(ctx, err), fmt.Sprintf("reading body: %v", err)
 		return res

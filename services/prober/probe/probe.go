@@ -7,6 +7,7 @@ package probe
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"net"
 	"time"
@@ -23,7 +24,9 @@ type Result struct {
 	TTFB       time.Duration
 	HTTPStatus int
 	// Phases splits Duration; summed across redirects.
-	Phases  Phases
+	Phases Phases
+	// Cert is set when the run did a TLS handshake.
+	Cert    *Cert
 	Success bool
 	Class   eventsv1.FailureClass
 	Message string
@@ -38,12 +41,42 @@ type Phases struct {
 	Transfer time.Duration
 }
 
+// Cert is what a handshake showed of the server's chain.
+type Cert struct {
+	NotAfter        time.Time // the chain's earliest expiry
+	Subject, Issuer string
+	Verified        bool
+}
+
+// certOf summarises a handshake's chain: the verified chain when there is
+// one, the presented certificates otherwise.
+func certOf(st *tls.ConnectionState) *Cert {
+	if st == nil || len(st.PeerCertificates) == 0 {
+		return nil
+	}
+	chain := st.PeerCertificates
+	verified := len(st.VerifiedChains) > 0
+	if verified {
+		chain = st.VerifiedChains[0]
+	}
+	c := &Cert{Subject: chain[0].Subject.String(), Issuer: chain[0].Issuer.String(), Verified: verified}
+	for _, x := range chain {
+		if c.NotAfter.IsZero() || x.NotAfter.Before(c.NotAfter) {
+			c.NotAfter = x.NotAfter
+		}
+	}
+	return c
+}
+
 // Func runs check c once. ctx carries the run's deadline (the check timeout).
 type Func func(ctx context.Context, c check.Check) Result
 
 // Probers maps check types to their probe.
 var Probers = map[string]Func{
 	"http": HTTP,
+	"tcp":  TCP,
+	"dns":  DNS,
+	"tls":  TLS,
 }
 
 // Run runs c with its timeout.

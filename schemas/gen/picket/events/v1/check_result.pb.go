@@ -126,7 +126,9 @@ type CheckResult struct {
 	// results a window should hold from it.
 	Interval *durationpb.Duration `protobuf:"bytes,14,opt,name=interval,proto3" json:"interval,omitempty"`
 	// phases splits duration into the run's phases, summed across redirects.
-	Phases        *Phases `protobuf:"bytes,15,opt,name=phases,proto3" json:"phases,omitempty"`
+	Phases *Phases `protobuf:"bytes,15,opt,name=phases,proto3" json:"phases,omitempty"`
+	// certificate describes the server's chain when the run did a TLS handshake.
+	Certificate   *Certificate `protobuf:"bytes,16,opt,name=certificate,proto3" json:"certificate,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -266,6 +268,84 @@ func (x *CheckResult) GetPhases() *Phases {
 	return nil
 }
 
+func (x *CheckResult) GetCertificate() *Certificate {
+	if x != nil {
+		return x.Certificate
+	}
+	return nil
+}
+
+// Certificate is what a TLS handshake showed of the server's chain.
+type Certificate struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// not_after is the earliest expiry in the chain.
+	NotAfter *timestamppb.Timestamp `protobuf:"bytes,1,opt,name=not_after,json=notAfter,proto3" json:"not_after,omitempty"`
+	Subject  string                 `protobuf:"bytes,2,opt,name=subject,proto3" json:"subject,omitempty"`
+	Issuer   string                 `protobuf:"bytes,3,opt,name=issuer,proto3" json:"issuer,omitempty"`
+	// verified is false when verification was skipped or failed.
+	Verified      bool `protobuf:"varint,4,opt,name=verified,proto3" json:"verified,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Certificate) Reset() {
+	*x = Certificate{}
+	mi := &file_picket_events_v1_check_result_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Certificate) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Certificate) ProtoMessage() {}
+
+func (x *Certificate) ProtoReflect() protoreflect.Message {
+	mi := &file_picket_events_v1_check_result_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Certificate.ProtoReflect.Descriptor instead.
+func (*Certificate) Descriptor() ([]byte, []int) {
+	return file_picket_events_v1_check_result_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *Certificate) GetNotAfter() *timestamppb.Timestamp {
+	if x != nil {
+		return x.NotAfter
+	}
+	return nil
+}
+
+func (x *Certificate) GetSubject() string {
+	if x != nil {
+		return x.Subject
+	}
+	return ""
+}
+
+func (x *Certificate) GetIssuer() string {
+	if x != nil {
+		return x.Issuer
+	}
+	return ""
+}
+
+func (x *Certificate) GetVerified() bool {
+	if x != nil {
+		return x.Verified
+	}
+	return false
+}
+
 // Phases of one run. A phase that did not happen (no DNS lookup for an IP
 // address, no TLS for plain HTTP, nothing after a failed connect) is zero.
 type Phases struct {
@@ -283,7 +363,7 @@ type Phases struct {
 
 func (x *Phases) Reset() {
 	*x = Phases{}
-	mi := &file_picket_events_v1_check_result_proto_msgTypes[1]
+	mi := &file_picket_events_v1_check_result_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -295,7 +375,7 @@ func (x *Phases) String() string {
 func (*Phases) ProtoMessage() {}
 
 func (x *Phases) ProtoReflect() protoreflect.Message {
-	mi := &file_picket_events_v1_check_result_proto_msgTypes[1]
+	mi := &file_picket_events_v1_check_result_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -308,7 +388,7 @@ func (x *Phases) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Phases.ProtoReflect.Descriptor instead.
 func (*Phases) Descriptor() ([]byte, []int) {
-	return file_picket_events_v1_check_result_proto_rawDescGZIP(), []int{1}
+	return file_picket_events_v1_check_result_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *Phases) GetDns() *durationpb.Duration {
@@ -350,7 +430,7 @@ var File_picket_events_v1_check_result_proto protoreflect.FileDescriptor
 
 const file_picket_events_v1_check_result_proto_rawDesc = "" +
 	"\n" +
-	"#picket/events/v1/check_result.proto\x12\x10picket.events.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xaa\x05\n" +
+	"#picket/events/v1/check_result.proto\x12\x10picket.events.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xeb\x05\n" +
 	"\vCheckResult\x12\x1b\n" +
 	"\tresult_id\x18\x01 \x01(\tR\bresultId\x12\x19\n" +
 	"\bcheck_id\x18\x02 \x01(\tR\acheckId\x12\x1d\n" +
@@ -371,7 +451,13 @@ const file_picket_events_v1_check_result_proto_rawDesc = "" +
 	"\n" +
 	"check_type\x18\r \x01(\tR\tcheckType\x125\n" +
 	"\binterval\x18\x0e \x01(\v2\x19.google.protobuf.DurationR\binterval\x120\n" +
-	"\x06phases\x18\x0f \x01(\v2\x18.picket.events.v1.PhasesR\x06phases\"\xa9\x02\n" +
+	"\x06phases\x18\x0f \x01(\v2\x18.picket.events.v1.PhasesR\x06phases\x12?\n" +
+	"\vcertificate\x18\x10 \x01(\v2\x1d.picket.events.v1.CertificateR\vcertificate\"\x94\x01\n" +
+	"\vCertificate\x127\n" +
+	"\tnot_after\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\bnotAfter\x12\x18\n" +
+	"\asubject\x18\x02 \x01(\tR\asubject\x12\x16\n" +
+	"\x06issuer\x18\x03 \x01(\tR\x06issuer\x12\x1a\n" +
+	"\bverified\x18\x04 \x01(\bR\bverified\"\xa9\x02\n" +
 	"\x06Phases\x12+\n" +
 	"\x03dns\x18\x01 \x01(\v2\x19.google.protobuf.DurationR\x03dns\x123\n" +
 	"\aconnect\x18\x02 \x01(\v2\x19.google.protobuf.DurationR\aconnect\x12>\n" +
@@ -402,32 +488,35 @@ func file_picket_events_v1_check_result_proto_rawDescGZIP() []byte {
 }
 
 var file_picket_events_v1_check_result_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_picket_events_v1_check_result_proto_msgTypes = make([]protoimpl.MessageInfo, 2)
+var file_picket_events_v1_check_result_proto_msgTypes = make([]protoimpl.MessageInfo, 3)
 var file_picket_events_v1_check_result_proto_goTypes = []any{
 	(FailureClass)(0),             // 0: picket.events.v1.FailureClass
 	(*CheckResult)(nil),           // 1: picket.events.v1.CheckResult
-	(*Phases)(nil),                // 2: picket.events.v1.Phases
-	(*timestamppb.Timestamp)(nil), // 3: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),   // 4: google.protobuf.Duration
+	(*Certificate)(nil),           // 2: picket.events.v1.Certificate
+	(*Phases)(nil),                // 3: picket.events.v1.Phases
+	(*timestamppb.Timestamp)(nil), // 4: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),   // 5: google.protobuf.Duration
 }
 var file_picket_events_v1_check_result_proto_depIdxs = []int32{
-	3,  // 0: picket.events.v1.CheckResult.scheduled_at:type_name -> google.protobuf.Timestamp
-	3,  // 1: picket.events.v1.CheckResult.started_at:type_name -> google.protobuf.Timestamp
-	4,  // 2: picket.events.v1.CheckResult.duration:type_name -> google.protobuf.Duration
-	4,  // 3: picket.events.v1.CheckResult.time_to_first_byte:type_name -> google.protobuf.Duration
+	4,  // 0: picket.events.v1.CheckResult.scheduled_at:type_name -> google.protobuf.Timestamp
+	4,  // 1: picket.events.v1.CheckResult.started_at:type_name -> google.protobuf.Timestamp
+	5,  // 2: picket.events.v1.CheckResult.duration:type_name -> google.protobuf.Duration
+	5,  // 3: picket.events.v1.CheckResult.time_to_first_byte:type_name -> google.protobuf.Duration
 	0,  // 4: picket.events.v1.CheckResult.failure_class:type_name -> picket.events.v1.FailureClass
-	4,  // 5: picket.events.v1.CheckResult.interval:type_name -> google.protobuf.Duration
-	2,  // 6: picket.events.v1.CheckResult.phases:type_name -> picket.events.v1.Phases
-	4,  // 7: picket.events.v1.Phases.dns:type_name -> google.protobuf.Duration
-	4,  // 8: picket.events.v1.Phases.connect:type_name -> google.protobuf.Duration
-	4,  // 9: picket.events.v1.Phases.tls_handshake:type_name -> google.protobuf.Duration
-	4,  // 10: picket.events.v1.Phases.server_processing:type_name -> google.protobuf.Duration
-	4,  // 11: picket.events.v1.Phases.transfer:type_name -> google.protobuf.Duration
-	12, // [12:12] is the sub-list for method output_type
-	12, // [12:12] is the sub-list for method input_type
-	12, // [12:12] is the sub-list for extension type_name
-	12, // [12:12] is the sub-list for extension extendee
-	0,  // [0:12] is the sub-list for field type_name
+	5,  // 5: picket.events.v1.CheckResult.interval:type_name -> google.protobuf.Duration
+	3,  // 6: picket.events.v1.CheckResult.phases:type_name -> picket.events.v1.Phases
+	2,  // 7: picket.events.v1.CheckResult.certificate:type_name -> picket.events.v1.Certificate
+	4,  // 8: picket.events.v1.Certificate.not_after:type_name -> google.protobuf.Timestamp
+	5,  // 9: picket.events.v1.Phases.dns:type_name -> google.protobuf.Duration
+	5,  // 10: picket.events.v1.Phases.connect:type_name -> google.protobuf.Duration
+	5,  // 11: picket.events.v1.Phases.tls_handshake:type_name -> google.protobuf.Duration
+	5,  // 12: picket.events.v1.Phases.server_processing:type_name -> google.protobuf.Duration
+	5,  // 13: picket.events.v1.Phases.transfer:type_name -> google.protobuf.Duration
+	14, // [14:14] is the sub-list for method output_type
+	14, // [14:14] is the sub-list for method input_type
+	14, // [14:14] is the sub-list for extension type_name
+	14, // [14:14] is the sub-list for extension extendee
+	0,  // [0:14] is the sub-list for field type_name
 }
 
 func init() { file_picket_events_v1_check_result_proto_init() }
@@ -441,7 +530,7 @@ func file_picket_events_v1_check_result_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_picket_events_v1_check_result_proto_rawDesc), len(file_picket_events_v1_check_result_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   2,
+			NumMessages:   3,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -1,0 +1,41 @@
+package ingest
+
+import (
+	"testing"
+	"time"
+
+	"github.com/picket-dev/picket/schemas/events"
+	eventsv1 "github.com/picket-dev/picket/schemas/gen/picket/events/v1"
+	"google.golang.org/protobuf/types/known/durationpb"
+	"google.golang.org/protobuf/types/known/timestamppb"
+)
+
+func TestRowMapsEveryField(t *testing.T) {
+	tick := time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC)
+	notAfter := tick.Add(90 * 24 * time.Hour)
+	ev := &eventsv1.CheckResult{
+		ResultId: events.ResultID("api", "eu", tick), CheckId: "api", CheckName: "API", CheckType: "http", Location: "eu",
+		ScheduledAt: timestamppb.New(tick), StartedAt: timestamppb.New(tick.Add(time.Millisecond)),
+		Duration: durationpb.New(1234567 * time.Microsecond), TimeToFirstByte: durationpb.New(250 * time.Millisecond),
+		HttpStatus: 503, FailureClass: eventsv1.FailureClass_FAILURE_CLASS_STATUS, FailureMessage: "status 503, expected 200",
+		Interval: durationpb.New(5 * time.Second),
+		Phases: &eventsv1.Phases{Dns: durationpb.New(time.Millisecond), Connect: durationpb.New(2 * time.Millisecond),
+			TlsHandshake: durationpb.New(3 * time.Millisecond), ServerProcessing: durationpb.New(240 * time.Millisecond),
+			Transfer: durationpb.New(984567 * time.Microsecond)},
+		Certificate: &eventsv1.Certificate{NotAfter: timestamppb.New(notAfter), Issuer: "CN=Test CA"},
+	}
+	if err := Validate(ev); err != nil {
+		t.Fatal(err)
+	}
+	r := Row(ev)
+	if r.DurationMS != 1234.567 || r.TTFBMS != 250 || r.DNSMS != 1 || r.ConnectMS != 2 || r.TLSMS != 3 ||
+		r.ProcessingMS != 240 || r.TransferMS != 984.567 || r.IntervalMS != 5000 || r.HTTPStatus != 503 ||
+		r.FailureClass != "FAILURE_CLASS_STATUS" || !r.CertNotAfter.Equal(notAfter) || r.CertIssuer != "CN=Test CA" {
+		t.Fatalf("row %+v", r)
+	}
+	ev.Success, ev.Certificate, ev.Phases = true, nil, nil
+	r = Row(ev)
+	if r.FailureClass != "" || !r.CertNotAfter.IsZero() || r.DNSMS != 0 {
+		t.Fatalf("success without phases or certificate: %+v", r)
+	}
+}

@@ -1,0 +1,170 @@
+package probe
+
+import (
+	"context"
+	"encoding/pem"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/miekg/dns"
+	eventsv1 "github.com/picket-dev/picket/schemas/gen/picket/events/v1"
+	"github.com/picket-dev/picket/services/prober/check"
+)
+
+func run(t *testing.T, c check.Check) Result {
+	t.Helper()
+	c.ID, c.Interval = "c", time.Minute
+	if c.Timeout == 0 {
+		c.Timeout = 2 * time.Second
+	}
+	c.ApplyDefaults()
+	if err := c.Validate(); err != nil {
+		t.Fatalf("check: %v", err)
+	}
+	return Run(context.Background(), c)
+}
+
+func TestTCP(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			conn, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer conn.Close()
+				buf := make([]byte, 64)
+				n, _ := conn.Read(buf)
+				if strings.HasPrefix(string(buf[:n]), "PING") {
+					conn.Write([]byte("+PONG\r\n"))
+				} else {
+					conn.Write([]byte("-ERR unknown\r\n"))
+				}
+			}()
+		}
+	}()
+	addr := ln.Addr().String()
+	closed, _ := net.Listen("tcp", "127.0.0.1:0")
+	closedAddr := closed.Addr().String()
+	closed.Close()
+	tests := []struct {
+		name    string
+		tcp     check.TCP
+		success bool
+		class   eventsv1.FailureClass
+		message string
+	}{
+		{"connect only", check.TCP{Address: addr}, true, 0, ""},
+		{"expected reply", check.TCP{Address: addr, Send: "PING\r\n", Expect: "+PONG"}, true, 0, ""},
+		{"wrong reply", check.TCP{Address: addr, Send: "HELLO\r\n", Expect: "+PONG"}, false,
+			eventsv1.FailureClass_FAILURE_CLASS_ASSERTION, `reply "-ERR unknown\r\n" does not contain "+PONG"`},
+		{"refused", check.TCP{Address: closedAddr}, false, eventsv1.FailureClass_FAILURE_CLASS_CONNECT, "connection refused"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			tcp := tc.tcp
+			res := run(t, check.Check{TCP: &tcp})
+			if res.Success != tc.success || res.Class != tc.class || !strings.Contains(res.Message, tc.message) {
+				t.Fatalf("result %+v", res)
+			}
+			if tc.success && tcp.Expect != "" && (res.TTFB <= 0 || res.TTFB > res.Duration) {
+				t.Fatalf("ttfb %v of %v", res.TTFB, res.Duration)
+			}
+		})
+	}
+}
+
+func TestDNS(t *testing.T) {
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &dns.Server{PacketConn: pc, Handler: dns.HandlerFunc(func(w dns.ResponseWriter, q *dns.Msg) {
+		m := new(dns.Msg)
+		m.SetReply(q)
+		if q.Question[0].Name == "svc.test." {
+			rr, _ := dns.NewRR("svc.test. 60 IN A 192.0.2.10")
+			m.Answer = append(m.Answer, rr)
+		} else {
+			m.Rcode = dns.RcodeNameError
+		}
+		w.WriteMsg(m)
+	})}
+	go srv.ActivateAndServe()
+	defer srv.Shutdown()
+	server := pc.LocalAddr().String()
+	tests := []struct {
+		name    string
+		dns     check.DNS
+		success bool
+		message string
+	}{
+		{"answer present", check.DNS{Name: "svc.test", Server: server, Answers: []string{"192.0.2.10"}}, true, ""},
+		{"answer missing", check.DNS{Name: "svc.test", Server: server, Answers: []string{"192.0.2.99"}}, false,
+			`answers [192.0.2.10] do not include "192.0.2.99"`},
+		{"nxdomain", check.DNS{Name: "gone.test", Server: server}, false, "rcode NXDOMAIN, expected NOERROR"},
+		{"nxdomain expected", check.DNS{Name: "gone.test", Server: server, Rcode: "nxdomain"}, true, ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			d := tc.dns
+			res := run(t, check.Check{DNS: &d})
+			if res.Success != tc.success || !strings.Contains(res.Message, tc.message) {
+				t.Fatalf("result %+v", res)
+			}
+			if !tc.success && res.Class != eventsv1.FailureClass_FAILURE_CLASS_ASSERTION {
+				t.Fatalf("class %v", res.Class)
+			}
+		})
+	}
+}
+
+func TestTLSAndCustomCA(t *testing.T) {
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+	defer srv.Close()
+	caFile := filepath.Join(t.TempDir(), "ca.pem")
+	pemBytes := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw})
+	if err := os.WriteFile(caFile, pemBytes, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	addr := srv.Listener.Addr().String()
+	notAfter := srv.Certificate().NotAfter
+	days := int(time.Until(notAfter) / (24 * time.Hour))
+
+	res := run(t, check.Check{TLS: &check.TLSCheck{Address: addr, MinDaysLeft: 30, Options: check.TLSOptions{CAFile: caFile}}})
+	if !res.Success || res.Cert == nil || !res.Cert.Verified || !res.Cert.NotAfter.Equal(notAfter) || res.Phases.TLS <= 0 {
+		t.Fatalf("trusted: %+v %+v", res, res.Cert)
+	}
+	res = run(t, check.Check{TLS: &check.TLSCheck{Address: addr, MinDaysLeft: days + 1, Options: check.TLSOptions{CAFile: caFile}}})
+	if res.Success || res.Class != eventsv1.FailureClass_FAILURE_CLASS_ASSERTION || !strings.Contains(res.Message, "expected at least") {
+		t.Fatalf("expiring: %+v", res)
+	}
+	res = run(t, check.Check{TLS: &check.TLSCheck{Address: addr}})
+	if res.Success || res.Class != eventsv1.FailureClass_FAILURE_CLASS_TLS {
+		t.Fatalf("untrusted: %+v", res)
+	}
+	res = run(t, check.Check{TLS: &check.TLSCheck{Address: addr, Options: check.TLSOptions{CAFile: caFile, ServerName: "wrong.test"}}})
+	if res.Success || res.Class != eventsv1.FailureClass_FAILURE_CLASS_TLS || !strings.Contains(res.Message, "wrong.test") {
+		t.Fatalf("wrong name: %+v", res)
+	}
+	res = run(t, check.Check{TLS: &check.TLSCheck{Address: addr, Options: check.TLSOptions{InsecureSkipVerify: true}}})
+	if !res.Success || res.Cert == nil || res.Cert.Verified {
+		t.Fatalf("insecure: %+v", res)
+	}
+	// HTTPS with the custom CA: verified, and the certificate is reported.
+	res = run(t, check.Check{HTTP: &check.HTTP{Method: "GET", URL: srv.URL, ExpectedStatus: []int{200}, TLS: &check.TLSOptions{CAFile: caFile}}})
+	if !res.Success || res.Cert == nil || !res.Cert.Verified || res.Phases.TLS <= 0 {
+		t.Fatalf("https: %+v", res)
+	}
+}
