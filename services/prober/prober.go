@@ -199,6 +199,9 @@ func Result(c check.Check, location string, tick time.Time, r probe.Result) *eve
 			Transfer:         durationpb.New(r.Phases.Transfer),
 		},
 	}
+	for _, a := range r.Assertions {
+		ev.Assertions = append(ev.Assertions, &eventsv1.AssertionOutcome{Assertion: a.Assertion, Passed: a.Passed, Message: a.Message})
+	}
 	if r.Cert != nil {
 		ev.Certificate = &eventsv1.Certificate{
 			NotAfter: timestamppb.New(r.Cert.NotAfter), Subject: r.Cert.Subject, Issuer: r.Cert.Issuer, Verified: r.Cert.Verified,

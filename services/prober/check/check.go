@@ -11,6 +11,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"github.com/picket-dev/picket/services/prober/assert"
 	"io"
 	"net"
 	"net/http"
@@ -36,6 +37,19 @@ type Check struct {
 	TCP  *TCP      `yaml:"tcp"`
 	DNS  *DNS      `yaml:"dns"`
 	TLS  *TLSCheck `yaml:"tls"`
+	// Assertions are judged on every run that got an answer.
+	Assertions []assert.Assertion `yaml:"assertions"`
+}
+
+// HasStatusAssertion reports whether the check's assertions judge the status
+// (expected_status then does not apply).
+func (c Check) HasStatusAssertion() bool {
+	for i := range c.Assertions {
+		if c.Assertions[i].IsStatus() {
+			return true
+		}
+	}
+	return false
 }
 
 // Type names the probe kind: http, tcp, dns or tls ("" when none is set).
@@ -220,7 +234,7 @@ func (c *Check) ApplyDefaults() {
 			h.Method = http.MethodGet
 		}
 		h.Method = strings.ToUpper(h.Method)
-		if len(h.ExpectedStatus) == 0 {
+		if len(h.ExpectedStatus) == 0 && !c.HasStatusAssertion() {
 			h.ExpectedStatus = []int{http.StatusOK}
 		}
 	}
@@ -270,6 +284,9 @@ func (c Check) Validate() error {
 	case 1:
 	default:
 		return fmt.Errorf("%s: a check has exactly one type", strings.Join(types, ", "))
+	}
+	if err := c.compileAssertions(); err != nil {
+		return err
 	}
 	switch {
 	case c.TCP != nil:
@@ -341,6 +358,30 @@ func (d *DNS) validate() error {
 	}
 	if d.Server != "" {
 		return validAddress("dns.server", d.Server)
+	}
+	return nil
+}
+
+// httpOnly are the assertions that need an HTTP response.
+func httpOnly(a *assert.Assertion) bool {
+	return a.Status != nil || a.Body != nil || a.JSON != nil || a.Header != nil
+}
+
+func (c *Check) compileAssertions() error {
+	for i := range c.Assertions {
+		a := &c.Assertions[i]
+		if err := a.Compile(); err != nil {
+			return fmt.Errorf("assertions[%d]: %w", i, err)
+		}
+		if httpOnly(a) && c.HTTP == nil {
+			return fmt.Errorf("assertions[%d]: %s needs an http check", i, a)
+		}
+		if a.CertificateDaysLeft != nil && c.HTTP == nil && c.TLS == nil {
+			return fmt.Errorf("assertions[%d]: %s needs an http or tls check", i, a)
+		}
+	}
+	if c.HTTP != nil && c.HasStatusAssertion() && len(c.HTTP.ExpectedStatus) > 0 {
+		return errors.New("http.expected_status: remove it, a status assertion judges the status")
 	}
 	return nil
 }

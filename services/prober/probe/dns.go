@@ -35,6 +35,7 @@ func DNS(ctx context.Context, c check.Check) Result {
 		res.Class, res.Message = classify(ctx, err), fmt.Sprintf("query %s %s at %s: %v", d.Type, d.Name, server, err)
 		return res
 	}
+	res.answered = true
 	if rcode := dns.RcodeToString[r.Rcode]; rcode != d.Rcode {
 		res.Class = eventsv1.FailureClass_FAILURE_CLASS_ASSERTION
 		res.Message = fmt.Sprintf("rcode %s, expected %s", rcode, d.Rcode)

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	eventsv1 "github.com/picket-dev/picket/schemas/gen/picket/events/v1"
+	"github.com/picket-dev/picket/services/prober/assert"
 	"github.com/picket-dev/picket/services/prober/check"
 )
 
@@ -64,7 +65,12 @@ func HTTP(ctx context.Context, c check.Check) Result {
 		res.Class, res.Message = classify(ctx, err), err.Error()
 		return res
 	}
-	_, err = io.Copy(io.Discard, io.LimitReader(resp.Body, maxBody))
+	var got []byte
+	if needsBody(c) {
+		got, err = io.ReadAll(io.LimitReader(resp.Body, maxBody))
+	} else {
+		_, err = io.Copy(io.Discard, io.LimitReader(resp.Body, maxBody))
+	}
 	resp.Body.Close()
 	end := time.Now()
 	res.Duration = end.Sub(res.Start)
@@ -75,7 +81,9 @@ func HTTP(ctx context.Context, c check.Check) Result {
 		res.Class, res.Message = classify(ctx, err), fmt.Sprintf("reading body: %v", err)
 		return res
 	}
-	if !slices.Contains(h.ExpectedStatus, resp.StatusCode) {
+	res.answered = true
+	res.seen = assert.Observed{Status: resp.StatusCode, Header: resp.Header, Body: got}
+	if len(h.ExpectedStatus) > 0 && !slices.Contains(h.ExpectedStatus, resp.StatusCode) {
 		res.Class = eventsv1.FailureClass_FAILURE_CLASS_STATUS
 		res.Message = fmt.Sprintf("status %d, expected %s", resp.StatusCode, statusList(h.ExpectedStatus))
 		return res
@@ -166,4 +174,14 @@ func isTLS(err error) bool {
 	var invalid x509.CertificateInvalidError
 	return errors.As(err, &recErr) || errors.As(err, &certErr) || errors.As(err, &unknownAuth) ||
 		errors.As(err, &hostErr) || errors.As(err, &invalid)
+}
+
+// needsBody reports whether an assertion reads the body.
+func needsBody(c check.Check) bool {
+	for _, a := range c.Assertions {
+		if a.Body != nil || a.JSON != nil {
+			return true
+		}
+	}
+	return false
 }

@@ -168,3 +168,56 @@ func TestTLSAndCustomCA(t *testing.T) {
 		t.Fatalf("https: %+v", res)
 	}
 }
+
+// Every assertion is judged and reported; the first failure explains the run.
+func TestHTTPAssertions(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.Write([]byte(`{"status":"DOWN","version":"1.4.2"}`))
+	}))
+	defer srv.Close()
+	checks, err := check.Parse([]byte(`checks:
+  - id: health
+    interval: 1m
+    http: {url: "` + srv.URL + `"}
+    assertions:
+      - status: [2xx]
+      - header: {name: Content-Type, equals: application/json}
+      - json: {path: $.status, op: "==", value: UP}
+      - body: {contains: "1.4"}
+      - response_time: {below: 1ms}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	res := Run(context.Background(), checks[0])
+	if res.Success || res.Class != eventsv1.FailureClass_FAILURE_CLASS_ASSERTION || res.Message != `$.status == "DOWN", expected "UP"` {
+		t.Fatalf("result %+v", res)
+	}
+	var passed []bool
+	for _, a := range res.Assertions {
+		passed = append(passed, a.Passed)
+	}
+	if len(passed) != 5 || !passed[0] || !passed[1] || passed[2] || !passed[3] {
+		t.Fatalf("outcomes %+v", res.Assertions)
+	}
+	if res.Assertions[4].Passed && res.Duration >= time.Millisecond {
+		t.Fatalf("response time assertion passed for a %v run", res.Duration)
+	}
+}
+
+func TestStatusAssertionReplacesExpectedStatus(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusNoContent) }))
+	defer srv.Close()
+	checks, err := check.Parse([]byte("checks: [{id: a, interval: 1m, http: {url: \"" + srv.URL + "\"}, assertions: [{status: [2xx]}]}]"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res := Run(context.Background(), checks[0]); !res.Success || len(res.Assertions) != 1 {
+		t.Fatalf("204 with status 2xx: %+v", res)
+	}
+	checks, _ = check.Parse([]byte("checks: [{id: a, interval: 1m, http: {url: \"" + srv.URL + "\"}, assertions: [{status: [200]}]}]"))
+	if res := Run(context.Background(), checks[0]); res.Success || res.Class != eventsv1.FailureClass_FAILURE_CLASS_STATUS || res.Message != "status 204, expected 200" {
+		t.Fatalf("204 with status 200: %+v", res)
+	}
+}

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	eventsv1 "github.com/picket-dev/picket/schemas/gen/picket/events/v1"
+	"github.com/picket-dev/picket/services/prober/assert"
 	"github.com/picket-dev/picket/services/prober/check"
 )
 
@@ -30,6 +31,14 @@ type Result struct {
 	Success bool
 	Class   eventsv1.FailureClass
 	Message string
+	// Assertions are the outcomes of the check's assertions, in order; empty
+	// when the run got no answer to judge.
+	Assertions []assert.Outcome
+
+	// answered is set by a probe that got an answer assertions can judge;
+	// seen is what HTTP assertions look at.
+	answered bool
+	seen     assert.Observed
 }
 
 // Phases are the parts of a run; a phase that did not happen is zero.
@@ -87,7 +96,38 @@ func Run(ctx context.Context, c check.Check) Result {
 	}
 	ctx, cancel := context.WithTimeout(ctx, c.Timeout)
 	defer cancel()
-	return f(ctx, c)
+	res := f(ctx, c)
+	judge(c, &res)
+	return res
+}
+
+// judge evaluates the check's assertions on an answered run. The first
+// failure fails a run that had otherwise succeeded.
+func judge(c check.Check, res *Result) {
+	if len(c.Assertions) == 0 || !res.answered {
+		return
+	}
+	o := res.seen
+	o.Now = res.Start
+	o.Timings = map[string]time.Duration{
+		"total": res.Duration, "ttfb": res.TTFB, "dns": res.Phases.DNS, "connect": res.Phases.Connect,
+		"tls": res.Phases.TLS, "processing": res.Phases.Processing, "transfer": res.Phases.Transfer,
+	}
+	if res.Cert != nil {
+		o.CertNotAfter = res.Cert.NotAfter
+	}
+	for i := range c.Assertions {
+		a := &c.Assertions[i]
+		out := a.Check(o)
+		res.Assertions = append(res.Assertions, out)
+		if !out.Passed && res.Success {
+			res.Success = false
+			res.Class, res.Message = eventsv1.FailureClass_FAILURE_CLASS_ASSERTION, out.Message
+			if a.IsStatus() {
+				res.Class = eventsv1.FailureClass_FAILURE_CLASS_STATUS
+			}
+		}
+	}
 }
 
 // classify names the failure class of a transport error.

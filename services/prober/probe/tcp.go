@@ -39,7 +39,7 @@ func TCP(ctx context.Context, c check.Check) Result {
 	}
 	sent := time.Now()
 	if t.Expect == "" {
-		res.Duration, res.Success = time.Since(res.Start), true
+		res.Duration, res.Success, res.answered = time.Since(res.Start), true, true
 		return res
 	}
 	var reply []byte
@@ -68,7 +68,7 @@ func TCP(ctx context.Context, c check.Check) Result {
 		return res
 	}
 	res.Phases.Transfer = res.Duration - res.TTFB
-	res.Success = true
+	res.Success, res.answered = true, true
 	return res
 }
 

@@ -28,6 +28,7 @@ func TLS(ctx context.Context, c check.Check) Result {
 	defer conn.Close()
 	st := conn.(*tls.Conn).ConnectionState()
 	res.Cert = certOf(&st)
+	res.answered = true
 	left := res.Cert.NotAfter.Sub(res.Start)
 	days := int(left / (24 * time.Hour))
 	if days < t.MinDaysLeft {

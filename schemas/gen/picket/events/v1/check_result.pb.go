@@ -128,7 +128,10 @@ type CheckResult struct {
 	// phases splits duration into the run's phases, summed across redirects.
 	Phases *Phases `protobuf:"bytes,15,opt,name=phases,proto3" json:"phases,omitempty"`
 	// certificate describes the server's chain when the run did a TLS handshake.
-	Certificate   *Certificate `protobuf:"bytes,16,opt,name=certificate,proto3" json:"certificate,omitempty"`
+	Certificate *Certificate `protobuf:"bytes,16,opt,name=certificate,proto3" json:"certificate,omitempty"`
+	// assertions are the outcomes of the check's assertions, in order; empty
+	// when the run got no answer to judge.
+	Assertions    []*AssertionOutcome `protobuf:"bytes,17,rep,name=assertions,proto3" json:"assertions,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -275,6 +278,76 @@ func (x *CheckResult) GetCertificate() *Certificate {
 	return nil
 }
 
+func (x *CheckResult) GetAssertions() []*AssertionOutcome {
+	if x != nil {
+		return x.Assertions
+	}
+	return nil
+}
+
+// AssertionOutcome is one assertion's verdict on one run.
+type AssertionOutcome struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// assertion describes it: `json $.status == "UP"`.
+	Assertion string `protobuf:"bytes,1,opt,name=assertion,proto3" json:"assertion,omitempty"`
+	Passed    bool   `protobuf:"varint,2,opt,name=passed,proto3" json:"passed,omitempty"`
+	// message explains a failure: `$.status == "DOWN", expected "UP"`.
+	Message       string `protobuf:"bytes,3,opt,name=message,proto3" json:"message,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AssertionOutcome) Reset() {
+	*x = AssertionOutcome{}
+	mi := &file_picket_events_v1_check_result_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AssertionOutcome) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AssertionOutcome) ProtoMessage() {}
+
+func (x *AssertionOutcome) ProtoReflect() protoreflect.Message {
+	mi := &file_picket_events_v1_check_result_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AssertionOutcome.ProtoReflect.Descriptor instead.
+func (*AssertionOutcome) Descriptor() ([]byte, []int) {
+	return file_picket_events_v1_check_result_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *AssertionOutcome) GetAssertion() string {
+	if x != nil {
+		return x.Assertion
+	}
+	return ""
+}
+
+func (x *AssertionOutcome) GetPassed() bool {
+	if x != nil {
+		return x.Passed
+	}
+	return false
+}
+
+func (x *AssertionOutcome) GetMessage() string {
+	if x != nil {
+		return x.Message
+	}
+	return ""
+}
+
 // Certificate is what a TLS handshake showed of the server's chain.
 type Certificate struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -290,7 +363,7 @@ type Certificate struct {
 
 func (x *Certificate) Reset() {
 	*x = Certificate{}
-	mi := &file_picket_events_v1_check_result_proto_msgTypes[1]
+	mi := &file_picket_events_v1_check_result_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -302,7 +375,7 @@ func (x *Certificate) String() string {
 func (*Certificate) ProtoMessage() {}
 
 func (x *Certificate) ProtoReflect() protoreflect.Message {
-	mi := &file_picket_events_v1_check_result_proto_msgTypes[1]
+	mi := &file_picket_events_v1_check_result_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -315,7 +388,7 @@ func (x *Certificate) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Certificate.ProtoReflect.Descriptor instead.
 func (*Certificate) Descriptor() ([]byte, []int) {
-	return file_picket_events_v1_check_result_proto_rawDescGZIP(), []int{1}
+	return file_picket_events_v1_check_result_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *Certificate) GetNotAfter() *timestamppb.Timestamp {
@@ -363,7 +436,7 @@ type Phases struct {
 
 func (x *Phases) Reset() {
 	*x = Phases{}
-	mi := &file_picket_events_v1_check_result_proto_msgTypes[2]
+	mi := &file_picket_events_v1_check_result_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -375,7 +448,7 @@ func (x *Phases) String() string {
 func (*Phases) ProtoMessage() {}
 
 func (x *Phases) ProtoReflect() protoreflect.Message {
-	mi := &file_picket_events_v1_check_result_proto_msgTypes[2]
+	mi := &file_picket_events_v1_check_result_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -388,7 +461,7 @@ func (x *Phases) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Phases.ProtoReflect.Descriptor instead.
 func (*Phases) Descriptor() ([]byte, []int) {
-	return file_picket_events_v1_check_result_proto_rawDescGZIP(), []int{2}
+	return file_picket_events_v1_check_result_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *Phases) GetDns() *durationpb.Duration {
@@ -430,7 +503,7 @@ var File_picket_events_v1_check_result_proto protoreflect.FileDescriptor
 
 const file_picket_events_v1_check_result_proto_rawDesc = "" +
 	"\n" +
-	"#picket/events/v1/check_result.proto\x12\x10picket.events.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xeb\x05\n" +
+	"#picket/events/v1/check_result.proto\x12\x10picket.events.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xaf\x06\n" +
 	"\vCheckResult\x12\x1b\n" +
 	"\tresult_id\x18\x01 \x01(\tR\bresultId\x12\x19\n" +
 	"\bcheck_id\x18\x02 \x01(\tR\acheckId\x12\x1d\n" +
@@ -452,7 +525,14 @@ const file_picket_events_v1_check_result_proto_rawDesc = "" +
 	"check_type\x18\r \x01(\tR\tcheckType\x125\n" +
 	"\binterval\x18\x0e \x01(\v2\x19.google.protobuf.DurationR\binterval\x120\n" +
 	"\x06phases\x18\x0f \x01(\v2\x18.picket.events.v1.PhasesR\x06phases\x12?\n" +
-	"\vcertificate\x18\x10 \x01(\v2\x1d.picket.events.v1.CertificateR\vcertificate\"\x94\x01\n" +
+	"\vcertificate\x18\x10 \x01(\v2\x1d.picket.events.v1.CertificateR\vcertificate\x12B\n" +
+	"\n" +
+	"assertions\x18\x11 \x03(\v2\".picket.events.v1.AssertionOutcomeR\n" +
+	"assertions\"b\n" +
+	"\x10AssertionOutcome\x12\x1c\n" +
+	"\tassertion\x18\x01 \x01(\tR\tassertion\x12\x16\n" +
+	"\x06passed\x18\x02 \x01(\bR\x06passed\x12\x18\n" +
+	"\amessage\x18\x03 \x01(\tR\amessage\"\x94\x01\n" +
 	"\vCertificate\x127\n" +
 	"\tnot_after\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\bnotAfter\x12\x18\n" +
 	"\asubject\x18\x02 \x01(\tR\asubject\x12\x16\n" +
@@ -488,35 +568,37 @@ func file_picket_events_v1_check_result_proto_rawDescGZIP() []byte {
 }
 
 var file_picket_events_v1_check_result_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_picket_events_v1_check_result_proto_msgTypes = make([]protoimpl.MessageInfo, 3)
+var file_picket_events_v1_check_result_proto_msgTypes = make([]protoimpl.MessageInfo, 4)
 var file_picket_events_v1_check_result_proto_goTypes = []any{
 	(FailureClass)(0),             // 0: picket.events.v1.FailureClass
 	(*CheckResult)(nil),           // 1: picket.events.v1.CheckResult
-	(*Certificate)(nil),           // 2: picket.events.v1.Certificate
-	(*Phases)(nil),                // 3: picket.events.v1.Phases
-	(*timestamppb.Timestamp)(nil), // 4: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),   // 5: google.protobuf.Duration
+	(*AssertionOutcome)(nil),      // 2: picket.events.v1.AssertionOutcome
+	(*Certificate)(nil),           // 3: picket.events.v1.Certificate
+	(*Phases)(nil),                // 4: picket.events.v1.Phases
+	(*timestamppb.Timestamp)(nil), // 5: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),   // 6: google.protobuf.Duration
 }
 var file_picket_events_v1_check_result_proto_depIdxs = []int32{
-	4,  // 0: picket.events.v1.CheckResult.scheduled_at:type_name -> google.protobuf.Timestamp
-	4,  // 1: picket.events.v1.CheckResult.started_at:type_name -> google.protobuf.Timestamp
-	5,  // 2: picket.events.v1.CheckResult.duration:type_name -> google.protobuf.Duration
-	5,  // 3: picket.events.v1.CheckResult.time_to_first_byte:type_name -> google.protobuf.Duration
+	5,  // 0: picket.events.v1.CheckResult.scheduled_at:type_name -> google.protobuf.Timestamp
+	5,  // 1: picket.events.v1.CheckResult.started_at:type_name -> google.protobuf.Timestamp
+	6,  // 2: picket.events.v1.CheckResult.duration:type_name -> google.protobuf.Duration
+	6,  // 3: picket.events.v1.CheckResult.time_to_first_byte:type_name -> google.protobuf.Duration
 	0,  // 4: picket.events.v1.CheckResult.failure_class:type_name -> picket.events.v1.FailureClass
-	5,  // 5: picket.events.v1.CheckResult.interval:type_name -> google.protobuf.Duration
-	3,  // 6: picket.events.v1.CheckResult.phases:type_name -> picket.events.v1.Phases
-	2,  // 7: picket.events.v1.CheckResult.certificate:type_name -> picket.events.v1.Certificate
-	4,  // 8: picket.events.v1.Certificate.not_after:type_name -> google.protobuf.Timestamp
-	5,  // 9: picket.events.v1.Phases.dns:type_name -> google.protobuf.Duration
-	5,  // 10: picket.events.v1.Phases.connect:type_name -> google.protobuf.Duration
-	5,  // 11: picket.events.v1.Phases.tls_handshake:type_name -> google.protobuf.Duration
-	5,  // 12: picket.events.v1.Phases.server_processing:type_name -> google.protobuf.Duration
-	5,  // 13: picket.events.v1.Phases.transfer:type_name -> google.protobuf.Duration
-	14, // [14:14] is the sub-list for method output_type
-	14, // [14:14] is the sub-list for method input_type
-	14, // [14:14] is the sub-list for extension type_name
-	14, // [14:14] is the sub-list for extension extendee
-	0,  // [0:14] is the sub-list for field type_name
+	6,  // 5: picket.events.v1.CheckResult.interval:type_name -> google.protobuf.Duration
+	4,  // 6: picket.events.v1.CheckResult.phases:type_name -> picket.events.v1.Phases
+	3,  // 7: picket.events.v1.CheckResult.certificate:type_name -> picket.events.v1.Certificate
+	2,  // 8: picket.events.v1.CheckResult.assertions:type_name -> picket.events.v1.AssertionOutcome
+	5,  // 9: picket.events.v1.Certificate.not_after:type_name -> google.protobuf.Timestamp
+	6,  // 10: picket.events.v1.Phases.dns:type_name -> google.protobuf.Duration
+	6,  // 11: picket.events.v1.Phases.connect:type_name -> google.protobuf.Duration
+	6,  // 12: picket.events.v1.Phases.tls_handshake:type_name -> google.protobuf.Duration
+	6,  // 13: picket.events.v1.Phases.server_processing:type_name -> google.protobuf.Duration
+	6,  // 14: picket.events.v1.Phases.transfer:type_name -> google.protobuf.Duration
+	15, // [15:15] is the sub-list for method output_type
+	15, // [15:15] is the sub-list for method input_type
+	15, // [15:15] is the sub-list for extension type_name
+	15, // [15:15] is the sub-list for extension extendee
+	0,  // [0:15] is the sub-list for field type_name
 }
 
 func init() { file_picket_events_v1_check_result_proto_init() }
@@ -530,7 +612,7 @@ func file_picket_events_v1_check_result_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_picket_events_v1_check_result_proto_rawDesc), len(file_picket_events_v1_check_result_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   3,
+			NumMessages:   4,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
