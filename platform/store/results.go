@@ -32,6 +32,7 @@ type ResultRow struct {
 	// CertNotAfter is the zero time (stored as 1970) without a TLS handshake.
 	CertNotAfter time.Time `ch:"cert_not_after"`
 	CertIssuer   string    `ch:"cert_issuer"`
+	Attempts     uint8     `ch:"attempts"`
 }
 
 // InsertResults writes rows in one insert. Rows already present (same check,

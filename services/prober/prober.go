@@ -159,8 +159,8 @@ func (p *Prober) Run(ctx context.Context) error {
 			schedule.Run(ctx, p.clock, c.ID, c.Interval, func(tick time.Time, lag time.Duration) {
 				p.metrics.lag.Observe(lag.Seconds())
 				// The run is not cut short by shutdown: its own timeout bounds it.
-				res := probe.Run(context.WithoutCancel(ctx), c)
-				p.emit(c, tick, res)
+				res, attempts := probe.Confirm(context.WithoutCancel(ctx), c)
+				p.emit(c, tick, res, attempts)
 			})
 		})
 	}
@@ -175,7 +175,7 @@ func (p *Prober) Run(ctx context.Context) error {
 }
 
 // Result builds the event for one run.
-func Result(c check.Check, location string, tick time.Time, r probe.Result) *eventsv1.CheckResult {
+func Result(c check.Check, location string, tick time.Time, r probe.Result, attempts int) *eventsv1.CheckResult {
 	ev := &eventsv1.CheckResult{
 		ResultId:        events.ResultID(c.ID, location, tick),
 		CheckId:         c.ID,
@@ -191,6 +191,7 @@ func Result(c check.Check, location string, tick time.Time, r probe.Result) *eve
 		FailureClass:    r.Class,
 		FailureMessage:  r.Message,
 		Interval:        durationpb.New(c.Interval),
+		Attempts:        uint32(attempts),
 		Phases: &eventsv1.Phases{
 			Dns:              durationpb.New(r.Phases.DNS),
 			Connect:          durationpb.New(r.Phases.Connect),
@@ -210,7 +211,7 @@ func Result(c check.Check, location string, tick time.Time, r probe.Result) *eve
 	return ev
 }
 
-func (p *Prober) emit(c check.Check, tick time.Time, r probe.Result) {
+func (p *Prober) emit(c check.Check, tick time.Time, r probe.Result, attempts int) {
 	outcome, reason := "success", "none"
 	if !r.Success {
 		outcome, reason = "failure", failureReason(r.Class)
@@ -218,7 +219,7 @@ func (p *Prober) emit(c check.Check, tick time.Time, r probe.Result) {
 	p.metrics.duration.WithLabelValues(c.ID, p.cfg.Location, outcome).Observe(r.Duration.Seconds())
 	p.metrics.runs.WithLabelValues(c.ID, reason).Inc()
 
-	ev := Result(c, p.cfg.Location, tick, r)
+	ev := Result(c, p.cfg.Location, tick, r, attempts)
 	value, err := proto.Marshal(ev)
 	if err != nil { // cannot happen for a well-formed message; never drop silently
 		p.log.Error("encode result", "check", c.ID, "err", err)

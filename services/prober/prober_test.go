@@ -91,6 +91,9 @@ func TestProberEmitsOneResultPerRun(t *testing.T) {
 		if ev.GetResultId() != events.ResultID("api", "test-loc", tick) || ev.GetLocation() != "test-loc" || ev.GetCheckName() != "API" {
 			t.Fatalf("result %d: %+v", i, ev)
 		}
+		if ev.GetAttempts() != 1 {
+			t.Fatalf("result %d: %d attempts for a check without retries", i, ev.GetAttempts())
+		}
 		if ev.GetPhases().GetConnect().AsDuration() <= 0 || ev.GetPhases().GetServerProcessing().AsDuration() <= 0 {
 			t.Fatalf("result %d has no phases: %v", i, ev.GetPhases())
 		}

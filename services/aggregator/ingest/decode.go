@@ -82,6 +82,7 @@ func Row(ev *eventsv1.CheckResult) store.ResultRow {
 		ProcessingMS:   ms(ev.GetPhases().GetServerProcessing()),
 		TransferMS:     ms(ev.GetPhases().GetTransfer()),
 		CertIssuer:     ev.GetCertificate().GetIssuer(),
+		Attempts:       uint8(min(max(ev.GetAttempts(), 1), 255)),
 	}
 	if na := ev.GetCertificate().GetNotAfter(); na != nil {
 		row.CertNotAfter = na.AsTime()

@@ -23,6 +23,7 @@ func TestRowMapsEveryField(t *testing.T) {
 			TlsHandshake: durationpb.New(3 * time.Millisecond), ServerProcessing: durationpb.New(240 * time.Millisecond),
 			Transfer: durationpb.New(984567 * time.Microsecond)},
 		Certificate: &eventsv1.Certificate{NotAfter: timestamppb.New(notAfter), Issuer: "CN=Test CA"},
+		Attempts:    3,
 	}
 	if err := Validate(ev); err != nil {
 		t.Fatal(err)
@@ -30,12 +31,12 @@ func TestRowMapsEveryField(t *testing.T) {
 	r := Row(ev)
 	if r.DurationMS != 1234.567 || r.TTFBMS != 250 || r.DNSMS != 1 || r.ConnectMS != 2 || r.TLSMS != 3 ||
 		r.ProcessingMS != 240 || r.TransferMS != 984.567 || r.IntervalMS != 5000 || r.HTTPStatus != 503 ||
-		r.FailureClass != "FAILURE_CLASS_STATUS" || !r.CertNotAfter.Equal(notAfter) || r.CertIssuer != "CN=Test CA" {
+		r.FailureClass != "FAILURE_CLASS_STATUS" || !r.CertNotAfter.Equal(notAfter) || r.CertIssuer != "CN=Test CA" || r.Attempts != 3 {
 		t.Fatalf("row %+v", r)
 	}
-	ev.Success, ev.Certificate, ev.Phases = true, nil, nil
+	ev.Success, ev.Certificate, ev.Phases, ev.Attempts = true, nil, nil, 0
 	r = Row(ev)
-	if r.FailureClass != "" || !r.CertNotAfter.IsZero() || r.DNSMS != 0 {
+	if r.FailureClass != "" || !r.CertNotAfter.IsZero() || r.DNSMS != 0 || r.Attempts != 1 {
 		t.Fatalf("success without phases or certificate: %+v", r)
 	}
 }

@@ -32,6 +32,10 @@ type Check struct {
 	Interval time.Duration `yaml:"interval"`
 	// Timeout bounds one run; it must be below Interval so runs never overlap.
 	Timeout time.Duration `yaml:"timeout"`
+	// Retries confirms a failure by running again up to this many times,
+	// RetryDelay apart, before reporting; the result says how many attempts ran.
+	Retries    int           `yaml:"retries"`
+	RetryDelay time.Duration `yaml:"retry_delay"`
 	// Exactly one of the check types.
 	HTTP *HTTP     `yaml:"http"`
 	TCP  *TCP      `yaml:"tcp"`
@@ -229,6 +233,9 @@ func (c *Check) ApplyDefaults() {
 	if c.Timeout == 0 {
 		c.Timeout = min(DefaultTimeout, c.Interval*4/5)
 	}
+	if c.Retries > 0 && c.RetryDelay == 0 {
+		c.RetryDelay = time.Second
+	}
 	if h := c.HTTP; h != nil {
 		if h.Method == "" {
 			h.Method = http.MethodGet
@@ -277,6 +284,14 @@ func (c Check) Validate() error {
 		return fmt.Errorf("timeout: %s must be positive", c.Timeout)
 	case c.Timeout >= c.Interval:
 		return fmt.Errorf("timeout: %s must be below interval %s so runs never overlap", c.Timeout, c.Interval)
+	case c.Retries < 0 || c.Retries > 10:
+		return fmt.Errorf("retries: %d must be from 0 to 10", c.Retries)
+	case c.RetryDelay < 0:
+		return fmt.Errorf("retry_delay: %s must not be negative", c.RetryDelay)
+	}
+	if worst := time.Duration(c.Retries+1)*c.Timeout + time.Duration(c.Retries)*c.RetryDelay; worst >= c.Interval {
+		return fmt.Errorf("retries: %d retries of timeout %s, %s apart, can take %s, not below interval %s",
+			c.Retries, c.Timeout, c.RetryDelay, worst, c.Interval)
 	}
 	switch types := c.types(); len(types) {
 	case 0:

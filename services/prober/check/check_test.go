@@ -21,6 +21,7 @@ func TestLoadRefusesInvalidFiles(t *testing.T) {
 		"invalid-tls-ca.yaml":         "checks file testdata/invalid-tls-ca.yaml: checks[0] (cert): tls.ca_file: testdata/valid.yaml holds no PEM certificate",
 		"invalid-assertion.yaml":      `checks file testdata/invalid-assertion.yaml: checks[0] (health): assertions[1]: json.op: "=" is not one of ==, !=, <, >, contains, exists`,
 		"invalid-assertion-type.yaml": `checks file testdata/invalid-assertion-type.yaml: checks[0] (db): assertions[0]: body contains "ready" needs an http check`,
+		"invalid-retries.yaml":        "checks file testdata/invalid-retries.yaml: checks[0] (api): retries: 2 retries of timeout 3s, 1s apart, can take 11s, not below interval 10s",
 		"invalid-interval.yaml":       "checks file testdata/invalid-interval.yaml: yaml: unmarshal errors:\n  line 3: cannot unmarshal !!str `later` into time.Duration",
 	}
 	files, _ := filepath.Glob("testdata/invalid-*.yaml")

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -219,5 +220,34 @@ func TestStatusAssertionReplacesExpectedStatus(t *testing.T) {
 	checks, _ = check.Parse([]byte("checks: [{id: a, interval: 1m, http: {url: \"" + srv.URL + "\"}, assertions: [{status: [200]}]}]"))
 	if res := Run(context.Background(), checks[0]); res.Success || res.Class != eventsv1.FailureClass_FAILURE_CLASS_STATUS || res.Message != "status 204, expected 200" {
 		t.Fatalf("204 with status 200: %+v", res)
+	}
+}
+
+func TestConfirmRetriesAFailureBeforeReporting(t *testing.T) {
+	var calls int
+	var mu sync.Mutex
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		calls++
+		n := calls
+		mu.Unlock()
+		if n <= 2 {
+			w.WriteHeader(http.StatusBadGateway)
+		}
+	}))
+	defer srv.Close()
+	c := httpCheck(srv.URL, time.Second)
+	c.Retries, c.RetryDelay = 3, time.Millisecond
+	res, attempts := Confirm(context.Background(), c)
+	if !res.Success || attempts != 3 {
+		t.Fatalf("success=%v after %d attempts, want success on the 3rd", res.Success, attempts)
+	}
+	c.Retries = 1
+	mu.Lock()
+	calls = 0
+	mu.Unlock()
+	res, attempts = Confirm(context.Background(), c)
+	if res.Success || attempts != 2 || res.Message != "status 502, expected 200" {
+		t.Fatalf("%+v after %d attempts, want a confirmed failure after 2", res, attempts)
 	}
 }

@@ -101,6 +101,25 @@ func Run(ctx context.Context, c check.Check) Result {
 	return res
 }
 
+// Confirm runs c and, while it fails, up to c.Retries more times with
+// c.RetryDelay between attempts, returning the last result and the number of
+// attempts. A failure is reported only once confirmed.
+func Confirm(ctx context.Context, c check.Check) (Result, int) {
+	res := Run(ctx, c)
+	attempts := 1
+	for ; !res.Success && attempts <= c.Retries; attempts++ {
+		t := time.NewTimer(c.RetryDelay)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return res, attempts
+		case <-t.C:
+		}
+		res = Run(ctx, c)
+	}
+	return res, attempts
+}
+
 // judge evaluates the check's assertions on an answered run. The first
 // failure fails a run that had otherwise succeeded.
 func judge(c check.Check, res *Result) {

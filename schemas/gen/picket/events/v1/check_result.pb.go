@@ -131,7 +131,10 @@ type CheckResult struct {
 	Certificate *Certificate `protobuf:"bytes,16,opt,name=certificate,proto3" json:"certificate,omitempty"`
 	// assertions are the outcomes of the check's assertions, in order; empty
 	// when the run got no answer to judge.
-	Assertions    []*AssertionOutcome `protobuf:"bytes,17,rep,name=assertions,proto3" json:"assertions,omitempty"`
+	Assertions []*AssertionOutcome `protobuf:"bytes,17,rep,name=assertions,proto3" json:"assertions,omitempty"`
+	// attempts is how many times the check ran for this tick: 1, or more when
+	// confirmation retries followed a failure. The other fields describe the last.
+	Attempts      uint32 `protobuf:"varint,18,opt,name=attempts,proto3" json:"attempts,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -283,6 +286,13 @@ func (x *CheckResult) GetAssertions() []*AssertionOutcome {
 		return x.Assertions
 	}
 	return nil
+}
+
+func (x *CheckResult) GetAttempts() uint32 {
+	if x != nil {
+		return x.Attempts
+	}
+	return 0
 }
 
 // AssertionOutcome is one assertion's verdict on one run.
@@ -503,7 +513,7 @@ var File_picket_events_v1_check_result_proto protoreflect.FileDescriptor
 
 const file_picket_events_v1_check_result_proto_rawDesc = "" +
 	"\n" +
-	"#picket/events/v1/check_result.proto\x12\x10picket.events.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xaf\x06\n" +
+	"#picket/events/v1/check_result.proto\x12\x10picket.events.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xcb\x06\n" +
 	"\vCheckResult\x12\x1b\n" +
 	"\tresult_id\x18\x01 \x01(\tR\bresultId\x12\x19\n" +
 	"\bcheck_id\x18\x02 \x01(\tR\acheckId\x12\x1d\n" +
@@ -528,7 +538,8 @@ const file_picket_events_v1_check_result_proto_rawDesc = "" +
 	"\vcertificate\x18\x10 \x01(\v2\x1d.picket.events.v1.CertificateR\vcertificate\x12B\n" +
 	"\n" +
 	"assertions\x18\x11 \x03(\v2\".picket.events.v1.AssertionOutcomeR\n" +
-	"assertions\"b\n" +
+	"assertions\x12\x1a\n" +
+	"\battempts\x18\x12 \x01(\rR\battempts\"b\n" +
 	"\x10AssertionOutcome\x12\x1c\n" +
 	"\tassertion\x18\x01 \x01(\tR\tassertion\x12\x16\n" +
 	"\x06passed\x18\x02 \x01(\bR\x06passed\x12\x18\n" +
