@@ -9,8 +9,11 @@ import (
 	"fmt"
 	"github.com/picket-dev/picket/platform/admin"
 	"log/slog"
+	"os"
+	"os/signal"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/picket-dev/picket/platform/kafka"
@@ -35,6 +38,8 @@ type Config struct {
 	Location string `koanf:"location"`
 	// ChecksFile is the YAML file of checks to run.
 	ChecksFile string `koanf:"checks_file"`
+	// ReloadInterval is how often the checks file is looked at for changes.
+	ReloadInterval time.Duration `koanf:"reload_interval"`
 	// FlushTimeout bounds how long shutdown waits for Kafka to take the
 	// results still buffered.
 	FlushTimeout time.Duration       `koanf:"flush_timeout"`
@@ -45,12 +50,13 @@ type Config struct {
 // DefaultConfig is the prober's default configuration.
 func DefaultConfig() Config {
 	return Config{
-		Kafka:        kafka.DefaultConfig(),
-		Location:     "local",
-		ChecksFile:   "checks.yaml",
-		FlushTimeout: 10 * time.Second,
-		Admin:        admin.Config{Addr: ":9101"},
-		Log:          telemetry.DefaultLog(),
+		Kafka:          kafka.DefaultConfig(),
+		Location:       "local",
+		ChecksFile:     "checks.yaml",
+		FlushTimeout:   10 * time.Second,
+		ReloadInterval: 5 * time.Second,
+		Admin:          admin.Config{Addr: ":9101"},
+		Log:            telemetry.DefaultLog(),
 	}
 }
 
@@ -66,6 +72,8 @@ func (c Config) Validate() error {
 		return errors.New("checks_file: must not be empty")
 	case c.FlushTimeout <= 0:
 		return fmt.Errorf("flush_timeout: %s must be positive", c.FlushTimeout)
+	case c.ReloadInterval <= 0:
+		return fmt.Errorf("reload_interval: %s must be positive", c.ReloadInterval)
 	}
 	return c.Log.Validate()
 }
@@ -78,6 +86,14 @@ type Prober struct {
 	client  *kgo.Client
 	metrics *metrics
 	clock   schedule.Clock
+	// fromFile is set when checks come from cfg.ChecksFile, which is then
+	// reloaded on SIGHUP and when it changes.
+	fromFile bool
+	// watching is closed once SIGHUP is being listened for.
+	watching chan struct{}
+
+	mu      sync.Mutex
+	runners map[string]*runner
 }
 
 type metrics struct {
@@ -86,6 +102,7 @@ type metrics struct {
 	lag          prometheus.Histogram
 	produceError prometheus.Counter
 	produced     prometheus.Counter
+	reloads      *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -113,7 +130,11 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Help: "Results Kafka acknowledged.",
 		}),
 	}
-	reg.MustRegister(m.duration, m.runs, m.lag, m.produceError, m.produced)
+	m.reloads = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "picket_prober_reloads_total",
+		Help: "Reloads of the checks file, by result (success, error).",
+	}, []string{"result"})
+	reg.MustRegister(m.duration, m.runs, m.lag, m.produceError, m.produced, m.reloads)
 	return m
 }
 
@@ -123,7 +144,12 @@ func New(cfg Config, log *slog.Logger, reg prometheus.Registerer) (*Prober, erro
 	if err != nil {
 		return nil, err
 	}
-	return NewWithChecks(cfg, checks, log, reg)
+	p, err := NewWithChecks(cfg, checks, log, reg)
+	if err != nil {
+		return nil, err
+	}
+	p.fromFile = true
+	return p, nil
 }
 
 // NewWithChecks runs the given (validated) checks instead of cfg.ChecksFile's.
@@ -137,7 +163,10 @@ func NewWithChecks(cfg Config, checks []check.Check, log *slog.Logger, reg prome
 	if err != nil {
 		return nil, fmt.Errorf("kafka client: %w", err)
 	}
-	return &Prober{cfg: cfg, log: log, checks: checks, client: cl, metrics: newMetrics(reg), clock: schedule.RealClock{}}, nil
+	return &Prober{
+		cfg: cfg, log: log, checks: checks, client: cl, metrics: newMetrics(reg), clock: schedule.RealClock{},
+		runners: map[string]*runner{}, watching: make(chan struct{}),
+	}, nil
 }
 
 // Ready reports whether Kafka answers.
@@ -153,18 +182,13 @@ func (p *Prober) Run(ctx context.Context) error {
 		return err
 	}
 	p.log.Info("prober started", "location", p.cfg.Location, "checks", len(p.checks))
-	var wg sync.WaitGroup
-	for _, c := range p.checks {
-		wg.Go(func() {
-			schedule.Run(ctx, p.clock, c.ID, c.Interval, func(tick time.Time, lag time.Duration) {
-				p.metrics.lag.Observe(lag.Seconds())
-				// The run is not cut short by shutdown: its own timeout bounds it.
-				res, attempts := probe.Confirm(context.WithoutCancel(ctx), c)
-				p.emit(c, tick, res, attempts)
-			})
-		})
+	p.apply(ctx, p.checks)
+	if p.fromFile {
+		p.watch(ctx)
+	} else {
+		<-ctx.Done()
 	}
-	wg.Wait()
+	p.stopAll()
 	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), p.cfg.FlushTimeout)
 	defer cancel()
 	if err := p.client.Flush(fctx); err != nil {
@@ -172,6 +196,34 @@ func (p *Prober) Run(ctx context.Context) error {
 	}
 	p.log.Info("prober stopped")
 	return nil
+}
+
+// watch reloads the checks file on SIGHUP and when its size or modification
+// time changes, until ctx is done.
+func (p *Prober) watch(ctx context.Context) {
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	close(p.watching)
+	last, _ := statFile(p.cfg.ChecksFile)
+	tick := time.NewTicker(p.cfg.ReloadInterval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-hup:
+			last, _ = statFile(p.cfg.ChecksFile)
+			p.reload(ctx, "SIGHUP")
+		case <-tick.C:
+			st, err := statFile(p.cfg.ChecksFile)
+			if err != nil || st == last {
+				continue
+			}
+			last = st
+			p.reload(ctx, "file changed")
+		}
+	}
 }
 
 // Result builds the event for one run.
