@@ -94,6 +94,8 @@ type Prober struct {
 
 	mu      sync.Mutex
 	runners map[string]*runner
+	// onRun, when set (benchmarks), sees every run's tick and start lag.
+	onRun func(id string, tick time.Time, lag time.Duration)
 }
 
 type metrics struct {

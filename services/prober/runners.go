@@ -74,6 +74,9 @@ func (p *Prober) start(ctx context.Context, c check.Check) *runner {
 		defer close(r.done)
 		schedule.Run(rctx, p.clock, c.ID, c.Interval, func(tick time.Time, lag time.Duration) {
 			p.metrics.lag.Observe(lag.Seconds())
+			if p.onRun != nil {
+				p.onRun(c.ID, tick, lag)
+			}
 			// The run is not cut short by shutdown or reload: its own timeout bounds it.
 			res, attempts := probe.Confirm(context.WithoutCancel(rctx), c)
 			p.emit(c, tick, res, attempts)
