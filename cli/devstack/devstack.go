@@ -248,6 +248,7 @@ func Start(ctx context.Context, cfg Config, opts Options) (s *Stack, err error) 
 
 	pc := prober.DefaultConfig()
 	pc.Kafka, pc.Location = kc, cfg.Location
+	pc.Outbox.Dir = filepath.Join(cfg.DataDir, "prober-spool")
 	p, err := prober.NewWithChecks(pc, checks, log.With("service", "prober"), reg)
 	if err != nil {
 		return nil, err

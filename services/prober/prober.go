@@ -22,6 +22,7 @@ import (
 	"github.com/picket-dev/picket/schemas/events"
 	eventsv1 "github.com/picket-dev/picket/schemas/gen/picket/events/v1"
 	"github.com/picket-dev/picket/services/prober/check"
+	"github.com/picket-dev/picket/services/prober/outbox"
 	"github.com/picket-dev/picket/services/prober/probe"
 	"github.com/picket-dev/picket/services/prober/schedule"
 	"github.com/prometheus/client_golang/prometheus"
@@ -38,6 +39,8 @@ type Config struct {
 	Location string `koanf:"location"`
 	// ChecksFile is the YAML file of checks to run.
 	ChecksFile string `koanf:"checks_file"`
+	// Outbox queues results between the probes and Kafka.
+	Outbox OutboxConfig `koanf:"outbox"`
 	// ReloadInterval is how often the checks file is looked at for changes.
 	ReloadInterval time.Duration `koanf:"reload_interval"`
 	// FlushTimeout bounds how long shutdown waits for Kafka to take the
@@ -45,6 +48,18 @@ type Config struct {
 	FlushTimeout time.Duration       `koanf:"flush_timeout"`
 	Admin        admin.Config        `koanf:"admin"`
 	Log          telemetry.LogConfig `koanf:"log"`
+}
+
+// OutboxConfig sizes the queue that keeps results while Kafka is unreachable.
+type OutboxConfig struct {
+	// Dir holds the spool files.
+	Dir string `koanf:"dir"`
+	// MemoryRecords are queued in memory before spilling to disk.
+	MemoryRecords int `koanf:"memory_records"`
+	// MaxSpoolBytes caps the spool; beyond it the oldest results are dropped (counted).
+	MaxSpoolBytes int64 `koanf:"max_spool_bytes"`
+	// SendTimeout bounds one produce of a batch before it is retried.
+	SendTimeout time.Duration `koanf:"send_timeout"`
 }
 
 // DefaultConfig is the prober's default configuration.
@@ -55,8 +70,11 @@ func DefaultConfig() Config {
 		ChecksFile:     "checks.yaml",
 		FlushTimeout:   10 * time.Second,
 		ReloadInterval: 5 * time.Second,
-		Admin:          admin.Config{Addr: ":9101"},
-		Log:            telemetry.DefaultLog(),
+		Outbox: OutboxConfig{
+			Dir: "spool", MemoryRecords: 10000, MaxSpoolBytes: 256 << 20, SendTimeout: 10 * time.Second,
+		},
+		Admin: admin.Config{Addr: ":9101"},
+		Log:   telemetry.DefaultLog(),
 	}
 }
 
@@ -74,6 +92,14 @@ func (c Config) Validate() error {
 		return fmt.Errorf("flush_timeout: %s must be positive", c.FlushTimeout)
 	case c.ReloadInterval <= 0:
 		return fmt.Errorf("reload_interval: %s must be positive", c.ReloadInterval)
+	case c.Outbox.Dir == "":
+		return errors.New("outbox.dir: must not be empty")
+	case c.Outbox.MemoryRecords < 1:
+		return fmt.Errorf("outbox.memory_records: %d must be at least 1", c.Outbox.MemoryRecords)
+	case c.Outbox.MaxSpoolBytes < spoolSegmentBytes:
+		return fmt.Errorf("outbox.max_spool_bytes: %d must be at least %d", c.Outbox.MaxSpoolBytes, spoolSegmentBytes)
+	case c.Outbox.SendTimeout <= 0:
+		return fmt.Errorf("outbox.send_timeout: %s must be positive", c.Outbox.SendTimeout)
 	}
 	return c.Log.Validate()
 }
@@ -84,6 +110,7 @@ type Prober struct {
 	log     *slog.Logger
 	checks  []check.Check
 	client  *kgo.Client
+	outbox  *outbox.Outbox
 	metrics *metrics
 	clock   schedule.Clock
 	// fromFile is set when checks come from cfg.ChecksFile, which is then
@@ -105,6 +132,7 @@ type metrics struct {
 	produceError prometheus.Counter
 	produced     prometheus.Counter
 	reloads      *prometheus.CounterVec
+	dropped      prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -125,7 +153,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		}),
 		produceError: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "picket_prober_produce_errors_total",
-			Help: "Results Kafka did not accept.",
+			Help: "Produce attempts of a batch of results that Kafka did not accept (the batch is retried).",
 		}),
 		produced: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "picket_prober_results_produced_total",
@@ -136,7 +164,11 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		Name: "picket_prober_reloads_total",
 		Help: "Reloads of the checks file, by result (success, error).",
 	}, []string{"result"})
-	reg.MustRegister(m.duration, m.runs, m.lag, m.produceError, m.produced, m.reloads)
+	m.dropped = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "picket_prober_results_dropped_total",
+		Help: "Results lost because the spool reached its size limit or the disk failed.",
+	})
+	reg.MustRegister(m.duration, m.runs, m.lag, m.produceError, m.produced, m.reloads, m.dropped)
 	return m
 }
 
@@ -165,11 +197,35 @@ func NewWithChecks(cfg Config, checks []check.Check, log *slog.Logger, reg prome
 	if err != nil {
 		return nil, fmt.Errorf("kafka client: %w", err)
 	}
-	return &Prober{
-		cfg: cfg, log: log, checks: checks, client: cl, metrics: newMetrics(reg), clock: schedule.RealClock{},
+	m := newMetrics(reg)
+	ob, err := outbox.Open(outbox.Config{
+		Dir: cfg.Outbox.Dir, MemoryRecords: cfg.Outbox.MemoryRecords, MaxSpoolBytes: cfg.Outbox.MaxSpoolBytes,
+		SegmentBytes: spoolSegmentBytes, Batch: 1000,
+	}, func(n int, err error) {
+		m.dropped.Add(float64(n))
+		log.Error("results dropped: the spool is full or failed", "results", n, "err", err)
+	})
+	if err != nil {
+		cl.Close()
+		return nil, fmt.Errorf("outbox.dir %s: %w", cfg.Outbox.Dir, err)
+	}
+	p := &Prober{
+		cfg: cfg, log: log, checks: checks, client: cl, outbox: ob, metrics: m, clock: schedule.RealClock{},
 		runners: map[string]*runner{}, watching: make(chan struct{}),
-	}, nil
+	}
+	reg.MustRegister(
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "picket_prober_outbox_memory_results", Help: "Results queued in memory."},
+			func() float64 { return float64(ob.Stats().Memory) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "picket_prober_outbox_spooled_results", Help: "Results spooled on disk."},
+			func() float64 { return float64(ob.Stats().Spooled) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "picket_prober_outbox_spool_bytes", Help: "Size of the spool."},
+			func() float64 { return float64(ob.Stats().SpoolBytes) }),
+	)
+	return p, nil
 }
+
+// spoolSegmentBytes is the size of one spool file.
+const spoolSegmentBytes = 1 << 20
 
 // Ready reports whether Kafka answers.
 func (p *Prober) Ready(ctx context.Context) error { return p.client.Ping(ctx) }
@@ -184,6 +240,9 @@ func (p *Prober) Run(ctx context.Context) error {
 		return err
 	}
 	p.log.Info("prober started", "location", p.cfg.Location, "checks", len(p.checks))
+	senderCtx, stopSender := context.WithCancel(context.WithoutCancel(ctx))
+	sent := make(chan error, 1)
+	go func() { sent <- p.outbox.Run(senderCtx, p.send, 100*time.Millisecond) }()
 	p.apply(ctx, p.checks)
 	if p.fromFile {
 		p.watch(ctx)
@@ -191,23 +250,34 @@ func (p *Prober) Run(ctx context.Context) error {
 		<-ctx.Done()
 	}
 	p.stopAll()
+	stopSender()
+	if err := <-sent; err != nil {
+		p.log.Error("outbox", "err", err)
+	}
+	// Send what is queued while Kafka takes it; keep the rest on disk.
 	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), p.cfg.FlushTimeout)
 	defer cancel()
-	if err := p.client.Flush(fctx); err != nil {
-		return fmt.Errorf("flush results on shutdown: %w", err)
+	ferr := p.outbox.Flush(fctx, p.send, 100*time.Millisecond)
+	if err := p.outbox.Close(); err != nil {
+		return fmt.Errorf("close outbox: %w", err)
+	}
+	if ferr != nil {
+		st := p.outbox.Stats()
+		p.log.Warn("stopped with results still queued; they are in the spool and are sent on the next start", "spooled", st.Spooled, "err", ferr)
 	}
 	p.log.Info("prober stopped")
 	return nil
 }
 
 // watch reloads the checks file on SIGHUP and when its size or modification
-// time changes, until ctx is done.
+// time changes (and then holds still for one interval), until ctx is done.
 func (p *Prober) watch(ctx context.Context) {
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
 	close(p.watching)
 	last, _ := statFile(p.cfg.ChecksFile)
+	var pending *fileState
 	tick := time.NewTicker(p.cfg.ReloadInterval)
 	defer tick.Stop()
 	for {
@@ -218,12 +288,18 @@ func (p *Prober) watch(ctx context.Context) {
 			last, _ = statFile(p.cfg.ChecksFile)
 			p.reload(ctx, "SIGHUP")
 		case <-tick.C:
+			// A change is applied once the file has stayed the same for a
+			// whole interval, so a file caught half-written is never read.
 			st, err := statFile(p.cfg.ChecksFile)
-			if err != nil || st == last {
-				continue
+			switch {
+			case err != nil || st == last:
+				pending = nil
+			case pending == nil || *pending != st:
+				pending = &st
+			default:
+				last, pending = st, nil
+				p.reload(ctx, "file changed")
 			}
-			last = st
-			p.reload(ctx, "file changed")
 		}
 	}
 }
@@ -280,15 +356,25 @@ func (p *Prober) emit(c check.Check, tick time.Time, r probe.Result, attempts in
 		p.metrics.produceError.Inc()
 		return
 	}
-	rec := &kgo.Record{Key: []byte(c.ID), Value: value, Headers: kafka.Headers(events.CheckResultV1), Timestamp: tick}
-	p.client.Produce(context.Background(), rec, func(_ *kgo.Record, err error) {
-		if err != nil {
-			p.metrics.produceError.Inc()
-			p.log.Error("result not produced", "check", c.ID, "tick", tick, "err", err)
-			return
-		}
-		p.metrics.produced.Inc()
-	})
+	p.outbox.Put(outbox.Record{Key: []byte(c.ID), Value: value, TimestampMS: tick.UnixMilli()})
+}
+
+// send produces a batch from the outbox and waits for Kafka to take it.
+func (p *Prober) send(ctx context.Context, recs []outbox.Record) error {
+	ctx, cancel := context.WithTimeout(ctx, p.cfg.Outbox.SendTimeout)
+	defer cancel()
+	krecs := make([]*kgo.Record, len(recs))
+	headers := kafka.Headers(events.CheckResultV1)
+	for i, r := range recs {
+		krecs[i] = &kgo.Record{Key: r.Key, Value: r.Value, Headers: headers, Timestamp: time.UnixMilli(r.TimestampMS)}
+	}
+	if err := kafka.Produce(ctx, p.client, krecs...); err != nil {
+		p.metrics.produceError.Inc()
+		p.log.Warn("results not produced yet; they stay queued", "records", len(recs), "err", err)
+		return err
+	}
+	p.metrics.produced.Add(float64(len(recs)))
+	return nil
 }
 
 func failureReason(c eventsv1.FailureClass) string {

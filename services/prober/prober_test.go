@@ -37,6 +37,7 @@ func TestProberEmitsOneResultPerRun(t *testing.T) {
 
 	cfg := DefaultConfig()
 	cfg.Kafka.Brokers = cluster.ListenAddrs()
+	cfg.Outbox.Dir = t.TempDir()
 	cfg.Location = "test-loc"
 	c := check.Check{ID: "api", Name: "API", Interval: 20 * time.Millisecond, Timeout: 15 * time.Millisecond,
 		HTTP: &check.HTTP{Method: "GET", URL: target.URL, ExpectedStatus: []int{200}}}

@@ -69,6 +69,7 @@ func startFileProber(t *testing.T, reloadEvery time.Duration, content string) (*
 	}
 	cfg := DefaultConfig()
 	cfg.Kafka.Brokers = cluster.ListenAddrs()
+	cfg.Outbox.Dir = t.TempDir()
 	cfg.ChecksFile = file
 	cfg.ReloadInterval = reloadEvery
 	p, err := New(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), prometheus.NewRegistry())

@@ -45,6 +45,7 @@ func BenchmarkSchedule10kChecks(b *testing.B) {
 	for b.Loop() {
 		cfg := DefaultConfig()
 		cfg.Kafka.Brokers = cluster.ListenAddrs()
+		cfg.Outbox.Dir = b.TempDir()
 		p, err := NewWithChecks(cfg, checks, slog.New(slog.NewTextHandler(io.Discard, nil)), prometheus.NewRegistry())
 		if err != nil {
 			b.Fatal(err)
@@ -132,7 +133,7 @@ func BenchmarkProberRSS10kChecks(b *testing.B) {
 		b.Fatal(err)
 	}
 	for b.Loop() {
-		cmd := exec.Command(bin, "--set", "checks_file="+dir+"/checks.yaml", "--set", "kafka.brokers="+cluster.ListenAddrs()[0],
+		cmd := exec.Command(bin, "--set", "checks_file="+dir+"/checks.yaml", "--set", "outbox.dir="+dir+"/spool", "--set", "kafka.brokers="+cluster.ListenAddrs()[0],
 			"--set", "admin.addr=127.0.0.1:0", "--set", "log.level=warn")
 		cmd.Stderr = io.Discard
 		if err := cmd.Start(); err != nil {
