@@ -186,8 +186,14 @@ func New(cfg Config, log *slog.Logger, reg prometheus.Registerer) (*Prober, erro
 	return p, nil
 }
 
-// NewWithChecks runs the given (validated) checks instead of cfg.ChecksFile's.
+// NewWithChecks runs the given checks instead of cfg.ChecksFile's.
 func NewWithChecks(cfg Config, checks []check.Check, log *slog.Logger, reg prometheus.Registerer) (*Prober, error) {
+	for i := range checks {
+		checks[i].ApplyDefaults()
+		if err := checks[i].Validate(); err != nil {
+			return nil, fmt.Errorf("check %s: %w", checks[i].ID, err)
+		}
+	}
 	opts := append(cfg.Kafka.ClientOptions(log),
 		kgo.DefaultProduceTopic(cfg.Kafka.ResultsTopic),
 		kgo.ProducerLinger(5*time.Millisecond),

@@ -168,6 +168,36 @@ type HTTP struct {
 	ExpectedStatus []int `yaml:"expected_status"`
 	// TLS verifies https servers.
 	TLS *TLSOptions `yaml:"tls"`
+
+	// Query parameters added to the URL.
+	Query map[string]string `yaml:"query"`
+	// BodyFile is read at load time as the body (instead of Body).
+	BodyFile string `yaml:"body_file"`
+	// BasicAuth and BearerTokenEnv take secrets from the environment, never
+	// from the file.
+	BasicAuth      *BasicAuth `yaml:"basic_auth"`
+	BearerTokenEnv string     `yaml:"bearer_token_env"`
+	// MaxRedirects followed (default 10); 0 reports the redirect itself.
+	MaxRedirects *int `yaml:"max_redirects"`
+	// HTTPVersion is "" (negotiate), "1.1" or "2" (a run on another version fails).
+	HTTPVersion string `yaml:"http_version"`
+	// IPVersion is "" (either), "4" or "6".
+	IPVersion string `yaml:"ip_version"`
+	// MaxBodyBytes read; a longer body fails the run (default 1 MiB).
+	MaxBodyBytes int64 `yaml:"max_body_bytes"`
+	// Proxy is an http(s) proxy URL; default from HTTP(S)_PROXY.
+	Proxy string `yaml:"proxy"`
+	// KeepAlive reuses connections between runs (default: a fresh connection
+	// per run, so DNS, connect and TLS are measured every time).
+	KeepAlive bool `yaml:"keep_alive"`
+
+	compiled httpCompiled
+}
+
+// BasicAuth names the user and the environment variable holding the password.
+type BasicAuth struct {
+	Username    string `yaml:"username"`
+	PasswordEnv string `yaml:"password_env"`
 }
 
 // File is a check file.
@@ -319,6 +349,9 @@ func (c Check) Validate() error {
 	}
 	h := c.HTTP
 	if err := h.TLS.load("http.tls"); err != nil {
+		return err
+	}
+	if err := h.compile(); err != nil {
 		return err
 	}
 	u, err := url.Parse(h.URL)

@@ -8,21 +8,23 @@ import (
 
 func TestLoadRefusesInvalidFiles(t *testing.T) {
 	want := map[string]string{
-		"invalid-unknown-field.yaml":  "checks file testdata/invalid-unknown-field.yaml: yaml: unmarshal errors:\n  line 5: field methd not found in type check.HTTP",
-		"invalid-timeout.yaml":        "checks file testdata/invalid-timeout.yaml: checks[0] (api): timeout: 5s must be below interval 5s so runs never overlap",
-		"invalid-url.yaml":            `checks file testdata/invalid-url.yaml: checks[0] (api): http.url: "ftp://example.test/" must be an http or https URL`,
-		"invalid-duplicate-id.yaml":   `checks file testdata/invalid-duplicate-id.yaml: checks[1]: id "api" is also used by checks[0]`,
-		"invalid-status.yaml":         "checks file testdata/invalid-status.yaml: checks[0] (api): http.expected_status[1]: 700 is not an HTTP status",
-		"invalid-id.yaml":             `checks file testdata/invalid-id.yaml: checks[0] (My API): id: "My API" must be lower-case letters, digits, '.', '_' or '-' (at most 128)`,
-		"invalid-no-type.yaml":        "checks file testdata/invalid-no-type.yaml: checks[0] (api): a check type is required: one of http, tcp, dns, tls",
-		"invalid-two-types.yaml":      "checks file testdata/invalid-two-types.yaml: checks[0] (api): http, tcp: a check has exactly one type",
-		"invalid-dns-type.yaml":       `checks file testdata/invalid-dns-type.yaml: checks[0] (ns): dns.type: "AXFR" is not one of A, AAAA, CNAME, MX, NS, TXT, SOA, SRV, PTR, CAA`,
-		"invalid-tcp-address.yaml":    `checks file testdata/invalid-tcp-address.yaml: checks[0] (db): tcp.address: "db.example.test": want host:port`,
-		"invalid-tls-ca.yaml":         "checks file testdata/invalid-tls-ca.yaml: checks[0] (cert): tls.ca_file: testdata/valid.yaml holds no PEM certificate",
-		"invalid-assertion.yaml":      `checks file testdata/invalid-assertion.yaml: checks[0] (health): assertions[1]: json.op: "=" is not one of ==, !=, <, >, contains, exists`,
-		"invalid-assertion-type.yaml": `checks file testdata/invalid-assertion-type.yaml: checks[0] (db): assertions[0]: body contains "ready" needs an http check`,
-		"invalid-retries.yaml":        "checks file testdata/invalid-retries.yaml: checks[0] (api): retries: 2 retries of timeout 3s, 1s apart, can take 11s, not below interval 10s",
-		"invalid-interval.yaml":       "checks file testdata/invalid-interval.yaml: yaml: unmarshal errors:\n  line 3: cannot unmarshal !!str `later` into time.Duration",
+		"invalid-unknown-field.yaml":   "checks file testdata/invalid-unknown-field.yaml: yaml: unmarshal errors:\n  line 5: field methd not found in type check.HTTP",
+		"invalid-timeout.yaml":         "checks file testdata/invalid-timeout.yaml: checks[0] (api): timeout: 5s must be below interval 5s so runs never overlap",
+		"invalid-url.yaml":             `checks file testdata/invalid-url.yaml: checks[0] (api): http.url: "ftp://example.test/" must be an http or https URL`,
+		"invalid-duplicate-id.yaml":    `checks file testdata/invalid-duplicate-id.yaml: checks[1]: id "api" is also used by checks[0]`,
+		"invalid-status.yaml":          "checks file testdata/invalid-status.yaml: checks[0] (api): http.expected_status[1]: 700 is not an HTTP status",
+		"invalid-id.yaml":              `checks file testdata/invalid-id.yaml: checks[0] (My API): id: "My API" must be lower-case letters, digits, '.', '_' or '-' (at most 128)`,
+		"invalid-no-type.yaml":         "checks file testdata/invalid-no-type.yaml: checks[0] (api): a check type is required: one of http, tcp, dns, tls",
+		"invalid-two-types.yaml":       "checks file testdata/invalid-two-types.yaml: checks[0] (api): http, tcp: a check has exactly one type",
+		"invalid-dns-type.yaml":        `checks file testdata/invalid-dns-type.yaml: checks[0] (ns): dns.type: "AXFR" is not one of A, AAAA, CNAME, MX, NS, TXT, SOA, SRV, PTR, CAA`,
+		"invalid-tcp-address.yaml":     `checks file testdata/invalid-tcp-address.yaml: checks[0] (db): tcp.address: "db.example.test": want host:port`,
+		"invalid-tls-ca.yaml":          "checks file testdata/invalid-tls-ca.yaml: checks[0] (cert): tls.ca_file: testdata/valid.yaml holds no PEM certificate",
+		"invalid-assertion.yaml":       `checks file testdata/invalid-assertion.yaml: checks[0] (health): assertions[1]: json.op: "=" is not one of ==, !=, <, >, contains, exists`,
+		"invalid-assertion-type.yaml":  `checks file testdata/invalid-assertion-type.yaml: checks[0] (db): assertions[0]: body contains "ready" needs an http check`,
+		"invalid-retries.yaml":         "checks file testdata/invalid-retries.yaml: checks[0] (api): retries: 2 retries of timeout 3s, 1s apart, can take 11s, not below interval 10s",
+		"invalid-http-version.yaml":    `checks file testdata/invalid-http-version.yaml: checks[0] (api): http.http_version: "3" is not 1.1 or 2`,
+		"invalid-inline-password.yaml": "checks file testdata/invalid-inline-password.yaml: yaml: unmarshal errors:\n  line 5: field password not found in type check.BasicAuth",
+		"invalid-interval.yaml":        "checks file testdata/invalid-interval.yaml: yaml: unmarshal errors:\n  line 3: cannot unmarshal !!str `later` into time.Duration",
 	}
 	files, _ := filepath.Glob("testdata/invalid-*.yaml")
 	if len(files) != len(want) {

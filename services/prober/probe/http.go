@@ -19,27 +19,18 @@ import (
 	"github.com/picket-dev/picket/services/prober/check"
 )
 
-// maxBody bounds how much of a response body is read.
-const maxBody = 1 << 20
-
-// transport opens a fresh connection for every run: a reused connection would
-// hide DNS, connect and TLS time, and the failures that live there.
-var transport = &http.Transport{
-	Proxy:               http.ProxyFromEnvironment,
-	DisableKeepAlives:   true,
-	TLSHandshakeTimeout: 0, // the run's context bounds it
-	ForceAttemptHTTP2:   true,
-}
-
-// HTTP runs an HTTP check: success means one of the expected statuses.
+// HTTP runs an HTTP check: success means one of the expected statuses (or,
+// with a status assertion, what the assertions say). Each check has its own
+// transport; by default it opens a fresh connection for every run, since a
+// reused one would hide DNS, connect and TLS time and the failures there.
 func HTTP(ctx context.Context, c check.Check) Result {
 	h := c.HTTP
 	var body io.Reader
-	if h.Body != "" {
-		body = strings.NewReader(h.Body)
+	if b := h.RequestBody(); b != "" {
+		body = strings.NewReader(b)
 	}
 	res := Result{Start: time.Now()}
-	req, err := http.NewRequestWithContext(ctx, h.Method, h.URL, body)
+	req, err := http.NewRequestWithContext(ctx, h.Method, h.RequestURL(), body)
 	if err != nil {
 		res.Class, res.Message = eventsv1.FailureClass_FAILURE_CLASS_INTERNAL, err.Error()
 		return res
@@ -50,14 +41,16 @@ func HTTP(ctx context.Context, c check.Check) Result {
 	if req.Header.Get("User-Agent") == "" {
 		req.Header.Set("User-Agent", "picket-prober/1")
 	}
+	h.Authorize(req)
 	var pt phaseTimer
 	req = req.WithContext(httptrace.WithClientTrace(ctx, pt.trace()))
-	client := http.Client{Transport: transport}
-	if h.TLS != nil {
-		t := transport.Clone()
-		t.TLSClientConfig = h.TLS.Config(req.URL.Hostname())
-		client.Transport = t
-	}
+	limit := h.RedirectLimit()
+	client := http.Client{Transport: h.Transport(), CheckRedirect: func(_ *http.Request, via []*http.Request) error {
+		if len(via) > limit {
+			return http.ErrUseLastResponse
+		}
+		return nil
+	}}
 	resp, err := client.Do(req)
 	if err != nil {
 		res.Duration = time.Since(res.Start)
@@ -65,11 +58,15 @@ func HTTP(ctx context.Context, c check.Check) Result {
 		res.Class, res.Message = classify(ctx, err), err.Error()
 		return res
 	}
+	// Read one byte past the limit to tell a body at the limit from a longer one.
 	var got []byte
+	lr := io.LimitReader(resp.Body, h.BodyLimit()+1)
+	var n int64
 	if needsBody(c) {
-		got, err = io.ReadAll(io.LimitReader(resp.Body, maxBody))
+		got, err = io.ReadAll(lr)
+		n = int64(len(got))
 	} else {
-		_, err = io.Copy(io.Discard, io.LimitReader(resp.Body, maxBody))
+		n, err = io.Copy(io.Discard, lr)
 	}
 	resp.Body.Close()
 	end := time.Now()
@@ -81,8 +78,18 @@ func HTTP(ctx context.Context, c check.Check) Result {
 		res.Class, res.Message = classify(ctx, err), fmt.Sprintf("reading body: %v", err)
 		return res
 	}
+	if n > h.BodyLimit() {
+		res.Class = eventsv1.FailureClass_FAILURE_CLASS_PROTOCOL
+		res.Message = fmt.Sprintf("body longer than max_body_bytes %d", h.BodyLimit())
+		return res
+	}
 	res.answered = true
 	res.seen = assert.Observed{Status: resp.StatusCode, Header: resp.Header, Body: got}
+	if h.HTTPVersion == "2" && resp.ProtoMajor != 2 {
+		res.Class = eventsv1.FailureClass_FAILURE_CLASS_PROTOCOL
+		res.Message = fmt.Sprintf("protocol %s, expected HTTP/2", resp.Proto)
+		return res
+	}
 	if len(h.ExpectedStatus) > 0 && !slices.Contains(h.ExpectedStatus, resp.StatusCode) {
 		res.Class = eventsv1.FailureClass_FAILURE_CLASS_STATUS
 		res.Message = fmt.Sprintf("status %d, expected %s", resp.StatusCode, statusList(h.ExpectedStatus))

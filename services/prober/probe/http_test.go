@@ -18,8 +18,13 @@ func httpCheck(url string, timeout time.Duration, expected ...int) check.Check {
 	if len(expected) == 0 {
 		expected = []int{200}
 	}
-	return check.Check{ID: "c", Interval: time.Minute, Timeout: timeout,
+	c := check.Check{ID: "c", Interval: time.Minute, Timeout: timeout,
 		HTTP: &check.HTTP{Method: "POST", URL: url, Body: `{"a":1}`, Headers: map[string]string{"X-Test": "yes"}, ExpectedStatus: expected}}
+	c.ApplyDefaults()
+	if err := c.Validate(); err != nil {
+		panic(err)
+	}
+	return c
 }
 
 func TestHTTP(t *testing.T) {
