@@ -133,6 +133,7 @@ type metrics struct {
 	produced     prometheus.Counter
 	reloads      *prometheus.CounterVec
 	dropped      prometheus.Counter
+	phases       *prometheus.HistogramVec
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -168,7 +169,12 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		Name: "picket_prober_results_dropped_total",
 		Help: "Results lost because the spool reached its size limit or the disk failed.",
 	})
-	reg.MustRegister(m.duration, m.runs, m.lag, m.produceError, m.produced, m.reloads, m.dropped)
+	m.phases = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name:    "picket_probe_phase_duration_seconds",
+		Help:    "Duration of each phase of the runs that had it (dns, connect, tls, processing, transfer).",
+		Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5},
+	}, []string{"location", "phase"})
+	reg.MustRegister(m.duration, m.runs, m.lag, m.produceError, m.produced, m.reloads, m.dropped, m.phases)
 	return m
 }
 
@@ -354,6 +360,14 @@ func (p *Prober) emit(c check.Check, tick time.Time, r probe.Result, attempts in
 	}
 	p.metrics.duration.WithLabelValues(c.ID, p.cfg.Location, outcome).Observe(r.Duration.Seconds())
 	p.metrics.runs.WithLabelValues(c.ID, reason).Inc()
+	for phase, d := range map[string]time.Duration{
+		"dns": r.Phases.DNS, "connect": r.Phases.Connect, "tls": r.Phases.TLS,
+		"processing": r.Phases.Processing, "transfer": r.Phases.Transfer,
+	} {
+		if d > 0 {
+			p.metrics.phases.WithLabelValues(p.cfg.Location, phase).Observe(d.Seconds())
+		}
+	}
 
 	ev := Result(c, p.cfg.Location, tick, r, attempts)
 	value, err := proto.Marshal(ev)

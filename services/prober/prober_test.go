@@ -15,6 +15,7 @@ import (
 	eventsv1 "github.com/picket-dev/picket/schemas/gen/picket/events/v1"
 	"github.com/picket-dev/picket/services/prober/check"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
@@ -57,6 +58,9 @@ func TestProberEmitsOneResultPerRun(t *testing.T) {
 		t.Fatalf("prober run: %v", err)
 	}
 	runs := served.Load()
+	if n := testutil.CollectAndCount(p.metrics.phases); n < 2 {
+		t.Fatalf("%d phase series, want connect and processing at least", n)
+	}
 
 	cl, err := kgo.NewClient(kgo.SeedBrokers(cluster.ListenAddrs()...), kgo.ConsumeTopics(cfg.Kafka.ResultsTopic),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
