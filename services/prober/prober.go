@@ -112,7 +112,7 @@ type Prober struct {
 	client  *kgo.Client
 	outbox  *outbox.Outbox
 	metrics *metrics
-	clock   schedule.Clock
+	sched   *schedule.Scheduler
 	// fromFile is set when checks come from cfg.ChecksFile, which is then
 	// reloaded on SIGHUP and when it changes.
 	fromFile bool
@@ -222,7 +222,7 @@ func NewWithChecks(cfg Config, checks []check.Check, log *slog.Logger, reg prome
 		return nil, fmt.Errorf("outbox.dir %s: %w", cfg.Outbox.Dir, err)
 	}
 	p := &Prober{
-		cfg: cfg, log: log, checks: checks, client: cl, outbox: ob, metrics: m, clock: schedule.RealClock{},
+		cfg: cfg, log: log, checks: checks, client: cl, outbox: ob, metrics: m, sched: schedule.NewScheduler(schedule.RealClock{}),
 		runners: map[string]*runner{}, watching: make(chan struct{}),
 	}
 	reg.MustRegister(
@@ -255,6 +255,11 @@ func (p *Prober) Run(ctx context.Context) error {
 	senderCtx, stopSender := context.WithCancel(context.WithoutCancel(ctx))
 	sent := make(chan error, 1)
 	go func() { sent <- p.outbox.Run(senderCtx, p.send, 100*time.Millisecond) }()
+	schedDone := make(chan struct{})
+	go func() {
+		defer close(schedDone)
+		p.sched.Run(ctx)
+	}()
 	p.apply(ctx, p.checks)
 	if p.fromFile {
 		p.watch(ctx)
@@ -262,6 +267,7 @@ func (p *Prober) Run(ctx context.Context) error {
 		<-ctx.Done()
 	}
 	p.stopAll()
+	<-schedDone
 	stopSender()
 	if err := <-sent; err != nil {
 		p.log.Error("outbox", "err", err)

@@ -5,7 +5,6 @@ import (
 	"crypto/sha256"
 	"fmt"
 	"os"
-	"sync"
 	"time"
 
 	"github.com/picket-dev/picket/services/prober/check"
@@ -14,12 +13,11 @@ import (
 	"go.yaml.in/yaml/v3"
 )
 
-// runner schedules one check until stopped.
+// runner is one scheduled check.
 type runner struct {
 	check       check.Check
 	fingerprint string
-	cancel      context.CancelFunc
-	done        chan struct{}
+	entry       *schedule.Entry
 }
 
 // fingerprint identifies a check definition: a reload restarts a check only
@@ -47,8 +45,7 @@ func (p *Prober) apply(ctx context.Context, checks []check.Check) (started, rest
 		if keep && fingerprint(c) == r.fingerprint {
 			continue
 		}
-		r.cancel()
-		<-r.done
+		<-p.sched.Remove(r.entry)
 		delete(p.runners, id)
 		if keep {
 			restarted++
@@ -68,20 +65,16 @@ func (p *Prober) apply(ctx context.Context, checks []check.Check) (started, rest
 }
 
 func (p *Prober) start(ctx context.Context, c check.Check) *runner {
-	rctx, cancel := context.WithCancel(ctx)
-	r := &runner{check: c, fingerprint: fingerprint(c), cancel: cancel, done: make(chan struct{})}
-	go func() {
-		defer close(r.done)
-		schedule.Run(rctx, p.clock, c.ID, c.Interval, func(tick time.Time, lag time.Duration) {
-			p.metrics.lag.Observe(lag.Seconds())
-			if p.onRun != nil {
-				p.onRun(c.ID, tick, lag)
-			}
-			// The run is not cut short by shutdown or reload: its own timeout bounds it.
-			res, attempts := probe.Confirm(context.WithoutCancel(rctx), c)
-			p.emit(c, tick, res, attempts)
-		})
-	}()
+	r := &runner{check: c, fingerprint: fingerprint(c)}
+	r.entry = p.sched.Add(c.ID, c.Interval, func(tick time.Time, lag time.Duration) {
+		p.metrics.lag.Observe(lag.Seconds())
+		if p.onRun != nil {
+			p.onRun(c.ID, tick, lag)
+		}
+		// The run is not cut short by shutdown or reload: its own timeout bounds it.
+		res, attempts := probe.Confirm(context.WithoutCancel(ctx), c)
+		p.emit(c, tick, res, attempts)
+	})
 	return r
 }
 
@@ -89,13 +82,14 @@ func (p *Prober) start(ctx context.Context, c check.Check) *runner {
 func (p *Prober) stopAll() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	var wg sync.WaitGroup
+	var wait []<-chan struct{}
 	for id, r := range p.runners {
-		r.cancel()
-		wg.Go(func() { <-r.done })
+		wait = append(wait, p.sched.Remove(r.entry))
 		delete(p.runners, id)
 	}
-	wg.Wait()
+	for _, done := range wait {
+		<-done
+	}
 }
 
 // fileState is what the reloader compares to notice a changed checks file.

@@ -5,11 +5,10 @@
 // run does not depend on when the prober started.
 //
 // A check's runs never overlap: the next tick is the first grid point after
-// the previous run finished.
+// the previous run finished. Scheduler runs them all from one goroutine.
 package schedule
 
 import (
-	"context"
 	"hash/fnv"
 	"time"
 )
@@ -52,26 +51,7 @@ func (RealClock) Now() time.Time { return time.Now() }
 // After implements Clock.
 func (RealClock) After(d time.Duration) <-chan time.Time { return time.After(d) }
 
-// Run calls run for every tick of the check's grid until ctx is done. run
-// receives the tick and how late it started. A run in progress when ctx ends
-// is finished, not cut short: its result is worth keeping.
-func Run(ctx context.Context, clk Clock, id string, interval time.Duration, run func(tick time.Time, lag time.Duration)) {
-	offset := Offset(id, interval)
-	tick := Next(clk.Now(), interval, offset)
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-clk.After(tick.Sub(clk.Now())):
-		}
-		if ctx.Err() != nil {
-			return
-		}
-		run(tick, clk.Now().Sub(tick))
-		tick = Next(later(clk.Now(), tick), interval, offset)
-	}
-}
-
+// later returns the later of a and b.
 func later(a, b time.Time) time.Time {
 	if a.After(b) {
 		return a

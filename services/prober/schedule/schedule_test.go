@@ -49,45 +49,66 @@ func TestOffsetStableAndSpread(t *testing.T) {
 }
 
 // Under synctest time is virtual: runs land exactly on their ticks, a slow
-// run skips the ticks it overlapped, and cancelling stops the loop.
-func TestRunTicksOnGridWithoutOverlap(t *testing.T) {
+// run skips the ticks it overlapped, and removing a check stops it once its
+// run in progress is over.
+func TestSchedulerTicksOnGridWithoutOverlap(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		ctx, cancel := context.WithCancel(context.Background())
-		var mu sync.Mutex
-		var ticks []time.Time
-		interval := time.Second
+		s := NewScheduler(RealClock{})
 		done := make(chan struct{})
 		go func() {
 			defer close(done)
-			Run(ctx, RealClock{}, "api", interval, func(tick time.Time, lag time.Duration) {
+			s.Run(ctx)
+		}()
+		var mu sync.Mutex
+		ticks := map[string][]time.Time{}
+		interval := time.Second
+		record := func(id string, slowAt int) func(time.Time, time.Duration) {
+			return func(tick time.Time, lag time.Duration) {
 				mu.Lock()
-				ticks = append(ticks, tick)
-				n := len(ticks)
+				ticks[id] = append(ticks[id], tick)
+				n := len(ticks[id])
 				mu.Unlock()
 				if lag != 0 {
-					t.Errorf("lag %v under virtual time", lag)
+					t.Errorf("%s: lag %v under virtual time", id, lag)
 				}
-				if n == 3 {
+				if n == slowAt {
 					time.Sleep(2500 * time.Millisecond) // a slow run: overlaps the next two ticks
 				}
-			})
-		}()
-		time.Sleep(10 * time.Second)
+			}
+		}
+		s.Add("api", interval, record("api", 3))
+		s.Add("web", interval, record("web", -1))
+		gone := s.Add("gone", interval, record("gone", -1))
+		time.Sleep(3500 * time.Millisecond)
+		<-s.Remove(gone)
+		mu.Lock()
+		goneRuns := len(ticks["gone"])
+		mu.Unlock()
+		time.Sleep(6500 * time.Millisecond)
 		cancel()
 		<-done
 		mu.Lock()
 		defer mu.Unlock()
-		offset := Offset("api", interval)
-		for i, tk := range ticks {
-			if (tk.UnixNano()-int64(offset))%int64(interval) != 0 {
-				t.Fatalf("tick %d %v off the grid", i, tk)
-			}
-			if i > 0 && tk.Sub(ticks[i-1]) != interval && !(i == 3 && tk.Sub(ticks[i-1]) == 3*interval) {
-				t.Fatalf("tick %d follows %v after the previous", i, tk.Sub(ticks[i-1]))
+		if len(ticks["gone"]) != goneRuns || goneRuns < 3 {
+			t.Fatalf("removed check ran %d times, %d before removal", len(ticks["gone"]), goneRuns)
+		}
+		if n := len(ticks["web"]); n != 10 {
+			t.Fatalf("web ran %d times in 10 s", n)
+		}
+		for id, tk := range ticks {
+			offset := Offset(id, interval)
+			for i := range tk {
+				if (tk[i].UnixNano()-int64(offset))%int64(interval) != 0 {
+					t.Fatalf("%s tick %d %v off the grid", id, i, tk[i])
+				}
+				if i > 0 && tk[i].Sub(tk[i-1]) != interval && !(id == "api" && i == 3 && tk[i].Sub(tk[i-1]) == 3*interval) {
+					t.Fatalf("%s tick %d follows %v after the previous", id, i, tk[i].Sub(tk[i-1]))
+				}
 			}
 		}
-		if len(ticks) < 7 || len(ticks) > 9 {
-			t.Fatalf("%d runs in 10 s with one slow run", len(ticks))
+		if n := len(ticks["api"]); n < 7 || n > 9 {
+			t.Fatalf("api ran %d times in 10 s with one slow run", n)
 		}
 	})
 }
