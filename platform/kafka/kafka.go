@@ -24,9 +24,11 @@ type Config struct {
 	Brokers  []string `koanf:"brokers"`
 	ClientID string   `koanf:"client_id"`
 	// Topics and how to create them when missing.
-	ResultsTopic      string `koanf:"results_topic"`
-	AlertsTopic       string `koanf:"alerts_topic"`
-	DeadLetterTopic   string `koanf:"dead_letter_topic"`
+	ResultsTopic    string `koanf:"results_topic"`
+	AlertsTopic     string `koanf:"alerts_topic"`
+	DeadLetterTopic string `koanf:"dead_letter_topic"`
+	// ChecksTopic holds check definitions (compacted, keyed by check id).
+	ChecksTopic       string `koanf:"checks_topic"`
 	Partitions        int32  `koanf:"partitions"`
 	ReplicationFactor int16  `koanf:"replication_factor"`
 	// CreateTopics creates missing topics at start-up.
@@ -41,6 +43,7 @@ func DefaultConfig() Config {
 		ResultsTopic:      "picket.check-results.v1",
 		AlertsTopic:       "picket.alert-state.v1",
 		DeadLetterTopic:   "picket.dead-letter.v1",
+		ChecksTopic:       "picket.check-definitions.v1",
 		Partitions:        6,
 		ReplicationFactor: 1,
 		CreateTopics:      true,
@@ -58,6 +61,8 @@ func (c Config) Validate() error {
 		return errors.New("kafka.alerts_topic: must not be empty")
 	case c.DeadLetterTopic == "":
 		return errors.New("kafka.dead_letter_topic: must not be empty")
+	case c.ChecksTopic == "":
+		return errors.New("kafka.checks_topic: must not be empty")
 	case c.Partitions < 1:
 		return fmt.Errorf("kafka.partitions: %d, must be at least 1", c.Partitions)
 	case c.ReplicationFactor < 1:
@@ -94,6 +99,7 @@ func (c Config) Topics() []TopicSpec {
 		{Name: c.ResultsTopic},
 		{Name: c.AlertsTopic, Configs: map[string]string{"cleanup.policy": "compact"}},
 		{Name: c.DeadLetterTopic},
+		{Name: c.ChecksTopic, Configs: map[string]string{"cleanup.policy": "compact"}},
 	}
 }
 

@@ -61,6 +61,17 @@ var ErrSchema = errors.New("unexpected schema")
 // Decode checks that headers name schema s and unmarshals value into m.
 // Errors say which header or field is wrong, for the dead-letter topic.
 func Decode(s Schema, headers []Header, value []byte, m proto.Message) error {
+	if err := s.Check(headers); err != nil {
+		return err
+	}
+	if err := proto.Unmarshal(value, m); err != nil {
+		return fmt.Errorf("decode %s: %w", s.Name, err)
+	}
+	return nil
+}
+
+// Check reports whether headers name schema s, saying which header is wrong.
+func (s Schema) Check(headers []Header) error {
 	var name, version string
 	for _, h := range headers {
 		switch h.Key {
@@ -75,9 +86,6 @@ func Decode(s Schema, headers []Header, value []byte, m proto.Message) error {
 	}
 	if version != strconv.Itoa(s.Version) {
 		return fmt.Errorf("%w: header %s is %q, want %d", ErrSchema, HeaderSchemaVersion, version, s.Version)
-	}
-	if err := proto.Unmarshal(value, m); err != nil {
-		return fmt.Errorf("decode %s: %w", s.Name, err)
 	}
 	return nil
 }

@@ -18,6 +18,7 @@ func TestConfigRefusesInvalidFiles(t *testing.T) {
 		"invalid-empty-location.yaml": "config: location: must not be empty",
 		"invalid-flush-timeout.yaml":  "config: flush_timeout: time: invalid duration",
 		"invalid-log-format.yaml":     `config: log.format: "xml" is not one of auto, json, text`,
+		"invalid-source.yaml":         `config: source: "etcd" is not file or kafka`,
 		"invalid-partitions.yaml":     "config: kafka.partitions: 0, must be at least 1",
 	}
 	configtest.RefusesInvalidFiles(t, func() any { c := DefaultConfig(); return &c }, want)

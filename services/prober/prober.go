@@ -37,8 +37,13 @@ type Config struct {
 	Kafka kafka.Config `koanf:"kafka"`
 	// Location labels every result this prober emits.
 	Location string `koanf:"location"`
+	// Source of the checks: "file" (ChecksFile, reloaded on change) or
+	// "kafka" (the definitions topic, shared by the location's fleet).
+	Source string `koanf:"source"`
 	// ChecksFile is the YAML file of checks to run.
 	ChecksFile string `koanf:"checks_file"`
+	// Fleet configures the kafka source.
+	Fleet FleetConfig `koanf:"fleet"`
 	// Outbox queues results between the probes and Kafka.
 	Outbox OutboxConfig `koanf:"outbox"`
 	// ReloadInterval is how often the checks file is looked at for changes.
@@ -48,6 +53,14 @@ type Config struct {
 	FlushTimeout time.Duration       `koanf:"flush_timeout"`
 	Admin        admin.Config        `koanf:"admin"`
 	Log          telemetry.LogConfig `koanf:"log"`
+}
+
+// FleetConfig configures how a location's probers share its checks.
+type FleetConfig struct {
+	// GroupPrefix + "-" + location is the consumer group of the location.
+	GroupPrefix string `koanf:"group_prefix"`
+	// SessionTimeout is how soon a dead prober's checks move to the others.
+	SessionTimeout time.Duration `koanf:"session_timeout"`
 }
 
 // OutboxConfig sizes the queue that keeps results while Kafka is unreachable.
@@ -67,7 +80,9 @@ func DefaultConfig() Config {
 	return Config{
 		Kafka:          kafka.DefaultConfig(),
 		Location:       "local",
+		Source:         "file",
 		ChecksFile:     "checks.yaml",
+		Fleet:          FleetConfig{GroupPrefix: "picket-prober", SessionTimeout: 10 * time.Second},
 		FlushTimeout:   10 * time.Second,
 		ReloadInterval: 5 * time.Second,
 		Outbox: OutboxConfig{
@@ -86,8 +101,14 @@ func (c Config) Validate() error {
 	switch {
 	case strings.TrimSpace(c.Location) == "":
 		return errors.New("location: must not be empty")
-	case c.ChecksFile == "":
+	case c.Source != "file" && c.Source != "kafka":
+		return fmt.Errorf("source: %q is not file or kafka", c.Source)
+	case c.Source == "file" && c.ChecksFile == "":
 		return errors.New("checks_file: must not be empty")
+	case c.Source == "kafka" && c.Fleet.GroupPrefix == "":
+		return errors.New("fleet.group_prefix: must not be empty")
+	case c.Source == "kafka" && c.Fleet.SessionTimeout < time.Second:
+		return fmt.Errorf("fleet.session_timeout: %s is below 1s", c.Fleet.SessionTimeout)
 	case c.FlushTimeout <= 0:
 		return fmt.Errorf("flush_timeout: %s must be positive", c.FlushTimeout)
 	case c.ReloadInterval <= 0:
@@ -116,6 +137,8 @@ type Prober struct {
 	// fromFile is set when checks come from cfg.ChecksFile, which is then
 	// reloaded on SIGHUP and when it changes.
 	fromFile bool
+	// fromFleet is set when checks come from the definitions topic.
+	fromFleet bool
 	// watching is closed once SIGHUP is being listened for.
 	watching chan struct{}
 
@@ -178,8 +201,17 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	return m
 }
 
-// New loads the checks file and connects the producer.
+// New loads the checks file (or, with the kafka source, prepares to follow
+// the definitions topic) and connects the producer.
 func New(cfg Config, log *slog.Logger, reg prometheus.Registerer) (*Prober, error) {
+	if cfg.Source == "kafka" {
+		p, err := NewWithChecks(cfg, nil, log, reg)
+		if err != nil {
+			return nil, err
+		}
+		p.fromFleet = true
+		return p, nil
+	}
 	checks, err := check.Load(cfg.ChecksFile)
 	if err != nil {
 		return nil, err
@@ -261,9 +293,13 @@ func (p *Prober) Run(ctx context.Context) error {
 		p.sched.Run(ctx)
 	}()
 	p.apply(ctx, p.checks)
-	if p.fromFile {
+	var runErr error
+	switch {
+	case p.fromFleet:
+		runErr = p.runFleet(ctx)
+	case p.fromFile:
 		p.watch(ctx)
-	} else {
+	default:
 		<-ctx.Done()
 	}
 	p.stopAll()
@@ -284,7 +320,7 @@ func (p *Prober) Run(ctx context.Context) error {
 		p.log.Warn("stopped with results still queued; they are in the spool and are sent on the next start", "spooled", st.Spooled, "err", ferr)
 	}
 	p.log.Info("prober stopped")
-	return nil
+	return runErr
 }
 
 // watch reloads the checks file on SIGHUP and when its size or modification

@@ -32,6 +32,8 @@ type Check struct {
 	Interval time.Duration `yaml:"interval"`
 	// Timeout bounds one run; it must be below Interval so runs never overlap.
 	Timeout time.Duration `yaml:"timeout"`
+	// Locations that run the check; empty means every location.
+	Locations []string `yaml:"locations"`
 	// Retries confirms a failure by running again up to this many times,
 	// RetryDelay apart, before reporting; the result says how many attempts ran.
 	Retries    int           `yaml:"retries"`
@@ -43,6 +45,11 @@ type Check struct {
 	TLS  *TLSCheck `yaml:"tls"`
 	// Assertions are judged on every run that got an answer.
 	Assertions []assert.Assertion `yaml:"assertions"`
+}
+
+// RunsAt reports whether the check runs at location.
+func (c Check) RunsAt(location string) bool {
+	return len(c.Locations) == 0 || slices.Contains(c.Locations, location)
 }
 
 // HasStatusAssertion reports whether the check's assertions judge the status

@@ -61,3 +61,28 @@ func TestComposeChecksLoad(t *testing.T) {
 		t.Fatalf("%+v %v", checks, err)
 	}
 }
+
+func TestDefinitionRoundTrip(t *testing.T) {
+	checks, err := Load("testdata/valid.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range checks {
+		b, err := MarshalDefinition(c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := UnmarshalDefinition(b)
+		if err != nil {
+			t.Fatalf("%s: %v\n%s", c.ID, err, b)
+		}
+		again, _ := MarshalDefinition(got)
+		if string(again) != string(b) {
+			t.Fatalf("%s does not round-trip:\n%s\n---\n%s", c.ID, b, again)
+		}
+	}
+	if _, err := UnmarshalDefinition([]byte("id: x\nhttp: {url: 'ftp://x'}\n")); err == nil ||
+		err.Error() != `check definition x: http.url: "ftp://x" must be an http or https URL` {
+		t.Fatalf("invalid definition: %v", err)
+	}
+}
