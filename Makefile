@@ -3,7 +3,7 @@
 .PHONY: run test generate tidy build
 
 run:
-	CHDB_LIB_PATH="$$(scripts/libchdb.sh)" go run ./cli/cmd/picket dev
+	CHDB_LIB_PATH="$$(scripts/libchdb.sh)" go run -tags embedded ./cli/cmd/picket dev
 
 test:
 	scripts/test.sh

@@ -16,6 +16,7 @@ if [ -n "$unformatted" ]; then echo "not gofmt'ed:"; echo "$unformatted"; exit 1
 
 echo "== go vet"
 go vet "${pkgs[@]}"
+go vet -tags embedded ./cli/...
 
 echo "== schemas"
 scripts/check-schemas.sh

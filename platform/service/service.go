@@ -28,18 +28,25 @@ func (s *setFlags) Set(v string) error { *s = append(*s, v); return nil }
 // Flags parses a service's command line: --config FILE and repeated
 // --set key=value. The environment is read too (PICKET_…).
 func Flags(name string, args []string, stderr io.Writer) (config.Source, error) {
-	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	file := fs.String("config", "", "YAML configuration `file`")
-	var sets setFlags
-	fs.Var(&sets, "set", "override one configuration `key=value` (repeatable)")
+	fs, source := FlagSet(name, stderr)
 	if err := fs.Parse(args); err != nil {
 		return config.Source{}, err
 	}
 	if fs.NArg() > 0 {
 		return config.Source{}, fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}
-	return config.Source{File: *file, Environ: os.Environ(), Sets: sets}, nil
+	return source(), nil
+}
+
+// FlagSet returns a flag set with --config and --set, for commands that add
+// flags of their own; source gives the configuration source after Parse.
+func FlagSet(name string, stderr io.Writer) (fs *flag.FlagSet, source func() config.Source) {
+	fs = flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	file := fs.String("config", "", "YAML configuration `file`")
+	sets := &setFlags{}
+	fs.Var(sets, "set", "override one configuration `key=value` (repeatable)")
+	return fs, func() config.Source { return config.Source{File: *file, Environ: os.Environ(), Sets: *sets} }
 }
 
 // Run serves the admin endpoints on adminAddr and runs loop, until ctx is done

@@ -1,10 +1,12 @@
 // Command picket is Picket's command-line tool.
 //
 //	picket dev       run the whole pipeline in one process (kfake + libchdb)
+//	picket apply     publish check definitions for the probers' fleets
 //	picket migrate   apply the ClickHouse migrations to a server
 //
-// It links libchdb for `dev`: run it through `make run`, which fetches the
-// library and sets CHDB_LIB_PATH.
+// `dev` exists only in builds with -tags embedded (`make run`): it links
+// libchdb, whose package init panics without the library, and the production
+// build must run without it.
 package main
 
 import (
@@ -16,11 +18,9 @@ import (
 	"os/signal"
 	"syscall"
 
-	"github.com/picket-dev/picket/cli/devstack"
 	"github.com/picket-dev/picket/platform/config"
 	"github.com/picket-dev/picket/platform/service"
 	"github.com/picket-dev/picket/platform/store/clickhouse"
-	"github.com/picket-dev/picket/platform/telemetry"
 )
 
 func main() {
@@ -36,6 +36,7 @@ const usage = `usage: picket <command> [flags]
 
 commands:
   dev       run the whole pipeline in one process (embedded Kafka and ClickHouse)
+  apply     publish check definitions (-f checks.yaml [--prune] [--dry-run])
   migrate   apply the ClickHouse migrations to a server
 
 Each command takes --config FILE and --set key=value; run 'picket <command> -h'.`
@@ -49,48 +50,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return dev(ctx, args[1:], stdout, stderr)
 	case "migrate":
 		return migrate(ctx, args[1:], stdout, stderr)
+	case "apply":
+		return apply(ctx, args[1:], stdout, stderr)
 	case "-h", "--help", "help":
 		fmt.Fprintln(stdout, usage)
 		return nil
 	}
 	return fmt.Errorf("unknown command %q\n%s", args[0], usage)
-}
-
-func dev(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	src, err := service.Flags("picket dev", args, stderr)
-	if err != nil {
-		return err
-	}
-	cfg := devstack.DefaultConfig()
-	if err := config.Load(&cfg, devstack.DefaultConfig(), src); err != nil {
-		return err
-	}
-	log := telemetry.NewLogger(cfg.Log, stderr)
-	s, err := devstack.Start(ctx, cfg, devstack.Options{Log: log})
-	if err != nil {
-		return err
-	}
-	fmt.Fprintf(stdout, `Picket is running (data in %s). Open:
-  dashboard         %s/
-  stats API         %s/api/v1/checks/reservations/stats?window=10m
-  alert history     %s/api/v1/alerts
-  metrics           %s/metrics
-  demo target       %s/reservations
-  webhooks received %s/
-Kafka (kfake) listens on %s. Stop with Ctrl-C.
-`, cfg.DataDir, s.QueryURL, s.QueryURL, s.QueryURL, s.AdminURL, s.TargetURL, s.ReceiverURL, s.KafkaAddr)
-	select {
-	case <-ctx.Done():
-	case <-waitErr(s):
-	}
-	fmt.Fprintln(stdout, "stopping: flushing results and committing offsets")
-	return s.Close()
-}
-
-func waitErr(s *devstack.Stack) <-chan error {
-	c := make(chan error, 1)
-	go func() { c <- s.Wait() }()
-	return c
 }
 
 // migrateConfig is `picket migrate`'s configuration.
