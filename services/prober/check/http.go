@@ -145,13 +145,16 @@ func (h *HTTP) compile() error {
 	default:
 		return fmt.Errorf("http.ip_version: %q is not 4 or 6", h.IPVersion)
 	}
-	t := &http.Transport{
-		Proxy:               http.ProxyFromEnvironment,
-		DisableKeepAlives:   !h.KeepAlive,
-		ForceAttemptHTTP2:   true,
-		MaxIdleConnsPerHost: 1,
-		IdleConnTimeout:     90 * time.Second,
+	if !h.ownTransport() {
+		if h.HTTPVersion != "" && h.HTTPVersion != "2" {
+			return fmt.Errorf("http.http_version: %q is not 1.1 or 2", h.HTTPVersion)
+		}
+		c.transport = defaultTransport
+		h.compiled = c
+		return nil
 	}
+	t := newTransport()
+	t.DisableKeepAlives = !h.KeepAlive
 	if h.TLS != nil {
 		t.TLSClientConfig = h.TLS.Config("")
 	}
