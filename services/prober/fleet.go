@@ -46,6 +46,7 @@ func (p *Prober) runFleet(ctx context.Context) error {
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
 		kgo.Balancers(kgo.CooperativeStickyBalancer()),
 		kgo.SessionTimeout(p.cfg.Fleet.SessionTimeout),
+		kgo.RebalanceTimeout(p.cfg.Fleet.RebalanceTimeout),
 		kgo.HeartbeatInterval(p.cfg.Fleet.SessionTimeout/5),
 		kgo.FetchMaxWait(250*time.Millisecond),
 		kgo.OnPartitionsRevoked(func(_ context.Context, _ *kgo.Client, lost map[string][]int32) { f.drop(ctx, lost) }),

@@ -6,9 +6,12 @@ import (
 	"io"
 	"log/slog"
 	"net/http/httptest"
+	"os/exec"
+	"path/filepath"
 	"slices"
 	"sort"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -135,4 +138,97 @@ func TestFleetSharesChecksThroughKafka(t *testing.T) {
 	if err != nil || len(again.Created)+len(again.Updated)+len(again.Deleted) != 0 || len(again.Unchanged) != 5 {
 		t.Fatalf("re-applying the same file must change nothing: %+v %v", again, err)
 	}
+}
+
+// A prober that dies (SIGKILL: no goodbye to the group) loses its checks to
+// the location's other probers once its session times out.
+func TestFleetTakesOverACrashedProber(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and kills a prober process; skipped with -short")
+	}
+	bin := filepath.Join(t.TempDir(), "prober")
+	if out, err := exec.Command("go", "build", "-o", bin, "./cmd/prober").CombinedOutput(); err != nil {
+		t.Fatalf("build: %v\n%s", err, out)
+	}
+	pc := &pathCounter{n: map[string]int{}}
+	srv := httptest.NewServer(pc)
+	defer srv.Close()
+	cluster, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.GroupMinSessionTimeout(time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cluster.Close()
+	kc := kafka.DefaultConfig()
+	kc.Brokers = cluster.ListenAddrs()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(kc.Brokers...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	if err := kafka.EnsureTopics(context.Background(), cl, kc); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Apply(context.Background(), cl, kc.ChecksTopic, fleetChecks(t, srv.URL, ""), false, false); err != nil {
+		t.Fatal(err)
+	}
+	// The other prober, in a process of its own.
+	other := exec.Command(bin, "--set", "source=kafka", "--set", "location=earth", "--set", "kafka.brokers="+kc.Brokers[0],
+		"--set", "fleet.session_timeout=2s", "--set", "fleet.rebalance_timeout=2s", "--set", "outbox.dir="+t.TempDir(), "--set", "admin.addr=127.0.0.1:0")
+	other.Stderr = io.Discard
+	if err := other.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer other.Process.Kill()
+
+	cfg := DefaultConfig()
+	cfg.Kafka, cfg.Location, cfg.Source = kc, "earth", "kafka"
+	cfg.Outbox.Dir = t.TempDir()
+	cfg.Fleet.SessionTimeout, cfg.Fleet.RebalanceTimeout = 2*time.Second, 2*time.Second
+	b, err := New(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), prometheus.NewRegistry())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go b.Run(ctx)
+
+	all := []string{"c1", "c2", "c3", "c4", "c5"}
+	var theirs []string
+	waitFor(t, "the two probers sharing the checks", func() bool {
+		mine := b.running()
+		theirs = theirs[:0]
+		for _, id := range all {
+			if !slices.Contains(mine, id) {
+				theirs = append(theirs, id)
+			}
+		}
+		if len(mine) == 0 || len(theirs) == 0 {
+			return false
+		}
+		for _, id := range theirs {
+			if pc.get("/"+id) == 0 { // being probed by the other process
+				return false
+			}
+		}
+		return true
+	})
+	if err := other.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	other.Wait()
+	killed := time.Now()
+	waitFor(t, "b running every check after the crash", func() bool { return slices.Equal(b.running(), all) })
+	before := map[string]int{}
+	for _, id := range theirs {
+		before[id] = pc.get("/" + id)
+	}
+	waitFor(t, "the crashed prober's checks probed again", func() bool {
+		for _, id := range theirs {
+			if pc.get("/"+id) < before[id]+2 {
+				return false
+			}
+		}
+		return true
+	})
+	t.Logf("%v moved %s after the crash", theirs, time.Since(killed).Round(100*time.Millisecond))
 }

@@ -61,6 +61,8 @@ type FleetConfig struct {
 	GroupPrefix string `koanf:"group_prefix"`
 	// SessionTimeout is how soon a dead prober's checks move to the others.
 	SessionTimeout time.Duration `koanf:"session_timeout"`
+	// RebalanceTimeout bounds a rebalance, also one a prober dies during.
+	RebalanceTimeout time.Duration `koanf:"rebalance_timeout"`
 }
 
 // OutboxConfig sizes the queue that keeps results while Kafka is unreachable.
@@ -82,7 +84,7 @@ func DefaultConfig() Config {
 		Location:       "local",
 		Source:         "file",
 		ChecksFile:     "checks.yaml",
-		Fleet:          FleetConfig{GroupPrefix: "picket-prober", SessionTimeout: 10 * time.Second},
+		Fleet:          FleetConfig{GroupPrefix: "picket-prober", SessionTimeout: 10 * time.Second, RebalanceTimeout: 15 * time.Second},
 		FlushTimeout:   10 * time.Second,
 		ReloadInterval: 5 * time.Second,
 		Outbox: OutboxConfig{
@@ -109,6 +111,8 @@ func (c Config) Validate() error {
 		return errors.New("fleet.group_prefix: must not be empty")
 	case c.Source == "kafka" && c.Fleet.SessionTimeout < time.Second:
 		return fmt.Errorf("fleet.session_timeout: %s is below 1s", c.Fleet.SessionTimeout)
+	case c.Source == "kafka" && c.Fleet.RebalanceTimeout < time.Second:
+		return fmt.Errorf("fleet.rebalance_timeout: %s is below 1s", c.Fleet.RebalanceTimeout)
 	case c.FlushTimeout <= 0:
 		return fmt.Errorf("flush_timeout: %s must be positive", c.FlushTimeout)
 	case c.ReloadInterval <= 0:
