@@ -21,6 +21,7 @@ import (
 	"github.com/picket-dev/picket/platform/telemetry"
 	"github.com/picket-dev/picket/schemas/events"
 	eventsv1 "github.com/picket-dev/picket/schemas/gen/picket/events/v1"
+	"github.com/picket-dev/picket/services/prober/assert"
 	"github.com/picket-dev/picket/services/prober/check"
 	"github.com/picket-dev/picket/services/prober/outbox"
 	"github.com/picket-dev/picket/services/prober/probe"
@@ -380,17 +381,17 @@ func Result(c check.Check, location string, tick time.Time, r probe.Result, atte
 		FailureMessage:  r.Message,
 		Interval:        durationpb.New(c.Interval),
 		Attempts:        uint32(attempts),
-		Phases: &eventsv1.Phases{
-			Dns:              durationpb.New(r.Phases.DNS),
-			Connect:          durationpb.New(r.Phases.Connect),
-			TlsHandshake:     durationpb.New(r.Phases.TLS),
-			ServerProcessing: durationpb.New(r.Phases.Processing),
-			Transfer:         durationpb.New(r.Phases.Transfer),
-		},
+		Phases:          phases(r.Phases),
 	}
-	for _, a := range r.Assertions {
-		ev.Assertions = append(ev.Assertions, &eventsv1.AssertionOutcome{Assertion: a.Assertion, Passed: a.Passed, Message: a.Message})
+	for _, st := range r.Steps {
+		sr := st.Result
+		ev.Steps = append(ev.Steps, &eventsv1.StepResult{
+			Name: st.Name, Duration: durationpb.New(sr.Duration), TimeToFirstByte: durationpb.New(sr.TTFB),
+			HttpStatus: uint32(sr.HTTPStatus), Success: sr.Success, FailureClass: sr.Class, FailureMessage: sr.Message,
+			Phases: phases(sr.Phases), Assertions: outcomes(sr.Assertions),
+		})
 	}
+	ev.Assertions = outcomes(r.Assertions)
 	if r.Cert != nil {
 		ev.Certificate = &eventsv1.Certificate{
 			NotAfter: timestamppb.New(r.Cert.NotAfter), Subject: r.Cert.Subject, Issuer: r.Cert.Issuer, Verified: r.Cert.Verified,
@@ -441,6 +442,24 @@ func (p *Prober) send(ctx context.Context, recs []outbox.Record) error {
 	}
 	p.metrics.produced.Add(float64(len(recs)))
 	return nil
+}
+
+func phases(p probe.Phases) *eventsv1.Phases {
+	return &eventsv1.Phases{
+		Dns:              durationpb.New(p.DNS),
+		Connect:          durationpb.New(p.Connect),
+		TlsHandshake:     durationpb.New(p.TLS),
+		ServerProcessing: durationpb.New(p.Processing),
+		Transfer:         durationpb.New(p.Transfer),
+	}
+}
+
+func outcomes(as []assert.Outcome) []*eventsv1.AssertionOutcome {
+	var out []*eventsv1.AssertionOutcome
+	for _, a := range as {
+		out = append(out, &eventsv1.AssertionOutcome{Assertion: a.Assertion, Passed: a.Passed, Message: a.Message})
+	}
+	return out
 }
 
 func failureReason(c eventsv1.FailureClass) string {

@@ -427,3 +427,28 @@ func lookup(doc any, path []pathStep) (any, bool) {
 	}
 	return cur, true
 }
+
+// Path is a compiled JSON path like $.items[0].id.
+type Path struct {
+	src   string
+	steps []pathStep
+}
+
+// ParsePath compiles a JSON path.
+func ParsePath(p string) (Path, error) {
+	steps, err := parsePath(p)
+	return Path{src: p, steps: steps}, err
+}
+
+// Find returns the value at the path in a JSON document.
+func (p Path) Find(body []byte) (any, error) {
+	var doc any
+	if err := json.Unmarshal(body, &doc); err != nil {
+		return nil, fmt.Errorf("body is not JSON: %w", err)
+	}
+	v, ok := lookup(doc, p.steps)
+	if !ok {
+		return nil, fmt.Errorf("%s not found", p.src)
+	}
+	return v, nil
+}

@@ -43,6 +43,8 @@ type Check struct {
 	TCP  *TCP      `yaml:"tcp"`
 	DNS  *DNS      `yaml:"dns"`
 	TLS  *TLSCheck `yaml:"tls"`
+	// Journey is a multi-step HTTP check.
+	Journey *Journey `yaml:"journey"`
 	// Assertions are judged on every run that got an answer.
 	Assertions []assert.Assertion `yaml:"assertions"`
 }
@@ -85,6 +87,9 @@ func (c Check) types() []string {
 	}
 	if c.TLS != nil {
 		t = append(t, "tls")
+	}
+	if c.Journey != nil {
+		t = append(t, "journey")
 	}
 	return t
 }
@@ -282,6 +287,9 @@ func (c *Check) ApplyDefaults() {
 			h.ExpectedStatus = []int{http.StatusOK}
 		}
 	}
+	if j := c.Journey; j != nil {
+		j.applyDefaults(func(as []assert.Assertion) bool { return (&HTTP{}).hasStatus(as) })
+	}
 	if d := c.DNS; d != nil {
 		d.Type = strings.ToUpper(d.Type)
 		if d.Type == "" {
@@ -332,7 +340,7 @@ func (c Check) Validate() error {
 	}
 	switch types := c.types(); len(types) {
 	case 0:
-		return errors.New("a check type is required: one of http, tcp, dns, tls")
+		return errors.New("a check type is required: one of http, tcp, dns, tls, journey")
 	case 1:
 	default:
 		return fmt.Errorf("%s: a check has exactly one type", strings.Join(types, ", "))
@@ -353,7 +361,14 @@ func (c Check) Validate() error {
 			return err
 		}
 		return c.TLS.Options.load("tls")
+	case c.Journey != nil:
+		return c.Journey.validate()
 	}
+	return c.validateHTTP()
+}
+
+// validateHTTP validates and compiles c.HTTP.
+func (c *Check) validateHTTP() error {
 	h := c.HTTP
 	if err := h.TLS.load("http.tls"); err != nil {
 		return err

@@ -48,6 +48,24 @@ type httpCompiled struct {
 // RequestURL is the URL with the query parameters added.
 func (h *HTTP) RequestURL() string { return h.compiled.url }
 
+// BuildURL adds the query parameters to raw (a URL with its variables, if
+// any, already expanded).
+func (h *HTTP) BuildURL(raw string) (string, error) {
+	if len(h.Query) == 0 {
+		return raw, nil
+	}
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "", err
+	}
+	q := u.Query()
+	for k, v := range h.Query {
+		q.Set(k, v)
+	}
+	u.RawQuery = q.Encode()
+	return u.String(), nil
+}
+
 // RequestBody is the body, from Body or BodyFile.
 func (h *HTTP) RequestBody() string { return h.compiled.body }
 
@@ -90,18 +108,11 @@ func secret(field, env string) (string, error) {
 
 // compile validates the options and prepares the request parts and transport.
 func (h *HTTP) compile() error {
-	u, err := url.Parse(h.URL)
+	full, err := h.BuildURL(h.URL)
 	if err != nil {
 		return fmt.Errorf("http.url: %w", err)
 	}
-	if len(h.Query) > 0 {
-		q := u.Query()
-		for k, v := range h.Query {
-			q.Set(k, v)
-		}
-		u.RawQuery = q.Encode()
-	}
-	c := httpCompiled{url: u.String(), body: h.Body}
+	c := httpCompiled{url: full, body: h.Body}
 	switch {
 	case h.BodyFile != "" && h.Body != "":
 		return errors.New("http.body_file: give body or body_file, not both")

@@ -25,17 +25,27 @@ import (
 // reused one would hide DNS, connect and TLS time and the failures there.
 func HTTP(ctx context.Context, c check.Check) Result {
 	h := c.HTTP
+	return exchange(ctx, h, h.RequestURL(), h.Headers, h.RequestBody(), needsBody(c.Assertions), nil)
+}
+
+// exchange sends one request described by h (with url, headers and body
+// already expanded) and measures it. expand, when set, is applied to header
+// values.
+func exchange(ctx context.Context, h *check.HTTP, url string, headers map[string]string, reqBody string, readBody bool, expand func(string) string) Result {
 	var body io.Reader
-	if b := h.RequestBody(); b != "" {
-		body = strings.NewReader(b)
+	if reqBody != "" {
+		body = strings.NewReader(reqBody)
 	}
 	res := Result{Start: time.Now()}
-	req, err := http.NewRequestWithContext(ctx, h.Method, h.RequestURL(), body)
+	req, err := http.NewRequestWithContext(ctx, h.Method, url, body)
 	if err != nil {
 		res.Class, res.Message = eventsv1.FailureClass_FAILURE_CLASS_INTERNAL, err.Error()
 		return res
 	}
-	for k, v := range h.Headers {
+	for k, v := range headers {
+		if expand != nil {
+			v = expand(v)
+		}
 		req.Header.Set(k, v)
 	}
 	if req.Header.Get("User-Agent") == "" {
@@ -62,7 +72,7 @@ func HTTP(ctx context.Context, c check.Check) Result {
 	var got []byte
 	lr := io.LimitReader(resp.Body, h.BodyLimit()+1)
 	var n int64
-	if needsBody(c) {
+	if readBody {
 		got, err = io.ReadAll(lr)
 		n = int64(len(got))
 	} else {
@@ -184,8 +194,8 @@ func isTLS(err error) bool {
 }
 
 // needsBody reports whether an assertion reads the body.
-func needsBody(c check.Check) bool {
-	for _, a := range c.Assertions {
+func needsBody(as []assert.Assertion) bool {
+	for _, a := range as {
 		if a.Body != nil || a.JSON != nil {
 			return true
 		}

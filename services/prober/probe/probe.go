@@ -34,6 +34,8 @@ type Result struct {
 	// Assertions are the outcomes of the check's assertions, in order; empty
 	// when the run got no answer to judge.
 	Assertions []assert.Outcome
+	// Steps are a journey's steps that ran.
+	Steps []Step
 
 	// answered is set by a probe that got an answer assertions can judge;
 	// seen is what HTTP assertions look at.
@@ -82,10 +84,11 @@ type Func func(ctx context.Context, c check.Check) Result
 
 // Probers maps check types to their probe.
 var Probers = map[string]Func{
-	"http": HTTP,
-	"tcp":  TCP,
-	"dns":  DNS,
-	"tls":  TLS,
+	"http":    HTTP,
+	"tcp":     TCP,
+	"dns":     DNS,
+	"tls":     TLS,
+	"journey": Journey,
 }
 
 // Run runs c with its timeout.
@@ -97,7 +100,7 @@ func Run(ctx context.Context, c check.Check) Result {
 	ctx, cancel := context.WithTimeout(ctx, c.Timeout)
 	defer cancel()
 	res := f(ctx, c)
-	judge(c, &res)
+	judge(c.Assertions, &res)
 	return res
 }
 
@@ -122,8 +125,8 @@ func Confirm(ctx context.Context, c check.Check) (Result, int) {
 
 // judge evaluates the check's assertions on an answered run. The first
 // failure fails a run that had otherwise succeeded.
-func judge(c check.Check, res *Result) {
-	if len(c.Assertions) == 0 || !res.answered {
+func judge(assertions []assert.Assertion, res *Result) {
+	if len(assertions) == 0 || !res.answered {
 		return
 	}
 	o := res.seen
@@ -135,8 +138,8 @@ func judge(c check.Check, res *Result) {
 	if res.Cert != nil {
 		o.CertNotAfter = res.Cert.NotAfter
 	}
-	for i := range c.Assertions {
-		a := &c.Assertions[i]
+	for i := range assertions {
+		a := &assertions[i]
 		out := a.Check(o)
 		res.Assertions = append(res.Assertions, out)
 		if !out.Passed && res.Success {

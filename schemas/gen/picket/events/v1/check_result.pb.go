@@ -134,7 +134,9 @@ type CheckResult struct {
 	Assertions []*AssertionOutcome `protobuf:"bytes,17,rep,name=assertions,proto3" json:"assertions,omitempty"`
 	// attempts is how many times the check ran for this tick: 1, or more when
 	// confirmation retries followed a failure. The other fields describe the last.
-	Attempts      uint32 `protobuf:"varint,18,opt,name=attempts,proto3" json:"attempts,omitempty"`
+	Attempts uint32 `protobuf:"varint,18,opt,name=attempts,proto3" json:"attempts,omitempty"`
+	// steps are a journey's steps that ran, in order; the failed one is last.
+	Steps         []*StepResult `protobuf:"bytes,19,rep,name=steps,proto3" json:"steps,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -295,6 +297,122 @@ func (x *CheckResult) GetAttempts() uint32 {
 	return 0
 }
 
+func (x *CheckResult) GetSteps() []*StepResult {
+	if x != nil {
+		return x.Steps
+	}
+	return nil
+}
+
+// StepResult is one step of a journey run.
+type StepResult struct {
+	state           protoimpl.MessageState `protogen:"open.v1"`
+	Name            string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Duration        *durationpb.Duration   `protobuf:"bytes,2,opt,name=duration,proto3" json:"duration,omitempty"`
+	TimeToFirstByte *durationpb.Duration   `protobuf:"bytes,3,opt,name=time_to_first_byte,json=timeToFirstByte,proto3" json:"time_to_first_byte,omitempty"`
+	HttpStatus      uint32                 `protobuf:"varint,4,opt,name=http_status,json=httpStatus,proto3" json:"http_status,omitempty"`
+	Success         bool                   `protobuf:"varint,5,opt,name=success,proto3" json:"success,omitempty"`
+	FailureClass    FailureClass           `protobuf:"varint,6,opt,name=failure_class,json=failureClass,proto3,enum=picket.events.v1.FailureClass" json:"failure_class,omitempty"`
+	FailureMessage  string                 `protobuf:"bytes,7,opt,name=failure_message,json=failureMessage,proto3" json:"failure_message,omitempty"`
+	Phases          *Phases                `protobuf:"bytes,8,opt,name=phases,proto3" json:"phases,omitempty"`
+	Assertions      []*AssertionOutcome    `protobuf:"bytes,9,rep,name=assertions,proto3" json:"assertions,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
+}
+
+func (x *StepResult) Reset() {
+	*x = StepResult{}
+	mi := &file_picket_events_v1_check_result_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *StepResult) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*StepResult) ProtoMessage() {}
+
+func (x *StepResult) ProtoReflect() protoreflect.Message {
+	mi := &file_picket_events_v1_check_result_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use StepResult.ProtoReflect.Descriptor instead.
+func (*StepResult) Descriptor() ([]byte, []int) {
+	return file_picket_events_v1_check_result_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *StepResult) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *StepResult) GetDuration() *durationpb.Duration {
+	if x != nil {
+		return x.Duration
+	}
+	return nil
+}
+
+func (x *StepResult) GetTimeToFirstByte() *durationpb.Duration {
+	if x != nil {
+		return x.TimeToFirstByte
+	}
+	return nil
+}
+
+func (x *StepResult) GetHttpStatus() uint32 {
+	if x != nil {
+		return x.HttpStatus
+	}
+	return 0
+}
+
+func (x *StepResult) GetSuccess() bool {
+	if x != nil {
+		return x.Success
+	}
+	return false
+}
+
+func (x *StepResult) GetFailureClass() FailureClass {
+	if x != nil {
+		return x.FailureClass
+	}
+	return FailureClass_FAILURE_CLASS_UNSPECIFIED
+}
+
+func (x *StepResult) GetFailureMessage() string {
+	if x != nil {
+		return x.FailureMessage
+	}
+	return ""
+}
+
+func (x *StepResult) GetPhases() *Phases {
+	if x != nil {
+		return x.Phases
+	}
+	return nil
+}
+
+func (x *StepResult) GetAssertions() []*AssertionOutcome {
+	if x != nil {
+		return x.Assertions
+	}
+	return nil
+}
+
 // AssertionOutcome is one assertion's verdict on one run.
 type AssertionOutcome struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -309,7 +427,7 @@ type AssertionOutcome struct {
 
 func (x *AssertionOutcome) Reset() {
 	*x = AssertionOutcome{}
-	mi := &file_picket_events_v1_check_result_proto_msgTypes[1]
+	mi := &file_picket_events_v1_check_result_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -321,7 +439,7 @@ func (x *AssertionOutcome) String() string {
 func (*AssertionOutcome) ProtoMessage() {}
 
 func (x *AssertionOutcome) ProtoReflect() protoreflect.Message {
-	mi := &file_picket_events_v1_check_result_proto_msgTypes[1]
+	mi := &file_picket_events_v1_check_result_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -334,7 +452,7 @@ func (x *AssertionOutcome) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AssertionOutcome.ProtoReflect.Descriptor instead.
 func (*AssertionOutcome) Descriptor() ([]byte, []int) {
-	return file_picket_events_v1_check_result_proto_rawDescGZIP(), []int{1}
+	return file_picket_events_v1_check_result_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *AssertionOutcome) GetAssertion() string {
@@ -373,7 +491,7 @@ type Certificate struct {
 
 func (x *Certificate) Reset() {
 	*x = Certificate{}
-	mi := &file_picket_events_v1_check_result_proto_msgTypes[2]
+	mi := &file_picket_events_v1_check_result_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -385,7 +503,7 @@ func (x *Certificate) String() string {
 func (*Certificate) ProtoMessage() {}
 
 func (x *Certificate) ProtoReflect() protoreflect.Message {
-	mi := &file_picket_events_v1_check_result_proto_msgTypes[2]
+	mi := &file_picket_events_v1_check_result_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -398,7 +516,7 @@ func (x *Certificate) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Certificate.ProtoReflect.Descriptor instead.
 func (*Certificate) Descriptor() ([]byte, []int) {
-	return file_picket_events_v1_check_result_proto_rawDescGZIP(), []int{2}
+	return file_picket_events_v1_check_result_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *Certificate) GetNotAfter() *timestamppb.Timestamp {
@@ -446,7 +564,7 @@ type Phases struct {
 
 func (x *Phases) Reset() {
 	*x = Phases{}
-	mi := &file_picket_events_v1_check_result_proto_msgTypes[3]
+	mi := &file_picket_events_v1_check_result_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -458,7 +576,7 @@ func (x *Phases) String() string {
 func (*Phases) ProtoMessage() {}
 
 func (x *Phases) ProtoReflect() protoreflect.Message {
-	mi := &file_picket_events_v1_check_result_proto_msgTypes[3]
+	mi := &file_picket_events_v1_check_result_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -471,7 +589,7 @@ func (x *Phases) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Phases.ProtoReflect.Descriptor instead.
 func (*Phases) Descriptor() ([]byte, []int) {
-	return file_picket_events_v1_check_result_proto_rawDescGZIP(), []int{3}
+	return file_picket_events_v1_check_result_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *Phases) GetDns() *durationpb.Duration {
@@ -513,7 +631,7 @@ var File_picket_events_v1_check_result_proto protoreflect.FileDescriptor
 
 const file_picket_events_v1_check_result_proto_rawDesc = "" +
 	"\n" +
-	"#picket/events/v1/check_result.proto\x12\x10picket.events.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xcb\x06\n" +
+	"#picket/events/v1/check_result.proto\x12\x10picket.events.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xff\x06\n" +
 	"\vCheckResult\x12\x1b\n" +
 	"\tresult_id\x18\x01 \x01(\tR\bresultId\x12\x19\n" +
 	"\bcheck_id\x18\x02 \x01(\tR\acheckId\x12\x1d\n" +
@@ -539,7 +657,22 @@ const file_picket_events_v1_check_result_proto_rawDesc = "" +
 	"\n" +
 	"assertions\x18\x11 \x03(\v2\".picket.events.v1.AssertionOutcomeR\n" +
 	"assertions\x12\x1a\n" +
-	"\battempts\x18\x12 \x01(\rR\battempts\"b\n" +
+	"\battempts\x18\x12 \x01(\rR\battempts\x122\n" +
+	"\x05steps\x18\x13 \x03(\v2\x1c.picket.events.v1.StepResultR\x05steps\"\xbe\x03\n" +
+	"\n" +
+	"StepResult\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x125\n" +
+	"\bduration\x18\x02 \x01(\v2\x19.google.protobuf.DurationR\bduration\x12F\n" +
+	"\x12time_to_first_byte\x18\x03 \x01(\v2\x19.google.protobuf.DurationR\x0ftimeToFirstByte\x12\x1f\n" +
+	"\vhttp_status\x18\x04 \x01(\rR\n" +
+	"httpStatus\x12\x18\n" +
+	"\asuccess\x18\x05 \x01(\bR\asuccess\x12C\n" +
+	"\rfailure_class\x18\x06 \x01(\x0e2\x1e.picket.events.v1.FailureClassR\ffailureClass\x12'\n" +
+	"\x0ffailure_message\x18\a \x01(\tR\x0efailureMessage\x120\n" +
+	"\x06phases\x18\b \x01(\v2\x18.picket.events.v1.PhasesR\x06phases\x12B\n" +
+	"\n" +
+	"assertions\x18\t \x03(\v2\".picket.events.v1.AssertionOutcomeR\n" +
+	"assertions\"b\n" +
 	"\x10AssertionOutcome\x12\x1c\n" +
 	"\tassertion\x18\x01 \x01(\tR\tassertion\x12\x16\n" +
 	"\x06passed\x18\x02 \x01(\bR\x06passed\x12\x18\n" +
@@ -579,37 +712,44 @@ func file_picket_events_v1_check_result_proto_rawDescGZIP() []byte {
 }
 
 var file_picket_events_v1_check_result_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_picket_events_v1_check_result_proto_msgTypes = make([]protoimpl.MessageInfo, 4)
+var file_picket_events_v1_check_result_proto_msgTypes = make([]protoimpl.MessageInfo, 5)
 var file_picket_events_v1_check_result_proto_goTypes = []any{
 	(FailureClass)(0),             // 0: picket.events.v1.FailureClass
 	(*CheckResult)(nil),           // 1: picket.events.v1.CheckResult
-	(*AssertionOutcome)(nil),      // 2: picket.events.v1.AssertionOutcome
-	(*Certificate)(nil),           // 3: picket.events.v1.Certificate
-	(*Phases)(nil),                // 4: picket.events.v1.Phases
-	(*timestamppb.Timestamp)(nil), // 5: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),   // 6: google.protobuf.Duration
+	(*StepResult)(nil),            // 2: picket.events.v1.StepResult
+	(*AssertionOutcome)(nil),      // 3: picket.events.v1.AssertionOutcome
+	(*Certificate)(nil),           // 4: picket.events.v1.Certificate
+	(*Phases)(nil),                // 5: picket.events.v1.Phases
+	(*timestamppb.Timestamp)(nil), // 6: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),   // 7: google.protobuf.Duration
 }
 var file_picket_events_v1_check_result_proto_depIdxs = []int32{
-	5,  // 0: picket.events.v1.CheckResult.scheduled_at:type_name -> google.protobuf.Timestamp
-	5,  // 1: picket.events.v1.CheckResult.started_at:type_name -> google.protobuf.Timestamp
-	6,  // 2: picket.events.v1.CheckResult.duration:type_name -> google.protobuf.Duration
-	6,  // 3: picket.events.v1.CheckResult.time_to_first_byte:type_name -> google.protobuf.Duration
+	6,  // 0: picket.events.v1.CheckResult.scheduled_at:type_name -> google.protobuf.Timestamp
+	6,  // 1: picket.events.v1.CheckResult.started_at:type_name -> google.protobuf.Timestamp
+	7,  // 2: picket.events.v1.CheckResult.duration:type_name -> google.protobuf.Duration
+	7,  // 3: picket.events.v1.CheckResult.time_to_first_byte:type_name -> google.protobuf.Duration
 	0,  // 4: picket.events.v1.CheckResult.failure_class:type_name -> picket.events.v1.FailureClass
-	6,  // 5: picket.events.v1.CheckResult.interval:type_name -> google.protobuf.Duration
-	4,  // 6: picket.events.v1.CheckResult.phases:type_name -> picket.events.v1.Phases
-	3,  // 7: picket.events.v1.CheckResult.certificate:type_name -> picket.events.v1.Certificate
-	2,  // 8: picket.events.v1.CheckResult.assertions:type_name -> picket.events.v1.AssertionOutcome
-	5,  // 9: picket.events.v1.Certificate.not_after:type_name -> google.protobuf.Timestamp
-	6,  // 10: picket.events.v1.Phases.dns:type_name -> google.protobuf.Duration
-	6,  // 11: picket.events.v1.Phases.connect:type_name -> google.protobuf.Duration
-	6,  // 12: picket.events.v1.Phases.tls_handshake:type_name -> google.protobuf.Duration
-	6,  // 13: picket.events.v1.Phases.server_processing:type_name -> google.protobuf.Duration
-	6,  // 14: picket.events.v1.Phases.transfer:type_name -> google.protobuf.Duration
-	15, // [15:15] is the sub-list for method output_type
-	15, // [15:15] is the sub-list for method input_type
-	15, // [15:15] is the sub-list for extension type_name
-	15, // [15:15] is the sub-list for extension extendee
-	0,  // [0:15] is the sub-list for field type_name
+	7,  // 5: picket.events.v1.CheckResult.interval:type_name -> google.protobuf.Duration
+	5,  // 6: picket.events.v1.CheckResult.phases:type_name -> picket.events.v1.Phases
+	4,  // 7: picket.events.v1.CheckResult.certificate:type_name -> picket.events.v1.Certificate
+	3,  // 8: picket.events.v1.CheckResult.assertions:type_name -> picket.events.v1.AssertionOutcome
+	2,  // 9: picket.events.v1.CheckResult.steps:type_name -> picket.events.v1.StepResult
+	7,  // 10: picket.events.v1.StepResult.duration:type_name -> google.protobuf.Duration
+	7,  // 11: picket.events.v1.StepResult.time_to_first_byte:type_name -> google.protobuf.Duration
+	0,  // 12: picket.events.v1.StepResult.failure_class:type_name -> picket.events.v1.FailureClass
+	5,  // 13: picket.events.v1.StepResult.phases:type_name -> picket.events.v1.Phases
+	3,  // 14: picket.events.v1.StepResult.assertions:type_name -> picket.events.v1.AssertionOutcome
+	6,  // 15: picket.events.v1.Certificate.not_after:type_name -> google.protobuf.Timestamp
+	7,  // 16: picket.events.v1.Phases.dns:type_name -> google.protobuf.Duration
+	7,  // 17: picket.events.v1.Phases.connect:type_name -> google.protobuf.Duration
+	7,  // 18: picket.events.v1.Phases.tls_handshake:type_name -> google.protobuf.Duration
+	7,  // 19: picket.events.v1.Phases.server_processing:type_name -> google.protobuf.Duration
+	7,  // 20: picket.events.v1.Phases.transfer:type_name -> google.protobuf.Duration
+	21, // [21:21] is the sub-list for method output_type
+	21, // [21:21] is the sub-list for method input_type
+	21, // [21:21] is the sub-list for extension type_name
+	21, // [21:21] is the sub-list for extension extendee
+	0,  // [0:21] is the sub-list for field type_name
 }
 
 func init() { file_picket_events_v1_check_result_proto_init() }
@@ -623,7 +763,7 @@ func file_picket_events_v1_check_result_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_picket_events_v1_check_result_proto_rawDesc), len(file_picket_events_v1_check_result_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   4,
+			NumMessages:   5,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
