@@ -1,6 +1,7 @@
 package check
 
 import (
+	"os"
 	"path/filepath"
 	"testing"
 	"time"
@@ -60,6 +61,38 @@ func TestComposeChecksLoad(t *testing.T) {
 	checks, err := Load("../../../deploy/checks.yaml")
 	if err != nil || len(checks) != 1 || checks[0].HTTP.URL != "http://demo:8081/reservations" {
 		t.Fatalf("%+v %v", checks, err)
+	}
+}
+
+func TestDefinitionInlinesBodyFiles(t *testing.T) {
+	dir := t.TempDir()
+	body := filepath.Join(dir, "body.json")
+	os.WriteFile(body, []byte(`{"a":1}`), 0o644)
+	checks, err := Parse([]byte(`checks:
+  - {id: h, http: {url: "http://x.test/", body_file: "` + body + `"}}
+  - id: j
+    journey: {steps: [{name: s, url: "http://x.test/", body_file: "` + body + `"}]}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.Remove(body) // the prober that reads the definition does not have the file
+	for _, c := range checks {
+		b, err := MarshalDefinition(c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := UnmarshalDefinition(b)
+		if err != nil {
+			t.Fatalf("%s: %v\n%s", c.ID, err, b)
+		}
+		h := got.HTTP
+		if got.Journey != nil {
+			h = &got.Journey.Steps[0].HTTP
+		}
+		if h.RequestBody() != `{"a":1}` {
+			t.Fatalf("%s: body %q", c.ID, h.RequestBody())
+		}
 	}
 }
 

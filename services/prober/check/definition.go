@@ -25,6 +25,15 @@ func MarshalDefinition(c Check) ([]byte, error) {
 		h.Body, h.BodyFile = h.compiled.body, ""
 		c.HTTP = &h
 	}
+	if c.Journey != nil {
+		j := Journey{Steps: append([]Step(nil), c.Journey.Steps...)}
+		for i := range j.Steps {
+			if h := &j.Steps[i].HTTP; h.BodyFile != "" {
+				h.Body, h.BodyFile = h.compiled.body, ""
+			}
+		}
+		c.Journey = &j
+	}
 	return yaml.Marshal(c)
 }
 
