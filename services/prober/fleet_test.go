@@ -49,28 +49,36 @@ func fleetChecks(t *testing.T, base string, extra string) []check.Check {
 	return checks
 }
 
-// The probers of a location share its checks through Kafka: each check runs
-// on exactly one of them, a stopped prober's checks move to the others, a
-// check runs only where it is meant to, and apply changes and deletes checks.
-func TestFleetSharesChecksThroughKafka(t *testing.T) {
+// newFleetEnv starts a target counting requests by path and a kfake broker
+// with Picket's topics.
+func newFleetEnv(t *testing.T) (*pathCounter, *httptest.Server, kafka.Config, *kgo.Client) {
+	t.Helper()
 	pc := &pathCounter{n: map[string]int{}}
 	srv := httptest.NewServer(pc)
-	defer srv.Close()
+	t.Cleanup(srv.Close)
 	cluster, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.GroupMinSessionTimeout(time.Second))
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer cluster.Close()
+	t.Cleanup(cluster.Close)
 	kc := kafka.DefaultConfig()
 	kc.Brokers = cluster.ListenAddrs()
 	cl, err := kgo.NewClient(kgo.SeedBrokers(kc.Brokers...))
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer cl.Close()
+	t.Cleanup(cl.Close)
 	if err := kafka.EnsureTopics(context.Background(), cl, kc); err != nil {
 		t.Fatal(err)
 	}
+	return pc, srv, kc, cl
+}
+
+// The probers of a location share its checks through Kafka: each check runs
+// on exactly one of them, a stopped prober's checks move to the others, a
+// check runs only where it is meant to, and apply changes and deletes checks.
+func TestFleetSharesChecksThroughKafka(t *testing.T) {
+	pc, srv, kc, cl := newFleetEnv(t)
 	plan, err := Apply(context.Background(), cl, kc.ChecksTopic, fleetChecks(t, srv.URL, ""), false, false)
 	if err != nil || len(plan.Created) != 6 {
 		t.Fatalf("apply: %+v %v", plan, err)
@@ -150,24 +158,7 @@ func TestFleetTakesOverACrashedProber(t *testing.T) {
 	if out, err := exec.Command("go", "build", "-o", bin, "./cmd/prober").CombinedOutput(); err != nil {
 		t.Fatalf("build: %v\n%s", err, out)
 	}
-	pc := &pathCounter{n: map[string]int{}}
-	srv := httptest.NewServer(pc)
-	defer srv.Close()
-	cluster, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.GroupMinSessionTimeout(time.Second))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cluster.Close()
-	kc := kafka.DefaultConfig()
-	kc.Brokers = cluster.ListenAddrs()
-	cl, err := kgo.NewClient(kgo.SeedBrokers(kc.Brokers...))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
-	if err := kafka.EnsureTopics(context.Background(), cl, kc); err != nil {
-		t.Fatal(err)
-	}
+	pc, srv, kc, cl := newFleetEnv(t)
 	if _, err := Apply(context.Background(), cl, kc.ChecksTopic, fleetChecks(t, srv.URL, ""), false, false); err != nil {
 		t.Fatal(err)
 	}
