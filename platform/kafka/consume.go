@@ -30,23 +30,30 @@ func GroupOptions(group string, topics ...string) []kgo.Opt {
 // will be delivered again.
 type BatchHandler func(ctx context.Context, recs []*kgo.Record) error
 
-// ConsumeBatches polls up to maxRecords at a time from a client made with
-// GroupOptions, hands each batch to handle and commits its offsets only after
-// handle succeeded, until ctx ends. Because rebalances wait for the current
-// batch, partitions are never revoked with work half done.
-func ConsumeBatches(ctx context.Context, cl *kgo.Client, log *slog.Logger, maxRecords int, handle BatchHandler) error {
+// Batching cuts batches by size and time.
+type Batching struct {
+	// MaxRecords caps a batch.
+	MaxRecords int
+	// MaxWait is how long a batch may wait for more records once it has one.
+	MaxWait time.Duration
+	// Lag, when set, is told the records still behind the newest fetched
+	// ones (high watermark minus next offset, summed over partitions).
+	Lag func(records int64)
+}
+
+// ConsumeBatches collects batches of up to b.MaxRecords records, waiting at
+// most b.MaxWait after the first, from a client made with GroupOptions; hands
+// each batch to handle and commits its offsets only after handle succeeded,
+// until ctx ends. Because rebalances wait for the current batch, partitions
+// are never revoked with work half done.
+func ConsumeBatches(ctx context.Context, cl *kgo.Client, log *slog.Logger, b Batching, handle BatchHandler) error {
+	lag := map[string]map[int32]int64{}
 	for {
-		fetches := cl.PollRecords(ctx, maxRecords)
-		if fetches.IsClientClosed() || ctx.Err() != nil {
+		recs := collect(ctx, cl, log, b, lag)
+		if ctx.Err() != nil {
 			cl.AllowRebalance()
 			return nil
 		}
-		fetches.EachError(func(topic string, p int32, err error) {
-			if !errors.Is(err, context.Canceled) {
-				log.Warn("fetch error", "topic", topic, "partition", p, "err", err)
-			}
-		})
-		recs := fetches.Records()
 		if len(recs) == 0 {
 			cl.AllowRebalance()
 			continue
@@ -68,6 +75,52 @@ func ConsumeBatches(ctx context.Context, cl *kgo.Client, log *slog.Logger, maxRe
 			log.Warn("commit failed; batch will be redelivered", "records", len(recs), "err", err)
 		}
 	}
+}
+
+// collect polls until the batch is full, MaxWait has passed since its first
+// record, or ctx ends.
+func collect(ctx context.Context, cl *kgo.Client, log *slog.Logger, b Batching, lag map[string]map[int32]int64) []*kgo.Record {
+	var recs []*kgo.Record
+	pollCtx := ctx
+	for len(recs) < b.MaxRecords {
+		fetches := cl.PollRecords(pollCtx, b.MaxRecords-len(recs))
+		if fetches.IsClientClosed() || ctx.Err() != nil {
+			return recs
+		}
+		fetches.EachError(func(topic string, p int32, err error) {
+			if !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded) {
+				log.Warn("fetch error", "topic", topic, "partition", p, "err", err)
+			}
+		})
+		if b.Lag != nil {
+			fetches.EachPartition(func(p kgo.FetchTopicPartition) {
+				if n := len(p.Records); n > 0 {
+					if lag[p.Topic] == nil {
+						lag[p.Topic] = map[int32]int64{}
+					}
+					lag[p.Topic][p.Partition] = p.HighWatermark - p.Records[n-1].Offset - 1
+				}
+			})
+			var total int64
+			for _, ps := range lag {
+				for _, l := range ps {
+					total += l
+				}
+			}
+			b.Lag(total)
+		}
+		got := fetches.Records()
+		if len(got) > 0 && len(recs) == 0 && b.MaxWait > 0 {
+			var cancel context.CancelFunc
+			pollCtx, cancel = context.WithTimeout(ctx, b.MaxWait)
+			defer cancel()
+		}
+		recs = append(recs, got...)
+		if len(recs) > 0 && (b.MaxWait <= 0 || pollCtx.Err() != nil) {
+			return recs
+		}
+	}
+	return recs
 }
 
 // Produce writes recs and waits until Kafka acknowledged all of them.

@@ -36,11 +36,13 @@ type Config struct {
 	// Group is the consumer group of the results topic.
 	Group string `koanf:"group"`
 	// BatchMaxRecords caps the records written in one ClickHouse insert.
-	BatchMaxRecords int                 `koanf:"batch_max_records"`
-	ClickHouse      clickhouse.Config   `koanf:"clickhouse"`
-	Alerting        alert.Rules         `koanf:"alerting"`
-	Admin           admin.Config        `koanf:"admin"`
-	Log             telemetry.LogConfig `koanf:"log"`
+	BatchMaxRecords int `koanf:"batch_max_records"`
+	// BatchMaxWait is how long a batch waits for more records once it has one.
+	BatchMaxWait time.Duration       `koanf:"batch_max_wait"`
+	ClickHouse   clickhouse.Config   `koanf:"clickhouse"`
+	Alerting     alert.Rules         `koanf:"alerting"`
+	Admin        admin.Config        `koanf:"admin"`
+	Log          telemetry.LogConfig `koanf:"log"`
 }
 
 // DefaultConfig is the aggregator's default configuration.
@@ -49,6 +51,7 @@ func DefaultConfig() Config {
 		Kafka:           kafka.DefaultConfig(),
 		Group:           "picket-aggregator",
 		BatchMaxRecords: 10000,
+		BatchMaxWait:    250 * time.Millisecond,
 		ClickHouse:      clickhouse.DefaultConfig(),
 		Alerting:        alert.Rules{Default: alert.DefaultRule()},
 		Admin:           admin.Config{Addr: ":9102"},
@@ -66,6 +69,8 @@ func (c Config) Validate() error {
 		return errors.New("group: must not be empty")
 	case c.BatchMaxRecords < 1:
 		return fmt.Errorf("batch_max_records: %d must be at least 1", c.BatchMaxRecords)
+	case c.BatchMaxWait < 0:
+		return fmt.Errorf("batch_max_wait: %s must not be negative", c.BatchMaxWait)
 	}
 	if err := c.ClickHouse.Validate(); err != nil {
 		return err
@@ -97,6 +102,7 @@ type metrics struct {
 	batch       prometheus.Histogram
 	transitions *prometheus.CounterVec
 	lastEvent   prometheus.Gauge
+	lag         prometheus.Gauge
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -119,7 +125,11 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Help: "Scheduled time of the newest result ingested (the event-time watermark).",
 		}),
 	}
-	reg.MustRegister(m.records, m.batch, m.transitions, m.lastEvent)
+	m.lag = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "picket_aggregator_consumer_lag_records",
+		Help: "Result records in Kafka not yet consumed, as of the last fetch.",
+	})
+	reg.MustRegister(m.records, m.batch, m.transitions, m.lastEvent, m.lag)
 	return m
 }
 
@@ -163,7 +173,10 @@ func (a *Aggregator) Run(ctx context.Context) error {
 		return err
 	}
 	a.log.Info("aggregator started", "topic", a.cfg.Kafka.ResultsTopic, "group", a.cfg.Group)
-	err := kafka.ConsumeBatches(ctx, a.client, a.log, a.cfg.BatchMaxRecords, a.handle)
+	err := kafka.ConsumeBatches(ctx, a.client, a.log, kafka.Batching{
+		MaxRecords: a.cfg.BatchMaxRecords, MaxWait: a.cfg.BatchMaxWait,
+		Lag: func(n int64) { a.metrics.lag.Set(float64(n)) },
+	}, a.handle)
 	a.log.Info("aggregator stopped")
 	return err
 }

@@ -146,7 +146,7 @@ func (n *Notifier) Run(ctx context.Context) error {
 		return err
 	}
 	n.log.Info("notifier started", "topic", n.cfg.Kafka.AlertsTopic, "sinks", len(n.sinks))
-	err := kafka.ConsumeBatches(ctx, n.client, n.log, 500, n.handle)
+	err := kafka.ConsumeBatches(ctx, n.client, n.log, kafka.Batching{MaxRecords: 500}, n.handle)
 	n.log.Info("notifier stopped")
 	return err
 }
