@@ -3,6 +3,8 @@ package kafka
 import (
 	"context"
 	"errors"
+	"fmt"
+	"github.com/picket-dev/picket/platform/poll"
 	"io"
 	"log/slog"
 	"strconv"
@@ -76,13 +78,10 @@ func TestConsumeBatchesCutsBySizeAndCommitsAfterHandling(t *testing.T) {
 				return nil
 			})
 	}()
-	deadline := time.Now().Add(10 * time.Second)
-	for committed(t, admin, "g") < 25 {
-		if time.Now().After(deadline) {
-			t.Fatalf("committed %d of 25", committed(t, admin, "g"))
-		}
-		time.Sleep(10 * time.Millisecond) // polling interval
-	}
+	poll.Until(t, 10*time.Second, "25 offsets committed", func() (bool, string) {
+		n := committed(t, admin, "g")
+		return n == 25, fmt.Sprint(n)
+	})
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatal(err)

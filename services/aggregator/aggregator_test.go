@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	pollpkg "github.com/picket-dev/picket/platform/poll"
 	"io"
 	"log/slog"
 	"strconv"
@@ -113,17 +114,7 @@ func (e *env) start(t *testing.T, afterWrite func() error) <-chan error {
 
 func poll(t *testing.T, what string, cond func() (bool, string)) {
 	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		ok, state := cond()
-		if ok {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s; last: %s", what, state)
-		}
-		time.Sleep(20 * time.Millisecond) // polling interval
-	}
+	pollpkg.Until(t, 20*time.Second, what, cond)
 }
 
 func (e *env) stats(t *testing.T, check string) store.Stats {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/picket-dev/picket/platform/poll"
 	"io"
 	"log/slog"
 	"net/http"
@@ -113,21 +114,14 @@ func TestNotifierDeliversEachEventOnce(t *testing.T) {
 		t.Fatal(err)
 	}
 	adm := kadm.NewClient(cl)
-	deadline := time.Now().Add(20 * time.Second)
-	for {
+	poll.Until(t, 20*time.Second, "every offset committed", func() (bool, string) {
 		o, err := adm.FetchOffsets(context.Background(), cfg.Group)
 		var committed int64
 		if err == nil {
 			o.Each(func(r kadm.OffsetResponse) { committed += r.At })
 		}
-		if committed == int64(len(recs)) {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("committed %d of %d offsets", committed, len(recs))
-		}
-		time.Sleep(20 * time.Millisecond) // polling the group's offsets
-	}
+		return committed == int64(len(recs)), fmt.Sprintf("%d of %d", committed, len(recs))
+	})
 	rc.mu.Lock()
 	defer rc.mu.Unlock()
 	var ids []string

@@ -2,6 +2,7 @@ package prober
 
 import (
 	"context"
+	"github.com/picket-dev/picket/platform/poll"
 	"io"
 	"log/slog"
 	"net/http"
@@ -49,10 +50,7 @@ func TestProberEmitsOneResultPerRun(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- p.Run(ctx) }()
-	deadline := time.Now().Add(10 * time.Second)
-	for served.Load() < 10 && time.Now().Before(deadline) {
-		time.Sleep(5 * time.Millisecond) // polling the target's counter
-	}
+	poll.True(t, 10*time.Second, "ten runs", func() bool { return served.Load() >= 10 })
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatalf("prober run: %v", err)

@@ -3,6 +3,7 @@ package prober
 import (
 	"context"
 	"fmt"
+	"github.com/picket-dev/picket/platform/poll"
 	"io"
 	"log/slog"
 	"net/http"
@@ -39,13 +40,7 @@ func (pc *pathCounter) get(path string) int {
 
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond) // polling interval
-	}
+	poll.True(t, 30*time.Second, what, cond)
 }
 
 func checksYAML(base string, ids ...string) string {

@@ -6,6 +6,7 @@ package e2e
 import (
 	"encoding/json"
 	"fmt"
+	"github.com/picket-dev/picket/platform/poll"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -87,22 +88,10 @@ func (rc *recorder) payloads() []deliver.Payload {
 	return append([]deliver.Payload(nil), rc.got...)
 }
 
-// eventually polls cond every 50ms until it holds or the deadline passes.
+// eventually checks cond until it holds or timeout passes.
 func eventually(t *testing.T, timeout time.Duration, what string, cond func() (bool, string)) {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	var last string
-	for {
-		ok, state := cond()
-		if ok {
-			return
-		}
-		last = state
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s; last: %s", timeout, what, last)
-		}
-		time.Sleep(50 * time.Millisecond) // polling interval, not a wait for a result
-	}
+	poll.Until(t, timeout, what, cond)
 }
 
 func getJSON(t *testing.T, u string, v any) {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/picket-dev/picket/platform/poll"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -52,13 +53,10 @@ func put(o *Outbox, from, to int) {
 
 func waitReceived(t *testing.T, s *sink, n int) []int {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for len(s.received()) < n {
-		if time.Now().After(deadline) {
-			t.Fatalf("received %d of %d", len(s.received()), n)
-		}
-		time.Sleep(time.Millisecond) // polling interval
-	}
+	poll.Until(t, 10*time.Second, fmt.Sprintf("%d records received", n), func() (bool, string) {
+		got := len(s.received())
+		return got >= n, fmt.Sprint(got)
+	})
 	return s.received()
 }
 
