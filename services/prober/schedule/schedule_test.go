@@ -80,12 +80,12 @@ func TestSchedulerTicksOnGridWithoutOverlap(t *testing.T) {
 		s.Add("api", interval, record("api", 3))
 		s.Add("web", interval, record("web", -1))
 		gone := s.Add("gone", interval, record("gone", -1))
-		time.Sleep(3500 * time.Millisecond)
+		time.Sleep(3500 * time.Millisecond) // virtual time under synctest
 		<-s.Remove(gone)
 		mu.Lock()
 		goneRuns := len(ticks["gone"])
 		mu.Unlock()
-		time.Sleep(6500 * time.Millisecond)
+		time.Sleep(6500 * time.Millisecond) // virtual time under synctest
 		cancel()
 		<-done
 		mu.Lock()
