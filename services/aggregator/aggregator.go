@@ -229,6 +229,9 @@ func (a *Aggregator) handle(ctx context.Context, recs []*kgo.Record) error {
 	}); err != nil {
 		return err
 	}
+	if err := a.rebuildRollups(ctx, rows); err != nil {
+		return err
+	}
 	var transitions []*alert.Transition
 	for _, ev := range good {
 		tr, err := a.observe(ctx, ev)
@@ -251,6 +254,42 @@ func (a *Aggregator) handle(ctx context.Context, recs []*kgo.Record) error {
 		return a.afterWrite()
 	}
 	return nil
+}
+
+// rebuildRollups recomputes the minute rollups the batch's rows fall in, from
+// the deduplicated raw rows: a redelivered or late result changes nothing or
+// exactly its own minute.
+func (a *Aggregator) rebuildRollups(ctx context.Context, rows []store.ResultRow) error {
+	if len(rows) == 0 {
+		return nil
+	}
+	var checks []string
+	seen := map[string]bool{}
+	from, to := rows[0].ScheduledAt, rows[0].ScheduledAt
+	for _, r := range rows {
+		if !seen[r.CheckID] {
+			seen[r.CheckID] = true
+			checks = append(checks, r.CheckID)
+		}
+		from, to = minTime(from, r.ScheduledAt), maxTime(to, r.ScheduledAt)
+	}
+	return retry.Do(ctx, retry.Default, a.log, "rebuild minute rollups", func(ctx context.Context) error {
+		return a.store.RebuildMinutes(ctx, checks, from, to)
+	})
+}
+
+func minTime(a, b time.Time) time.Time {
+	if b.Before(a) {
+		return b
+	}
+	return a
+}
+
+func maxTime(a, b time.Time) time.Time {
+	if b.After(a) {
+		return b
+	}
+	return a
 }
 
 // observe feeds one result to its check's tracker, creating the tracker on

@@ -279,6 +279,10 @@ func TestRedeliveryIsHarmless(t *testing.T) {
 	if err != nil || len(a) != 1 {
 		t.Fatalf("alerts after replay: %+v %v", a, err)
 	}
+	poll(t, "the minute rollup to count the 21 results once", func() (bool, string) {
+		m, err := e.store.MinuteStats(context.Background(), "api", t0, t0.Add(time.Minute))
+		return err == nil && m.Runs == 21 && m.Successes == 10, fmt.Sprintf("%+v %v", m, err)
+	})
 	if a[0].Message != "Website Check api is down. availability=70.00%, time=2026-11-22T10:00:12Z" {
 		t.Fatalf("message %q", a[0].Message)
 	}
