@@ -7,15 +7,63 @@ import (
 	"time"
 )
 
+// Resolution is a rollup's bucket size.
+type Resolution struct {
+	table, start string
+	size         time.Duration
+}
+
+// The rollup resolutions, finest first.
+var (
+	Minute = Resolution{table: "check_rollup_1m", start: "toStartOfMinute", size: time.Minute}
+	Hour   = Resolution{table: "check_rollup_1h", start: "toStartOfHour", size: time.Hour}
+	Day    = Resolution{table: "check_rollup_1d", start: "toStartOfDay", size: 24 * time.Hour}
+)
+
+// truncate is the start of t's bucket (UTC).
+func (r Resolution) truncate(t time.Time) time.Time { return t.UTC().Truncate(r.size) }
+
+// RebuildRollups recomputes the minute, hour and day rollups of checks for
+// the buckets overlapping [from, to]: minutes from the deduplicated raw rows,
+// hours from the minutes, days from the hours. Running it twice, or after a
+// replay, gives the same rollups.
+func (s *Store) RebuildRollups(ctx context.Context, checks []string, from, to time.Time) error {
+	if err := s.RebuildMinutes(ctx, checks, from, to); err != nil {
+		return err
+	}
+	for _, step := range []struct{ fine, coarse Resolution }{{Minute, Hour}, {Hour, Day}} {
+		if err := s.rebuildFrom(ctx, step.fine, step.coarse, checks, from, to); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (s *Store) rebuildFrom(ctx context.Context, fine, coarse Resolution, checks []string, from, to time.Time) error {
+	from, to = coarse.truncate(from), coarse.truncate(to).Add(coarse.size)
+	err := s.b.Exec(ctx, s.sql(`INSERT INTO ${db}.`+coarse.table+`
+SELECT check_id, location, `+coarse.start+`(bucket) AS b,
+  sum(runs), sum(successes), sum(duration_sum), max(duration_max), sum(ttfb_sum), max(ttfb_max),
+  quantilesDDMergeState(0.01, 0.5, 0.9, 0.95, 0.99)(duration_q),
+  sumMap(status_counts), sumMap(class_counts), now64(3)
+FROM ${db}.`+fine.table+` FINAL
+WHERE has({checks:Array(String)}, check_id)
+  AND bucket >= {from:DateTime64(3, 'UTC')} AND bucket < {to:DateTime64(3, 'UTC')}
+GROUP BY check_id, location, b`), Params{"checks": arrayParam(checks), "from": TimeParam(from), "to": TimeParam(to)})
+	if err != nil {
+		return fmt.Errorf("rebuild %s: %w", coarse.table, err)
+	}
+	return nil
+}
+
 // RebuildMinutes recomputes the minute rollups of checks for the minutes
-// overlapping [from, to) from the deduplicated raw rows. Running it twice, or
-// after a replay, gives the same rollups.
+// overlapping [from, to] from the deduplicated raw rows.
 func (s *Store) RebuildMinutes(ctx context.Context, checks []string, from, to time.Time) error {
 	if len(checks) == 0 {
 		return nil
 	}
-	from = from.UTC().Truncate(time.Minute)
-	to = to.UTC().Truncate(time.Minute).Add(time.Minute)
+	from = Minute.truncate(from)
+	to = Minute.truncate(to).Add(time.Minute)
 	err := s.b.Exec(ctx, s.sql(`INSERT INTO ${db}.check_rollup_1m
 SELECT check_id, location, toStartOfMinute(scheduled_at) AS bucket,
   count(), countIf(success),
@@ -59,8 +107,14 @@ type RollupStats struct {
 // MinuteStats merges the minute rollups of checkID over [from, to), which
 // must be whole minutes.
 func (s *Store) MinuteStats(ctx context.Context, checkID string, from, to time.Time) (RollupStats, error) {
-	if !from.Equal(from.Truncate(time.Minute)) || !to.Equal(to.Truncate(time.Minute)) {
-		return RollupStats{}, fmt.Errorf("minute stats: %s..%s is not whole minutes", from, to)
+	return s.RollupStats(ctx, Minute, checkID, from, to)
+}
+
+// RollupStats merges the rollups of resolution r of checkID over [from, to),
+// which must be whole buckets.
+func (s *Store) RollupStats(ctx context.Context, r Resolution, checkID string, from, to time.Time) (RollupStats, error) {
+	if !from.Equal(r.truncate(from)) || !to.Equal(r.truncate(to)) {
+		return RollupStats{}, fmt.Errorf("%s stats: %s..%s is not whole buckets", r.table, from, to)
 	}
 	var rows []RollupStats
 	err := s.b.Select(ctx, &rows, s.sql(`SELECT
@@ -70,7 +124,7 @@ func (s *Store) MinuteStats(ctx context.Context, checkID string, from, to time.T
   quantilesDDMerge(0.01, 0.5, 0.9, 0.95, 0.99)(duration_q) AS duration_q,
   sumMap(status_counts) AS status_counts,
   sumMap(class_counts) AS class_counts
-FROM ${db}.check_rollup_1m FINAL
+FROM ${db}.`+r.table+` FINAL
 WHERE check_id = {check_id:String}
   AND bucket >= {from:DateTime64(3, 'UTC')} AND bucket < {to:DateTime64(3, 'UTC')}`),
 		Params{"check_id": checkID, "from": TimeParam(from), "to": TimeParam(to)})

@@ -2,6 +2,7 @@ package store_test
 
 import (
 	"context"
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"sort"
@@ -39,7 +40,7 @@ func TestMinuteRollupsAreExactUnderDuplicatesAndRebuilds(t *testing.T) {
 		if err := s.InsertResults(ctx, batch); err != nil {
 			t.Fatal(err)
 		}
-		if err := s.RebuildMinutes(ctx, []string{"api"}, batch[0].ScheduledAt, batch[len(batch)-1].ScheduledAt); err != nil {
+		if err := s.RebuildRollups(ctx, []string{"api"}, batch[0].ScheduledAt, batch[len(batch)-1].ScheduledAt); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -72,5 +73,20 @@ func TestMinuteRollupsAreExactUnderDuplicatesAndRebuilds(t *testing.T) {
 	}
 	if _, err := s.MinuteStats(ctx, "api", t0.Add(time.Second), t0.Add(time.Minute)); err == nil {
 		t.Fatal("a window that is not whole minutes was accepted")
+	}
+	// The hour and the day merged from the minutes hold the same totals and sketches.
+	for _, r := range []struct {
+		res  store.Resolution
+		from time.Time
+		size time.Duration
+	}{{store.Hour, t0, time.Hour}, {store.Day, t0.Truncate(24 * time.Hour), 24 * time.Hour}} {
+		c, err := s.RollupStats(ctx, r.res, "api", r.from, r.from.Add(r.size))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c.Runs != got.Runs || c.Successes != got.Successes || c.DurationSum != got.DurationSum || c.DurationMax != got.DurationMax ||
+			c.Statuses[503] != got.Statuses[503] || fmt.Sprint(c.Quantiles) != fmt.Sprint(got.Quantiles) {
+			t.Fatalf("coarser rollup %+v differs from the minutes %+v", c, got)
+		}
 	}
 }

@@ -35,7 +35,7 @@ func TestMigrateFreshDatabaseAppliesAllInOrder(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []string{"0001_check_results", "0002_alert_events", "0003_check_results_phases", "0004_check_results_certificate", "0005_check_results_attempts", "0006_check_rollup_1m"}
+	want := []string{"0001_check_results", "0002_alert_events", "0003_check_results_phases", "0004_check_results_certificate", "0005_check_results_attempts", "0006_check_rollup_1m", "0007_check_rollup_1h", "0008_check_rollup_1d"}
 	if fmt.Sprint(applied) != fmt.Sprint(want) {
 		t.Fatalf("applied %v, want %v", applied, want)
 	}

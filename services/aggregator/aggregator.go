@@ -256,9 +256,9 @@ func (a *Aggregator) handle(ctx context.Context, recs []*kgo.Record) error {
 	return nil
 }
 
-// rebuildRollups recomputes the minute rollups the batch's rows fall in, from
-// the deduplicated raw rows: a redelivered or late result changes nothing or
-// exactly its own minute.
+// rebuildRollups recomputes the minute, hour and day rollups the batch's rows
+// fall in, from the deduplicated raw rows: a redelivered or late result
+// changes nothing, or exactly its own buckets.
 func (a *Aggregator) rebuildRollups(ctx context.Context, rows []store.ResultRow) error {
 	if len(rows) == 0 {
 		return nil
@@ -273,8 +273,8 @@ func (a *Aggregator) rebuildRollups(ctx context.Context, rows []store.ResultRow)
 		}
 		from, to = minTime(from, r.ScheduledAt), maxTime(to, r.ScheduledAt)
 	}
-	return retry.Do(ctx, retry.Default, a.log, "rebuild minute rollups", func(ctx context.Context) error {
-		return a.store.RebuildMinutes(ctx, checks, from, to)
+	return retry.Do(ctx, retry.Default, a.log, "rebuild rollups", func(ctx context.Context) error {
+		return a.store.RebuildRollups(ctx, checks, from, to)
 	})
 }
 
