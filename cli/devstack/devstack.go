@@ -47,7 +47,7 @@ type Config struct {
 	// ChecksFile, when set, replaces the demo check.
 	ChecksFile string                   `koanf:"checks_file"`
 	Demo       DemoConfig               `koanf:"demo"`
-	Alerting   alert.Rules              `koanf:"alerting"`
+	Alerting   alert.Config             `koanf:"alerting"`
 	Webhooks   []notifier.WebhookConfig `koanf:"webhooks"`
 	Log        telemetry.LogConfig      `koanf:"log"`
 }
@@ -72,7 +72,7 @@ func DefaultConfig() Config {
 		Demo: DemoConfig{
 			Enabled: true, TargetAddr: "127.0.0.1:8081", ReceiverAddr: "127.0.0.1:8082", Interval: 5 * time.Second,
 		},
-		Alerting: alert.Rules{Default: alert.DefaultRule()},
+		Alerting: alert.DefaultConfig(),
 		Log:      telemetry.DefaultLog(),
 	}
 }

@@ -132,12 +132,19 @@ func listValue(v string) any {
 	return v
 }
 
-// unknownKeys returns the keys no field consumed, sorted for a stable message.
+// unknownKeys returns the keys no field consumed, sorted for a stable
+// message, written as in the file: rules[availability].x is
+// rules.availability.x (list indexes stay: silences[0].x).
 func unknownKeys(unused []string) []string {
-	out := append([]string(nil), unused...)
+	out := make([]string, len(unused))
+	for i, k := range unused {
+		out[i] = mapIndex.ReplaceAllString(k, ".$1")
+	}
 	sort.Strings(out)
 	return out
 }
+
+var mapIndex = regexp.MustCompile(`\[([^\]]*[^0-9\]][^\]]*)\]`)
 
 var quotedKey = regexp.MustCompile(`^'([^']*)' (.*)$`)
 

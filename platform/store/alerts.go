@@ -21,9 +21,21 @@ type AlertRow struct {
 	WindowMS      uint64    `ch:"window_ms"`
 	Samples       uint32    `ch:"samples"`
 	Successes     uint32    `ch:"successes"`
-	// DownSince is the zero time (1970) unless this is a recovery.
-	DownSince    time.Time `ch:"down_since"`
-	LastResultID string    `ch:"last_result_id"`
+	// DownSince is the zero time (1970) unless this is a recovery: then it
+	// is when the previous (down or degraded) state began.
+	DownSince        time.Time `ch:"down_since"`
+	LastResultID     string    `ch:"last_result_id"`
+	Kind             string    `ch:"kind"`
+	Value            float64   `ch:"value"`
+	Unit             string    `ch:"unit"`
+	FirstResultID    string    `ch:"first_result_id"`
+	Location         string    `ch:"location"`
+	FailingLocations []string  `ch:"failing_locations"`
+	Locations        uint32    `ch:"locations"`
+	Quorum           uint32    `ch:"quorum"`
+	Silenced         bool      `ch:"silenced"`
+	Silence          string    `ch:"silence"`
+	Summary          string    `ch:"summary"`
 }
 
 // InsertAlerts records transitions; the same transition twice is one row.
@@ -31,6 +43,9 @@ func (s *Store) InsertAlerts(ctx context.Context, rows []AlertRow) error {
 	for i := range rows {
 		if rows[i].DownSince.IsZero() {
 			rows[i].DownSince = time.Unix(0, 0)
+		}
+		if rows[i].FailingLocations == nil {
+			rows[i].FailingLocations = []string{}
 		}
 	}
 	return s.b.Insert(ctx, s.sql("${db}.alert_events"), rows)
@@ -44,7 +59,8 @@ type AlertQuery struct {
 }
 
 const alertColumns = `event_id, check_id, check_name, rule, state, previous_state, at, message,
-  availability, threshold, window_ms, samples, successes, down_since, last_result_id`
+  availability, threshold, window_ms, samples, successes, down_since, last_result_id,
+  kind, value, unit, first_result_id, location, failing_locations, locations, quorum, silenced, silence, summary`
 
 // Alerts returns the transitions matching q, newest first.
 func (s *Store) Alerts(ctx context.Context, q AlertQuery) ([]AlertRow, error) {

@@ -19,15 +19,11 @@ import (
 	"github.com/picket-dev/picket/platform/retry"
 	"github.com/picket-dev/picket/platform/store"
 	"github.com/picket-dev/picket/platform/telemetry"
-	"github.com/picket-dev/picket/schemas/events"
 	eventsv1 "github.com/picket-dev/picket/schemas/gen/picket/events/v1"
 	"github.com/picket-dev/picket/services/aggregator/alert"
 	"github.com/picket-dev/picket/services/aggregator/ingest"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kgo"
-	"google.golang.org/protobuf/proto"
-	"google.golang.org/protobuf/types/known/durationpb"
-	"google.golang.org/protobuf/types/known/timestamppb"
 )
 
 // Config is the aggregator's configuration.
@@ -40,7 +36,7 @@ type Config struct {
 	// BatchMaxWait is how long a batch waits for more records once it has one.
 	BatchMaxWait time.Duration       `koanf:"batch_max_wait"`
 	ClickHouse   clickhouse.Config   `koanf:"clickhouse"`
-	Alerting     alert.Rules         `koanf:"alerting"`
+	Alerting     alert.Config        `koanf:"alerting"`
 	Admin        admin.Config        `koanf:"admin"`
 	Log          telemetry.LogConfig `koanf:"log"`
 }
@@ -53,7 +49,7 @@ func DefaultConfig() Config {
 		BatchMaxRecords: 10000,
 		BatchMaxWait:    250 * time.Millisecond,
 		ClickHouse:      clickhouse.DefaultConfig(),
-		Alerting:        alert.Rules{Default: alert.DefaultRule()},
+		Alerting:        alert.DefaultConfig(),
 		Admin:           admin.Config{Addr: ":9102"},
 		Log:             telemetry.DefaultLog(),
 	}
@@ -83,18 +79,20 @@ func (c Config) Validate() error {
 
 // Aggregator is the results consumer.
 type Aggregator struct {
-	cfg      Config
-	log      *slog.Logger
-	store    *store.Store
-	client   *kgo.Client
-	metrics  *metrics
-	trackers map[string]*alert.Tracker
-	// restored is each check's state as last recorded, read at start-up.
-	restored map[string]alert.State
+	cfg     Config
+	log     *slog.Logger
+	store   *store.Store
+	client  *kgo.Client
+	metrics *metrics
+	alerts  *alerting
 	// afterWrite, when set (by tests), runs after a batch is durable and
 	// before its offsets are committed; an error stops the aggregator there,
 	// as a crash would.
 	afterWrite func() error
+	// beforePublish, when set (by tests), runs after the results are stored
+	// and before the batch's transitions are emitted; an error stops the
+	// aggregator there.
+	beforePublish func() error
 }
 
 type metrics struct {
@@ -103,6 +101,8 @@ type metrics struct {
 	transitions *prometheus.CounterVec
 	lastEvent   prometheus.Gauge
 	lag         prometheus.Gauge
+	evaluation  *prometheus.CounterVec
+	pending     prometheus.Gauge
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -129,22 +129,33 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		Name: "picket_aggregator_consumer_lag_records",
 		Help: "Result records in Kafka not yet consumed, as of the last fetch.",
 	})
-	reg.MustRegister(m.records, m.batch, m.transitions, m.lastEvent, m.lag)
+	m.evaluation = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "picket_aggregator_rule_inputs_total",
+		Help: "Results offered to the alert rules, by outcome: evaluated in order, duplicate (seen before), late (behind the watermark by more than the lateness; stored but not evaluated).",
+	}, []string{"outcome"})
+	m.pending = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "picket_aggregator_results_awaiting_watermark",
+		Help: "Results buffered until the event-time watermark passes them (a gap from a location is being waited for).",
+	})
+	reg.MustRegister(m.records, m.batch, m.transitions, m.lastEvent, m.lag, m.evaluation, m.pending)
 	return m
 }
 
 // New builds an aggregator writing to st.
 func New(cfg Config, st *store.Store, log *slog.Logger, reg prometheus.Registerer) (*Aggregator, error) {
+	a := &Aggregator{cfg: cfg, log: log, store: st, metrics: newMetrics(reg)}
+	a.alerts = newAlerting(a)
+	// A new assignment may bring checks another instance was evaluating: the
+	// rules' state is rebuilt before the next batch.
+	reassigned := func(context.Context, *kgo.Client, map[string][]int32) { a.alerts.stale.Store(true) }
 	opts := append(cfg.Kafka.ClientOptions(log), kafka.GroupOptions(cfg.Group, cfg.Kafka.ResultsTopic)...)
-	opts = append(opts, kgo.ProducerLinger(0))
+	opts = append(opts, kgo.ProducerLinger(0), kgo.OnPartitionsAssigned(reassigned), kgo.OnPartitionsLost(reassigned))
 	cl, err := kgo.NewClient(opts...)
 	if err != nil {
 		return nil, fmt.Errorf("kafka client: %w", err)
 	}
-	return &Aggregator{
-		cfg: cfg, log: log, store: st, client: cl, metrics: newMetrics(reg),
-		trackers: map[string]*alert.Tracker{}, restored: map[string]alert.State{},
-	}, nil
+	a.client = cl
+	return a, nil
 }
 
 // Ready reports whether Kafka and ClickHouse answer.
@@ -169,9 +180,6 @@ func (a *Aggregator) Run(ctx context.Context) error {
 	}); err != nil {
 		return err
 	}
-	if err := retry.Do(ctx, retry.Default, a.log, "restore alert states", a.restore); err != nil {
-		return err
-	}
 	a.log.Info("aggregator started", "topic", a.cfg.Kafka.ResultsTopic, "group", a.cfg.Group)
 	err := kafka.ConsumeBatches(ctx, a.client, a.log, kafka.Batching{
 		MaxRecords: a.cfg.BatchMaxRecords, MaxWait: a.cfg.BatchMaxWait,
@@ -181,19 +189,6 @@ func (a *Aggregator) Run(ctx context.Context) error {
 	return err
 }
 
-func (a *Aggregator) restore(ctx context.Context) error {
-	rows, err := a.store.LatestAlerts(ctx)
-	if err != nil {
-		return err
-	}
-	for _, r := range rows {
-		if r.Rule == alert.RuleName {
-			a.restored[r.CheckID] = alert.State{Down: r.State == stateName(true), Since: r.At}
-		}
-	}
-	return nil
-}
-
 // handle makes one batch durable: dead letters, rows, then alert events.
 func (a *Aggregator) handle(ctx context.Context, recs []*kgo.Record) error {
 	start := time.Now()
@@ -201,7 +196,8 @@ func (a *Aggregator) handle(ctx context.Context, recs []*kgo.Record) error {
 
 	var (
 		rows  []store.ResultRow
-		good  []*eventsv1.CheckResult
+		good  []*kgo.Record
+		evs   []*eventsv1.CheckResult
 		dead  []*kgo.Record
 		now   = time.Now()
 		maxAt time.Time
@@ -213,7 +209,7 @@ func (a *Aggregator) handle(ctx context.Context, recs []*kgo.Record) error {
 			dead = append(dead, kafka.DeadLetter(a.cfg.Kafka.DeadLetterTopic, r, err, now))
 			continue
 		}
-		good = append(good, ev)
+		good, evs = append(good, r), append(evs, ev)
 		rows = append(rows, ingest.Row(ev))
 		if at := ev.GetScheduledAt().AsTime(); at.After(maxAt) {
 			maxAt = at
@@ -224,6 +220,12 @@ func (a *Aggregator) handle(ctx context.Context, recs []*kgo.Record) error {
 	}); err != nil {
 		return err
 	}
+	// Rebuild the rules' state first if needed (start, reassignment): from
+	// what is stored, before this batch adds to it.
+	restored, err := a.alerts.restoreIfStale(ctx)
+	if err != nil {
+		return err
+	}
 	if err := retry.Do(ctx, retry.Default, a.log, "insert results", func(ctx context.Context) error {
 		return a.store.InsertResults(ctx, rows)
 	}); err != nil {
@@ -232,17 +234,13 @@ func (a *Aggregator) handle(ctx context.Context, recs []*kgo.Record) error {
 	if err := a.rebuildRollups(ctx, rows); err != nil {
 		return err
 	}
-	var transitions []*alert.Transition
-	for _, ev := range good {
-		tr, err := a.observe(ctx, ev)
-		if err != nil {
+	transitions := append(restored, a.alerts.observe(good, evs)...)
+	if a.beforePublish != nil {
+		if err := a.beforePublish(); err != nil {
 			return err
 		}
-		if tr != nil {
-			transitions = append(transitions, tr)
-		}
 	}
-	if err := a.publish(ctx, transitions); err != nil {
+	if err := a.alerts.publish(ctx, transitions); err != nil {
 		return err
 	}
 	a.metrics.records.WithLabelValues("ingested").Add(float64(len(rows)))
@@ -290,111 +288,4 @@ func maxTime(a, b time.Time) time.Time {
 		return b
 	}
 	return a
-}
-
-// observe feeds one result to its check's tracker, creating the tracker on
-// first sight from the recorded state and the results already stored.
-func (a *Aggregator) observe(ctx context.Context, ev *eventsv1.CheckResult) (*alert.Transition, error) {
-	id := ev.GetCheckId()
-	at := ev.GetScheduledAt().AsTime()
-	tr, ok := a.trackers[id]
-	if !ok {
-		rule := a.cfg.Alerting.For(id)
-		tr = alert.NewTracker(id, ev.GetCheckName(), rule, ev.GetInterval().AsDuration(), a.restored[id])
-		var prior []store.Sample
-		err := retry.Do(ctx, retry.Default, a.log, "read window", func(ctx context.Context) error {
-			var err error
-			prior, err = a.store.Samples(ctx, id, at.Add(-rule.Window), at)
-			return err
-		})
-		if err != nil {
-			return nil, err
-		}
-		samples := make([]alert.Sample, len(prior))
-		for i, p := range prior {
-			samples[i] = alert.Sample{ResultID: p.ResultID, At: p.ScheduledAt, Success: p.Success}
-		}
-		tr.Prime(samples)
-		a.trackers[id] = tr
-	}
-	return tr.Observe(alert.Sample{ResultID: ev.GetResultId(), At: at, Success: ev.GetSuccess()}, ev.GetCheckName()), nil
-}
-
-// publish emits transitions to the alert topic and then records them in
-// ClickHouse, whose copy is what a restart restores from.
-func (a *Aggregator) publish(ctx context.Context, trs []*alert.Transition) error {
-	if len(trs) == 0 {
-		return nil
-	}
-	recs := make([]*kgo.Record, len(trs))
-	rows := make([]store.AlertRow, len(trs))
-	for i, tr := range trs {
-		ev := Event(tr)
-		value, err := proto.Marshal(ev)
-		if err != nil {
-			return err
-		}
-		recs[i] = &kgo.Record{
-			Topic: a.cfg.Kafka.AlertsTopic, Key: []byte(tr.CheckID + "/" + alert.RuleName),
-			Value: value, Headers: kafka.Headers(events.AlertStateChangedV1), Timestamp: tr.At,
-		}
-		rows[i] = AlertRow(tr)
-		a.log.Info("alert state changed", "check", tr.CheckID, "state", stateName(tr.Down), "message", tr.Message)
-	}
-	if err := retry.Do(ctx, retry.Default, a.log, "produce alert events", func(ctx context.Context) error {
-		return kafka.Produce(ctx, a.client, recs...)
-	}); err != nil {
-		return err
-	}
-	if err := retry.Do(ctx, retry.Default, a.log, "insert alert events", func(ctx context.Context) error {
-		return a.store.InsertAlerts(ctx, rows)
-	}); err != nil {
-		return err
-	}
-	for _, tr := range trs {
-		a.metrics.transitions.WithLabelValues(stateName(tr.Down)).Inc()
-	}
-	return nil
-}
-
-func stateName(down bool) string {
-	if down {
-		return "down"
-	}
-	return "up"
-}
-
-// Event is the AlertStateChanged event of a transition.
-func Event(tr *alert.Transition) *eventsv1.AlertStateChanged {
-	ev := &eventsv1.AlertStateChanged{
-		EventId:       tr.EventID,
-		CheckId:       tr.CheckID,
-		CheckName:     tr.CheckName,
-		Rule:          alert.RuleName,
-		State:         alert.AlertState(tr.Down),
-		PreviousState: alert.AlertState(!tr.Down),
-		At:            timestamppb.New(tr.At),
-		Message:       tr.Message,
-		Availability:  tr.Availability,
-		Threshold:     tr.Rule.Threshold,
-		Window:        durationpb.New(tr.Rule.Window),
-		Samples:       uint32(tr.Samples),
-		Successes:     uint32(tr.Successes),
-		LastResultId:  tr.LastResultID,
-	}
-	if !tr.DownSince.IsZero() {
-		ev.DownSince = timestamppb.New(tr.DownSince)
-	}
-	return ev
-}
-
-// AlertRow is the alert_events row of a transition.
-func AlertRow(tr *alert.Transition) store.AlertRow {
-	return store.AlertRow{
-		EventID: tr.EventID, CheckID: tr.CheckID, CheckName: tr.CheckName, Rule: alert.RuleName,
-		State: stateName(tr.Down), PreviousState: stateName(!tr.Down), At: tr.At, Message: tr.Message,
-		Availability: tr.Availability, Threshold: tr.Rule.Threshold, WindowMS: uint64(tr.Rule.Window.Milliseconds()),
-		Samples: uint32(tr.Samples), Successes: uint32(tr.Successes), DownSince: tr.DownSince,
-		LastResultID: tr.LastResultID,
-	}
 }

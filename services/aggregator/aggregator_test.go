@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -16,6 +17,7 @@ import (
 	"github.com/picket-dev/picket/platform/store/embedded/embeddedtest"
 	"github.com/picket-dev/picket/schemas/events"
 	eventsv1 "github.com/picket-dev/picket/schemas/gen/picket/events/v1"
+	"github.com/picket-dev/picket/services/aggregator/alert"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kfake"
@@ -44,8 +46,10 @@ func newEnv(t *testing.T) *env {
 	cfg := DefaultConfig()
 	cfg.Kafka.Brokers = cluster.ListenAddrs()
 	cfg.Kafka.Partitions = 3
-	// 80 % over 10 s at a 1 s interval: 5 results are enough.
-	cfg.Alerting.Default.Window = 10 * time.Second
+	// 80 % over 10 s at a 1 s interval: 5 results are enough. A location's
+	// first result waits 2 s of event time for others of its tick.
+	cfg.Alerting.Rules = map[string]alert.Rule{"availability": {Kind: alert.KindAvailability, Threshold: 0.8, Window: 10 * time.Second}}
+	cfg.Alerting.Lateness = 2 * time.Second
 	cl, err := kgo.NewClient(kgo.SeedBrokers(cluster.ListenAddrs()...))
 	if err != nil {
 		t.Fatal(err)
@@ -93,11 +97,16 @@ func record(t *testing.T, ev *eventsv1.CheckResult) *kgo.Record {
 // start runs an aggregator until the test ends or it returns.
 func (e *env) start(t *testing.T, afterWrite func() error) <-chan error {
 	t.Helper()
+	return e.startWith(t, func(a *Aggregator) { a.afterWrite = afterWrite })
+}
+
+func (e *env) startWith(t *testing.T, hook func(*Aggregator)) <-chan error {
+	t.Helper()
 	a, err := New(e.cfg, e.store, slog.New(slog.NewTextHandler(io.Discard, nil)), prometheus.NewRegistry())
 	if err != nil {
 		t.Fatal(err)
 	}
-	a.afterWrite = afterWrite
+	hook(a)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	finished := make(chan struct{})
@@ -284,6 +293,94 @@ func TestRedeliveryIsHarmless(t *testing.T) {
 		return err == nil && m.Runs == 21 && m.Successes == 10, fmt.Sprintf("%+v %v", m, err)
 	})
 	if a[0].Message != "Website Check api is down. availability=70.00%, time=2026-11-22T10:00:12Z" {
+		t.Fatalf("message %q", a[0].Message)
+	}
+}
+
+func (e *env) alerts(t *testing.T) []store.AlertRow {
+	t.Helper()
+	a, err := e.store.Alerts(context.Background(), store.AlertQuery{From: t0.Add(-time.Hour), To: t0.Add(time.Hour), Limit: 100})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a
+}
+
+// A crash after the results are stored but before the transition they
+// cause is emitted: the restarted aggregator, rebuilding its rules from the
+// stored results, emits the transition (once, with its deterministic id).
+func TestCrashBeforeEmittingRecoversTheTransition(t *testing.T) {
+	e := newEnv(t)
+	var recs []*kgo.Record
+	for i := range 20 {
+		recs = append(recs, record(t, result("api", i, i < 10)))
+	}
+	e.produce(t, recs...)
+	crash := errors.New("crash before publishing")
+	first := e.startWith(t, func(a *Aggregator) { a.beforePublish = func() error { return crash } })
+	if err := <-first; !errors.Is(err, crash) {
+		t.Fatalf("first aggregator: %v", err)
+	}
+	if st := e.stats(t, "api"); st.Samples != 20 || len(e.alerts(t)) != 0 {
+		t.Fatalf("after the crash: %d samples, alerts %+v; want 20 and none", st.Samples, e.alerts(t))
+	}
+	e.start(t, nil)
+	poll(t, "the lost transition", func() (bool, string) {
+		a := e.alerts(t)
+		return len(a) == 1, fmt.Sprint(a)
+	})
+	a := e.alerts(t)[0]
+	if a.State != "down" || a.Message != "Website Check api is down. availability=70.00%, time=2026-11-22T10:00:12Z" ||
+		a.LastResultID != events.ResultID("api", "loc", t0.Add(12*time.Second)) || a.FirstResultID != events.ResultID("api", "loc", t0.Add(3*time.Second)) {
+		t.Fatalf("recovered transition %+v", a)
+	}
+	if got := consumeAll(t, e, e.cfg.Kafka.AlertsTopic, 1); len(got) != 1 {
+		t.Fatalf("%d alert events published, want 1", len(got))
+	}
+}
+
+// The rules' state comes back from the compacted alert topic: an open alert
+// is not opened again after a restart, and its recovery says since when it
+// was down, even with ClickHouse's copy of the history gone.
+func TestRestartRestoresStateFromTheAlertTopic(t *testing.T) {
+	e := newEnv(t)
+	var recs []*kgo.Record
+	for i := range 20 {
+		recs = append(recs, record(t, result("api", i, i < 10)))
+	}
+	e.produce(t, recs...)
+	stop := make(chan struct{})
+	done := e.startWith(t, func(a *Aggregator) {
+		a.afterWrite = func() error {
+			select {
+			case <-stop:
+				return errors.New("stopped")
+			default:
+				return nil
+			}
+		}
+	})
+	poll(t, "the down transition", func() (bool, string) { return len(e.alerts(t)) == 1, fmt.Sprint(e.alerts(t)) })
+	downAt := e.alerts(t)[0].At
+	close(stop)
+	e.produce(t, record(t, result("api", 20, false))) // lets the first aggregator reach its hook and stop
+	<-done
+	if err := e.store.Backend().Exec(context.Background(), "TRUNCATE TABLE "+e.store.Database()+".alert_events", nil); err != nil {
+		t.Fatal(err)
+	}
+
+	e.start(t, nil)
+	var more []*kgo.Record
+	for i := 21; i < 45; i++ {
+		more = append(more, record(t, result("api", i, i >= 30))) // still failing, then recovered
+	}
+	e.produce(t, more...)
+	poll(t, "the recovery", func() (bool, string) { return len(e.alerts(t)) == 1, fmt.Sprint(e.alerts(t)) })
+	a := e.alerts(t)
+	if a[0].State != "up" || !a[0].DownSince.Equal(downAt) {
+		t.Fatalf("after restart: %+v; want only the recovery, down since %v", a, downAt)
+	}
+	if !strings.Contains(a[0].Message, "(down since 2026-11-22T10:00:12Z)") {
 		t.Fatalf("message %q", a[0].Message)
 	}
 }

@@ -1,37 +1,61 @@
 package aggregator
 
 import (
-	"github.com/picket-dev/picket/platform/config/configtest"
 	"testing"
 	"time"
 
 	"github.com/picket-dev/picket/platform/config"
+	"github.com/picket-dev/picket/platform/config/configtest"
+	"github.com/picket-dev/picket/services/aggregator/alert"
 )
 
 func TestConfigRefusesInvalidFiles(t *testing.T) {
 	want := map[string]string{
 		"invalid-database.yaml":        `config: clickhouse.database: database name "picket-prod": want letters, digits and underscores, not starting with a digit`,
-		"invalid-threshold.yaml":       "config: alerting.default.threshold: 80 must be in (0, 1]",
-		"invalid-override-window.yaml": "config: alerting.checks.checkout.window: 0s must be positive",
+		"invalid-threshold.yaml":       "config: alerting.rules.availability.threshold: 80 must be in (0, 1]",
+		"invalid-override-window.yaml": "config: alerting.checks.checkout.rules.latency-p95.window: 0s must be positive",
 		"invalid-batch.yaml":           "config: batch_max_records: 0 must be at least 1",
-		"invalid-unknown-key.yaml":     `config: unknown key "alerting.default.treshold"`,
+		"invalid-unknown-key.yaml":     `config: unknown key "alerting.rules.availability.treshold"`,
 		"invalid-no-clickhouse.yaml":   "config: clickhouse.addr: at least one address is required",
+		"invalid-kind.yaml":            `config: alerting.rules.slow.kind: "latencyy" is not one of [availability error_rate consecutive latency certificate]`,
+		"invalid-silence.yaml":         "config: alerting.silences[0]: needs checks or labels, or it would silence everything",
+		"invalid-silence-order.yaml":   "config: alerting.silences[0].to: 2026-11-22T02:00:00Z must be after from (2026-11-22T04:00:00Z)",
+		"invalid-consecutive.yaml":     "config: alerting.rules.flapping.successes: 0 must be at least 1",
 	}
 	configtest.RefusesInvalidFiles(t, func() any { c := DefaultConfig(); return &c }, want)
 }
 
-func TestConfigPerCheckRule(t *testing.T) {
+func TestConfigRulesPerCheck(t *testing.T) {
 	cfg := DefaultConfig()
-	err := config.Load(&cfg, DefaultConfig(), config.Source{Sets: []string{
-		"alerting.checks.checkout.threshold=0.95", "alerting.checks.checkout.window=5m",
-	}})
-	if err != nil {
+	if err := config.Load(&cfg, DefaultConfig(), config.Source{File: "testdata/alerting.yaml"}); err != nil {
 		t.Fatal(err)
 	}
-	if r := cfg.Alerting.For("checkout"); r.Threshold != 0.95 || r.Window != 5*time.Minute {
-		t.Fatalf("override %+v", r)
+	names := func(rs []alert.NamedRule) map[string]alert.Rule {
+		m := map[string]alert.Rule{}
+		for _, r := range rs {
+			m[r.Name] = r.Rule
+		}
+		return m
 	}
-	if r := cfg.Alerting.For("other"); r.Threshold != 0.8 || r.Window != 2*time.Minute {
-		t.Fatalf("default %+v", r)
+	co := names(cfg.Alerting.For("checkout"))
+	// The override keeps the default's kind and threshold, changes the window.
+	if r := co["availability"]; r.Kind != alert.KindAvailability || r.Threshold != 0.9 || r.Window != 5*time.Minute {
+		t.Fatalf("checkout availability %+v", r)
+	}
+	if r := co["latency-p95"]; r.Limit != 800*time.Millisecond || r.Percentile != 95 {
+		t.Fatalf("checkout latency %+v", r)
+	}
+	if len(co) != 5 {
+		t.Fatalf("checkout rules %v", co)
+	}
+	other := names(cfg.Alerting.For("other"))
+	if r := other["availability"]; r.Threshold != 0.9 || r.Window != 2*time.Minute || len(other) != 2 {
+		t.Fatalf("default rules %+v", other)
+	}
+	if _, ok := names(cfg.Alerting.For("legacy"))["errors"]; ok {
+		t.Fatal("a disabled default rule still applies")
+	}
+	if s := cfg.Alerting.Silences; len(s) != 1 || s[0].Labels["team"] != "payments" || s[0].From.Hour() != 2 {
+		t.Fatalf("silences %+v", s)
 	}
 }

@@ -191,6 +191,14 @@ func (n *Notifier) deliver(ctx context.Context, s deliver.Sink, ev *eventsv1.Ale
 		n.metrics.deliveries.WithLabelValues(s.Name(), "duplicate").Inc()
 		return nil
 	}
+	if ev.GetSilenced() {
+		// Recorded by the aggregator, flagged; a maintenance window means
+		// nobody is paged for it.
+		n.metrics.deliveries.WithLabelValues(s.Name(), "silenced").Inc()
+		n.log.Info("not delivering silenced transition", "sink", s.Name(), "check", ev.GetCheckId(),
+			"rule", ev.GetRule(), "state", deliver.StateLabel(ev.GetState()), "silence", ev.GetSilence())
+		return nil
+	}
 	start := time.Now()
 	err := retry.Do(ctx, retry.Default, n.log.With("sink", s.Name(), "event_id", ev.GetEventId()), "deliver", func(ctx context.Context) error {
 		err := s.Send(ctx, ev)

@@ -62,9 +62,25 @@ func alertRecord(t *testing.T, topic, id string, state eventsv1.AlertState, at t
 	return &kgo.Record{Topic: topic, Key: []byte("api/availability"), Value: b, Headers: kafka.Headers(events.AlertStateChangedV1)}
 }
 
+// silenced marks an alert record as covered by a maintenance window.
+func silenced(t *testing.T, r *kgo.Record) *kgo.Record {
+	var ev eventsv1.AlertStateChanged
+	if err := proto.Unmarshal(r.Value, &ev); err != nil {
+		t.Fatal(err)
+	}
+	ev.Silenced, ev.Silence = true, "db-maintenance"
+	b, err := proto.Marshal(&ev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.Value = b
+	return r
+}
+
 // Every event reaches the webhook once, signed and in order: transient
 // failures are retried, a rejection is not retried and does not block the
-// events behind it, and a duplicate event is not sent again. The offsets are
+// events behind it, a duplicate event is not sent again, and a silenced one
+// (inside a maintenance window) is not sent at all. The offsets are
 // committed once all of it is done.
 func TestNotifierDeliversEachEventOnce(t *testing.T) {
 	cluster, err := kfake.NewCluster(kfake.NumBrokers(1))
@@ -109,6 +125,7 @@ func TestNotifierDeliversEachEventOnce(t *testing.T) {
 		alertRecord(t, topic, "e3", eventsv1.AlertState_ALERT_STATE_DOWN, at.Add(2*time.Minute)),
 		alertRecord(t, topic, "e1", eventsv1.AlertState_ALERT_STATE_DOWN, at), // redelivered by an aggregator restart
 		alertRecord(t, topic, "e4", eventsv1.AlertState_ALERT_STATE_UP, at.Add(3*time.Minute)),
+		silenced(t, alertRecord(t, topic, "e5", eventsv1.AlertState_ALERT_STATE_DOWN, at.Add(4*time.Minute))),
 	}
 	if err := cl.ProduceSync(context.Background(), recs...).FirstErr(); err != nil {
 		t.Fatal(err)
@@ -132,7 +149,7 @@ func TestNotifierDeliversEachEventOnce(t *testing.T) {
 		}
 	}
 	if fmt.Sprint(ids) != "[e1 e2 e4]" {
-		t.Fatalf("delivered %v, want [e1 e2 e4] (e3 rejected)", ids)
+		t.Fatalf("delivered %v, want [e1 e2 e4] (e3 rejected, e5 silenced)", ids)
 	}
 	if rc.calls["e1"] != 1 || rc.calls["e2"] != 3 || rc.calls["e3"] != 1 || rc.calls["e4"] != 1 {
 		t.Fatalf("calls %v: want e1 once, e2 three times (two 5xx), e3 once (400 is final), e4 once", rc.calls)

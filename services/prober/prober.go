@@ -380,6 +380,7 @@ func Result(c check.Check, location string, tick time.Time, r probe.Result, atte
 		FailureClass:    r.Class,
 		FailureMessage:  r.Message,
 		Interval:        durationpb.New(c.Interval),
+		Labels:          c.Labels,
 		Attempts:        uint32(attempts),
 		Phases:          phases(r.Phases),
 	}

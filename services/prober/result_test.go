@@ -36,3 +36,12 @@ func TestResultCarriesJourneySteps(t *testing.T) {
 		t.Fatalf("pay %v / %v", pay, ev.GetFailureMessage())
 	}
 }
+
+// A check's labels travel with each result, for silences to match on.
+func TestResultCarriesLabels(t *testing.T) {
+	c := check.Check{ID: "pay", Name: "Payments", Interval: time.Minute, Labels: map[string]string{"team": "payments"}}
+	ev := Result(c, "eu", time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC), probe.Result{Success: true}, 1)
+	if ev.GetLabels()["team"] != "payments" {
+		t.Fatalf("labels %v", ev.GetLabels())
+	}
+}

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/picket-dev/picket/cli/devstack"
+	"github.com/picket-dev/picket/services/aggregator/alert"
 	"github.com/picket-dev/picket/services/notifier"
 	"github.com/picket-dev/picket/services/notifier/deliver"
 	"github.com/picket-dev/picket/services/prober/check"
@@ -130,8 +131,10 @@ func outageAndRecovery(t *testing.T, start startFunc) {
 	cfg := devstack.DefaultConfig()
 	cfg.Demo.Enabled = false
 	cfg.Webhooks = append(cfg.Webhooks, notifier.WebhookConfig{Name: "recorder", URL: hook.URL, Timeout: 5 * time.Second})
-	// 80 % over 2 s: 20 results per window at a 100 ms interval.
-	cfg.Alerting.Default.Window = 2 * time.Second
+	// 80 % over 2 s: 20 results per window at a 100 ms interval. The first
+	// result waits a lateness (1 s of event time) for other locations' results.
+	cfg.Alerting.Rules["availability"] = alert.Rule{Kind: alert.KindAvailability, Threshold: 0.8, Window: 2 * time.Second}
+	cfg.Alerting.Lateness = time.Second
 	checks := []check.Check{{
 		ID: "shop", Name: "Shop checkout", Interval: interval, Timeout: 80 * time.Millisecond,
 		HTTP: &check.HTTP{Method: "GET", URL: ts.URL + "/checkout", ExpectedStatus: []int{200}},

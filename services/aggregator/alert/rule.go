@@ -1,49 +1,165 @@
-// Package alert evaluates the availability rule of each check over event time.
+// Package alert evaluates alert rules per check over event time.
 //
-// Evaluation is a pure function of the results seen, in the order of their
-// scheduled times: it never reads the wall clock, so the same results yield
-// the same transitions, with the same ids, live or replayed.
+// Evaluation is a pure function of the results seen, taken in the order of
+// their scheduled times once a watermark has passed them: it never reads the
+// wall clock, so the same results yield the same transitions, with the same
+// ids, whether they arrive live, late (within the lateness bound), out of
+// order or replayed.
 package alert
 
 import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
+	"sort"
 	"time"
 )
 
-// RuleName is the name of the availability rule in events and storage.
-const RuleName = "availability"
+// The rule kinds.
+const (
+	// KindAvailability opens when the fraction of successful results over
+	// Window drops below Threshold, and closes at or above it.
+	KindAvailability = "availability"
+	// KindErrorRate opens when the fraction of failed results over Window has
+	// stayed above Threshold for For, and closes as soon as it is not.
+	KindErrorRate = "error_rate"
+	// KindConsecutive opens after Failures failed results in a row and closes
+	// after Successes successful results in a row.
+	KindConsecutive = "consecutive"
+	// KindLatency opens when the Percentile of run durations over Window is
+	// above Limit, and closes at or below it.
+	KindLatency = "latency"
+	// KindCertificate opens when the server's certificate expires within Days
+	// of the result, and closes when a later result shows a renewed one.
+	KindCertificate = "certificate"
+)
 
-// Rule opens an alert when availability over the trailing Window drops below
-// Threshold, and closes it when availability is back at or above it.
+var kinds = []string{KindAvailability, KindErrorRate, KindConsecutive, KindLatency, KindCertificate}
+
+// The states a rule can put a check in.
+const (
+	StateUp       = "up"
+	StateDown     = "down"
+	StateDegraded = "degraded"
+)
+
+// Rule is one alert rule. Which fields apply depends on Kind.
 type Rule struct {
-	// Threshold is the minimum acceptable availability, 0..1.
+	Kind string `koanf:"kind"`
+	// Threshold is the availability floor (availability) or the error-rate
+	// ceiling (error_rate), as a fraction 0..1.
 	Threshold float64 `koanf:"threshold"`
-	// Window is how far back from each result the rule looks.
+	// Window is how far back from each result the rule looks (availability,
+	// error_rate, latency).
 	Window time.Duration `koanf:"window"`
-	// MinSamples is how many results the window needs before the rule says
+	// For is how long the error rate must stay above Threshold (error_rate).
+	For time.Duration `koanf:"for"`
+	// MinSamples is how many results a window needs before the rule says
 	// anything; 0 means half of what the check's interval implies (at least 1).
 	MinSamples int `koanf:"min_samples"`
+	// Failures and Successes are the runs that open and close (consecutive).
+	Failures  int `koanf:"failures"`
+	Successes int `koanf:"successes"`
+	// Percentile (0..100) of durations compared with Limit (latency).
+	Percentile float64       `koanf:"percentile"`
+	Limit      time.Duration `koanf:"limit"`
+	// Days before expiry that the certificate rule opens (certificate).
+	Days int `koanf:"days"`
+	// Quorum is how many of the check's locations must be failing the rule
+	// for the check to be; 0 means 1 (any location).
+	Quorum int `koanf:"quorum"`
+	// State is what the rule opens: down or degraded. The default is down,
+	// degraded for latency and certificate.
+	State string `koanf:"state"`
+	// Disabled turns off a default rule for one check.
+	Disabled bool `koanf:"disabled"`
 }
 
-// DefaultRule is the seed's rule: below 80 % over 2 minutes.
-func DefaultRule() Rule { return Rule{Threshold: 0.8, Window: 2 * time.Minute} }
+// DefaultRule is the seed's rule: availability below 80 % over 2 minutes.
+func DefaultRule() Rule {
+	return Rule{Kind: KindAvailability, Threshold: 0.8, Window: 2 * time.Minute}
+}
+
+// NamedRule is a rule with the name it is configured under, which events,
+// storage and the alert topic's keys carry.
+type NamedRule struct {
+	Name string
+	Rule
+}
 
 // Validate names the offending key under prefix.
 func (r Rule) Validate(prefix string) error {
+	bad := func(key string, format string, args ...any) error {
+		return fmt.Errorf("%s.%s: %s", prefix, key, fmt.Sprintf(format, args...))
+	}
+	if !slices.Contains(kinds, r.Kind) {
+		return bad("kind", "%q is not one of %v", r.Kind, kinds)
+	}
+	switch r.State {
+	case "", StateDown, StateDegraded:
+	default:
+		return bad("state", "%q must be down or degraded", r.State)
+	}
 	switch {
-	case math.IsNaN(r.Threshold) || r.Threshold <= 0 || r.Threshold > 1:
-		return fmt.Errorf("%s.threshold: %v must be in (0, 1]", prefix, r.Threshold)
-	case r.Window <= 0:
-		return fmt.Errorf("%s.window: %s must be positive", prefix, r.Window)
 	case r.MinSamples < 0:
-		return fmt.Errorf("%s.min_samples: %d must not be negative", prefix, r.MinSamples)
+		return bad("min_samples", "%d must not be negative", r.MinSamples)
+	case r.Quorum < 0:
+		return bad("quorum", "%d must not be negative", r.Quorum)
+	}
+	switch r.Kind {
+	case KindAvailability, KindErrorRate:
+		if math.IsNaN(r.Threshold) || r.Threshold <= 0 || r.Threshold > 1 {
+			return bad("threshold", "%v must be in (0, 1]", r.Threshold)
+		}
+	}
+	switch r.Kind {
+	case KindAvailability, KindErrorRate, KindLatency:
+		if r.Window <= 0 {
+			return bad("window", "%s must be positive", r.Window)
+		}
+	}
+	switch r.Kind {
+	case KindErrorRate:
+		if r.For < 0 {
+			return bad("for", "%s must not be negative", r.For)
+		}
+	case KindConsecutive:
+		if r.Failures < 1 {
+			return bad("failures", "%d must be at least 1", r.Failures)
+		}
+		if r.Successes < 1 {
+			return bad("successes", "%d must be at least 1", r.Successes)
+		}
+	case KindLatency:
+		if math.IsNaN(r.Percentile) || r.Percentile <= 0 || r.Percentile > 100 {
+			return bad("percentile", "%v must be in (0, 100]", r.Percentile)
+		}
+		if r.Limit <= 0 {
+			return bad("limit", "%s must be positive", r.Limit)
+		}
+	case KindCertificate:
+		if r.Days < 1 {
+			return bad("days", "%d must be at least 1", r.Days)
+		}
 	}
 	return nil
 }
 
-// minSamples is the number of results the window needs, given the check's interval.
+// failState is the state the rule opens.
+func (r Rule) failState() string {
+	switch {
+	case r.State != "":
+		return r.State
+	case r.Kind == KindLatency || r.Kind == KindCertificate:
+		return StateDegraded
+	}
+	return StateDown
+}
+
+func (r Rule) quorum() int { return max(1, r.Quorum) }
+
+// minSamples is the number of results a window needs, given the check's interval.
 func (r Rule) minSamples(interval time.Duration) int {
 	if r.MinSamples > 0 {
 		return r.MinSamples
@@ -54,30 +170,171 @@ func (r Rule) minSamples(interval time.Duration) int {
 	return max(1, int(r.Window/interval)/2)
 }
 
-// Rules are the default rule and per-check overrides.
-type Rules struct {
-	Default Rule            `koanf:"default"`
-	Checks  map[string]Rule `koanf:"checks"`
+// Lookback is how much history before a result the rule can depend on.
+func (r Rule) Lookback(interval time.Duration) time.Duration {
+	switch r.Kind {
+	case KindErrorRate:
+		return r.Window + r.For
+	case KindConsecutive:
+		return time.Duration(max(r.Failures, r.Successes)+1) * interval
+	case KindCertificate:
+		return interval
+	}
+	return r.Window
 }
 
-// For returns the rule of checkID.
-func (rs Rules) For(checkID string) Rule {
-	if r, ok := rs.Checks[checkID]; ok {
+// inherit fills the fields an override left unset from the default rule of
+// the same name, so `checks.x.rules.availability.threshold: 0.95` keeps the
+// default window.
+func (r Rule) inherit(d Rule) Rule {
+	if r.Kind == "" {
+		r.Kind = d.Kind
+	}
+	if r.Kind != d.Kind {
 		return r
 	}
-	return rs.Default
+	fill := func(v *float64, d float64) {
+		if *v == 0 {
+			*v = d
+		}
+	}
+	fill(&r.Threshold, d.Threshold)
+	fill(&r.Percentile, d.Percentile)
+	for _, p := range []struct{ v, d *time.Duration }{{&r.Window, &d.Window}, {&r.For, &d.For}, {&r.Limit, &d.Limit}} {
+		if *p.v == 0 {
+			*p.v = *p.d
+		}
+	}
+	for _, p := range []struct{ v, d *int }{{&r.MinSamples, &d.MinSamples}, {&r.Failures, &d.Failures},
+		{&r.Successes, &d.Successes}, {&r.Days, &d.Days}, {&r.Quorum, &d.Quorum}} {
+		if *p.v == 0 {
+			*p.v = *p.d
+		}
+	}
+	if r.State == "" {
+		r.State = d.State
+	}
+	return r
+}
+
+// CheckRules are one check's overrides.
+type CheckRules struct {
+	// Rules replace, field by field, the default rules of the same name, or
+	// add rules; `disabled: true` removes a default rule for this check.
+	Rules map[string]Rule `koanf:"rules"`
+}
+
+// Config is the alerting configuration.
+type Config struct {
+	// Lateness bounds how late (in event time) a result may arrive and still
+	// be evaluated in order. Results from a location are evaluated as soon
+	// as they are contiguous (no missing tick); a gap is waited for until
+	// newer results are Lateness ahead of it.
+	Lateness time.Duration `koanf:"lateness"`
+	// RestoreHorizon is how much recent history (event time, before the
+	// newest stored result) the rules are rebuilt from at start and after a
+	// rebalance. A transition lost in a crash between storing its results and
+	// emitting it is recovered when it lies within the horizon's last part
+	// after the rules' lookback.
+	RestoreHorizon time.Duration `koanf:"restore_horizon"`
+	// Rules apply to every check, by name.
+	Rules map[string]Rule `koanf:"rules"`
+	// Checks holds per-check overrides, by check id.
+	Checks map[string]CheckRules `koanf:"checks"`
+	// Silences are maintenance windows: transitions they cover are recorded
+	// and flagged, and not notified.
+	Silences []Silence `koanf:"silences"`
+}
+
+// DefaultConfig is the seed's availability rule on every check.
+func DefaultConfig() Config {
+	return Config{Lateness: 30 * time.Second, RestoreHorizon: 30 * time.Minute,
+		Rules: map[string]Rule{"availability": DefaultRule()}}
+}
+
+// For returns checkID's rules, sorted by name.
+func (c Config) For(checkID string) []NamedRule {
+	merged := map[string]Rule{}
+	for name, r := range c.Rules {
+		merged[name] = r
+	}
+	for name, r := range c.Checks[checkID].Rules {
+		if d, ok := merged[name]; ok {
+			r = r.inherit(d)
+		}
+		merged[name] = r
+	}
+	out := make([]NamedRule, 0, len(merged))
+	for name, r := range merged {
+		if !r.Disabled {
+			out = append(out, NamedRule{Name: name, Rule: r})
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}
+
+// MaxLookback is the longest history any configured rule needs at interval.
+func (c Config) MaxLookback(interval time.Duration) time.Duration {
+	var lb time.Duration
+	check := func(rs map[string]Rule) {
+		for _, r := range rs {
+			lb = max(lb, r.Lookback(interval))
+		}
+	}
+	check(c.Rules)
+	for _, cr := range c.Checks {
+		check(cr.Rules)
+	}
+	return lb
 }
 
 // Validate names the offending key.
-func (rs Rules) Validate() error {
-	if err := rs.Default.Validate("alerting.default"); err != nil {
-		return err
+func (c Config) Validate() error {
+	if c.Lateness < 0 {
+		return fmt.Errorf("alerting.lateness: %s must not be negative", c.Lateness)
+	}
+	if c.RestoreHorizon <= 0 {
+		return fmt.Errorf("alerting.restore_horizon: %s must be positive", c.RestoreHorizon)
 	}
 	var errs []error
-	for id, r := range rs.Checks {
-		if err := r.Validate("alerting.checks." + id); err != nil {
-			errs = append(errs, err)
+	for _, name := range sortedKeys(c.Rules) {
+		errs = append(errs, validName("alerting.rules", name), c.Rules[name].Validate("alerting.rules."+name))
+	}
+	for _, id := range sortedKeys(c.Checks) {
+		overrides := c.Checks[id].Rules
+		for _, name := range sortedKeys(overrides) {
+			r := overrides[name]
+			if d, ok := c.Rules[name]; ok {
+				r = r.inherit(d)
+			}
+			if r.Disabled {
+				continue
+			}
+			errs = append(errs, validName("alerting.checks."+id+".rules", name),
+				r.Validate("alerting.checks."+id+".rules."+name))
 		}
 	}
+	for i, s := range c.Silences {
+		errs = append(errs, s.Validate(fmt.Sprintf("alerting.silences[%d]", i)))
+	}
 	return errors.Join(errs...)
+}
+
+func validName(prefix, name string) error {
+	for _, c := range name {
+		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
+			return fmt.Errorf("%s.%s: rule name must be lower-case letters, digits, - and _", prefix, name)
+		}
+	}
+	return nil
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
 }

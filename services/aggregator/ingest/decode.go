@@ -5,11 +5,13 @@ package ingest
 import (
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/picket-dev/picket/platform/kafka"
 	"github.com/picket-dev/picket/platform/store"
 	"github.com/picket-dev/picket/schemas/events"
 	eventsv1 "github.com/picket-dev/picket/schemas/gen/picket/events/v1"
+	"github.com/picket-dev/picket/services/aggregator/alert"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"google.golang.org/protobuf/types/known/durationpb"
 )
@@ -93,4 +95,31 @@ func Row(ev *eventsv1.CheckResult) store.ResultRow {
 // ms is a duration in milliseconds, to the microsecond; nil is 0.
 func ms(d *durationpb.Duration) float64 {
 	return float64(d.AsDuration().Microseconds()) / 1000
+}
+
+// Sample is what the alert rules see of an event.
+func Sample(ev *eventsv1.CheckResult) alert.Sample {
+	s := alert.Sample{
+		ResultID: ev.GetResultId(), Location: ev.GetLocation(), At: ev.GetScheduledAt().AsTime(),
+		Interval: ev.GetInterval().AsDuration(), Success: ev.GetSuccess(),
+		// Through milliseconds as stored, so live and restored evaluations agree.
+		Duration: time.Duration(ms(ev.GetDuration()) * float64(time.Millisecond)),
+	}
+	if na := ev.GetCertificate().GetNotAfter(); na != nil {
+		s.CertNotAfter = na.AsTime().Truncate(time.Millisecond)
+	}
+	return s
+}
+
+// StoredSample is what the alert rules see of a stored result.
+func StoredSample(r store.RecentResult) alert.Sample {
+	s := alert.Sample{
+		ResultID: r.ResultID, Location: r.Location, At: r.ScheduledAt,
+		Interval: time.Duration(r.IntervalMS) * time.Millisecond, Success: r.Success,
+		Duration: time.Duration(r.DurationMS * float64(time.Millisecond)),
+	}
+	if r.CertNotAfter.Unix() > 0 {
+		s.CertNotAfter = r.CertNotAfter
+	}
+	return s
 }

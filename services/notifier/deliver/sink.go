@@ -38,6 +38,18 @@ type Payload struct {
 	Successes     uint32  `json:"successes"`
 	DownSince     string  `json:"down_since,omitempty"`
 	LastResultID  string  `json:"last_result_id"`
+	// Since version 1's first extension: the rule's kind and what it
+	// measured (value in unit), the evidence's first result, the deciding
+	// location and the failing ones out of those active, and a title.
+	Kind             string   `json:"kind"`
+	Value            float64  `json:"value"`
+	Unit             string   `json:"unit"`
+	FirstResultID    string   `json:"first_result_id"`
+	Location         string   `json:"location"`
+	FailingLocations []string `json:"failing_locations"`
+	Locations        uint32   `json:"locations"`
+	Quorum           uint32   `json:"quorum"`
+	Summary          string   `json:"summary"`
 }
 
 // NewPayload converts an event to the webhook payload.
@@ -58,6 +70,19 @@ func NewPayload(ev *eventsv1.AlertStateChanged) Payload {
 		Samples:       ev.GetSamples(),
 		Successes:     ev.GetSuccesses(),
 		LastResultID:  ev.GetLastResultId(),
+
+		Kind:             ev.GetKind(),
+		Value:            ev.GetValue(),
+		Unit:             ev.GetUnit(),
+		FirstResultID:    ev.GetFirstResultId(),
+		Location:         ev.GetLocation(),
+		FailingLocations: ev.GetFailingLocations(),
+		Locations:        ev.GetLocations(),
+		Quorum:           ev.GetQuorum(),
+		Summary:          ev.GetSummary(),
+	}
+	if p.FailingLocations == nil {
+		p.FailingLocations = []string{}
 	}
 	if ev.GetDownSince() != nil {
 		p.DownSince = ev.GetDownSince().AsTime().UTC().Format(time.RFC3339Nano)
@@ -65,7 +90,7 @@ func NewPayload(ev *eventsv1.AlertStateChanged) Payload {
 	return p
 }
 
-// StateLabel is the lower-case name of a state: "up", "down".
+// StateLabel is the lower-case name of a state: "up", "down", "degraded".
 func StateLabel(s eventsv1.AlertState) string {
 	return strings.ToLower(strings.TrimPrefix(s.String(), "ALERT_STATE_"))
 }

@@ -27,6 +27,8 @@ func recovery() *eventsv1.AlertStateChanged {
 		Message:      "Website Reservations API is up again. availability=80.00%, time=2026-11-22T10:05:00Z, recovered after 3m0s (down since 2026-11-22T10:02:00Z)",
 		Availability: 0.8, Threshold: 0.8, Window: durationpb.New(2 * time.Minute), Samples: 24, Successes: 20,
 		DownSince: timestamppb.New(at.Add(-3 * time.Minute)), LastResultId: "0a1b2c",
+		Kind: "availability", Value: 0.8, Unit: "ratio", FirstResultId: "09f8e7", Location: "eu-west",
+		FailingLocations: nil, Locations: 1, Quorum: 1, Summary: "Website Reservations API is up again",
 	}
 }
 

@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"github.com/picket-dev/picket/services/prober/assert"
 	"io"
+	"maps"
 	"net"
 	"net/http"
 	"net/url"
@@ -34,6 +35,9 @@ type Check struct {
 	Timeout time.Duration `yaml:"timeout"`
 	// Locations that run the check; empty means every location.
 	Locations []string `yaml:"locations"`
+	// Labels travel with every result (team: payments, env: prod): alert
+	// silences and routing select checks by them.
+	Labels map[string]string `yaml:"labels"`
 	// Retries confirms a failure by running again up to this many times,
 	// RetryDelay apart, before reporting; the result says how many attempts ran.
 	Retries    int           `yaml:"retries"`
@@ -223,6 +227,8 @@ const (
 	DefaultTimeout  = 10 * time.Second
 )
 
+var labelPattern = regexp.MustCompile(`^[a-z][a-z0-9_]{0,62}$`)
+
 var idPattern = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,127}$`)
 
 // Load reads and validates a check file.
@@ -333,6 +339,11 @@ func (c Check) Validate() error {
 		return fmt.Errorf("retries: %d must be from 0 to 10", c.Retries)
 	case c.RetryDelay < 0:
 		return fmt.Errorf("retry_delay: %s must not be negative", c.RetryDelay)
+	}
+	for _, k := range slices.Sorted(maps.Keys(c.Labels)) {
+		if !labelPattern.MatchString(k) {
+			return fmt.Errorf("labels.%s: label names are lower-case letters, digits and '_', starting with a letter", k)
+		}
 	}
 	if worst := time.Duration(c.Retries+1)*c.Timeout + time.Duration(c.Retries)*c.RetryDelay; worst >= c.Interval {
 		return fmt.Errorf("retries: %d retries of timeout %s, %s apart, can take %s, not below interval %s",

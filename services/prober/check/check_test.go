@@ -26,6 +26,7 @@ func TestLoadRefusesInvalidFiles(t *testing.T) {
 		"invalid-http-version.yaml":     `checks file testdata/invalid-http-version.yaml: checks[0] (api): http.http_version: "3" is not 1.1 or 2`,
 		"invalid-inline-password.yaml":  "checks file testdata/invalid-inline-password.yaml: yaml: unmarshal errors:\n  line 5: field password not found in type check.BasicAuth",
 		"invalid-journey-variable.yaml": "checks file testdata/invalid-journey-variable.yaml: checks[0] (shop): journey.steps[1].headers.Authorization: ${tokn} is not extracted by an earlier step",
+		"invalid-label.yaml":            "checks file testdata/invalid-label.yaml: checks[0] (api): labels.Team: label names are lower-case letters, digits and '_', starting with a letter",
 		"invalid-interval.yaml":         "checks file testdata/invalid-interval.yaml: yaml: unmarshal errors:\n  line 3: cannot unmarshal !!str `later` into time.Duration",
 	}
 	files, _ := filepath.Glob("testdata/invalid-*.yaml")

@@ -30,6 +30,9 @@ const (
 	AlertState_ALERT_STATE_UNSPECIFIED AlertState = 0
 	AlertState_ALERT_STATE_UP          AlertState = 1
 	AlertState_ALERT_STATE_DOWN        AlertState = 2
+	// ALERT_STATE_DEGRADED is a warning state: working, but slow or close to
+	// failing (latency above a limit, a certificate about to expire).
+	AlertState_ALERT_STATE_DEGRADED AlertState = 3
 )
 
 // Enum value maps for AlertState.
@@ -38,11 +41,13 @@ var (
 		0: "ALERT_STATE_UNSPECIFIED",
 		1: "ALERT_STATE_UP",
 		2: "ALERT_STATE_DOWN",
+		3: "ALERT_STATE_DEGRADED",
 	}
 	AlertState_value = map[string]int32{
 		"ALERT_STATE_UNSPECIFIED": 0,
 		"ALERT_STATE_UP":          1,
 		"ALERT_STATE_DOWN":        2,
+		"ALERT_STATE_DEGRADED":    3,
 	}
 )
 
@@ -83,7 +88,7 @@ type AlertStateChanged struct {
 	EventId   string `protobuf:"bytes,1,opt,name=event_id,json=eventId,proto3" json:"event_id,omitempty"`
 	CheckId   string `protobuf:"bytes,2,opt,name=check_id,json=checkId,proto3" json:"check_id,omitempty"`
 	CheckName string `protobuf:"bytes,3,opt,name=check_name,json=checkName,proto3" json:"check_name,omitempty"`
-	// rule names the rule, e.g. "availability".
+	// rule names the rule as configured, e.g. "availability" or "latency-p95".
 	Rule          string     `protobuf:"bytes,4,opt,name=rule,proto3" json:"rule,omitempty"`
 	State         AlertState `protobuf:"varint,5,opt,name=state,proto3,enum=picket.events.v1.AlertState" json:"state,omitempty"`
 	PreviousState AlertState `protobuf:"varint,6,opt,name=previous_state,json=previousState,proto3,enum=picket.events.v1.AlertState" json:"previous_state,omitempty"`
@@ -93,7 +98,8 @@ type AlertStateChanged struct {
 	Message string `protobuf:"bytes,8,opt,name=message,proto3" json:"message,omitempty"`
 	// availability is the fraction (0..1) of successful results in the window.
 	Availability float64 `protobuf:"fixed64,9,opt,name=availability,proto3" json:"availability,omitempty"`
-	// threshold is the rule's availability threshold (0..1).
+	// threshold is the rule's limit, in the unit of value (for availability a
+	// fraction 0..1).
 	Threshold float64              `protobuf:"fixed64,10,opt,name=threshold,proto3" json:"threshold,omitempty"`
 	Window    *durationpb.Duration `protobuf:"bytes,11,opt,name=window,proto3" json:"window,omitempty"`
 	// samples and successes count the results in the window.
@@ -102,7 +108,32 @@ type AlertStateChanged struct {
 	// down_since is, on recovery, when the alert had opened.
 	DownSince *timestamppb.Timestamp `protobuf:"bytes,14,opt,name=down_since,json=downSince,proto3" json:"down_since,omitempty"`
 	// last_result_id is the result that caused the transition.
-	LastResultId  string `protobuf:"bytes,15,opt,name=last_result_id,json=lastResultId,proto3" json:"last_result_id,omitempty"`
+	LastResultId string `protobuf:"bytes,15,opt,name=last_result_id,json=lastResultId,proto3" json:"last_result_id,omitempty"`
+	// kind is the rule's kind: availability, error_rate, consecutive, latency
+	// or certificate.
+	Kind string `protobuf:"bytes,16,opt,name=kind,proto3" json:"kind,omitempty"`
+	// value is what the rule measured at the transition, in unit: the
+	// availability or error rate (fraction), the latency percentile
+	// (milliseconds), the run of consecutive failures or successes (results),
+	// the certificate's days left (days).
+	Value float64 `protobuf:"fixed64,17,opt,name=value,proto3" json:"value,omitempty"`
+	Unit  string  `protobuf:"bytes,18,opt,name=unit,proto3" json:"unit,omitempty"`
+	// first_result_id is the oldest result of the evidence: the first in the
+	// window, or the first of the run of consecutive results.
+	FirstResultId string `protobuf:"bytes,19,opt,name=first_result_id,json=firstResultId,proto3" json:"first_result_id,omitempty"`
+	// location is where the deciding result ran; failing_locations are the
+	// locations failing the rule at the transition, out of locations active.
+	Location         string   `protobuf:"bytes,20,opt,name=location,proto3" json:"location,omitempty"`
+	FailingLocations []string `protobuf:"bytes,21,rep,name=failing_locations,json=failingLocations,proto3" json:"failing_locations,omitempty"`
+	Locations        uint32   `protobuf:"varint,22,opt,name=locations,proto3" json:"locations,omitempty"`
+	// quorum is how many locations must fail for the check to be down.
+	Quorum uint32 `protobuf:"varint,23,opt,name=quorum,proto3" json:"quorum,omitempty"`
+	// silenced is set when a maintenance window or silence covered the
+	// transition: it is recorded, but nobody is notified.
+	Silenced bool   `protobuf:"varint,24,opt,name=silenced,proto3" json:"silenced,omitempty"`
+	Silence  string `protobuf:"bytes,25,opt,name=silence,proto3" json:"silence,omitempty"`
+	// summary is a one-line title for the notification ("Website X is down").
+	Summary       string `protobuf:"bytes,26,opt,name=summary,proto3" json:"summary,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -242,11 +273,88 @@ func (x *AlertStateChanged) GetLastResultId() string {
 	return ""
 }
 
+func (x *AlertStateChanged) GetKind() string {
+	if x != nil {
+		return x.Kind
+	}
+	return ""
+}
+
+func (x *AlertStateChanged) GetValue() float64 {
+	if x != nil {
+		return x.Value
+	}
+	return 0
+}
+
+func (x *AlertStateChanged) GetUnit() string {
+	if x != nil {
+		return x.Unit
+	}
+	return ""
+}
+
+func (x *AlertStateChanged) GetFirstResultId() string {
+	if x != nil {
+		return x.FirstResultId
+	}
+	return ""
+}
+
+func (x *AlertStateChanged) GetLocation() string {
+	if x != nil {
+		return x.Location
+	}
+	return ""
+}
+
+func (x *AlertStateChanged) GetFailingLocations() []string {
+	if x != nil {
+		return x.FailingLocations
+	}
+	return nil
+}
+
+func (x *AlertStateChanged) GetLocations() uint32 {
+	if x != nil {
+		return x.Locations
+	}
+	return 0
+}
+
+func (x *AlertStateChanged) GetQuorum() uint32 {
+	if x != nil {
+		return x.Quorum
+	}
+	return 0
+}
+
+func (x *AlertStateChanged) GetSilenced() bool {
+	if x != nil {
+		return x.Silenced
+	}
+	return false
+}
+
+func (x *AlertStateChanged) GetSilence() string {
+	if x != nil {
+		return x.Silence
+	}
+	return ""
+}
+
+func (x *AlertStateChanged) GetSummary() string {
+	if x != nil {
+		return x.Summary
+	}
+	return ""
+}
+
 var File_picket_events_v1_alert_state_changed_proto protoreflect.FileDescriptor
 
 const file_picket_events_v1_alert_state_changed_proto_rawDesc = "" +
 	"\n" +
-	"*picket/events/v1/alert_state_changed.proto\x12\x10picket.events.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xc9\x04\n" +
+	"*picket/events/v1/alert_state_changed.proto\x12\x10picket.events.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xfe\x06\n" +
 	"\x11AlertStateChanged\x12\x19\n" +
 	"\bevent_id\x18\x01 \x01(\tR\aeventId\x12\x19\n" +
 	"\bcheck_id\x18\x02 \x01(\tR\acheckId\x12\x1d\n" +
@@ -265,12 +373,24 @@ const file_picket_events_v1_alert_state_changed_proto_rawDesc = "" +
 	"\tsuccesses\x18\r \x01(\rR\tsuccesses\x129\n" +
 	"\n" +
 	"down_since\x18\x0e \x01(\v2\x1a.google.protobuf.TimestampR\tdownSince\x12$\n" +
-	"\x0elast_result_id\x18\x0f \x01(\tR\flastResultId*S\n" +
+	"\x0elast_result_id\x18\x0f \x01(\tR\flastResultId\x12\x12\n" +
+	"\x04kind\x18\x10 \x01(\tR\x04kind\x12\x14\n" +
+	"\x05value\x18\x11 \x01(\x01R\x05value\x12\x12\n" +
+	"\x04unit\x18\x12 \x01(\tR\x04unit\x12&\n" +
+	"\x0ffirst_result_id\x18\x13 \x01(\tR\rfirstResultId\x12\x1a\n" +
+	"\blocation\x18\x14 \x01(\tR\blocation\x12+\n" +
+	"\x11failing_locations\x18\x15 \x03(\tR\x10failingLocations\x12\x1c\n" +
+	"\tlocations\x18\x16 \x01(\rR\tlocations\x12\x16\n" +
+	"\x06quorum\x18\x17 \x01(\rR\x06quorum\x12\x1a\n" +
+	"\bsilenced\x18\x18 \x01(\bR\bsilenced\x12\x18\n" +
+	"\asilence\x18\x19 \x01(\tR\asilence\x12\x18\n" +
+	"\asummary\x18\x1a \x01(\tR\asummary*m\n" +
 	"\n" +
 	"AlertState\x12\x1b\n" +
 	"\x17ALERT_STATE_UNSPECIFIED\x10\x00\x12\x12\n" +
 	"\x0eALERT_STATE_UP\x10\x01\x12\x14\n" +
-	"\x10ALERT_STATE_DOWN\x10\x02BDZBgithub.com/picket-dev/picket/schemas/gen/picket/events/v1;eventsv1b\x06proto3"
+	"\x10ALERT_STATE_DOWN\x10\x02\x12\x18\n" +
+	"\x14ALERT_STATE_DEGRADED\x10\x03BDZBgithub.com/picket-dev/picket/schemas/gen/picket/events/v1;eventsv1b\x06proto3"
 
 var (
 	file_picket_events_v1_alert_state_changed_proto_rawDescOnce sync.Once

@@ -136,7 +136,10 @@ type CheckResult struct {
 	// confirmation retries followed a failure. The other fields describe the last.
 	Attempts uint32 `protobuf:"varint,18,opt,name=attempts,proto3" json:"attempts,omitempty"`
 	// steps are a journey's steps that ran, in order; the failed one is last.
-	Steps         []*StepResult `protobuf:"bytes,19,rep,name=steps,proto3" json:"steps,omitempty"`
+	Steps []*StepResult `protobuf:"bytes,19,rep,name=steps,proto3" json:"steps,omitempty"`
+	// labels are the check's labels (team, env, ...), as written in its
+	// definition: silences and routing match on them.
+	Labels        map[string]string `protobuf:"bytes,20,rep,name=labels,proto3" json:"labels,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -300,6 +303,13 @@ func (x *CheckResult) GetAttempts() uint32 {
 func (x *CheckResult) GetSteps() []*StepResult {
 	if x != nil {
 		return x.Steps
+	}
+	return nil
+}
+
+func (x *CheckResult) GetLabels() map[string]string {
+	if x != nil {
+		return x.Labels
 	}
 	return nil
 }
@@ -631,7 +641,7 @@ var File_picket_events_v1_check_result_proto protoreflect.FileDescriptor
 
 const file_picket_events_v1_check_result_proto_rawDesc = "" +
 	"\n" +
-	"#picket/events/v1/check_result.proto\x12\x10picket.events.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xff\x06\n" +
+	"#picket/events/v1/check_result.proto\x12\x10picket.events.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xfd\a\n" +
 	"\vCheckResult\x12\x1b\n" +
 	"\tresult_id\x18\x01 \x01(\tR\bresultId\x12\x19\n" +
 	"\bcheck_id\x18\x02 \x01(\tR\acheckId\x12\x1d\n" +
@@ -658,7 +668,11 @@ const file_picket_events_v1_check_result_proto_rawDesc = "" +
 	"assertions\x18\x11 \x03(\v2\".picket.events.v1.AssertionOutcomeR\n" +
 	"assertions\x12\x1a\n" +
 	"\battempts\x18\x12 \x01(\rR\battempts\x122\n" +
-	"\x05steps\x18\x13 \x03(\v2\x1c.picket.events.v1.StepResultR\x05steps\"\xbe\x03\n" +
+	"\x05steps\x18\x13 \x03(\v2\x1c.picket.events.v1.StepResultR\x05steps\x12A\n" +
+	"\x06labels\x18\x14 \x03(\v2).picket.events.v1.CheckResult.LabelsEntryR\x06labels\x1a9\n" +
+	"\vLabelsEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xbe\x03\n" +
 	"\n" +
 	"StepResult\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x125\n" +
@@ -712,7 +726,7 @@ func file_picket_events_v1_check_result_proto_rawDescGZIP() []byte {
 }
 
 var file_picket_events_v1_check_result_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_picket_events_v1_check_result_proto_msgTypes = make([]protoimpl.MessageInfo, 5)
+var file_picket_events_v1_check_result_proto_msgTypes = make([]protoimpl.MessageInfo, 6)
 var file_picket_events_v1_check_result_proto_goTypes = []any{
 	(FailureClass)(0),             // 0: picket.events.v1.FailureClass
 	(*CheckResult)(nil),           // 1: picket.events.v1.CheckResult
@@ -720,36 +734,38 @@ var file_picket_events_v1_check_result_proto_goTypes = []any{
 	(*AssertionOutcome)(nil),      // 3: picket.events.v1.AssertionOutcome
 	(*Certificate)(nil),           // 4: picket.events.v1.Certificate
 	(*Phases)(nil),                // 5: picket.events.v1.Phases
-	(*timestamppb.Timestamp)(nil), // 6: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),   // 7: google.protobuf.Duration
+	nil,                           // 6: picket.events.v1.CheckResult.LabelsEntry
+	(*timestamppb.Timestamp)(nil), // 7: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),   // 8: google.protobuf.Duration
 }
 var file_picket_events_v1_check_result_proto_depIdxs = []int32{
-	6,  // 0: picket.events.v1.CheckResult.scheduled_at:type_name -> google.protobuf.Timestamp
-	6,  // 1: picket.events.v1.CheckResult.started_at:type_name -> google.protobuf.Timestamp
-	7,  // 2: picket.events.v1.CheckResult.duration:type_name -> google.protobuf.Duration
-	7,  // 3: picket.events.v1.CheckResult.time_to_first_byte:type_name -> google.protobuf.Duration
+	7,  // 0: picket.events.v1.CheckResult.scheduled_at:type_name -> google.protobuf.Timestamp
+	7,  // 1: picket.events.v1.CheckResult.started_at:type_name -> google.protobuf.Timestamp
+	8,  // 2: picket.events.v1.CheckResult.duration:type_name -> google.protobuf.Duration
+	8,  // 3: picket.events.v1.CheckResult.time_to_first_byte:type_name -> google.protobuf.Duration
 	0,  // 4: picket.events.v1.CheckResult.failure_class:type_name -> picket.events.v1.FailureClass
-	7,  // 5: picket.events.v1.CheckResult.interval:type_name -> google.protobuf.Duration
+	8,  // 5: picket.events.v1.CheckResult.interval:type_name -> google.protobuf.Duration
 	5,  // 6: picket.events.v1.CheckResult.phases:type_name -> picket.events.v1.Phases
 	4,  // 7: picket.events.v1.CheckResult.certificate:type_name -> picket.events.v1.Certificate
 	3,  // 8: picket.events.v1.CheckResult.assertions:type_name -> picket.events.v1.AssertionOutcome
 	2,  // 9: picket.events.v1.CheckResult.steps:type_name -> picket.events.v1.StepResult
-	7,  // 10: picket.events.v1.StepResult.duration:type_name -> google.protobuf.Duration
-	7,  // 11: picket.events.v1.StepResult.time_to_first_byte:type_name -> google.protobuf.Duration
-	0,  // 12: picket.events.v1.StepResult.failure_class:type_name -> picket.events.v1.FailureClass
-	5,  // 13: picket.events.v1.StepResult.phases:type_name -> picket.events.v1.Phases
-	3,  // 14: picket.events.v1.StepResult.assertions:type_name -> picket.events.v1.AssertionOutcome
-	6,  // 15: picket.events.v1.Certificate.not_after:type_name -> google.protobuf.Timestamp
-	7,  // 16: picket.events.v1.Phases.dns:type_name -> google.protobuf.Duration
-	7,  // 17: picket.events.v1.Phases.connect:type_name -> google.protobuf.Duration
-	7,  // 18: picket.events.v1.Phases.tls_handshake:type_name -> google.protobuf.Duration
-	7,  // 19: picket.events.v1.Phases.server_processing:type_name -> google.protobuf.Duration
-	7,  // 20: picket.events.v1.Phases.transfer:type_name -> google.protobuf.Duration
-	21, // [21:21] is the sub-list for method output_type
-	21, // [21:21] is the sub-list for method input_type
-	21, // [21:21] is the sub-list for extension type_name
-	21, // [21:21] is the sub-list for extension extendee
-	0,  // [0:21] is the sub-list for field type_name
+	6,  // 10: picket.events.v1.CheckResult.labels:type_name -> picket.events.v1.CheckResult.LabelsEntry
+	8,  // 11: picket.events.v1.StepResult.duration:type_name -> google.protobuf.Duration
+	8,  // 12: picket.events.v1.StepResult.time_to_first_byte:type_name -> google.protobuf.Duration
+	0,  // 13: picket.events.v1.StepResult.failure_class:type_name -> picket.events.v1.FailureClass
+	5,  // 14: picket.events.v1.StepResult.phases:type_name -> picket.events.v1.Phases
+	3,  // 15: picket.events.v1.StepResult.assertions:type_name -> picket.events.v1.AssertionOutcome
+	7,  // 16: picket.events.v1.Certificate.not_after:type_name -> google.protobuf.Timestamp
+	8,  // 17: picket.events.v1.Phases.dns:type_name -> google.protobuf.Duration
+	8,  // 18: picket.events.v1.Phases.connect:type_name -> google.protobuf.Duration
+	8,  // 19: picket.events.v1.Phases.tls_handshake:type_name -> google.protobuf.Duration
+	8,  // 20: picket.events.v1.Phases.server_processing:type_name -> google.protobuf.Duration
+	8,  // 21: picket.events.v1.Phases.transfer:type_name -> google.protobuf.Duration
+	22, // [22:22] is the sub-list for method output_type
+	22, // [22:22] is the sub-list for method input_type
+	22, // [22:22] is the sub-list for extension type_name
+	22, // [22:22] is the sub-list for extension extendee
+	0,  // [0:22] is the sub-list for field type_name
 }
 
 func init() { file_picket_events_v1_check_result_proto_init() }
@@ -763,7 +779,7 @@ func file_picket_events_v1_check_result_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_picket_events_v1_check_result_proto_rawDesc), len(file_picket_events_v1_check_result_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   5,
+			NumMessages:   6,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

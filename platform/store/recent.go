@@ -1,0 +1,53 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"time"
+)
+
+// RecentResult is what alert rules look at in one stored result.
+type RecentResult struct {
+	ResultID    string    `ch:"result_id"`
+	CheckID     string    `ch:"check_id"`
+	CheckName   string    `ch:"check_name"`
+	Location    string    `ch:"location"`
+	ScheduledAt time.Time `ch:"scheduled_at"`
+	IntervalMS  uint32    `ch:"interval_ms"`
+	Success     bool      `ch:"success"`
+	DurationMS  float64   `ch:"duration_ms"`
+	// CertNotAfter is 1970 for a run without a TLS handshake.
+	CertNotAfter time.Time `ch:"cert_not_after"`
+}
+
+// ResultsBetween returns the stored results with from <= scheduled_at < to,
+// of every check (checks empty) or of checks, in event-time order: the
+// history alert rules are rebuilt from at restart, and backtests run on.
+func (s *Store) ResultsBetween(ctx context.Context, checks []string, from, to time.Time) ([]RecentResult, error) {
+	var out []RecentResult
+	err := s.b.Select(ctx, &out, s.sql(`SELECT result_id, check_id, check_name, location, scheduled_at,
+  interval_ms, success, duration_ms, cert_not_after
+FROM ${db}.check_results FINAL
+WHERE (empty({checks:Array(String)}) OR has({checks:Array(String)}, check_id))
+  AND scheduled_at >= {from:DateTime64(3, 'UTC')} AND scheduled_at < {to:DateTime64(3, 'UTC')}
+ORDER BY scheduled_at, location, result_id`), Params{"checks": arrayParam(checks), "from": TimeParam(from), "to": TimeParam(to)})
+	if err != nil {
+		return nil, fmt.Errorf("results between %s and %s: %w", from.Format(time.RFC3339), to.Format(time.RFC3339), err)
+	}
+	return out, nil
+}
+
+// NewestResult is the scheduled time of the newest stored result (zero when
+// there is none).
+func (s *Store) NewestResult(ctx context.Context) (time.Time, error) {
+	var out []struct {
+		At time.Time `ch:"at"`
+	}
+	if err := s.b.Select(ctx, &out, s.sql(`SELECT max(scheduled_at) AS at FROM ${db}.check_results`), nil); err != nil {
+		return time.Time{}, fmt.Errorf("newest result: %w", err)
+	}
+	if len(out) == 0 || out[0].At.Unix() <= 0 {
+		return time.Time{}, nil
+	}
+	return out[0].At, nil
+}
