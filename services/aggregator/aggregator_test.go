@@ -18,6 +18,7 @@ import (
 	"github.com/picket-dev/picket/schemas/events"
 	eventsv1 "github.com/picket-dev/picket/schemas/gen/picket/events/v1"
 	"github.com/picket-dev/picket/services/aggregator/alert"
+	"github.com/picket-dev/picket/services/aggregator/ingest"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kfake"
@@ -382,5 +383,111 @@ func TestRestartRestoresStateFromTheAlertTopic(t *testing.T) {
 	}
 	if !strings.Contains(a[0].Message, "(down since 2026-11-22T10:00:12Z)") {
 		t.Fatalf("message %q", a[0].Message)
+	}
+}
+
+// Two aggregators share the group: one joins mid-stream, then the first
+// leaves. Partitions move twice, each time after the in-flight batch is
+// durable and with the rules rebuilt by the new owner. Every result is
+// stored once, and the alert topic holds exactly the transitions an
+// in-order evaluation of the whole stream gives, each once.
+func TestRebalanceLosesAndRepeatsNothing(t *testing.T) {
+	e := newEnv(t)
+	checks := []string{"a", "b", "c", "d", "e", "f"}
+	// Each check fails for a while at a different time.
+	outcome := func(ci, i int) bool { return i < 20+5*ci || i >= 35+5*ci }
+	var all []*eventsv1.CheckResult
+	phase := func(from, to int) []*kgo.Record {
+		var recs []*kgo.Record
+		for i := from; i < to; i++ {
+			for ci, c := range checks {
+				ev := result(c, i, outcome(ci, i))
+				all = append(all, ev)
+				recs = append(recs, record(t, ev))
+			}
+		}
+		return recs
+	}
+	ingested := func(n int) func() (bool, string) {
+		return func() (bool, string) {
+			total := 0
+			for _, c := range checks {
+				total += int(e.stats(t, c).Samples)
+			}
+			return total == n, fmt.Sprint(total)
+		}
+	}
+	e.produce(t, phase(0, 30)...)
+	stopA := make(chan struct{})
+	doneA := e.startWith(t, func(a *Aggregator) {
+		a.afterWrite = func() error {
+			select {
+			case <-stopA:
+				return context.Canceled
+			default:
+				return nil
+			}
+		}
+	})
+	poll(t, "the first phase", ingested(6*30))
+	e.start(t, nil) // B joins: the group rebalances
+	e.produce(t, phase(30, 60)...)
+	poll(t, "the second phase", ingested(6*60))
+	close(stopA) // A leaves at its next batch, uncommitted: B takes over and gets it again
+	e.produce(t, phase(60, 61)...)
+	<-doneA
+	e.produce(t, phase(61, 90)...)
+	poll(t, "the third phase", ingested(6*90))
+
+	// The transitions an in-order evaluation of the whole stream gives.
+	want := map[string]string{}
+	for _, c := range checks {
+		tr := alert.NewTracker(c, "Check "+c, e.cfg.Alerting.For(c), alert.Options{Lateness: e.cfg.Alerting.Lateness})
+		for _, ev := range all {
+			if ev.GetCheckId() == c {
+				tr.Add(ingest.Sample(ev))
+				for _, x := range tr.Advance(time.Time{}) {
+					want[x.EventID] = x.Message
+				}
+			}
+		}
+	}
+	if len(want) != 2*len(checks) {
+		t.Fatalf("scenario: %d expected transitions, want a down and an up per check", len(want))
+	}
+	var published []*kgo.Record
+	poll(t, "every transition published", func() (bool, string) {
+		published = consumeAll(t, e, e.cfg.Kafka.AlertsTopic, len(want))
+		return len(published) >= len(want), fmt.Sprint(len(published))
+	})
+	ends, err := kadm.NewClient(e.client).ListEndOffsets(context.Background(), e.cfg.Kafka.AlertsTopic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var total int64
+	ends.Each(func(o kadm.ListedOffset) { total += o.Offset })
+	if total != int64(len(want)) {
+		t.Errorf("the alert topic holds %d records, want %d (one per transition)", total, len(want))
+	}
+	seen := map[string]int{}
+	for _, r := range published {
+		var ev eventsv1.AlertStateChanged
+		if err := events.Decode(events.AlertStateChangedV1, kafka.RecordHeaders(r), r.Value, &ev); err != nil {
+			t.Fatal(err)
+		}
+		seen[ev.GetEventId()]++
+		if want[ev.GetEventId()] != ev.GetMessage() {
+			t.Errorf("unexpected transition %s: %s", ev.GetEventId(), ev.GetMessage())
+		}
+	}
+	for id, msg := range want {
+		if seen[id] != 1 {
+			t.Errorf("transition %q published %d times, want once", msg, seen[id])
+		}
+	}
+	for _, c := range checks {
+		if st := e.stats(t, c); st.Samples != 90 {
+			t.Errorf("check %s: %d samples, want 90", c, st.Samples)
+		}
 	}
 }
