@@ -7,6 +7,8 @@ import (
 	pollpkg "github.com/picket-dev/picket/platform/poll"
 	"io"
 	"log/slog"
+	"os"
+	"sort"
 	"strconv"
 	"strings"
 	"testing"
@@ -103,7 +105,11 @@ func (e *env) start(t *testing.T, afterWrite func() error) <-chan error {
 
 func (e *env) startWith(t *testing.T, hook func(*Aggregator)) <-chan error {
 	t.Helper()
-	a, err := New(e.cfg, e.store, slog.New(slog.NewTextHandler(io.Discard, nil)), prometheus.NewRegistry())
+	var logw io.Writer = io.Discard
+	if testing.Verbose() {
+		logw = os.Stderr
+	}
+	a, err := New(e.cfg, e.store, slog.New(slog.NewTextHandler(logw, nil)), prometheus.NewRegistry())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -489,5 +495,74 @@ func TestRebalanceLosesAndRepeatsNothing(t *testing.T) {
 		if st := e.stats(t, c); st.Samples != 90 {
 			t.Errorf("check %s: %d samples, want 90", c, st.Samples)
 		}
+	}
+}
+
+// Results produced out of order (each displaced by up to 1.5 s of event
+// time, under the 2 s lateness) and partly twice, from three locations,
+// give exactly the transitions of the in-order stream.
+func TestOutOfOrderResultsGiveTheInOrderTransitions(t *testing.T) {
+	e := newEnv(t)
+	e.cfg.Alerting.Rules["two-strikes"] = alert.Rule{Kind: alert.KindConsecutive, Failures: 2, Successes: 2, Quorum: 2}
+	var inOrder []*eventsv1.CheckResult
+	for i := range 60 {
+		for li, loc := range []string{"ap", "eu", "us"} {
+			ok := i < 15+3*li || i >= 30+2*li
+			ev := result("api", i, ok)
+			ev.Location = loc
+			ev.ResultId = events.ResultID("api", loc, ev.GetScheduledAt().AsTime())
+			inOrder = append(inOrder, ev)
+		}
+	}
+	want := map[string]string{}
+	tr := alert.NewTracker("api", "Check api", e.cfg.Alerting.For("api"), alert.Options{Lateness: e.cfg.Alerting.Lateness})
+	for _, ev := range inOrder {
+		tr.Add(ingest.Sample(ev))
+		for _, x := range tr.Advance(time.Time{}) {
+			want[x.EventID] = x.Message
+		}
+	}
+	if len(want) < 4 {
+		t.Fatalf("scenario too tame: %v", want)
+	}
+	// Shuffle within 1.5 s of event time, and repeat every fifth result.
+	shuffled := append([]*eventsv1.CheckResult(nil), inOrder...)
+	key := func(ev *eventsv1.CheckResult) float64 {
+		h := int(ev.GetResultId()[0]) + int(ev.GetResultId()[1])
+		return float64(ev.GetScheduledAt().AsTime().UnixMilli()) + float64(h%16)*100
+	}
+	sort.SliceStable(shuffled, func(i, j int) bool { return key(shuffled[i]) < key(shuffled[j]) })
+	var recs []*kgo.Record
+	for i, ev := range shuffled {
+		recs = append(recs, record(t, ev))
+		if i%5 == 0 {
+			recs = append(recs, record(t, ev))
+		}
+	}
+	e.start(t, nil)
+	// Produced in small bursts, as probers do, so the aggregator sees many batches.
+	for i := 0; i < len(recs); i += 7 {
+		e.produce(t, recs[i:min(i+7, len(recs))]...)
+	}
+	var published []*kgo.Record
+	poll(t, "every transition published", func() (bool, string) {
+		published = consumeAll(t, e, e.cfg.Kafka.AlertsTopic, len(want))
+		return len(published) >= len(want), fmt.Sprint(len(published))
+	})
+	for _, r := range published {
+		var ev eventsv1.AlertStateChanged
+		if err := events.Decode(events.AlertStateChangedV1, kafka.RecordHeaders(r), r.Value, &ev); err != nil {
+			t.Fatal(err)
+		}
+		if want[ev.GetEventId()] != ev.GetMessage() {
+			t.Errorf("transition %s not in the in-order evaluation: %s", ev.GetEventId(), ev.GetMessage())
+		}
+		delete(want, ev.GetEventId())
+	}
+	for _, msg := range want {
+		t.Errorf("missing transition: %s", msg)
+	}
+	if st := e.stats(t, "api"); st.Samples != 180 {
+		t.Fatalf("%d samples, want 180", st.Samples)
 	}
 }
