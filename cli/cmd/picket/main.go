@@ -3,6 +3,7 @@
 //	picket dev       run the whole pipeline in one process (kfake + libchdb)
 //	picket apply     publish check definitions for the probers' fleets
 //	picket migrate   apply the ClickHouse migrations to a server
+//	picket replay    re-read a time range of results into ClickHouse
 //	picket backtest  evaluate candidate alert rules over stored history
 //
 // `dev` exists only in builds with -tags embedded (`make run`): it links
@@ -39,6 +40,7 @@ commands:
   dev       run the whole pipeline in one process (embedded Kafka and ClickHouse)
   apply     publish check definitions (-f checks.yaml [--prune] [--dry-run])
   migrate   apply the ClickHouse migrations to a server
+  replay    re-read a time range of results into ClickHouse (--from T [--to T]), resumable
   backtest  evaluate candidate alert rules over history (--rules rules.yaml --from T [--to T2])
 
 Each command takes --config FILE and --set key=value; run 'picket <command> -h'.`
@@ -54,6 +56,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return migrate(ctx, args[1:], stdout, stderr)
 	case "apply":
 		return apply(ctx, args[1:], stdout, stderr)
+	case "replay":
+		return replayCmd(ctx, args[1:], stdout, stderr)
 	case "backtest":
 		return backtestCmd(ctx, args[1:], stdout, stderr)
 	case "-h", "--help", "help":
