@@ -5,6 +5,7 @@ go 1.26.0
 require (
 	github.com/picket-dev/picket/cli v0.0.0
 	github.com/picket-dev/picket/platform v0.0.0
+	github.com/picket-dev/picket/services/aggregator v0.0.0
 	github.com/picket-dev/picket/services/notifier v0.0.0
 	github.com/picket-dev/picket/services/prober v0.0.0
 	github.com/picket-dev/picket/services/query v0.0.0
@@ -58,7 +59,6 @@ require (
 	github.com/opencontainers/image-spec v1.1.1 // indirect
 	github.com/paulmach/orb v0.13.0 // indirect
 	github.com/picket-dev/picket/schemas v0.0.0 // indirect
-	github.com/picket-dev/picket/services/aggregator v0.0.0 // indirect
 	github.com/pierrec/lz4/v4 v4.1.33 // indirect
 	github.com/power-devops/perfstat v0.0.0-20240221224432-82ca36839d55 // indirect
 	github.com/prometheus/client_golang v1.25.0 // indirect
