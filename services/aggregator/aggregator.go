@@ -231,16 +231,18 @@ func (a *Aggregator) handle(ctx context.Context, recs []*kgo.Record) error {
 	}); err != nil {
 		return err
 	}
-	if err := a.rebuildRollups(ctx, rows); err != nil {
-		return err
-	}
 	transitions := append(restored, a.alerts.observe(good, evs)...)
 	if a.beforePublish != nil {
 		if err := a.beforePublish(); err != nil {
 			return err
 		}
 	}
+	// Alerts before rollups: the rollups are not on the alert path, and the
+	// batch is committed only after both anyway.
 	if err := a.alerts.publish(ctx, transitions); err != nil {
+		return err
+	}
+	if err := a.rebuildRollups(ctx, good, rows); err != nil {
 		return err
 	}
 	a.metrics.records.WithLabelValues("ingested").Add(float64(len(rows)))
@@ -257,23 +259,40 @@ func (a *Aggregator) handle(ctx context.Context, recs []*kgo.Record) error {
 // rebuildRollups recomputes the minute, hour and day rollups the batch's rows
 // fall in, from the deduplicated raw rows: a redelivered or late result
 // changes nothing, or exactly its own buckets.
-func (a *Aggregator) rebuildRollups(ctx context.Context, rows []store.ResultRow) error {
-	if len(rows) == 0 {
-		return nil
+func (a *Aggregator) rebuildRollups(ctx context.Context, recs []*kgo.Record, rows []store.ResultRow) error {
+	// Per partition: a batch mixes partitions that may be far apart in event
+	// time (catching up), and one span over all of them would rebuild
+	// buckets nothing touched.
+	type span struct {
+		checks   []string
+		seen     map[string]bool
+		from, to time.Time
 	}
-	var checks []string
-	seen := map[string]bool{}
-	from, to := rows[0].ScheduledAt, rows[0].ScheduledAt
-	for _, r := range rows {
-		if !seen[r.CheckID] {
-			seen[r.CheckID] = true
-			checks = append(checks, r.CheckID)
+	var order []int32
+	spans := map[int32]*span{}
+	for i, r := range rows {
+		p := recs[i].Partition
+		sp := spans[p]
+		if sp == nil {
+			sp = &span{seen: map[string]bool{}, from: r.ScheduledAt, to: r.ScheduledAt}
+			spans[p] = sp
+			order = append(order, p)
 		}
-		from, to = minTime(from, r.ScheduledAt), maxTime(to, r.ScheduledAt)
+		if !sp.seen[r.CheckID] {
+			sp.seen[r.CheckID] = true
+			sp.checks = append(sp.checks, r.CheckID)
+		}
+		sp.from, sp.to = minTime(sp.from, r.ScheduledAt), maxTime(sp.to, r.ScheduledAt)
 	}
-	return retry.Do(ctx, retry.Default, a.log, "rebuild rollups", func(ctx context.Context) error {
-		return a.store.RebuildRollups(ctx, checks, from, to)
-	})
+	for _, p := range order {
+		sp := spans[p]
+		if err := retry.Do(ctx, retry.Default, a.log, "rebuild rollups", func(ctx context.Context) error {
+			return a.store.RebuildRollups(ctx, sp.checks, sp.from, sp.to)
+		}); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func minTime(a, b time.Time) time.Time {
