@@ -154,6 +154,20 @@ type AlertJSON struct {
 	Samples       uint32     `json:"samples"`
 	Successes     uint32     `json:"successes"`
 	DownSince     *time.Time `json:"down_since,omitempty"`
+	// The evidence: the rule's kind, what it measured (value in unit, next
+	// to threshold in the same unit), the results involved, the locations.
+	Kind             string   `json:"kind"`
+	Value            float64  `json:"value"`
+	Unit             string   `json:"unit"`
+	Summary          string   `json:"summary"`
+	FirstResultID    string   `json:"first_result_id"`
+	LastResultID     string   `json:"last_result_id"`
+	Location         string   `json:"location"`
+	FailingLocations []string `json:"failing_locations"`
+	Locations        uint32   `json:"locations"`
+	Quorum           uint32   `json:"quorum"`
+	Silenced         bool     `json:"silenced"`
+	Silence          string   `json:"silence,omitempty"`
 }
 
 func (a *API) alerts(w http.ResponseWriter, r *http.Request) {
@@ -181,6 +195,12 @@ func (a *API) alerts(w http.ResponseWriter, r *http.Request) {
 			EventID: ar.EventID, CheckID: ar.CheckID, CheckName: ar.CheckName, Rule: ar.Rule, State: ar.State,
 			PreviousState: ar.PreviousState, At: ar.At.UTC(), Message: ar.Message, Availability: ar.Availability,
 			Threshold: ar.Threshold, WindowSeconds: float64(ar.WindowMS) / 1000, Samples: ar.Samples, Successes: ar.Successes,
+			Kind: ar.Kind, Value: ar.Value, Unit: ar.Unit, Summary: ar.Summary, FirstResultID: ar.FirstResultID,
+			LastResultID: ar.LastResultID, Location: ar.Location, FailingLocations: ar.FailingLocations,
+			Locations: ar.Locations, Quorum: ar.Quorum, Silenced: ar.Silenced, Silence: ar.Silence,
+		}
+		if out[i].FailingLocations == nil {
+			out[i].FailingLocations = []string{}
 		}
 		if ar.DownSince.Unix() > 0 {
 			ds := ar.DownSince.UTC()

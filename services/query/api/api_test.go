@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -121,7 +122,9 @@ func TestBadParametersAreProblems(t *testing.T) {
 func TestAlertHistory(t *testing.T) {
 	srv, st := newServer(t)
 	down := store.AlertRow{EventID: "d", CheckID: "api", CheckName: "API", Rule: "availability", State: "down", PreviousState: "up",
-		At: now.Add(-time.Hour), Message: "down msg", Availability: 0.5, Threshold: 0.8, WindowMS: 120000, Samples: 24, Successes: 12}
+		At: now.Add(-time.Hour), Message: "down msg", Availability: 0.5, Threshold: 0.8, WindowMS: 120000, Samples: 24, Successes: 12,
+		Kind: "availability", Value: 0.5, Unit: "ratio", FirstResultID: "r1", LastResultID: "r24", Location: "eu",
+		FailingLocations: []string{"eu", "us"}, Locations: 3, Quorum: 2, Silenced: true, Silence: "db-maintenance", Summary: "Website API is down"}
 	up := down
 	up.EventID, up.State, up.PreviousState, up.At, up.Message, up.DownSince = "u", "up", "down", now.Add(-30*time.Minute), "up msg", down.At
 	other := down
@@ -134,6 +137,11 @@ func TestAlertHistory(t *testing.T) {
 	if len(a.Alerts) != 2 || a.Alerts[0].Message != "up msg" || a.Alerts[1].DownSince != nil ||
 		a.Alerts[0].DownSince == nil || !a.Alerts[0].DownSince.Equal(down.At) || a.Alerts[0].WindowSeconds != 120 {
 		t.Fatalf("alerts %+v", a)
+	}
+	if d := a.Alerts[1]; d.Kind != "availability" || d.Value != 0.5 || d.Unit != "ratio" || d.FirstResultID != "r1" ||
+		d.LastResultID != "r24" || fmt.Sprint(d.FailingLocations) != "[eu us]" || d.Locations != 3 || d.Quorum != 2 ||
+		!d.Silenced || d.Silence != "db-maintenance" || d.Summary != "Website API is down" {
+		t.Fatalf("evidence %+v", d)
 	}
 	get(t, srv.URL+"/api/v1/alerts?limit=1", 200, &a)
 	if len(a.Alerts) != 1 {
