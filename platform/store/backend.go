@@ -4,6 +4,16 @@
 //
 // Only store/embedded may import the libchdb binding: its package init panics
 // when the library is missing, and the service binaries must start without it.
+//
+// Check results live raw in check_results (30 days) and, rebuilt after every
+// write by RebuildRollups, in minute, hour and day rollups (check_rollup_1m,
+// _1h, _1d: 90 days, 2 years, forever) holding per check, location and
+// bucket the runs, successes, response and TTFB sums and maxima, counts per
+// status and failure class, per-phase runs, sums and maxima, and DDSketches
+// of the response time and of each phase. Stats summarises a range from the
+// raw rows; WindowStats gives the same answer for any range, aligned or not,
+// from the rollups' whole buckets plus raw rows at the edges (stats.go says
+// which levels it reads and why).
 package store
 
 import (

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"sort"
-	"strconv"
 	"time"
 )
 
@@ -65,97 +64,6 @@ ORDER BY scheduled_at, location`), Params{"check_id": checkID, "from": TimeParam
 		return nil, fmt.Errorf("samples of %s: %w", checkID, err)
 	}
 	return out, nil
-}
-
-// StatsQuery selects the results a Stats call summarises.
-type StatsQuery struct {
-	CheckID string
-	// Location filters to one location; empty means all.
-	Location string
-	From, To time.Time
-}
-
-// Stats summarises a check's results over a time range.
-type Stats struct {
-	Samples       uint64
-	Successes     uint64
-	Availability  float64 // 0..1; 0 when there are no samples
-	AvgResponseMS float64
-	MaxResponseMS float64
-	AvgTTFBMS     float64
-	MaxTTFBMS     float64
-	// StatusCodes counts each HTTP status; 0 stands for "no response".
-	StatusCodes map[string]uint64
-	// Phase averages, in milliseconds.
-	AvgDNSMS, AvgConnectMS, AvgTLSMS, AvgProcessingMS, AvgTransferMS float64
-}
-
-type statsRow struct {
-	Samples         uint64  `ch:"samples"`
-	Successes       uint64  `ch:"successes"`
-	AvgResponseMS   float64 `ch:"avg_response_ms"`
-	MaxResponseMS   float64 `ch:"max_response_ms"`
-	AvgTTFBMS       float64 `ch:"avg_ttfb_ms"`
-	MaxTTFBMS       float64 `ch:"max_ttfb_ms"`
-	AvgDNSMS        float64 `ch:"avg_dns_ms"`
-	AvgConnectMS    float64 `ch:"avg_connect_ms"`
-	AvgTLSMS        float64 `ch:"avg_tls_ms"`
-	AvgProcessingMS float64 `ch:"avg_processing_ms"`
-	AvgTransferMS   float64 `ch:"avg_transfer_ms"`
-}
-
-type statusRow struct {
-	Status uint16 `ch:"status"`
-	Count  uint64 `ch:"n"`
-}
-
-const statsWhere = `
-FROM ${db}.check_results FINAL
-WHERE check_id = {check_id:String}
-  AND ({location:String} = '' OR location = {location:String})
-  AND scheduled_at >= {from:DateTime64(3, 'UTC')} AND scheduled_at < {to:DateTime64(3, 'UTC')}`
-
-// Stats computes q's summary from the raw rows, counting each result once.
-func (s *Store) Stats(ctx context.Context, q StatsQuery) (Stats, error) {
-	p := Params{"check_id": q.CheckID, "location": q.Location, "from": TimeParam(q.From), "to": TimeParam(q.To)}
-	var rows []statsRow
-	err := s.b.Select(ctx, &rows, s.sql(`SELECT
-  count() AS samples,
-  countIf(success) AS successes,
-  ifNotFinite(avg(duration_ms), 0) AS avg_response_ms,
-  max(duration_ms) AS max_response_ms,
-  ifNotFinite(avg(ttfb_ms), 0) AS avg_ttfb_ms,
-  max(ttfb_ms) AS max_ttfb_ms,
-  ifNotFinite(avg(dns_ms), 0) AS avg_dns_ms,
-  ifNotFinite(avg(connect_ms), 0) AS avg_connect_ms,
-  ifNotFinite(avg(tls_ms), 0) AS avg_tls_ms,
-  ifNotFinite(avg(processing_ms), 0) AS avg_processing_ms,
-  ifNotFinite(avg(transfer_ms), 0) AS avg_transfer_ms`+statsWhere), p)
-	if err != nil {
-		return Stats{}, fmt.Errorf("stats of %s: %w", q.CheckID, err)
-	}
-	var codes []statusRow
-	err = s.b.Select(ctx, &codes, s.sql(`SELECT http_status AS status, count() AS n`+statsWhere+`
-GROUP BY http_status ORDER BY http_status`), p)
-	if err != nil {
-		return Stats{}, fmt.Errorf("status codes of %s: %w", q.CheckID, err)
-	}
-	st := Stats{StatusCodes: map[string]uint64{}}
-	if len(rows) == 1 {
-		r := rows[0]
-		st.Samples, st.Successes = r.Samples, r.Successes
-		st.AvgResponseMS, st.MaxResponseMS = r.AvgResponseMS, r.MaxResponseMS
-		st.AvgTTFBMS, st.MaxTTFBMS = r.AvgTTFBMS, r.MaxTTFBMS
-		st.AvgDNSMS, st.AvgConnectMS, st.AvgTLSMS = r.AvgDNSMS, r.AvgConnectMS, r.AvgTLSMS
-		st.AvgProcessingMS, st.AvgTransferMS = r.AvgProcessingMS, r.AvgTransferMS
-	}
-	if st.Samples > 0 {
-		st.Availability = float64(st.Successes) / float64(st.Samples)
-	}
-	for _, c := range codes {
-		st.StatusCodes[strconv.Itoa(int(c.Status))] = c.Count
-	}
-	return st, nil
 }
 
 // CheckSummary is one check seen in the results.

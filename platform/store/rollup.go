@@ -23,6 +23,83 @@ var (
 // truncate is the start of t's bucket (UTC).
 func (r Resolution) truncate(t time.Time) time.Time { return t.UTC().Truncate(r.size) }
 
+// ceil is the start of the first bucket that starts at or after t.
+func (r Resolution) ceil(t time.Time) time.Time {
+	if b := r.truncate(t); b.Before(t) {
+		return b.Add(r.size)
+	}
+	return r.truncate(t)
+}
+
+// The phases of a run, in the order of every per-phase slice here. A phase's
+// raw column is <name>_ms; its rollup columns are <name>_runs, _sum, _max and
+// _ns_q (migration 0009).
+var phaseNames = [...]string{"dns", "connect", "tls", "processing", "transfer"}
+
+// ddsketch is the parameters of every percentile sketch: 1 % relative
+// accuracy, then the levels p50, p90, p95, p99.
+const ddsketch = "(0.01, 0.5, 0.9, 0.95, 0.99)"
+
+// aggregate is one stored column of a rollup row: what it is over raw rows,
+// and how rows of a finer rollup merge into it.
+type aggregate struct {
+	column, fromRaw, merge string
+	// unread is a column still written for whoever else reads the tables
+	// but superseded in this package (duration_q by duration_ns_q).
+	unread bool
+}
+
+// aggregates are the rollup tables' stored columns. The sketches the stats
+// read hold nanoseconds (see migration 0009: ClickHouse's DDSketch is one
+// bucket off below 1).
+var aggregates = func() []aggregate {
+	a := []aggregate{
+		{column: "runs", fromRaw: "count()", merge: "sum(runs)"},
+		{column: "successes", fromRaw: "countIf(success)", merge: "sum(successes)"},
+		{column: "duration_sum", fromRaw: "sum(duration_ms)", merge: "sum(duration_sum)"},
+		{column: "duration_max", fromRaw: "max(duration_ms)", merge: "max(duration_max)"},
+		{column: "ttfb_sum", fromRaw: "sum(ttfb_ms)", merge: "sum(ttfb_sum)"},
+		{column: "ttfb_max", fromRaw: "max(ttfb_ms)", merge: "max(ttfb_max)"},
+		{column: "duration_q", fromRaw: "quantilesDDState" + ddsketch + "(duration_ms)",
+			merge: "quantilesDDMergeState" + ddsketch + "(duration_q)", unread: true},
+		{column: "status_counts", fromRaw: "sumMap(map(http_status, toUInt64(1)))", merge: "sumMap(status_counts)"},
+		{column: "class_counts", fromRaw: "sumMap(map(toString(failure_class), toUInt64(1)))", merge: "sumMap(class_counts)"},
+		{column: "detail_runs", fromRaw: "count()", merge: "sum(detail_runs)"},
+		{column: "duration_ns_q", fromRaw: "quantilesDDState" + ddsketch + "(duration_ms * 1e6)",
+			merge: "quantilesDDMergeState" + ddsketch + "(duration_ns_q)"},
+	}
+	// A phase that did not happen is 0: it adds nothing to the sum or the
+	// maximum, and is kept out of the count and the sketch.
+	for _, p := range phaseNames {
+		a = append(a,
+			aggregate{column: p + "_runs", fromRaw: "countIf(" + p + "_ms > 0)", merge: "sum(" + p + "_runs)"},
+			aggregate{column: p + "_sum", fromRaw: "sum(" + p + "_ms)", merge: "sum(" + p + "_sum)"},
+			aggregate{column: p + "_max", fromRaw: "max(" + p + "_ms)", merge: "max(" + p + "_max)"},
+			aggregate{column: p + "_ns_q", fromRaw: "quantilesDDStateIf" + ddsketch + "(" + p + "_ms * 1e6, " + p + "_ms > 0)",
+				merge: "quantilesDDMergeState" + ddsketch + "(" + p + "_ns_q)"})
+	}
+	return a
+}()
+
+// aggregateList joins one expression per aggregate, in aggregates order,
+// leaving out the unread ones unless all.
+func aggregateList(all bool, expr func(aggregate) string) string {
+	var out []string
+	for _, a := range aggregates {
+		if all || !a.unread {
+			out = append(out, expr(a))
+		}
+	}
+	return strings.Join(out, ",\n  ")
+}
+
+// rollupInsert is the INSERT prefix of a rebuild of table, whose SELECT
+// lists check_id, location, the bucket, the aggregates and the version.
+func rollupInsert(table string) string {
+	return "INSERT INTO ${db}." + table + " (check_id, location, bucket,\n  " +
+		aggregateList(true, func(a aggregate) string { return a.column }) + ",\n  version)\n"
+}
+
 // RebuildRollups recomputes the minute, hour and day rollups of checks for
 // the buckets overlapping [from, to]: minutes from the deduplicated raw rows,
 // hours from the minutes, days from the hours. Running it twice, or after a
@@ -40,12 +117,13 @@ func (s *Store) RebuildRollups(ctx context.Context, checks []string, from, to ti
 }
 
 func (s *Store) rebuildFrom(ctx context.Context, fine, coarse Resolution, checks []string, from, to time.Time) error {
+	if len(checks) == 0 {
+		return nil
+	}
 	from, to = coarse.truncate(from), coarse.truncate(to).Add(coarse.size)
-	err := s.b.Exec(ctx, s.sql(`INSERT INTO ${db}.`+coarse.table+`
-SELECT check_id, location, `+coarse.start+`(bucket) AS b,
-  sum(runs), sum(successes), sum(duration_sum), max(duration_max), sum(ttfb_sum), max(ttfb_max),
-  quantilesDDMergeState(0.01, 0.5, 0.9, 0.95, 0.99)(duration_q),
-  sumMap(status_counts), sumMap(class_counts), now64(3)
+	err := s.b.Exec(ctx, s.sql(rollupInsert(coarse.table)+`SELECT check_id, location, `+coarse.start+`(bucket) AS b,
+  `+aggregateList(true, func(a aggregate) string { return a.merge })+`,
+  now64(3)
 FROM ${db}.`+fine.table+` FINAL
 WHERE has({checks:Array(String)}, check_id)
   AND bucket >= {from:DateTime64(3, 'UTC')} AND bucket < {to:DateTime64(3, 'UTC')}
@@ -64,13 +142,8 @@ func (s *Store) RebuildMinutes(ctx context.Context, checks []string, from, to ti
 	}
 	from = Minute.truncate(from)
 	to = Minute.truncate(to).Add(time.Minute)
-	err := s.b.Exec(ctx, s.sql(`INSERT INTO ${db}.check_rollup_1m
-SELECT check_id, location, toStartOfMinute(scheduled_at) AS bucket,
-  count(), countIf(success),
-  sum(duration_ms), max(duration_ms), sum(ttfb_ms), max(ttfb_ms),
-  quantilesDDState(0.01, 0.5, 0.9, 0.95, 0.99)(duration_ms),
-  sumMap(map(http_status, toUInt64(1))),
-  sumMap(map(failure_class, toUInt64(1))),
+	err := s.b.Exec(ctx, s.sql(rollupInsert(Minute.table)+`SELECT check_id, location, toStartOfMinute(scheduled_at) AS bucket,
+  `+aggregateList(true, func(a aggregate) string { return a.fromRaw })+`,
   now64(3)
 FROM ${db}.check_results FINAL
 WHERE has({checks:Array(String)}, check_id)
@@ -91,7 +164,8 @@ func arrayParam(vals []string) string {
 	return "[" + strings.Join(q, ",") + "]"
 }
 
-// RollupStats are a check's stats over whole minutes, from the rollups.
+// RollupStats are what rollup buckets (or raw rows) add up to: the sums,
+// maxima, counts and merged sketches every figure of Stats derives from.
 type RollupStats struct {
 	Runs        uint64            `ch:"runs"`
 	Successes   uint64            `ch:"successes"`
@@ -99,9 +173,20 @@ type RollupStats struct {
 	DurationMax float64           `ch:"duration_max"`
 	TTFBSum     float64           `ch:"ttfb_sum"`
 	TTFBMax     float64           `ch:"ttfb_max"`
-	Quantiles   []float64         `ch:"duration_q"` // p50, p90, p95, p99
 	Statuses    map[uint16]uint64 `ch:"status_counts"`
-	Classes     map[string]uint64 `ch:"class_counts"`
+	Classes     map[string]uint64 `ch:"class_counts"` // "" counts the successes
+	// DetailRuns counts the runs that Quantiles and the phase figures cover:
+	// all of them, except runs in buckets rolled up before migration 0009.
+	DetailRuns uint64 `ch:"detail_runs"`
+	// Quantiles are the response time's p50, p90, p95, p99.
+	Quantiles []float64 `ch:"duration_q"`
+	// Per phase, in the order dns, connect, tls, processing, transfer: the
+	// runs in which it happened (its time > 0), the sum and maximum of its
+	// time, and its p50, p90, p95, p99 over the runs in which it happened.
+	PhaseCounts    []uint64    `ch:"phase_counts"`
+	PhaseSums      []float64   `ch:"phase_sums"`
+	PhaseMaxes     []float64   `ch:"phase_maxes"`
+	PhaseQuantiles [][]float64 `ch:"phase_q"`
 }
 
 // MinuteStats merges the minute rollups of checkID over [from, to), which
@@ -110,29 +195,15 @@ func (s *Store) MinuteStats(ctx context.Context, checkID string, from, to time.T
 	return s.RollupStats(ctx, Minute, checkID, from, to)
 }
 
-// RollupStats merges the rollups of resolution r of checkID over [from, to),
-// which must be whole buckets.
+// RollupStats merges the rollups of resolution r of checkID, every location,
+// over [from, to), which must be whole buckets.
 func (s *Store) RollupStats(ctx context.Context, r Resolution, checkID string, from, to time.Time) (RollupStats, error) {
 	if !from.Equal(r.truncate(from)) || !to.Equal(r.truncate(to)) {
 		return RollupStats{}, fmt.Errorf("%s stats: %s..%s is not whole buckets", r.table, from, to)
 	}
-	var rows []RollupStats
-	err := s.b.Select(ctx, &rows, s.sql(`SELECT
-  sum(runs) AS runs, sum(successes) AS successes,
-  sum(duration_sum) AS duration_sum, max(duration_max) AS duration_max,
-  sum(ttfb_sum) AS ttfb_sum, max(ttfb_max) AS ttfb_max,
-  quantilesDDMerge(0.01, 0.5, 0.9, 0.95, 0.99)(duration_q) AS duration_q,
-  sumMap(status_counts) AS status_counts,
-  sumMap(class_counts) AS class_counts
-FROM ${db}.`+r.table+` FINAL
-WHERE check_id = {check_id:String}
-  AND bucket >= {from:DateTime64(3, 'UTC')} AND bucket < {to:DateTime64(3, 'UTC')}`),
-		Params{"check_id": checkID, "from": TimeParam(from), "to": TimeParam(to)})
+	st, err := s.merge(ctx, checkID, "", []part{{res: &r, from: from, to: to}})
 	if err != nil {
-		return RollupStats{}, fmt.Errorf("minute stats of %s: %w", checkID, err)
+		return RollupStats{}, fmt.Errorf("%s stats of %s: %w", r.table, checkID, err)
 	}
-	if len(rows) == 0 {
-		return RollupStats{}, nil
-	}
-	return rows[0], nil
+	return st, nil
 }

@@ -89,6 +89,18 @@ type MinMax struct {
 	Max float64 `json:"max"`
 }
 
+// Latency is an average, a maximum and percentiles, in milliseconds. Each
+// percentile is within 1 % of the exact value at 0-based rank floor(q·(n−1))
+// of the n sorted times (a DDSketch's bound).
+type Latency struct {
+	Avg float64 `json:"avg"`
+	Max float64 `json:"max"`
+	P50 float64 `json:"p50"`
+	P90 float64 `json:"p90"`
+	P95 float64 `json:"p95"`
+	P99 float64 `json:"p99"`
+}
+
 // StatsJSON is the body of GET /api/v1/checks/{id}/stats.
 type StatsJSON struct {
 	CheckID        string            `json:"check_id"`
@@ -98,11 +110,20 @@ type StatsJSON struct {
 	Samples        uint64            `json:"samples"`
 	Successes      uint64            `json:"successes"`
 	Availability   float64           `json:"availability"`
-	ResponseTimeMS MinMax            `json:"response_time_ms"`
+	ResponseTimeMS Latency           `json:"response_time_ms"`
 	TTFBMS         MinMax            `json:"ttfb_ms"`
 	StatusCodes    map[string]uint64 `json:"status_codes"`
-	// PhasesMS are the average phase times, in milliseconds.
+	// FailureClasses counts the failed runs by class.
+	FailureClasses map[string]uint64 `json:"failure_classes"`
+	// PhasesMS are each phase's average over every run, a run without the
+	// phase counting 0: its mean share of the response time.
 	PhasesMS PhasesJSON `json:"phases_ms"`
+	// PhaseTimingsMS describe each phase over the runs in which it happened.
+	PhaseTimingsMS PhaseTimingsJSON `json:"phase_timings_ms"`
+	// DetailSamples counts the samples the percentiles and phase figures
+	// cover: all of them, unless the range reaches back before the rollups
+	// had phases (migration 0009).
+	DetailSamples uint64 `json:"detail_samples"`
 }
 
 // PhasesJSON are average phase times.
@@ -114,6 +135,31 @@ type PhasesJSON struct {
 	Transfer   float64 `json:"transfer"`
 }
 
+// PhaseTimingsJSON are the phases' timings.
+type PhaseTimingsJSON struct {
+	DNS        PhaseTiming `json:"dns"`
+	Connect    PhaseTiming `json:"connect"`
+	TLS        PhaseTiming `json:"tls"`
+	Processing PhaseTiming `json:"processing"`
+	Transfer   PhaseTiming `json:"transfer"`
+}
+
+// PhaseTiming is one phase over the runs in which it happened (its time > 0:
+// no DNS lookup for an IP address, no TLS over plain HTTP, nothing after a
+// failed connect do not count).
+type PhaseTiming struct {
+	Runs uint64 `json:"runs"`
+	Latency
+}
+
+func latency(avg, maximum float64, p store.Percentiles) Latency {
+	return Latency{Avg: avg, Max: maximum, P50: p.P50, P90: p.P90, P95: p.P95, P99: p.P99}
+}
+
+func phaseTiming(t store.Timing) PhaseTiming {
+	return PhaseTiming{Runs: t.Runs, Latency: latency(t.AvgMS, t.MaxMS, t.Percentiles)}
+}
+
 func (a *API) stats(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	from, to, param, err := timeRange(q, a.now(), 10*time.Minute)
@@ -122,19 +168,24 @@ func (a *API) stats(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	sq := store.StatsQuery{CheckID: chi.URLParam(r, "checkID"), Location: q.Get("location"), From: from, To: to}
-	st, err := a.store.Stats(r.Context(), sq)
+	st, err := a.store.WindowStats(r.Context(), sq)
 	if err != nil {
 		a.internal(w, r, err)
 		return
 	}
+	ph := st.Phases
 	writeJSON(w, StatsJSON{
 		CheckID: sq.CheckID, Location: sq.Location, From: from.UTC(), To: to.UTC(),
 		Samples: st.Samples, Successes: st.Successes, Availability: st.Availability,
-		ResponseTimeMS: MinMax{Avg: st.AvgResponseMS, Max: st.MaxResponseMS},
+		ResponseTimeMS: latency(st.AvgResponseMS, st.MaxResponseMS, st.Response),
 		TTFBMS:         MinMax{Avg: st.AvgTTFBMS, Max: st.MaxTTFBMS},
 		StatusCodes:    st.StatusCodes,
+		FailureClasses: st.FailureClasses,
 		PhasesMS: PhasesJSON{DNS: st.AvgDNSMS, Connect: st.AvgConnectMS, TLS: st.AvgTLSMS,
 			Processing: st.AvgProcessingMS, Transfer: st.AvgTransferMS},
+		PhaseTimingsMS: PhaseTimingsJSON{DNS: phaseTiming(ph.DNS), Connect: phaseTiming(ph.Connect), TLS: phaseTiming(ph.TLS),
+			Processing: phaseTiming(ph.Processing), Transfer: phaseTiming(ph.Transfer)},
+		DetailSamples: st.DetailSamples,
 	})
 }
 

@@ -6,8 +6,10 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net/http"
 	"net/http/httptest"
+	"sort"
 	"strings"
 	"testing"
 	"time"
@@ -19,7 +21,9 @@ import (
 
 var now = time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC)
 
-func newServer(t *testing.T) (*httptest.Server, *store.Store) {
+func newServer(t *testing.T) (*httptest.Server, *store.Store) { return newServerAt(t, now) }
+
+func newServerAt(t *testing.T, now time.Time) (*httptest.Server, *store.Store) {
 	st := embeddedtest.Store(t)
 	a := New(st, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	a.now = func() time.Time { return now }
@@ -67,7 +71,7 @@ func TestStats(t *testing.T) {
 	}
 	var s StatsJSON
 	get(t, srv.URL+"/api/v1/checks/api/stats?window=10m", 200, &s)
-	if s.Samples != 4 || s.Successes != 2 || s.Availability != 0.5 || s.ResponseTimeMS != (MinMax{Avg: 115, Max: 300}) ||
+	if s.Samples != 4 || s.Successes != 2 || s.Availability != 0.5 || s.ResponseTimeMS.Avg != 115 || s.ResponseTimeMS.Max != 300 ||
 		s.TTFBMS != (MinMax{Avg: 28.75, Max: 75}) || len(s.StatusCodes) != 3 || s.StatusCodes["401"] != 1 {
 		t.Fatalf("stats %+v", s)
 	}
@@ -87,6 +91,105 @@ func TestStats(t *testing.T) {
 	get(t, srv.URL+"/api/v1/checks", 200, &cs)
 	if len(cs.Checks) != 2 || cs.Checks[0].ID != "api" || strings.Join(cs.Checks[0].Locations, ",") != "eu,us" {
 		t.Fatalf("checks %+v", cs)
+	}
+}
+
+// Two days and more of results, probed every minute from two locations, eu
+// resolving a name and us an IP address, all over TLS, some failing: the
+// stats of the last two days (unaligned, spanning a whole day read from the
+// day rollups) report per-phase runs, averages, maxima and percentiles, response
+// percentiles, TTFB and failure classes as the results add up to.
+func TestStatsPhasesPercentilesAndFailures(t *testing.T) {
+	now := time.Now().UTC().Truncate(time.Second).Add(-17 * time.Second)
+	srv, st := newServerAt(t, now)
+	var rows []store.ResultRow
+	for i := range 50 * 60 {
+		for _, loc := range []string{"eu", "us"} {
+			r := row("api", loc, 0, 200, 0)
+			r.ScheduledAt = now.Add(-time.Duration(i)*time.Minute - 7*time.Second)
+			r.StartedAt, r.ResultID = r.ScheduledAt, events.ResultID("api", loc, r.ScheduledAt)
+			r.ConnectMS, r.TLSMS, r.ProcessingMS, r.TransferMS = 3, 10, 20+float64(i%50), 1
+			if loc == "eu" {
+				r.DNSMS = 2
+			}
+			switch {
+			case i%25 == 0:
+				r.HTTPStatus, r.Success, r.FailureClass, r.ProcessingMS, r.TransferMS = 0, false, "FAILURE_CLASS_TIMEOUT", 0, 0
+			case i%10 == 0:
+				r.HTTPStatus, r.Success, r.FailureClass = 503, false, "FAILURE_CLASS_STATUS"
+			}
+			if r.HTTPStatus != 0 {
+				r.TTFBMS = r.DNSMS + r.ConnectMS + r.TLSMS + r.ProcessingMS
+			}
+			r.DurationMS = r.DNSMS + r.ConnectMS + r.TLSMS + r.ProcessingMS + r.TransferMS
+			rows = append(rows, r)
+		}
+	}
+	ctx := context.Background()
+	if err := st.InsertResults(ctx, rows); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.RebuildRollups(ctx, []string{"api"}, now.Add(-51*time.Hour), now); err != nil {
+		t.Fatal(err)
+	}
+	for _, loc := range []string{"", "eu", "us"} {
+		// What the results of the last two days add up to.
+		var n, ok, dnsRuns, processingRuns uint64
+		var durations, processing []float64
+		var durationSum, ttfbSum, ttfbMax, processingSum float64
+		classes := map[string]uint64{}
+		for _, r := range rows {
+			if r.ScheduledAt.Before(now.Add(-48*time.Hour)) || (loc != "" && r.Location != loc) {
+				continue
+			}
+			n++
+			if r.Success {
+				ok++
+			} else {
+				classes[r.FailureClass]++
+			}
+			if r.DNSMS > 0 {
+				dnsRuns++
+			}
+			if r.ProcessingMS > 0 {
+				processingRuns++
+				processing = append(processing, r.ProcessingMS)
+				processingSum += r.ProcessingMS
+			}
+			durations = append(durations, r.DurationMS)
+			durationSum, ttfbSum, ttfbMax = durationSum+r.DurationMS, ttfbSum+r.TTFBMS, max(ttfbMax, r.TTFBMS)
+		}
+		var s StatsJSON
+		get(t, srv.URL+"/api/v1/checks/api/stats?window=2d&location="+loc, 200, &s)
+		ph := s.PhaseTimingsMS
+		if s.Samples != n || s.Successes != ok || s.DetailSamples != n || fmt.Sprint(s.FailureClasses) != fmt.Sprint(classes) ||
+			math.Abs(s.ResponseTimeMS.Avg-durationSum/float64(n)) > 1e-9 || s.TTFBMS.Max != ttfbMax || math.Abs(s.TTFBMS.Avg-ttfbSum/float64(n)) > 1e-9 {
+			t.Errorf("location %q: %+v; want %d samples, %d successes, failures %v, response avg %v, ttfb %v/%v",
+				loc, s, n, ok, classes, durationSum/float64(n), ttfbSum/float64(n), ttfbMax)
+		}
+		if ph.DNS.Runs != dnsRuns || (dnsRuns > 0 && (ph.DNS.Avg != 2 || ph.DNS.Max != 2 || math.Abs(ph.DNS.P50-2) > 0.02)) ||
+			(dnsRuns == 0 && ph.DNS != PhaseTiming{}) || math.Abs(s.PhasesMS.DNS-2*float64(dnsRuns)/float64(n)) > 1e-9 {
+			t.Errorf("location %q: dns %+v, phases_ms.dns %v; want %d runs of 2 ms", loc, ph.DNS, s.PhasesMS.DNS, dnsRuns)
+		}
+		if ph.TLS.Runs != n || ph.TLS.Avg != 10 || ph.Processing.Runs != processingRuns || ph.Processing.Max != 69 ||
+			math.Abs(ph.Processing.Avg-processingSum/float64(processingRuns)) > 1e-9 || s.PhasesMS.Processing >= ph.Processing.Avg {
+			t.Errorf("location %q: tls %+v, processing %+v, phases_ms %+v", loc, ph.TLS, ph.Processing, s.PhasesMS)
+		}
+		sort.Float64s(durations)
+		sort.Float64s(processing)
+		for _, c := range []struct {
+			name   string
+			got    Latency
+			sorted []float64
+		}{{"response", s.ResponseTimeMS, durations}, {"processing", ph.Processing.Latency, processing}} {
+			for i, p := range []float64{c.got.P50, c.got.P90, c.got.P95, c.got.P99} {
+				q := []float64{0.5, 0.9, 0.95, 0.99}[i]
+				exact := c.sorted[int(math.Floor(q*float64(len(c.sorted)-1)))]
+				if math.Abs(p-exact) > 0.01*exact {
+					t.Errorf("location %q: %s p%v = %v, exact %v", loc, c.name, q*100, p, exact)
+				}
+			}
+		}
 	}
 }
 

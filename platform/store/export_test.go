@@ -1,0 +1,9 @@
+package store
+
+import "context"
+
+// WindowStatsEveryLevel is WindowStats reading every rollup level it can, as
+// it does for windows older than the raw rows, whatever the check's interval.
+func WindowStatsEveryLevel(ctx context.Context, s *Store, q StatsQuery) (Stats, error) {
+	return s.windowStats(ctx, q, true)
+}
