@@ -19,7 +19,7 @@ import (
 func TestMinuteRollupsAreExactUnderDuplicatesAndRebuilds(t *testing.T) {
 	ctx := context.Background()
 	s := embeddedtest.Store(t)
-	t0 := time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC)
+	t0 := embeddedtest.Day().Add(10 * time.Hour)
 	rng := rand.New(rand.NewPCG(1, 2))
 	var rows []store.ResultRow
 	var durations []float64

@@ -356,7 +356,7 @@ func TestWindowStatsAreExactOverUnalignedWindows(t *testing.T) {
 func TestWindowStatsLeaveOutBucketsRolledUpWithoutPhases(t *testing.T) {
 	ctx := context.Background()
 	s := embeddedtest.Store(t)
-	t0 := time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC)
+	t0 := embeddedtest.Day().Add(10 * time.Hour)
 	var rows []store.ResultRow
 	for i := range 120 { // two minutes
 		rows = append(rows, result("api", t0.Add(time.Duration(i)*time.Second), 200, true, 100))
@@ -374,7 +374,7 @@ SELECT check_id, location, toStartOfMinute(scheduled_at), count(), countIf(succe
   sum(ttfb_ms), max(ttfb_ms), quantilesDDState(0.01, 0.5, 0.9, 0.95, 0.99)(duration_ms),
   sumMap(map(http_status, toUInt64(1))), sumMap(map(failure_class, toUInt64(1))), now64(3) + INTERVAL 1 SECOND
 FROM `+s.Database()+`.check_results FINAL
-WHERE scheduled_at < '2026-11-22 10:01:00'
+WHERE scheduled_at < '`+t0.Add(time.Minute).Format("2006-01-02 15:04:05")+`'
 GROUP BY check_id, location, toStartOfMinute(scheduled_at)`, nil)
 	if err != nil {
 		t.Fatal(err)

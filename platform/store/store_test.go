@@ -64,7 +64,7 @@ func result(check string, tick time.Time, status uint16, ok bool, ms float64) st
 func TestStatsCountEachResultOnceAcrossRedelivery(t *testing.T) {
 	ctx := context.Background()
 	s := embeddedtest.Store(t)
-	t0 := time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC)
+	t0 := embeddedtest.Day().Add(12 * time.Hour)
 	rows := []store.ResultRow{
 		result("api", t0, 200, true, 10),
 		result("api", t0.Add(time.Second), 200, true, 30),
@@ -118,7 +118,7 @@ func TestStatsOfEmptyRangeIsZero(t *testing.T) {
 func TestParamsAreNotInjectable(t *testing.T) {
 	ctx := context.Background()
 	s := embeddedtest.Store(t)
-	t0 := time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC)
+	t0 := embeddedtest.Day().Add(12 * time.Hour)
 	tricky := `it's a "check" \ with	tab`
 	if err := s.InsertResults(ctx, []store.ResultRow{result(tricky, t0, 200, true, 1), result("plain", t0, 200, true, 1)}); err != nil {
 		t.Fatal(err)
@@ -143,7 +143,7 @@ func TestParamsAreNotInjectable(t *testing.T) {
 func TestAlertsHistoryAndLatest(t *testing.T) {
 	ctx := context.Background()
 	s := embeddedtest.Store(t)
-	t0 := time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC)
+	t0 := embeddedtest.Day().Add(12 * time.Hour)
 	down := store.AlertRow{EventID: "e1", CheckID: "api", CheckName: "API", Rule: "availability", State: "down",
 		PreviousState: "up", At: t0, Message: "down!", Availability: 0.5, Threshold: 0.8, WindowMS: 120000, Samples: 10, Successes: 5}
 	up := down

@@ -30,7 +30,10 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 )
 
-var t0 = time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC)
+var t0 = embeddedtest.Day().Add(10 * time.Hour)
+
+// at formats t0 + d as alert messages do.
+func at(d time.Duration) string { return t0.Add(d).Format(time.RFC3339) }
 
 type env struct {
 	cluster *kfake.Cluster
@@ -299,7 +302,7 @@ func TestRedeliveryIsHarmless(t *testing.T) {
 		m, err := e.store.MinuteStats(context.Background(), "api", t0, t0.Add(time.Minute))
 		return err == nil && m.Runs == 21 && m.Successes == 10, fmt.Sprintf("%+v %v", m, err)
 	})
-	if a[0].Message != "Website Check api is down. availability=70.00%, time=2026-11-22T10:00:12Z" {
+	if a[0].Message != "Website Check api is down. availability=70.00%, time="+at(12*time.Second) {
 		t.Fatalf("message %q", a[0].Message)
 	}
 }
@@ -337,7 +340,7 @@ func TestCrashBeforeEmittingRecoversTheTransition(t *testing.T) {
 		return len(a) == 1, fmt.Sprint(a)
 	})
 	a := e.alerts(t)[0]
-	if a.State != "down" || a.Message != "Website Check api is down. availability=70.00%, time=2026-11-22T10:00:12Z" ||
+	if a.State != "down" || a.Message != "Website Check api is down. availability=70.00%, time="+at(12*time.Second) ||
 		a.LastResultID != events.ResultID("api", "loc", t0.Add(12*time.Second)) || a.FirstResultID != events.ResultID("api", "loc", t0.Add(3*time.Second)) {
 		t.Fatalf("recovered transition %+v", a)
 	}
@@ -387,7 +390,7 @@ func TestRestartRestoresStateFromTheAlertTopic(t *testing.T) {
 	if a[0].State != "up" || !a[0].DownSince.Equal(downAt) {
 		t.Fatalf("after restart: %+v; want only the recovery, down since %v", a, downAt)
 	}
-	if !strings.Contains(a[0].Message, "(down since 2026-11-22T10:00:12Z)") {
+	if !strings.Contains(a[0].Message, "(down since "+at(12*time.Second)+")") {
 		t.Fatalf("message %q", a[0].Message)
 	}
 }

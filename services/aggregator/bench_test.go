@@ -299,7 +299,7 @@ func benchRecord(b *testing.B, ev *eventsv1.CheckResult) *kgo.Record {
 // failures, and every fifth check has a 90 s outage at one location.
 func ingestRecords(b *testing.B, checks, locations, ticks int) []*kgo.Record {
 	rng := rand.New(rand.NewPCG(4, 4))
-	start := time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC)
+	start := embeddedtest.Day().Add(10 * time.Hour)
 	out := make([]*kgo.Record, 0, checks*locations*ticks)
 	for k := range ticks {
 		tick := start.Add(time.Duration(k) * time.Second)

@@ -13,7 +13,7 @@ import (
 	"github.com/picket-dev/picket/services/aggregator/alert"
 )
 
-var t0 = time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC)
+var t0 = embeddedtest.Day().Add(10 * time.Hour)
 
 // history stores 30 minutes of "api" results every 10 s, failing from
 // 10:10:00 to 10:14:50, and "web" results that never fail.
@@ -42,7 +42,7 @@ func history(t *testing.T) *store.Store {
 // window back to 10 of 12 closes.
 var recorded = []store.AlertRow{
 	{EventID: "d", CheckID: "api", CheckName: "API", Rule: "availability", State: "down", PreviousState: "up",
-		At: t0.Add(10*time.Minute + 20*time.Second), Message: "Website API is down. availability=75.00%, time=2026-11-22T10:10:20Z"},
+		At: t0.Add(10*time.Minute + 20*time.Second), Message: "Website API is down. availability=75.00%, time=" + t0.Add(10*time.Minute+20*time.Second).Format(time.RFC3339)},
 	{EventID: "u", CheckID: "api", CheckName: "API", Rule: "availability", State: "up", PreviousState: "down",
 		At: t0.Add(16*time.Minute + 30*time.Second), Message: "Website API is up again."},
 }
@@ -80,7 +80,7 @@ func TestBacktestSetsCandidateNextToActual(t *testing.T) {
 	if err := rep.Print(&out); err != nil {
 		t.Fatal(err)
 	}
-	for _, w := range []string{"CHECK  RULE", "api    availability  2026-11-22T10:10:20Z  down", "candidate rules 4 transitions, actual 2, identical 2"} {
+	for _, w := range []string{"CHECK  RULE", "api    availability  " + t0.Add(10*time.Minute+20*time.Second).Format(time.RFC3339) + "  down", "candidate rules 4 transitions, actual 2, identical 2"} {
 		if !strings.Contains(out.String(), w) {
 			t.Fatalf("output lacks %q:\n%s", w, out.String())
 		}

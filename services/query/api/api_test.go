@@ -19,7 +19,7 @@ import (
 	"github.com/picket-dev/picket/schemas/events"
 )
 
-var now = time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC)
+var now = embeddedtest.Day().Add(12 * time.Hour)
 
 func newServer(t *testing.T) (*httptest.Server, *store.Store) { return newServerAt(t, now) }
 

@@ -15,6 +15,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/picket-dev/picket/platform/store"
 	"github.com/picket-dev/picket/platform/store/embedded"
@@ -88,3 +89,11 @@ func Main(m *testing.M) int {
 	}
 	return code
 }
+
+// Day is midnight (UTC) two days before the test run: a base for test data
+// that is well inside every table's TTL. ClickHouse drops rows whose TTL has
+// already expired as they are inserted, so a fixed date in a test would
+// stop being stored a month after it was written.
+func Day() time.Time { return day }
+
+var day = time.Now().UTC().Truncate(24*time.Hour).AddDate(0, 0, -2)
