@@ -296,7 +296,7 @@ var finalAggregates = func() string {
 func (r RollupStats) summary() Stats {
 	st := Stats{
 		Samples: r.Runs, Successes: r.Successes, MaxResponseMS: r.DurationMax, MaxTTFBMS: r.TTFBMax,
-		Response:    percentiles(r.Quantiles),
+		Response:    percentiles(r.Quantiles, r.DurationMax),
 		StatusCodes: map[string]uint64{}, FailureClasses: map[string]uint64{}, DetailSamples: r.DetailRuns,
 	}
 	if r.Runs > 0 {
@@ -328,15 +328,22 @@ func (r RollupStats) summary() Stats {
 			t.AvgMS = r.PhaseSums[i] / float64(t.Runs)
 		}
 		if i < len(r.PhaseQuantiles) {
-			t.Percentiles = percentiles(r.PhaseQuantiles[i])
+			t.Percentiles = percentiles(r.PhaseQuantiles[i], t.MaxMS)
 		}
 	}
 	return st
 }
 
-func percentiles(q []float64) Percentiles {
+// percentiles are the sketch's estimates, capped at the exact maximum: no
+// percentile exceeds it, and the sketch may overshoot it by up to 1 %.
+func percentiles(q []float64, ceiling float64) Percentiles {
 	if len(q) != 4 {
 		return Percentiles{}
+	}
+	for i := range q {
+		if ceiling > 0 && q[i] > ceiling {
+			q[i] = ceiling
+		}
 	}
 	return Percentiles{P50: q[0], P90: q[1], P95: q[2], P99: q[3]}
 }

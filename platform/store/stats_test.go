@@ -235,6 +235,12 @@ func diffStats(got, want store.Stats) []string {
 	near("avg response", got.AvgResponseMS, want.AvgResponseMS)
 	near("avg ttfb", got.AvgTTFBMS, want.AvgTTFBMS)
 	within("response", got.Response, want.Response)
+	capped := func(name string, p store.Percentiles, maximum float64) {
+		if p.P99 > maximum || p.P95 > maximum || p.P90 > maximum || p.P50 > maximum {
+			d = append(d, fmt.Sprintf("%s percentiles %+v above the maximum %v", name, p, maximum))
+		}
+	}
+	capped("response", got.Response, got.MaxResponseMS)
 	for i, g := range []float64{got.AvgDNSMS, got.AvgConnectMS, got.AvgTLSMS, got.AvgProcessingMS, got.AvgTransferMS} {
 		near("phases_ms "+phaseNames[i], g, []float64{want.AvgDNSMS, want.AvgConnectMS, want.AvgTLSMS, want.AvgProcessingMS, want.AvgTransferMS}[i])
 	}
@@ -245,6 +251,7 @@ func diffStats(got, want store.Stats) []string {
 		stored(phaseNames[i]+" max", gp[i].MaxMS, wp[i].MaxMS)
 		near(phaseNames[i]+" avg", gp[i].AvgMS, wp[i].AvgMS)
 		within(phaseNames[i], gp[i].Percentiles, wp[i].Percentiles)
+		capped(phaseNames[i], gp[i].Percentiles, gp[i].MaxMS)
 	}
 	return d
 }
