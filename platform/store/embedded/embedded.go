@@ -12,8 +12,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"reflect"
+	"strconv"
 	"strings"
 	"time"
 
@@ -155,7 +157,7 @@ func (b *Backend) Select(ctx context.Context, dest any, query string, params sto
 	return decodeRows(out, dest)
 }
 
-// Insert implements store.Backend: one INSERT … FORMAT JSONEachRow.
+// Insert implements store.Backend: one INSERT … FORMAT JSONCompactEachRow.
 func (b *Backend) Insert(ctx context.Context, table string, rows any) error {
 	rv := reflect.ValueOf(rows)
 	if rv.Kind() != reflect.Slice {
@@ -166,7 +168,7 @@ func (b *Backend) Insert(ctx context.Context, table string, rows any) error {
 	}
 	var buf bytes.Buffer
 	buf.WriteString(store.InsertStatement(table, rv.Type()))
-	buf.WriteString(" FORMAT JSONEachRow\n")
+	buf.WriteString(" FORMAT JSONCompactEachRow\n")
 	if err := encodeRows(&buf, rv); err != nil {
 		return fmt.Errorf("insert into %s: %w", table, err)
 	}
@@ -198,27 +200,75 @@ const chTime = "2006-01-02 15:04:05.999999999"
 
 var timeType = reflect.TypeFor[time.Time]()
 
-// encodeRows writes rv (a slice of tagged structs) as JSONEachRow.
+// encodeRows writes rv (a slice of tagged structs) as JSONCompactEachRow:
+// one array per row, in the column order of store.InsertStatement. Common
+// field types are appended directly (no per-row map, no key sorting); others
+// go through encoding/json.
 func encodeRows(buf *bytes.Buffer, rv reflect.Value) error {
-	t := rv.Type().Elem()
-	cols := store.Fields(t)
-	row := make(map[string]any, len(cols))
-	enc := json.NewEncoder(buf)
+	cols := store.Fields(rv.Type().Elem())
+	b := make([]byte, 0, 512)
 	for i := range rv.Len() {
 		el := rv.Index(i)
-		for _, c := range cols {
-			f := el.Field(c.Index)
-			if f.Type() == timeType {
-				row[c.Name] = f.Interface().(time.Time).UTC().Format(chTime)
-			} else {
-				row[c.Name] = f.Interface()
+		b = append(b[:0], '[')
+		for j, c := range cols {
+			if j > 0 {
+				b = append(b, ',')
+			}
+			var err error
+			if b, err = appendValue(b, el.Field(c.Index)); err != nil {
+				return fmt.Errorf("row %d, column %s: %w", i, c.Name, err)
 			}
 		}
-		if err := enc.Encode(row); err != nil {
-			return fmt.Errorf("row %d: %w", i, err)
-		}
+		b = append(b, ']', '\n')
+		buf.Write(b)
 	}
 	return nil
+}
+
+func appendValue(b []byte, f reflect.Value) ([]byte, error) {
+	if f.Type() == timeType {
+		b = append(b, '"')
+		b = f.Interface().(time.Time).UTC().AppendFormat(b, chTime)
+		return append(b, '"'), nil
+	}
+	switch f.Kind() {
+	case reflect.String:
+		return appendString(b, f.String()), nil
+	case reflect.Bool:
+		return strconv.AppendBool(b, f.Bool()), nil
+	case reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64, reflect.Uint:
+		return strconv.AppendUint(b, f.Uint(), 10), nil
+	case reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64, reflect.Int:
+		return strconv.AppendInt(b, f.Int(), 10), nil
+	case reflect.Float32, reflect.Float64:
+		v := f.Float()
+		if math.IsNaN(v) || math.IsInf(v, 0) {
+			return nil, fmt.Errorf("unsupported value %v", v)
+		}
+		return strconv.AppendFloat(b, v, 'g', -1, 64), nil
+	}
+	enc, err := json.Marshal(f.Interface())
+	if err != nil {
+		return nil, err
+	}
+	return append(b, enc...), nil
+}
+
+// appendString appends s as a JSON string.
+func appendString(b []byte, s string) []byte {
+	const hex = "0123456789abcdef"
+	b = append(b, '"')
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c == '"' || c == '\\':
+			b = append(b, '\\', c)
+		case c < 0x20:
+			b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
+		default:
+			b = append(b, c)
+		}
+	}
+	return append(b, '"')
 }
 
 // decodeRows appends the JSONEachRow rows in out to *dest.
