@@ -21,6 +21,7 @@ func TestConfigRefusesInvalidFiles(t *testing.T) {
 		"invalid-silence.yaml":         "config: alerting.silences[0]: needs checks or labels, or it would silence everything",
 		"invalid-silence-order.yaml":   "config: alerting.silences[0].to: 2026-11-22T02:00:00Z must be after from (2026-11-22T04:00:00Z)",
 		"invalid-consecutive.yaml":     "config: alerting.rules.flapping.successes: 0 must be at least 1",
+		"invalid-horizon.yaml":         "config: alerting.restore_horizon: 5m0s must be longer than the longest rule window (15m0s)",
 	}
 	configtest.RefusesInvalidFiles(t, func() any { c := DefaultConfig(); return &c }, want)
 }

@@ -248,7 +248,7 @@ type Config struct {
 
 // DefaultConfig is the seed's availability rule on every check.
 func DefaultConfig() Config {
-	return Config{Lateness: 30 * time.Second, RestoreHorizon: 30 * time.Minute,
+	return Config{Lateness: 30 * time.Second, RestoreHorizon: 10 * time.Minute,
 		Rules: map[string]Rule{"availability": DefaultRule()}}
 }
 
@@ -296,6 +296,9 @@ func (c Config) Validate() error {
 	}
 	if c.RestoreHorizon <= 0 {
 		return fmt.Errorf("alerting.restore_horizon: %s must be positive", c.RestoreHorizon)
+	}
+	if lb := c.MaxLookback(0); c.RestoreHorizon <= lb {
+		return fmt.Errorf("alerting.restore_horizon: %s must be longer than the longest rule window (%s)", c.RestoreHorizon, lb)
 	}
 	var errs []error
 	for _, name := range sortedKeys(c.Rules) {
