@@ -17,7 +17,8 @@ type RecentResult struct {
 	Success     bool      `ch:"success"`
 	DurationMS  float64   `ch:"duration_ms"`
 	// CertNotAfter is 1970 for a run without a TLS handshake.
-	CertNotAfter time.Time `ch:"cert_not_after"`
+	CertNotAfter time.Time         `ch:"cert_not_after"`
+	Labels       map[string]string `ch:"labels"`
 }
 
 // ResultsBetween returns the stored results with from <= scheduled_at < to,
@@ -26,7 +27,7 @@ type RecentResult struct {
 func (s *Store) ResultsBetween(ctx context.Context, checks []string, from, to time.Time) ([]RecentResult, error) {
 	var out []RecentResult
 	err := s.b.Select(ctx, &out, s.sql(`SELECT result_id, check_id, check_name, location, scheduled_at,
-  interval_ms, success, duration_ms, cert_not_after
+  interval_ms, success, duration_ms, cert_not_after, labels
 FROM ${db}.check_results FINAL
 WHERE (empty({checks:Array(String)}) OR has({checks:Array(String)}, check_id))
   AND scheduled_at >= {from:DateTime64(3, 'UTC')} AND scheduled_at < {to:DateTime64(3, 'UTC')}

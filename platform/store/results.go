@@ -32,6 +32,8 @@ type ResultRow struct {
 	CertNotAfter time.Time `ch:"cert_not_after"`
 	CertIssuer   string    `ch:"cert_issuer"`
 	Attempts     uint8     `ch:"attempts"`
+	// Labels are the check's labels; never nil when inserted.
+	Labels map[string]string `ch:"labels"`
 }
 
 // InsertResults writes rows in one insert. Rows already present (same check,
@@ -40,6 +42,9 @@ func (s *Store) InsertResults(ctx context.Context, rows []ResultRow) error {
 	for i := range rows {
 		if rows[i].CertNotAfter.IsZero() {
 			rows[i].CertNotAfter = time.Unix(0, 0)
+		}
+		if rows[i].Labels == nil {
+			rows[i].Labels = map[string]string{}
 		}
 	}
 	return s.b.Insert(ctx, s.sql("${db}.check_results"), rows)

@@ -111,6 +111,7 @@ func (al *alerting) restore(ctx context.Context) ([]*alert.Transition, error) {
 			tr.Quiet(from.Add(tr.Lookback(time.Duration(r.IntervalMS) * time.Millisecond)))
 			al.trackers[r.CheckID] = tr
 		}
+		tr.SetName(r.CheckName, r.Labels)
 		tr.Add(ingest.StoredSample(r))
 	}
 	for _, tr := range al.trackers {

@@ -75,6 +75,7 @@ func Run(ctx context.Context, st *store.Store, o Options) (Report, error) {
 					alert.Options{Lateness: o.Rules.Lateness, Silences: o.Rules.Silences})
 				trackers[r.CheckID] = tr
 			}
+			tr.SetName(r.CheckName, r.Labels)
 			tr.Add(ingest.StoredSample(r))
 		}
 		// Stored history is complete: no watermark to wait for.

@@ -28,7 +28,7 @@ func history(t *testing.T) *store.Store {
 			ok := id == "web" || !fail
 			rows = append(rows, store.ResultRow{ResultID: events.ResultID(id, "eu", at), CheckID: id, CheckName: strings.ToUpper(id),
 				CheckType: "http", Location: "eu", ScheduledAt: at, StartedAt: at, DurationMS: 50, HTTPStatus: 200,
-				Success: ok, IntervalMS: 10000})
+				Success: ok, IntervalMS: 10000, Labels: map[string]string{"team": id + "-team"}})
 		}
 	}
 	if err := st.InsertResults(context.Background(), rows); err != nil {
@@ -102,5 +102,26 @@ func TestBacktestReportsOnlyThePeriod(t *testing.T) {
 	rep, err = Run(context.Background(), st, Options{Rules: rules, From: t0, To: t0.Add(30 * time.Minute), Checks: []string{"web"}})
 	if err != nil || len(rep.Candidate) != 0 || rep.Results != 180 {
 		t.Fatalf("web only: %+v %v", rep, err)
+	}
+}
+
+// Labels are stored with the results, so a silence by label covers a
+// transition evaluated from history too.
+func TestBacktestAppliesSilencesByStoredLabels(t *testing.T) {
+	st := history(t)
+	rules := alert.Config{
+		Rules: map[string]alert.Rule{"availability": alert.DefaultRule()},
+		Silences: []alert.Silence{{Name: "api-maintenance", Labels: map[string]string{"team": "api-team"},
+			From: t0.Add(10 * time.Minute), To: t0.Add(11 * time.Minute)}},
+	}
+	rep, err := Run(context.Background(), st, Options{Rules: rules, From: t0.Add(5 * time.Minute), To: t0.Add(30 * time.Minute), Warmup: 5 * time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Candidate) != 2 || !rep.Candidate[0].Silenced || rep.Candidate[1].Silenced {
+		t.Fatalf("candidate %+v: want the down at 10:10:20 silenced, the up at 10:16:30 not", rep.Candidate)
+	}
+	if l := rep.Lines(); l[0].Candidate != "down (silenced)" {
+		t.Fatalf("line %+v", l[0])
 	}
 }

@@ -85,6 +85,7 @@ func Row(ev *eventsv1.CheckResult) store.ResultRow {
 		TransferMS:     ms(ev.GetPhases().GetTransfer()),
 		CertIssuer:     ev.GetCertificate().GetIssuer(),
 		Attempts:       uint8(min(max(ev.GetAttempts(), 1), 255)),
+		Labels:         ev.GetLabels(),
 	}
 	if na := ev.GetCertificate().GetNotAfter(); na != nil {
 		row.CertNotAfter = na.AsTime()
