@@ -33,6 +33,10 @@ const (
 	// ALERT_STATE_DEGRADED is a warning state: working, but slow or close to
 	// failing (latency above a limit, a certificate about to expire).
 	AlertState_ALERT_STATE_DEGRADED AlertState = 3
+	// ALERT_STATE_STALE means the check stopped reporting: no result for the
+	// configured number of intervals (its prober died, or the check was removed).
+	// An open alert entering it is resolved, with a message saying why.
+	AlertState_ALERT_STATE_STALE AlertState = 4
 )
 
 // Enum value maps for AlertState.
@@ -42,12 +46,14 @@ var (
 		1: "ALERT_STATE_UP",
 		2: "ALERT_STATE_DOWN",
 		3: "ALERT_STATE_DEGRADED",
+		4: "ALERT_STATE_STALE",
 	}
 	AlertState_value = map[string]int32{
 		"ALERT_STATE_UNSPECIFIED": 0,
 		"ALERT_STATE_UP":          1,
 		"ALERT_STATE_DOWN":        2,
 		"ALERT_STATE_DEGRADED":    3,
+		"ALERT_STATE_STALE":       4,
 	}
 )
 
@@ -133,7 +139,15 @@ type AlertStateChanged struct {
 	Silenced bool   `protobuf:"varint,24,opt,name=silenced,proto3" json:"silenced,omitempty"`
 	Silence  string `protobuf:"bytes,25,opt,name=silence,proto3" json:"silence,omitempty"`
 	// summary is a one-line title for the notification ("Website X is down").
-	Summary       string `protobuf:"bytes,26,opt,name=summary,proto3" json:"summary,omitempty"`
+	Summary string `protobuf:"bytes,26,opt,name=summary,proto3" json:"summary,omitempty"`
+	// historical is set when the transition was found late — by the restore
+	// after a restart, by re-evaluating history under changed rules, or while
+	// catching up a backlog — and detected_at was more than the configured
+	// alerting.max_page_age after at. It is recorded and shown, never paged:
+	// nobody is paged for the past.
+	Historical bool `protobuf:"varint,27,opt,name=historical,proto3" json:"historical,omitempty"`
+	// detected_at is the wall-clock time the aggregator decided the transition.
+	DetectedAt    *timestamppb.Timestamp `protobuf:"bytes,28,opt,name=detected_at,json=detectedAt,proto3" json:"detected_at,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -350,11 +364,25 @@ func (x *AlertStateChanged) GetSummary() string {
 	return ""
 }
 
+func (x *AlertStateChanged) GetHistorical() bool {
+	if x != nil {
+		return x.Historical
+	}
+	return false
+}
+
+func (x *AlertStateChanged) GetDetectedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.DetectedAt
+	}
+	return nil
+}
+
 var File_picket_events_v1_alert_state_changed_proto protoreflect.FileDescriptor
 
 const file_picket_events_v1_alert_state_changed_proto_rawDesc = "" +
 	"\n" +
-	"*picket/events/v1/alert_state_changed.proto\x12\x10picket.events.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xfe\x06\n" +
+	"*picket/events/v1/alert_state_changed.proto\x12\x10picket.events.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xdb\a\n" +
 	"\x11AlertStateChanged\x12\x19\n" +
 	"\bevent_id\x18\x01 \x01(\tR\aeventId\x12\x19\n" +
 	"\bcheck_id\x18\x02 \x01(\tR\acheckId\x12\x1d\n" +
@@ -384,13 +412,19 @@ const file_picket_events_v1_alert_state_changed_proto_rawDesc = "" +
 	"\x06quorum\x18\x17 \x01(\rR\x06quorum\x12\x1a\n" +
 	"\bsilenced\x18\x18 \x01(\bR\bsilenced\x12\x18\n" +
 	"\asilence\x18\x19 \x01(\tR\asilence\x12\x18\n" +
-	"\asummary\x18\x1a \x01(\tR\asummary*m\n" +
+	"\asummary\x18\x1a \x01(\tR\asummary\x12\x1e\n" +
+	"\n" +
+	"historical\x18\x1b \x01(\bR\n" +
+	"historical\x12;\n" +
+	"\vdetected_at\x18\x1c \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"detectedAt*\x84\x01\n" +
 	"\n" +
 	"AlertState\x12\x1b\n" +
 	"\x17ALERT_STATE_UNSPECIFIED\x10\x00\x12\x12\n" +
 	"\x0eALERT_STATE_UP\x10\x01\x12\x14\n" +
 	"\x10ALERT_STATE_DOWN\x10\x02\x12\x18\n" +
-	"\x14ALERT_STATE_DEGRADED\x10\x03BDZBgithub.com/picket-dev/picket/schemas/gen/picket/events/v1;eventsv1b\x06proto3"
+	"\x14ALERT_STATE_DEGRADED\x10\x03\x12\x15\n" +
+	"\x11ALERT_STATE_STALE\x10\x04BDZBgithub.com/picket-dev/picket/schemas/gen/picket/events/v1;eventsv1b\x06proto3"
 
 var (
 	file_picket_events_v1_alert_state_changed_proto_rawDescOnce sync.Once
@@ -418,11 +452,12 @@ var file_picket_events_v1_alert_state_changed_proto_depIdxs = []int32{
 	2, // 2: picket.events.v1.AlertStateChanged.at:type_name -> google.protobuf.Timestamp
 	3, // 3: picket.events.v1.AlertStateChanged.window:type_name -> google.protobuf.Duration
 	2, // 4: picket.events.v1.AlertStateChanged.down_since:type_name -> google.protobuf.Timestamp
-	5, // [5:5] is the sub-list for method output_type
-	5, // [5:5] is the sub-list for method input_type
-	5, // [5:5] is the sub-list for extension type_name
-	5, // [5:5] is the sub-list for extension extendee
-	0, // [0:5] is the sub-list for field type_name
+	2, // 5: picket.events.v1.AlertStateChanged.detected_at:type_name -> google.protobuf.Timestamp
+	6, // [6:6] is the sub-list for method output_type
+	6, // [6:6] is the sub-list for method input_type
+	6, // [6:6] is the sub-list for extension type_name
+	6, // [6:6] is the sub-list for extension extendee
+	0, // [0:6] is the sub-list for field type_name
 }
 
 func init() { file_picket_events_v1_alert_state_changed_proto_init() }

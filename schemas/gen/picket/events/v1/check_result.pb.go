@@ -40,6 +40,11 @@ const (
 	FailureClass_FAILURE_CLASS_PROTOCOL FailureClass = 7
 	// FAILURE_CLASS_INTERNAL is a fault in the prober itself (bad request template, ...).
 	FailureClass_FAILURE_CLASS_INTERNAL FailureClass = 8
+	// FAILURE_CLASS_OVERLOAD is a run the prober skipped because it could not
+	// start it on time (more runs due than it can run at once). It says nothing
+	// about the target: it is never counted in availability, latency or alert
+	// rules, only in the prober's own overload figures.
+	FailureClass_FAILURE_CLASS_OVERLOAD FailureClass = 9
 )
 
 // Enum value maps for FailureClass.
@@ -54,6 +59,7 @@ var (
 		6: "FAILURE_CLASS_ASSERTION",
 		7: "FAILURE_CLASS_PROTOCOL",
 		8: "FAILURE_CLASS_INTERNAL",
+		9: "FAILURE_CLASS_OVERLOAD",
 	}
 	FailureClass_value = map[string]int32{
 		"FAILURE_CLASS_UNSPECIFIED": 0,
@@ -65,6 +71,7 @@ var (
 		"FAILURE_CLASS_ASSERTION":   6,
 		"FAILURE_CLASS_PROTOCOL":    7,
 		"FAILURE_CLASS_INTERNAL":    8,
+		"FAILURE_CLASS_OVERLOAD":    9,
 	}
 )
 
@@ -701,7 +708,7 @@ const file_picket_events_v1_check_result_proto_rawDesc = "" +
 	"\aconnect\x18\x02 \x01(\v2\x19.google.protobuf.DurationR\aconnect\x12>\n" +
 	"\rtls_handshake\x18\x03 \x01(\v2\x19.google.protobuf.DurationR\ftlsHandshake\x12F\n" +
 	"\x11server_processing\x18\x04 \x01(\v2\x19.google.protobuf.DurationR\x10serverProcessing\x125\n" +
-	"\btransfer\x18\x05 \x01(\v2\x19.google.protobuf.DurationR\btransfer*\x80\x02\n" +
+	"\btransfer\x18\x05 \x01(\v2\x19.google.protobuf.DurationR\btransfer*\x9c\x02\n" +
 	"\fFailureClass\x12\x1d\n" +
 	"\x19FAILURE_CLASS_UNSPECIFIED\x10\x00\x12\x15\n" +
 	"\x11FAILURE_CLASS_DNS\x10\x01\x12\x19\n" +
@@ -711,7 +718,8 @@ const file_picket_events_v1_check_result_proto_rawDesc = "" +
 	"\x14FAILURE_CLASS_STATUS\x10\x05\x12\x1b\n" +
 	"\x17FAILURE_CLASS_ASSERTION\x10\x06\x12\x1a\n" +
 	"\x16FAILURE_CLASS_PROTOCOL\x10\a\x12\x1a\n" +
-	"\x16FAILURE_CLASS_INTERNAL\x10\bBDZBgithub.com/picket-dev/picket/schemas/gen/picket/events/v1;eventsv1b\x06proto3"
+	"\x16FAILURE_CLASS_INTERNAL\x10\b\x12\x1a\n" +
+	"\x16FAILURE_CLASS_OVERLOAD\x10\tBDZBgithub.com/picket-dev/picket/schemas/gen/picket/events/v1;eventsv1b\x06proto3"
 
 var (
 	file_picket_events_v1_check_result_proto_rawDescOnce sync.Once
