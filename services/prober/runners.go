@@ -65,6 +65,12 @@ func (p *Prober) apply(ctx context.Context, checks []check.Check) (started, rest
 }
 
 func (p *Prober) start(ctx context.Context, c check.Check) *runner {
+	// Compile where the check runs: a definition names its secrets and CA
+	// files, and this prober reads them. A check that cannot compile here
+	// still runs, each run failing as internal with the reason (probe.Run).
+	if err := c.Compile(); err != nil {
+		p.log.Error("check cannot run on this prober: each run fails as internal", "check", c.ID, "err", err)
+	}
 	r := &runner{check: c, fingerprint: fingerprint(c)}
 	r.entry = p.sched.Add(c.ID, c.Interval, func(tick time.Time, lag time.Duration) {
 		p.metrics.lag.Observe(lag.Seconds())

@@ -37,7 +37,7 @@ func apply(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if *file == "" {
 		return errors.New("apply: -f checks.yaml is required")
 	}
-	checks, err := check.Load(*file)
+	checks, err := check.LoadDefinitions(*file)
 	if err != nil {
 		return err
 	}

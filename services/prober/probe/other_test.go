@@ -25,7 +25,7 @@ func run(t *testing.T, c check.Check) Result {
 		c.Timeout = 2 * time.Second
 	}
 	c.ApplyDefaults()
-	if err := c.Validate(); err != nil {
+	if err := c.Compile(); err != nil {
 		t.Fatalf("check: %v", err)
 	}
 	return Run(context.Background(), c)

@@ -91,8 +91,14 @@ var Probers = map[string]Func{
 	"journey": Journey,
 }
 
-// Run runs c with its timeout.
+// Run runs c with its timeout. A check whose compile step failed on this
+// prober (a secret or ca_file missing here) fails every run as internal,
+// saying why: it is visible where its results are, never skipped quietly.
 func Run(ctx context.Context, c check.Check) Result {
+	if err := c.Runnable(); err != nil {
+		return Result{Start: time.Now(), Class: eventsv1.FailureClass_FAILURE_CLASS_INTERNAL,
+			Message: "check cannot run on this prober: " + err.Error()}
+	}
 	f, ok := Probers[c.Type()]
 	if !ok {
 		return Result{Start: time.Now(), Class: eventsv1.FailureClass_FAILURE_CLASS_INTERNAL, Message: "unknown check type " + c.Type()}
