@@ -8,13 +8,14 @@ import (
 	"strings"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kgo"
+
 	"github.com/picket-dev/picket/platform/config"
 	"github.com/picket-dev/picket/platform/kafka"
 	"github.com/picket-dev/picket/platform/service"
 	"github.com/picket-dev/picket/platform/telemetry"
 	"github.com/picket-dev/picket/services/prober"
 	"github.com/picket-dev/picket/services/prober/check"
-	"github.com/twmb/franz-go/pkg/kgo"
 )
 
 // applyConfig is `picket apply`'s configuration.

@@ -18,16 +18,19 @@ import (
 )
 
 // Assertion is one line of a check's assertions: exactly one field is set.
+// The fields are omitted when empty, so that an encoded assertion (a check
+// definition) decodes with the one field it had: an encoded empty status
+// list would make every other assertion two assertions.
 type Assertion struct {
 	// Status lists accepted codes: 200, "2xx", "200-204".
-	Status []string `yaml:"status"`
+	Status []string `yaml:"status,omitempty"`
 	// ResponseTime bounds the total time or one phase.
-	ResponseTime *Timing `yaml:"response_time"`
-	Body         *Body   `yaml:"body"`
-	JSON         *JSON   `yaml:"json"`
-	Header       *Header `yaml:"header"`
+	ResponseTime *Timing `yaml:"response_time,omitempty"`
+	Body         *Body   `yaml:"body,omitempty"`
+	JSON         *JSON   `yaml:"json,omitempty"`
+	Header       *Header `yaml:"header,omitempty"`
 	// CertificateDaysLeft is the least number of days before the chain expires.
-	CertificateDaysLeft *int `yaml:"certificate_days_left"`
+	CertificateDaysLeft *int `yaml:"certificate_days_left,omitempty"`
 
 	status []statusRange
 	regex  *regexp.Regexp
