@@ -36,6 +36,7 @@ func TestLoadRefusesInvalidFiles(t *testing.T) {
 		"invalid-assertion-duration.yaml": `checks file testdata/invalid-assertion-duration.yaml: checks[0] (api): assertions[0].response_time.below: "fast" is not a duration (like 500ms, 30s or 1m)`,
 		"invalid-top-level.yaml":          "checks file testdata/invalid-top-level.yaml: check: unknown field; did you mean checks?",
 		"invalid-retries-type.yaml":       `checks file testdata/invalid-retries-type.yaml: checks[0] (api): retries: "two" is not a whole number`,
+		"invalid-duplicate-field.yaml":    "checks file testdata/invalid-duplicate-field.yaml: checks[0] (api): interval: given twice, on lines 3 and 5",
 		"invalid-checks-mapping.yaml":     "checks file testdata/invalid-checks-mapping.yaml: checks: want a list, got a mapping",
 	}
 	files, _ := filepath.Glob("testdata/invalid-*.yaml")

@@ -5,6 +5,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"go.yaml.in/yaml/v3"
 )
 
 // Decode and Validate read nothing: a checks file naming a secret and a CA
@@ -102,5 +104,33 @@ func TestDefinitionTypeErrorNamesTheField(t *testing.T) {
 	_, err := UnmarshalDefinition([]byte("id: x\ninterval: soon\nhttp: {url: 'http://x.test/'}\n"))
 	if err == nil || err.Error() != `check definition: interval: "soon" is not a duration (like 500ms, 30s or 1m)` {
 		t.Fatalf("error %v", err)
+	}
+}
+
+// Neither Validate nor Compile rewrites a check: its encoding (the
+// prober's fingerprint of a definition) is the same before and after, so an
+// unchanged check is never restarted by a reload.
+func TestValidateAndCompileRewriteNothing(t *testing.T) {
+	for _, src := range []string{
+		`{id: a, http: {url: "http://a.test/"}, assertions: [{response_time: {below: 1s}}, {status: [2xx]}]}`,
+		`{id: j, journey: {steps: [{name: s, url: "http://a.test/", assertions: [{response_time: {below: 1s}}]}]}}`,
+	} {
+		var c Check
+		if err := yaml.Unmarshal([]byte(src), &c); err != nil {
+			t.Fatal(err)
+		}
+		c.ApplyDefaults()
+		before, _ := MarshalDefinition(c)
+		if err := c.Validate(); err != nil {
+			t.Fatal(err)
+		}
+		validated, _ := MarshalDefinition(c)
+		if err := c.Compile(); err != nil {
+			t.Fatal(err)
+		}
+		compiled, _ := MarshalDefinition(c)
+		if string(validated) != string(before) || string(compiled) != string(before) {
+			t.Fatalf("%s changed:\n%s\n--- validated\n%s\n--- compiled\n%s", c.ID, before, validated, compiled)
+		}
 	}
 }

@@ -92,8 +92,12 @@ func (w *walker) walk(n *yaml.Node, t reflect.Type, path []any) error {
 			return fail("want a mapping of fields, got %s", describe(n))
 		}
 		fields := yamlFields(t)
+		seen := map[string]int{}
 		for i := 0; i+1 < len(n.Content); i += 2 {
 			k, v := n.Content[i], n.Content[i+1]
+			if err := once(seen, k, path); err != nil {
+				return err
+			}
 			if k.ShortTag() == "!!merge" { // <<: *defaults fills the same fields
 				if err := w.walk(v, t, path); err != nil {
 					return err
@@ -112,10 +116,14 @@ func (w *walker) walk(n *yaml.Node, t reflect.Type, path []any) error {
 		if n.Kind != yaml.MappingNode {
 			return fail("want a mapping, got %s", describe(n))
 		}
+		seen := map[string]int{}
 		for i := 0; i+1 < len(n.Content); i += 2 {
 			k, v := n.Content[i], n.Content[i+1]
 			if k.Kind != yaml.ScalarNode {
 				return fail("want names as keys, got %s", describe(k))
+			}
+			if err := once(seen, k, path); err != nil {
+				return err
 			}
 			if err := w.walk(v, t.Elem(), with(path, k.Value)); err != nil {
 				return err
@@ -138,6 +146,18 @@ func (w *walker) walk(n *yaml.Node, t reflect.Type, path []any) error {
 			return fail("%s is not %s", strconv.Quote(n.Value), typeName(t))
 		}
 	}
+	return nil
+}
+
+// once refuses a key given twice in one mapping.
+func once(seen map[string]int, k *yaml.Node, path []any) error {
+	if k.Kind != yaml.ScalarNode || k.ShortTag() == "!!merge" {
+		return nil
+	}
+	if line, dup := seen[k.Value]; dup {
+		return &fieldError{path: with(path, k.Value), msg: fmt.Sprintf("given twice, on lines %d and %d", line, k.Line)}
+	}
+	seen[k.Value] = k.Line
 	return nil
 }
 
