@@ -91,7 +91,8 @@ func Spans(t testing.TB, root string) []Span {
 
 // Command returns the arguments following program (a token equal to it or
 // ending in "/"+program) in s, up to a shell separator; ok is false when s
-// does not run program.
+// does not run program. A synopsis's optional parts ([--to T]) are kept,
+// without their brackets.
 func (s Span) Command(program string) (args []string, ok bool) {
 	for i, tok := range s.Tokens {
 		if tok != program && !strings.HasSuffix(tok, "/"+program) {
@@ -101,7 +102,9 @@ func (s Span) Command(program string) (args []string, ok bool) {
 			if a == "|" || a == "&&" || a == ";" || strings.HasPrefix(a, "(") {
 				break
 			}
-			args = append(args, a)
+			if a = strings.Trim(a, "[]"); a != "" {
+				args = append(args, a)
+			}
 		}
 		return args, true
 	}
