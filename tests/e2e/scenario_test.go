@@ -310,6 +310,6 @@ func TestExpectTransitionsFollowTheServedTicks(t *testing.T) {
 	skipped := append(append([]servedResult(nil), rs[:30]...), rs[31:]...) // tick 30 skipped
 	got = expectTransitions(skipped, 2*time.Second, 0.8, 10)
 	if len(got) != 2 || got[0].availability != 15.0/19 || !got[0].at.Equal(rs[43].tick) {
-		t.Fatalf("tick 30 skipped: %+v, want the down at the 4th failure with 15/19 (78.95 %)", got)
+		t.Fatalf("tick 30 skipped: %+v, want the down at the 4th failure with 15/19 (78.95 %%)", got)
 	}
 }
