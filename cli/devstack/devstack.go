@@ -20,6 +20,10 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/twmb/franz-go/pkg/kfake"
+	"golang.org/x/sync/errgroup"
+
 	"github.com/picket-dev/picket/cli/demo"
 	"github.com/picket-dev/picket/platform/admin"
 	"github.com/picket-dev/picket/platform/kafka"
@@ -32,9 +36,6 @@ import (
 	"github.com/picket-dev/picket/services/prober"
 	"github.com/picket-dev/picket/services/prober/check"
 	"github.com/picket-dev/picket/services/query"
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/twmb/franz-go/pkg/kfake"
-	"golang.org/x/sync/errgroup"
 )
 
 // Config is `picket dev`'s configuration.

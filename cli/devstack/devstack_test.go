@@ -16,13 +16,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kgo"
+
 	"github.com/picket-dev/picket/platform/config"
 	"github.com/picket-dev/picket/platform/kafka"
 	"github.com/picket-dev/picket/platform/poll"
 	"github.com/picket-dev/picket/platform/store/embedded/embeddedtest"
 	"github.com/picket-dev/picket/services/prober"
 	"github.com/picket-dev/picket/services/prober/check"
-	"github.com/twmb/franz-go/pkg/kgo"
 )
 
 func TestMain(m *testing.M) { os.Exit(embeddedtest.Main(m)) }

@@ -8,9 +8,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/picket-dev/picket/platform/kafka"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/picket-dev/picket/platform/kafka"
 )
 
 type syncBuffer struct {

@@ -29,7 +29,10 @@ var loaders = map[string]func(config.Source) error{
 		c := notifier.DefaultConfig()
 		return config.Load(&c, notifier.DefaultConfig(), s)
 	},
-	"query": func(s config.Source) error { c := query.DefaultConfig(); return config.Load(&c, query.DefaultConfig(), s) },
+	"query": func(s config.Source) error {
+		c := query.DefaultConfig()
+		return config.Load(&c, query.DefaultConfig(), s)
+	},
 }
 
 // owner is whose configuration a README's examples are: a service's README

@@ -14,8 +14,9 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/picket-dev/picket/cli/demo"
 	"golang.org/x/sync/errgroup"
+
+	"github.com/picket-dev/picket/cli/demo"
 )
 
 func main() {
