@@ -95,7 +95,7 @@ func (t *Target) answer(at time.Time) (status int, delay time.Duration) {
 	if out != t.inOutage {
 		t.inOutage = out
 		if out {
-			t.log.Info("demo target: scheduled outage begins: every request gets a 503", "for", t.shape.Outage, "every", t.shape.OutageEvery)
+			t.log.Info("demo target: scheduled outage begins: every request gets a 503", "for", t.shape.Outage.String(), "every", t.shape.OutageEvery.String())
 		} else {
 			t.log.Info("demo target: scheduled outage ends")
 		}
