@@ -40,7 +40,7 @@ var loaders = map[string]func(config.Source) error{
 // variables, any service's).
 func owner(file string) string {
 	parts := strings.Split(filepath.ToSlash(file), "/")
-	if len(parts) >= 3 && parts[0] == "services" {
+	if len(parts) >= 3 && parts[0] == "services" && loaders[parts[1]] != nil {
 		return parts[1]
 	}
 	return "dev"
@@ -115,5 +115,25 @@ func TestREADMEMakeTargetsExist(t *testing.T) {
 		if !seen[want] {
 			t.Errorf("no README shows `make %s`", want)
 		}
+	}
+}
+
+// Every key a README's configuration table names is a key of the
+// configuration it documents (a service's, or `picket dev`'s) (set to an empty value, it may be refused as a
+// value, never as an unknown key).
+func TestREADMEConfigTablesNameRealKeys(t *testing.T) {
+	n := 0
+	for file, keys := range readmetest.ConfigKeys(t, readmetest.Root(t)) {
+		who := owner(file)
+		load := loaders[who]
+		for _, key := range keys {
+			n++
+			if err := load(config.Source{Sets: []string{key + "="}}); err != nil && strings.Contains(err.Error(), "unknown key") {
+				t.Errorf("%s names %s, which %s does not have: %v", file, key, who, err)
+			}
+		}
+	}
+	if n < 20 {
+		t.Fatalf("found %d keys in the READMEs' configuration tables: the extraction is broken", n)
 	}
 }

@@ -136,3 +136,62 @@ func (s Span) Env() []string {
 	}
 	return out
 }
+
+// ConfigKeys returns, for every README.md under root (relative path), the
+// keys its configuration tables (those whose first header cell is "key")
+// name: `kafka.results_topic`, `alerts_topic` in one cell is
+// kafka.results_topic and kafka.alerts_topic. Patterns (`log.*`,
+// `rules.<name>`, `webhooks[].url`) are left out.
+func ConfigKeys(t testing.TB, root string) map[string][]string {
+	t.Helper()
+	out := map[string][]string{}
+	err := filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() && path != root && (strings.HasPrefix(d.Name(), ".") || d.Name() == "node_modules" || d.Name() == "data") {
+			return filepath.SkipDir
+		}
+		if d.IsDir() || d.Name() != "README.md" {
+			return nil
+		}
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(root, path)
+		inTable := false
+		for line := range strings.SplitSeq(string(b), "\n") {
+			cells := strings.Split(strings.Trim(strings.TrimSpace(line), "|"), "|")
+			switch {
+			case !strings.HasPrefix(line, "|"):
+				inTable = false
+			case strings.TrimSpace(cells[0]) == "key":
+				inTable = true
+			case inTable:
+				prefix, pattern := "", false
+				for _, m := range inline.FindAllStringSubmatch(cells[0], -1) {
+					key := m[1]
+					if strings.ContainsAny(key, "*<[") {
+						pattern = true // and so are the short names after it
+						continue
+					}
+					if i := strings.LastIndex(key, "."); i >= 0 {
+						pattern = false
+						prefix = key[:i+1]
+					} else if pattern {
+						continue
+					} else {
+						key = prefix + key
+					}
+					out[rel] = append(out[rel], key)
+				}
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
