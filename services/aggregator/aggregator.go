@@ -34,7 +34,10 @@ type Config struct {
 	// BatchMaxRecords caps the records written in one ClickHouse insert.
 	BatchMaxRecords int `koanf:"batch_max_records"`
 	// BatchMaxWait is how long a batch waits for more records once it has one.
-	BatchMaxWait time.Duration       `koanf:"batch_max_wait"`
+	BatchMaxWait time.Duration `koanf:"batch_max_wait"`
+	// StallTimeout is how long the consumer may not advance, with records
+	// waiting, before it is reported stalled (/readyz, a metric, an error log).
+	StallTimeout time.Duration       `koanf:"stall_timeout"`
 	ClickHouse   clickhouse.Config   `koanf:"clickhouse"`
 	Alerting     alert.Config        `koanf:"alerting"`
 	Admin        admin.Config        `koanf:"admin"`
@@ -48,6 +51,7 @@ func DefaultConfig() Config {
 		Group:           "picket-aggregator",
 		BatchMaxRecords: 10000,
 		BatchMaxWait:    250 * time.Millisecond,
+		StallTimeout:    time.Minute,
 		ClickHouse:      clickhouse.DefaultConfig(),
 		Alerting:        alert.DefaultConfig(),
 		Admin:           admin.Config{Addr: ":9102"},
@@ -67,6 +71,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("batch_max_records: %d must be at least 1", c.BatchMaxRecords)
 	case c.BatchMaxWait < 0:
 		return fmt.Errorf("batch_max_wait: %s must not be negative", c.BatchMaxWait)
+	case c.StallTimeout <= 0:
+		return fmt.Errorf("stall_timeout: %s must be positive", c.StallTimeout)
 	}
 	if err := c.ClickHouse.Validate(); err != nil {
 		return err
@@ -85,6 +91,8 @@ type Aggregator struct {
 	client  *kgo.Client
 	metrics *metrics
 	alerts  *alerting
+	// progress is the consumer's lag and whether it is stalled.
+	progress *kafka.Progress
 	// afterWrite, when set (by tests), runs after a batch is durable and
 	// before its offsets are committed; an error stops the aggregator there,
 	// as a crash would.
@@ -100,12 +108,11 @@ type metrics struct {
 	batch       prometheus.Histogram
 	transitions *prometheus.CounterVec
 	lastEvent   prometheus.Gauge
-	lag         prometheus.Gauge
 	evaluation  *prometheus.CounterVec
 	pending     prometheus.Gauge
 }
 
-func newMetrics(reg prometheus.Registerer) *metrics {
+func newMetrics(reg prometheus.Registerer, progress *kafka.Progress) *metrics {
 	m := &metrics{
 		records: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "picket_aggregator_records_total",
@@ -125,10 +132,14 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Help: "Scheduled time of the newest result ingested (the event-time watermark).",
 		}),
 	}
-	m.lag = prometheus.NewGauge(prometheus.GaugeOpts{
+	lag := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "picket_aggregator_consumer_lag_records",
-		Help: "Result records in Kafka not yet consumed, as of the last fetch.",
-	})
+		Help: "Result records waiting in this instance's partitions: end offset minus committed offset, as last measured.",
+	}, func() float64 { return float64(progress.Lag()) })
+	stalled := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "picket_aggregator_consumer_stalled_seconds",
+		Help: "How long the consumer has not advanced with records waiting, once that is stall_timeout or more; 0 while it makes progress.",
+	}, func() float64 { return progress.Stalled().Seconds() })
 	m.evaluation = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "picket_aggregator_rule_inputs_total",
 		Help: "Results offered to the alert rules, by outcome: evaluated in order, duplicate (seen before), late (behind the watermark by more than the lateness; stored but not evaluated).",
@@ -137,13 +148,14 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		Name: "picket_aggregator_results_awaiting_watermark",
 		Help: "Results buffered until the event-time watermark passes them (a gap from a location is being waited for).",
 	})
-	reg.MustRegister(m.records, m.batch, m.transitions, m.lastEvent, m.lag, m.evaluation, m.pending)
+	reg.MustRegister(m.records, m.batch, m.transitions, m.lastEvent, lag, stalled, m.evaluation, m.pending)
 	return m
 }
 
 // New builds an aggregator writing to st.
 func New(cfg Config, st *store.Store, log *slog.Logger, reg prometheus.Registerer) (*Aggregator, error) {
-	a := &Aggregator{cfg: cfg, log: log, store: st, metrics: newMetrics(reg)}
+	progress := kafka.NewProgress(cfg.StallTimeout)
+	a := &Aggregator{cfg: cfg, log: log, store: st, metrics: newMetrics(reg, progress), progress: progress}
 	a.alerts = newAlerting(a)
 	// A new assignment may bring checks another instance was evaluating: the
 	// rules' state is rebuilt before the next batch.
@@ -158,16 +170,18 @@ func New(cfg Config, st *store.Store, log *slog.Logger, reg prometheus.Registere
 	return a, nil
 }
 
-// Ready reports whether Kafka and ClickHouse answer.
+// Ready reports whether Kafka and ClickHouse answer and the consumer makes
+// progress (not stalled for stall_timeout with records waiting).
 func (a *Aggregator) Ready(ctx context.Context) error {
-	return errors.Join(a.client.Ping(ctx), a.store.Ping(ctx))
+	return errors.Join(a.client.Ping(ctx), a.store.Ping(ctx), a.progress.Err())
 }
 
 // Run migrates the schema, restores alert states and consumes until ctx is done.
 func (a *Aggregator) Run(ctx context.Context) error {
 	defer a.client.Close()
 	if err := retry.Do(ctx, retry.Default, a.log, "create topics", func(ctx context.Context) error {
-		return kafka.EnsureTopics(ctx, a.client, a.cfg.Kafka)
+		k := a.cfg.Kafka
+		return kafka.EnsureTopics(ctx, a.client, k, k.ResultsTopic, k.AlertsTopic, k.DeadLetterTopic)
 	}); err != nil {
 		return err
 	}
@@ -182,8 +196,7 @@ func (a *Aggregator) Run(ctx context.Context) error {
 	}
 	a.log.Info("aggregator started", "topic", a.cfg.Kafka.ResultsTopic, "group", a.cfg.Group)
 	err := kafka.ConsumeBatches(ctx, a.client, a.log, kafka.Batching{
-		MaxRecords: a.cfg.BatchMaxRecords, MaxWait: a.cfg.BatchMaxWait,
-		Lag: func(n int64) { a.metrics.lag.Set(float64(n)) },
+		MaxRecords: a.cfg.BatchMaxRecords, MaxWait: a.cfg.BatchMaxWait, Progress: a.progress,
 	}, a.handle)
 	a.log.Info("aggregator stopped")
 	return err
@@ -215,8 +228,10 @@ func (a *Aggregator) handle(ctx context.Context, recs []*kgo.Record) error {
 			maxAt = at
 		}
 	}
-	if err := retry.Do(ctx, retry.Default, a.log, "produce dead letters", func(ctx context.Context) error {
-		return kafka.Produce(ctx, a.client, dead...)
+	// A dead letter too large to copy whole is parked cut to fit: one the
+	// producer refused would stop ingestion for good.
+	if err := a.retry(ctx, "produce dead letters", func(ctx context.Context) error {
+		return kafka.ProduceDeadLetters(ctx, a.client, dead...)
 	}); err != nil {
 		return err
 	}
@@ -226,7 +241,7 @@ func (a *Aggregator) handle(ctx context.Context, recs []*kgo.Record) error {
 	if err != nil {
 		return err
 	}
-	if err := retry.Do(ctx, retry.Default, a.log, "insert results", func(ctx context.Context) error {
+	if err := a.retry(ctx, "insert results", func(ctx context.Context) error {
 		return a.store.InsertResults(ctx, rows)
 	}); err != nil {
 		return err
@@ -254,6 +269,18 @@ func (a *Aggregator) handle(ctx context.Context, recs []*kgo.Record) error {
 		return a.afterWrite()
 	}
 	return nil
+}
+
+// retry is retry.Do that tells the consumer's progress what it is retrying,
+// so a stall says why.
+func (a *Aggregator) retry(ctx context.Context, what string, fn func(context.Context) error) error {
+	return retry.Do(ctx, retry.Default, a.log, what, func(ctx context.Context) error {
+		err := fn(ctx)
+		if err != nil {
+			a.progress.Retrying(what, err)
+		}
+		return err
+	})
 }
 
 // rebuildRollups recomputes the minute, hour and day rollups the batch's rows
@@ -286,7 +313,7 @@ func (a *Aggregator) rebuildRollups(ctx context.Context, recs []*kgo.Record, row
 	}
 	for _, p := range order {
 		sp := spans[p]
-		if err := retry.Do(ctx, retry.Default, a.log, "rebuild rollups", func(ctx context.Context) error {
+		if err := a.retry(ctx, "rebuild rollups", func(ctx context.Context) error {
 			return a.store.RebuildRollups(ctx, sp.checks, sp.from, sp.to)
 		}); err != nil {
 			return err
