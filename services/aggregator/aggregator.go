@@ -10,10 +10,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/picket-dev/picket/platform/admin"
-	"github.com/picket-dev/picket/platform/store/clickhouse"
 	"log/slog"
 	"time"
+
+	"github.com/picket-dev/picket/platform/admin"
+	"github.com/picket-dev/picket/platform/store/clickhouse"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/picket-dev/picket/platform/kafka"
 	"github.com/picket-dev/picket/platform/retry"
@@ -22,8 +26,6 @@ import (
 	eventsv1 "github.com/picket-dev/picket/schemas/gen/picket/events/v1"
 	"github.com/picket-dev/picket/services/aggregator/alert"
 	"github.com/picket-dev/picket/services/aggregator/ingest"
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/twmb/franz-go/pkg/kgo"
 )
 
 // Config is the aggregator's configuration.

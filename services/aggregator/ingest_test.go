@@ -16,10 +16,12 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/picket-dev/picket/platform/admin"
 	"github.com/picket-dev/picket/platform/kafka"
+	"github.com/picket-dev/picket/platform/store/embedded/embeddedtest"
 )
 
 // runAggregator runs an aggregator with its admin server until the test
@@ -182,4 +184,37 @@ func TestAStuckConsumerIsNotReady(t *testing.T) {
 		return code == http.StatusOK && metric(t, addr, "picket_aggregator_consumer_lag_records") == 0 &&
 			metric(t, addr, "picket_aggregator_consumer_stalled_seconds") == 0 && e.committed(t) == 5, fmt.Sprint(code, " ", body)
 	})
+}
+
+// An alert topic that retention would empty is refused at start, at once,
+// with the command that fixes it.
+func TestStartRefusesAnAlertTopicThatIsNotCompacted(t *testing.T) {
+	cluster, err := kfake.NewCluster(kfake.NumBrokers(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(cluster.Close)
+	cfg := DefaultConfig()
+	cfg.Kafka.Brokers = cluster.ListenAddrs()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(cluster.ListenAddrs()...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(cl.Close)
+	if _, err := kadm.NewClient(cl).CreateTopic(context.Background(), 1, 1,
+		map[string]*string{"cleanup.policy": kadm.StringPtr("delete")}, cfg.Kafka.AlertsTopic); err != nil {
+		t.Fatal(err)
+	}
+	e := &env{cluster: cluster, cfg: cfg, store: embeddedtest.Store(t), client: cl}
+	done := e.startWith(t, func(*Aggregator) {})
+	select {
+	case err := <-done:
+		want := "topic picket.alert-state.v1 has cleanup.policy=delete; it must be compact: kafka-configs --bootstrap-server " +
+			cfg.Kafka.Brokers[0] + " --alter --entity-type topics --entity-name picket.alert-state.v1 --add-config cleanup.policy=compact"
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Fatalf("Run: %v\nwant an error saying %q", err, want)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("the aggregator started on an alert topic with cleanup.policy=delete")
+	}
 }

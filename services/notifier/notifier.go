@@ -141,7 +141,7 @@ func (n *Notifier) Ready(ctx context.Context) error { return n.client.Ping(ctx) 
 func (n *Notifier) Run(ctx context.Context) error {
 	defer n.client.Close()
 	if err := retry.Do(ctx, retry.Default, n.log, "create topics", func(ctx context.Context) error {
-		return kafka.EnsureTopics(ctx, n.client, n.cfg.Kafka)
+		return kafka.EnsureTopics(ctx, n.client, n.cfg.Kafka, n.cfg.Kafka.AlertsTopic)
 	}); err != nil {
 		return err
 	}

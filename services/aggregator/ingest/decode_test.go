@@ -4,10 +4,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/picket-dev/picket/schemas/events"
-	eventsv1 "github.com/picket-dev/picket/schemas/gen/picket/events/v1"
 	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/picket-dev/picket/schemas/events"
+	eventsv1 "github.com/picket-dev/picket/schemas/gen/picket/events/v1"
 )
 
 func TestRowMapsEveryField(t *testing.T) {

@@ -21,11 +21,12 @@ import (
 	"slices"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+
 	"github.com/picket-dev/picket/platform/retry"
 	"github.com/picket-dev/picket/platform/store"
 	"github.com/picket-dev/picket/services/aggregator/ingest"
-	"github.com/twmb/franz-go/pkg/kadm"
-	"github.com/twmb/franz-go/pkg/kgo"
 )
 
 // Options say what to replay and how.
