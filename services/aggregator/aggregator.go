@@ -289,51 +289,13 @@ func (a *Aggregator) retry(ctx context.Context, what string, fn func(context.Con
 // fall in, from the deduplicated raw rows: a redelivered or late result
 // changes nothing, or exactly its own buckets.
 func (a *Aggregator) rebuildRollups(ctx context.Context, recs []*kgo.Record, rows []store.ResultRow) error {
-	// Per partition: a batch mixes partitions that may be far apart in event
-	// time (catching up), and one span over all of them would rebuild
-	// buckets nothing touched.
-	type span struct {
-		checks   []string
-		seen     map[string]bool
-		from, to time.Time
-	}
-	var order []int32
-	spans := map[int32]*span{}
+	var spans ingest.Spans
 	for i, r := range rows {
-		p := recs[i].Partition
-		sp := spans[p]
-		if sp == nil {
-			sp = &span{seen: map[string]bool{}, from: r.ScheduledAt, to: r.ScheduledAt}
-			spans[p] = sp
-			order = append(order, p)
-		}
-		if !sp.seen[r.CheckID] {
-			sp.seen[r.CheckID] = true
-			sp.checks = append(sp.checks, r.CheckID)
-		}
-		sp.from, sp.to = minTime(sp.from, r.ScheduledAt), maxTime(sp.to, r.ScheduledAt)
+		spans.Add(recs[i].Partition, r)
 	}
-	for _, p := range order {
-		sp := spans[p]
-		if err := a.retry(ctx, "rebuild rollups", func(ctx context.Context) error {
-			return a.store.RebuildRollups(ctx, sp.checks, sp.from, sp.to)
-		}); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-func minTime(a, b time.Time) time.Time {
-	if b.Before(a) {
-		return b
-	}
-	return a
-}
-
-func maxTime(a, b time.Time) time.Time {
-	if b.After(a) {
-		return b
-	}
-	return a
+	return spans.Each(func(checks []string, from, to time.Time) error {
+		return a.retry(ctx, "rebuild rollups", func(ctx context.Context) error {
+			return a.store.RebuildRollups(ctx, checks, from, to)
+		})
+	})
 }
