@@ -59,8 +59,12 @@ type partitionProgress struct {
 
 // NewProgress returns a Progress that calls a consumer stalled when it has
 // not advanced for stallAfter with records waiting, measuring the lag about
-// four times per stallAfter (at most every 5 s).
+// four times per stallAfter (at most every 5 s). A stallAfter that is not
+// positive means a minute.
 func NewProgress(stallAfter time.Duration) *Progress {
+	if stallAfter <= 0 {
+		stallAfter = time.Minute
+	}
 	every := min(max(stallAfter/4, 10*time.Millisecond), 5*time.Second)
 	return &Progress{stallAfter: stallAfter, every: every, parts: map[topicPartition]*partitionProgress{}}
 }

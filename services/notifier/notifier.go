@@ -164,7 +164,7 @@ func (n *Notifier) handle(ctx context.Context, recs []*kgo.Record) error {
 		evs = append(evs, &ev)
 	}
 	if err := retry.Do(ctx, retry.Default, n.log, "produce dead letters", func(ctx context.Context) error {
-		return kafka.Produce(ctx, n.client, dead...)
+		return kafka.ProduceDeadLetters(ctx, n.client, dead...)
 	}); err != nil {
 		return err
 	}
