@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
@@ -166,5 +167,32 @@ func TestFitDeadLetter(t *testing.T) {
 	}
 	if _, ok := FitDeadLetter(dl, 100); ok {
 		t.Error("a limit smaller than the dead-letter headers fits")
+	}
+}
+
+// A dead-letter topic too small for even the dead-letter headers is an error
+// that says so (the consumer retries it and shows as stalled), not a loop
+// inside ProduceDeadLetters.
+func TestProduceDeadLettersFailsWhenNotEvenTheHeadersFit(t *testing.T) {
+	cluster, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(1, "in"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cluster.Close()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(cluster.ListenAddrs()...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	if _, err := kadm.NewClient(cl).CreateTopic(context.Background(), 1, 1,
+		map[string]*string{"max.message.bytes": kadm.StringPtr("150")}, "dlq"); err != nil {
+		t.Fatal(err)
+	}
+	src := garbage(t, cluster, "in", 5000)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	err = ProduceDeadLetters(ctx, cl, DeadLetter("dlq", src, errors.New("unexpected schema"), time.Now()))
+	if !errors.Is(err, kerr.MessageTooLarge) || !strings.Contains(err.Error(), "produce dead letter of in[0] offset 0: refused even cut to") {
+		t.Fatalf("error %v", err)
 	}
 }
