@@ -13,15 +13,14 @@ import (
 	"log/slog"
 	"time"
 
-	"github.com/picket-dev/picket/platform/admin"
-	"github.com/picket-dev/picket/platform/store/clickhouse"
-
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/picket-dev/picket/platform/admin"
 	"github.com/picket-dev/picket/platform/kafka"
 	"github.com/picket-dev/picket/platform/retry"
 	"github.com/picket-dev/picket/platform/store"
+	"github.com/picket-dev/picket/platform/store/clickhouse"
 	"github.com/picket-dev/picket/platform/telemetry"
 	eventsv1 "github.com/picket-dev/picket/schemas/gen/picket/events/v1"
 	"github.com/picket-dev/picket/services/aggregator/alert"
