@@ -23,7 +23,10 @@ import (
 // long, makes the consumer stalled: Err says why, for /readyz, and an error
 // is logged (again every StallAfter while it lasts).
 //
-// ConsumeBatches keeps it up to date when given one in Batching.
+// ConsumeBatches keeps it up to date when given one in Batching. (A
+// partition ending in a transaction marker would show a lag of 1 and be
+// called stalled: the marker takes an offset no record commits. Picket's
+// producers are not transactional.)
 type Progress struct {
 	stallAfter time.Duration
 	every      time.Duration
