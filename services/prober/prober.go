@@ -284,7 +284,11 @@ func (p *Prober) Ready(ctx context.Context) error { return p.client.Ping(ctx) }
 func (p *Prober) Run(ctx context.Context) error {
 	defer p.client.Close()
 	if err := retry.Do(ctx, retry.Default, p.log, "create topics", func(ctx context.Context) error {
-		return kafka.EnsureTopics(ctx, p.client, p.cfg.Kafka)
+		var uses []string // the checks topic must be compacted when checks are read from it
+		if p.cfg.Source == "kafka" {
+			uses = append(uses, p.cfg.Kafka.ChecksTopic)
+		}
+		return kafka.EnsureTopics(ctx, p.client, p.cfg.Kafka, uses...)
 	}); err != nil {
 		return err
 	}
