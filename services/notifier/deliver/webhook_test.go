@@ -44,7 +44,7 @@ func TestWebhookPayloadGolden(t *testing.T) {
 	defer srv.Close()
 	w := NewWebhook("ops", srv.URL, "s3cret", time.Second)
 	w.now = func() time.Time { return time.Unix(1795000000, 0) }
-	if err := w.Send(context.Background(), recovery()); err != nil {
+	if err := w.Send(context.Background(), Single(recovery())); err != nil {
 		t.Fatal(err)
 	}
 	golden := "testdata/payload-up.json"

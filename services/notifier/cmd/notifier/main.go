@@ -5,7 +5,6 @@ import (
 	"context"
 	"io"
 
-	"github.com/picket-dev/picket/platform/admin"
 	"github.com/picket-dev/picket/platform/config"
 	"github.com/picket-dev/picket/platform/service"
 	"github.com/picket-dev/picket/platform/telemetry"
@@ -29,5 +28,5 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	return service.Run(ctx, log, reg, cfg.Admin.Addr, map[string]admin.Check{"kafka": n.Ready}, n.Run)
+	return service.Run(ctx, log, reg, cfg.Admin.Addr, n.Checks(), n.Run)
 }

@@ -1,0 +1,695 @@
+package notifier
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"slices"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/picket-dev/picket/platform/kafka"
+	"github.com/picket-dev/picket/schemas/events"
+	eventsv1 "github.com/picket-dev/picket/schemas/gen/picket/events/v1"
+	"github.com/picket-dev/picket/services/notifier/deliver"
+)
+
+// A destination consumes the alert topic in its own consumer group,
+// <group>.<name>, so that its progress, its retries and its rebalances are
+// its own: a dead or slow destination holds back nothing but itself.
+//
+// Its loop polls, routes and groups what it got, sends what is due (one
+// message at a time, in order, within the rate limit), records what it did
+// in the state topic, commits the alert offsets up to the first event not
+// yet done, and only then lets a rebalance in. A failed message waits for
+// its next attempt outside the poll, so a rebalance never waits for a
+// backoff, only for one request.
+type destination struct {
+	n      *Notifier
+	sink   deliver.Sink
+	name   string
+	policy Policy
+	cl     *kgo.Client
+	log    *slog.Logger
+	rnd    *rand.Rand
+
+	// mu guards the work in hand against the rebalance callbacks.
+	mu       sync.Mutex
+	parts    map[int32][]*item // uncommitted records by partition, in offset order
+	assigned map[int32]bool
+	queue    []*notice // messages to send, in order
+	groups   map[string]*group
+	state    map[string]*sentState // by alert key
+	dirty    map[string]bool       // state keys to write before the next commit
+	reminded map[string]bool       // alert keys with a reminder queued
+	nextSend time.Time             // rate limit
+
+	// smu guards the status /readyz and the metrics read.
+	smu          sync.Mutex
+	failingSince time.Time
+	lastErr      string
+	disabled     string
+}
+
+// item is one alert record a destination has polled.
+type item struct {
+	rec  *kgo.Record
+	ev   *eventsv1.AlertStateChanged
+	key  string
+	done bool
+}
+
+// notice is one message to send: one event, a group of them, or a reminder.
+type notice struct {
+	items    []*item
+	group    map[string]string
+	repeat   int
+	reminder *eventsv1.AlertStateChanged // set for a reminder (items empty)
+	alertKey string                      // a reminder's alert key
+	born     time.Time                   // its oldest event's write time
+	attempts int
+	next     time.Time
+	lastErr  error
+}
+
+func (nt *notice) events() []*eventsv1.AlertStateChanged {
+	if nt.reminder != nil {
+		return []*eventsv1.AlertStateChanged{nt.reminder}
+	}
+	evs := make([]*eventsv1.AlertStateChanged, len(nt.items))
+	for i, it := range nt.items {
+		evs[i] = it.ev
+	}
+	return evs
+}
+
+// group gathers the events of one group of one route.
+type group struct {
+	route    *RouteConfig
+	vals     map[string]string
+	items    []*item
+	flushAt  time.Time // zero: nothing waiting
+	lastSent time.Time
+}
+
+// maxRound bounds how long one round sends before it commits and lets a
+// rebalance in.
+const maxRound = time.Second
+
+// maxIdle is the longest poll: how often due work is looked at without new
+// records.
+const maxIdle = 200 * time.Millisecond
+
+func newDestination(n *Notifier, s deliver.Sink) (*destination, error) {
+	d := &destination{
+		n: n, sink: s, name: s.Name(), policy: n.cfg.Delivery.forDestination(s.Name(), s.Kind()),
+		log:   n.log.With("destination", s.Name(), "kind", s.Kind()),
+		rnd:   rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64())),
+		parts: map[int32][]*item{}, assigned: map[int32]bool{}, groups: map[string]*group{},
+		state: map[string]*sentState{}, dirty: map[string]bool{}, reminded: map[string]bool{},
+	}
+	group := n.cfg.Group + "." + d.name
+	opts := append(n.cfg.Kafka.ClientOptions(d.log), kafka.GroupOptions(group, n.cfg.Kafka.AlertsTopic)...)
+	opts = append(opts,
+		// A destination seen for the first time starts max_age back: not
+		// the whole compacted history, not only what comes after.
+		kgo.ConsumeResetOffset(kgo.NewOffset().AfterMilli(n.now().Add(-d.policy.MaxAge).UnixMilli())),
+		kgo.OnPartitionsAssigned(d.assignedCB),
+		kgo.OnPartitionsRevoked(d.revokedCB),
+		kgo.OnPartitionsLost(d.revokedCB),
+	)
+	cl, err := kgo.NewClient(opts...)
+	if err != nil {
+		return nil, fmt.Errorf("destination %s: kafka client: %w", d.name, err)
+	}
+	d.cl = cl
+	return d, nil
+}
+
+// assignedCB reloads the destination's state: another instance may have
+// delivered the partitions' events up to their commits, and recorded so.
+func (d *destination) assignedCB(ctx context.Context, _ *kgo.Client, parts map[string][]int32) {
+	all, err := loadState(ctx, d.n.cfg.Kafka, d.log, d.n.cfg.Delivery.StateTopic)
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for _, ps := range parts {
+		for _, p := range ps {
+			d.assigned[p] = true
+		}
+	}
+	if err != nil {
+		// Keep what this instance knows; a replayed event may be sent again.
+		d.log.Error("could not reload notifier state; replayed events may be sent again", "err", err)
+		return
+	}
+	for k, s := range all[d.name] {
+		if cur, ok := d.state[k]; !ok || !d.dirty[k] || cur.SentAt.Before(s.SentAt) {
+			d.state[k] = s
+		}
+	}
+}
+
+// revokedCB drops the work of partitions taken away. Everything done was
+// committed before the rebalance was allowed; the new owner starts there.
+func (d *destination) revokedCB(_ context.Context, _ *kgo.Client, parts map[string][]int32) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	gone := map[int32]bool{}
+	for _, ps := range parts {
+		for _, p := range ps {
+			gone[p] = true
+			delete(d.parts, p)
+			delete(d.assigned, p)
+		}
+	}
+	keep := func(it *item) bool { return !gone[it.rec.Partition] }
+	var q []*notice
+	for _, nt := range d.queue {
+		if nt.reminder != nil {
+			if st := d.state[nt.alertKey]; st != nil && gone[st.Partition] {
+				delete(d.reminded, nt.alertKey)
+				continue
+			}
+			q = append(q, nt)
+			continue
+		}
+		nt.items = slices.DeleteFunc(nt.items, func(it *item) bool { return !keep(it) })
+		if len(nt.items) > 0 {
+			q = append(q, nt)
+		}
+	}
+	d.queue = q
+	for _, g := range d.groups {
+		g.items = slices.DeleteFunc(g.items, func(it *item) bool { return !keep(it) })
+		if len(g.items) == 0 {
+			g.flushAt = time.Time{}
+		}
+	}
+}
+
+func (d *destination) run(ctx context.Context) error {
+	defer d.cl.Close()
+	for {
+		wait := d.wake()
+		pctx, cancel := context.WithTimeout(ctx, wait)
+		fs := d.cl.PollRecords(pctx, 1000)
+		cancel()
+		if fs.IsClientClosed() {
+			return nil
+		}
+		if ctx.Err() != nil {
+			d.cl.AllowRebalance()
+			return nil
+		}
+		fs.EachError(func(topic string, p int32, err error) {
+			if !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded) {
+				d.log.Warn("fetch error", "topic", topic, "partition", p, "err", err)
+			}
+		})
+		d.mu.Lock()
+		d.ingest(ctx, fs.Records())
+		now := d.n.now()
+		d.flushGroups(now)
+		d.queueReminders(now)
+		d.sendDue(ctx)
+		d.commit(ctx)
+		d.mu.Unlock()
+		d.cl.AllowRebalance()
+		if d.status().disabled != "" {
+			// Gone (410): keep the group membership, so the waiting events
+			// stay uncommitted and visible as lag, and send nothing more.
+			<-ctx.Done()
+			return nil
+		}
+	}
+}
+
+// wake is how long the next poll may wait: until the next due message,
+// group or reminder, at most maxIdle.
+func (d *destination) wake() time.Duration {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	now := d.n.now()
+	w := maxIdle
+	if len(d.queue) > 0 {
+		w = min(w, d.queue[0].next.Sub(now), d.nextSend.Sub(now))
+	}
+	for _, g := range d.groups {
+		if !g.flushAt.IsZero() {
+			w = min(w, g.flushAt.Sub(now))
+		}
+	}
+	return max(w, time.Millisecond)
+}
+
+// ingest decides, for each record, whether this destination sends it and
+// how.
+func (d *destination) ingest(ctx context.Context, recs []*kgo.Record) {
+	for _, r := range recs {
+		if !d.assigned[r.Partition] {
+			d.assigned[r.Partition] = true
+		}
+		it := &item{rec: r, key: string(r.Key)}
+		d.parts[r.Partition] = append(d.parts[r.Partition], it)
+		var ev eventsv1.AlertStateChanged
+		if err := events.Decode(events.AlertStateChangedV1, kafka.RecordHeaders(r), r.Value, &ev); err != nil {
+			d.deadLetter(ctx, r, err)
+			it.done = true
+			continue
+		}
+		it.ev = &ev
+		d.route(it)
+	}
+}
+
+// deadLetter copies an undecodable alert record to the platform's
+// dead-letter topic, once per destination (each reads it).
+func (d *destination) deadLetter(ctx context.Context, r *kgo.Record, err error) {
+	d.log.Warn("dead-lettering alert record", "partition", r.Partition, "offset", r.Offset, "reason", err)
+	dl := kafka.DeadLetter(d.n.cfg.Kafka.DeadLetterTopic, r, fmt.Errorf("notifier destination %s: %w", d.name, err), d.n.now())
+	d.n.produce(ctx, d.log, "produce dead letter", dl)
+	d.n.metrics.deliveries.WithLabelValues(d.name, "undecodable").Inc()
+}
+
+func isOpen(s eventsv1.AlertState) bool {
+	return s == eventsv1.AlertState_ALERT_STATE_DOWN || s == eventsv1.AlertState_ALERT_STATE_DEGRADED
+}
+
+func isResolve(s eventsv1.AlertState) bool {
+	return s == eventsv1.AlertState_ALERT_STATE_UP || s == eventsv1.AlertState_ALERT_STATE_STALE
+}
+
+// route settles an item that is not sent (a duplicate, silenced,
+// historical, not routed here) or queues or groups it.
+func (d *destination) route(it *item) {
+	ev := it.ev
+	st := d.state[it.key]
+	if st != nil && (st.seen(ev.GetEventId()) || (st.Partition == it.rec.Partition && it.rec.Offset <= st.Offset)) {
+		d.settle(it, "duplicate")
+		return
+	}
+	if ev.GetHistorical() {
+		// Found late (a restore): recorded in the history, never paged.
+		d.settle(it, "historical")
+		return
+	}
+	if st != nil && st.Open && isResolve(ev.GetState()) {
+		// Whatever happens to this event, reminders stop.
+		st.Open = false
+		d.dirty[it.key] = true
+	}
+	if ev.GetSilenced() {
+		d.settle(it, "silenced")
+		d.log.Info("not delivering silenced transition", "check", ev.GetCheckId(), "rule", ev.GetRule(),
+			"state", deliver.StateLabel(ev.GetState()), "silence", ev.GetSilence())
+		return
+	}
+	labels := d.n.labels(ev.GetCheckId())
+	r := route(d.n.cfg.Routes, d.name, ev, labels)
+	switch {
+	case r == nil:
+		d.settle(it, "unrouted")
+		return
+	case ev.GetState() == eventsv1.AlertState_ALERT_STATE_STALE && !isOpen(ev.GetPreviousState()):
+		// Stopped reporting while up: nothing was open, nothing to resolve.
+		d.settle(it, "stale")
+		return
+	case isResolve(ev.GetState()) && isOpen(ev.GetPreviousState()) && !r.sendResolved():
+		d.settle(it, "resolved_not_sent")
+		return
+	}
+	if r.GroupWait <= 0 {
+		d.queue = append(d.queue, &notice{items: []*item{it}, born: it.rec.Timestamp})
+		return
+	}
+	key, vals := r.groupKey(ev, labels)
+	g := d.groups[key]
+	if g == nil {
+		g = &group{route: r, vals: vals}
+		d.groups[key] = g
+	}
+	g.items = append(g.items, it)
+	if g.flushAt.IsZero() {
+		now := d.n.now()
+		g.flushAt = now.Add(r.GroupWait)
+		if !g.lastSent.IsZero() && r.GroupInterval > 0 {
+			g.flushAt = maxTime(g.flushAt, g.lastSent.Add(r.GroupInterval))
+		}
+	}
+}
+
+func maxTime(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
+}
+
+// settle marks an item done without sending it, counting why.
+func (d *destination) settle(it *item, outcome string) {
+	it.done = true
+	d.n.metrics.deliveries.WithLabelValues(d.name, outcome).Inc()
+	if outcome != "unrouted" && outcome != "duplicate" {
+		d.n.record(d.name, "", it.ev, 0, outcome, 0, "")
+	}
+}
+
+func (d *destination) flushGroups(now time.Time) {
+	for _, g := range d.groups {
+		if g.flushAt.IsZero() || now.Before(g.flushAt) || len(g.items) == 0 {
+			continue
+		}
+		born := g.items[0].rec.Timestamp
+		for _, it := range g.items {
+			if it.rec.Timestamp.Before(born) {
+				born = it.rec.Timestamp
+			}
+		}
+		var vals map[string]string
+		if len(g.vals) > 0 {
+			vals = g.vals
+		}
+		d.queue = append(d.queue, &notice{items: g.items, group: vals, born: born})
+		g.items, g.flushAt, g.lastSent = nil, time.Time{}, now
+	}
+}
+
+// queueReminders queues a reminder for every open alert of an assigned
+// partition whose route repeats and whose last message is repeat_interval
+// old, unless an event of that alert is waiting.
+func (d *destination) queueReminders(now time.Time) {
+	if len(d.state) == 0 {
+		return
+	}
+	waiting := map[string]bool{}
+	for _, its := range d.parts {
+		for _, it := range its {
+			if !it.done {
+				waiting[it.key] = true
+			}
+		}
+	}
+	for key, st := range d.state {
+		if !st.Open || d.reminded[key] || waiting[key] || !d.assigned[st.Partition] {
+			continue
+		}
+		ev, err := st.event()
+		if err != nil {
+			continue
+		}
+		r := route(d.n.cfg.Routes, d.name, ev, d.n.labels(ev.GetCheckId()))
+		if r == nil || r.RepeatInterval <= 0 || now.Sub(st.SentAt) < r.RepeatInterval {
+			continue
+		}
+		d.reminded[key] = true
+		d.queue = append(d.queue, &notice{reminder: ev, alertKey: key, repeat: st.Repeat + 1, born: now})
+	}
+}
+
+// sendDue sends the messages that are due, in order, for at most maxRound.
+func (d *destination) sendDue(ctx context.Context) {
+	start := time.Now()
+	for len(d.queue) > 0 && time.Since(start) < maxRound && ctx.Err() == nil && d.status().disabled == "" {
+		nt := d.queue[0]
+		now := d.n.now()
+		if now.Before(nt.next) || now.Before(d.nextSend) {
+			return
+		}
+		if !d.attempt(ctx, nt, now) {
+			return
+		}
+		d.queue = d.queue[1:]
+	}
+}
+
+// attempt sends nt once. It reports whether nt is finished with (delivered
+// or parked); false leaves it at the head for its next attempt.
+func (d *destination) attempt(ctx context.Context, nt *notice, now time.Time) bool {
+	if d.policy.RatePerSecond > 0 {
+		d.nextSend = now.Add(time.Duration(float64(time.Second) / d.policy.RatePerSecond))
+	}
+	n := deliver.Notification{Events: nt.events(), Group: nt.group, Repeat: nt.repeat}
+	if labels := d.n.labelsFor(n.Events); labels != nil {
+		n.Labels = labels
+	}
+	key := n.Key()
+	nt.attempts++
+	t0 := time.Now()
+	err := d.sink.Send(ctx, n)
+	latency := time.Since(t0)
+	if ctx.Err() != nil {
+		return false // shutting down: not done, not committed, sent again later
+	}
+	outcome, retryAfter := deliver.Classify(err)
+	errText := ""
+	if err != nil {
+		errText = err.Error()
+	}
+	for _, ev := range n.Events {
+		d.n.record(d.name, key, ev, nt.attempts, outcome.String(), latency, errText)
+	}
+	switch outcome {
+	case deliver.Delivered:
+		d.n.metrics.deliveries.WithLabelValues(d.name, "delivered").Inc()
+		d.n.metrics.latency.WithLabelValues(d.name).Observe(latency.Seconds())
+		d.log.Info("delivered", "key", key, "events", len(n.Events), "attempt", nt.attempts, "repeat", nt.repeat)
+		d.finish(nt, now, true)
+		d.writeState(ctx)
+		d.setStatus(func() { d.failingSince, d.lastErr = time.Time{}, "" })
+		return true
+	case deliver.Gone:
+		d.n.metrics.disabled.WithLabelValues(d.name).Set(1)
+		d.log.Error("destination is gone (410): disabled; its events stay in the alert topic, uncommitted", "err", errText)
+		d.setStatus(func() {
+			d.disabled = "disabled: the destination answered 410 Gone: " + errText
+			if d.failingSince.IsZero() {
+				d.failingSince = now
+			}
+		})
+		return false
+	case deliver.Permanent:
+		return d.park(ctx, nt, now, "rejected: "+errText)
+	}
+	nt.lastErr = err
+	d.setStatus(func() {
+		if d.failingSince.IsZero() {
+			d.failingSince = now
+		}
+		d.lastErr = errText
+	})
+	if nt.attempts >= d.policy.MaxAttempts || now.Sub(nt.born) >= d.policy.MaxAge {
+		return d.park(ctx, nt, now, fmt.Sprintf("gave up after %d attempts over %s: %s", nt.attempts, now.Sub(nt.born).Round(time.Millisecond), errText))
+	}
+	backoff := d.backoff(nt.attempts)
+	nt.next = now.Add(max(backoff, retryAfter))
+	d.n.metrics.deliveries.WithLabelValues(d.name, "retried").Inc()
+	d.log.Warn("delivery failed; will retry", "key", key, "attempt", nt.attempts, "in", nt.next.Sub(now), "err", errText)
+	return false
+}
+
+// backoff is the wait after the n-th failed attempt: exponential, capped,
+// with jitter in its upper half so destinations recovering together are not
+// hit in step.
+func (d *destination) backoff(n int) time.Duration {
+	b := d.policy.BackoffInitial
+	for i := 1; i < n && b < d.policy.BackoffMax; i++ {
+		b *= 2
+	}
+	b = min(b, d.policy.BackoffMax)
+	return b/2 + time.Duration(d.rnd.Int64N(int64(b/2)+1))
+}
+
+// finish records nt done: its items are done, and the state says what was
+// sent (delivered) or that they were handled (parked).
+func (d *destination) finish(nt *notice, now time.Time, delivered bool) {
+	if nt.reminder != nil {
+		delete(d.reminded, nt.alertKey)
+		if st := d.state[nt.alertKey]; st != nil {
+			st.SentAt = now
+			if delivered {
+				st.Repeat = nt.repeat
+			}
+			d.dirty[nt.alertKey] = true
+		}
+		return
+	}
+	for _, it := range nt.items {
+		it.done = true
+		st := d.state[it.key]
+		if st == nil {
+			st = &sentState{Destination: d.name, Key: it.key}
+			d.state[it.key] = st
+		}
+		st.Partition, st.Offset = it.rec.Partition, it.rec.Offset
+		st.remember(it.ev.GetEventId())
+		if delivered {
+			st.Open = isOpen(it.ev.GetState())
+			st.Event, st.Repeat, st.SentAt = nil, 0, now
+			if st.Open {
+				st.Event, _ = proto.Marshal(it.ev)
+			}
+		} else if isResolve(it.ev.GetState()) {
+			st.Open = false
+		}
+		d.dirty[it.key] = true
+	}
+}
+
+// Park headers, beside the alert record's own.
+const (
+	HeaderParkDestination = "picket-notify-destination"
+	HeaderParkReason      = "picket-notify-reason"
+	HeaderParkAttempts    = "picket-notify-attempts"
+	HeaderParkKey         = "picket-notify-key"
+	HeaderParkSource      = "picket-notify-source" // topic/partition/offset
+)
+
+// park writes nt's events to the park topic, with why, and finishes nt; it
+// reports whether it did. A reminder is not parked: the next one follows
+// repeat_interval later.
+func (d *destination) park(ctx context.Context, nt *notice, now time.Time, reason string) bool {
+	d.n.metrics.deliveries.WithLabelValues(d.name, "parked").Inc()
+	n := deliver.Notification{Events: nt.events(), Group: nt.group, Repeat: nt.repeat}
+	key := n.Key()
+	d.log.Error("parking notification", "key", key, "events", len(n.Events), "attempts", nt.attempts, "reason", reason)
+	if nt.reminder == nil {
+		var recs []*kgo.Record
+		for _, it := range nt.items {
+			hs := append([]kgo.RecordHeader(nil), it.rec.Headers...)
+			hs = append(hs,
+				kgo.RecordHeader{Key: HeaderParkDestination, Value: []byte(d.name)},
+				kgo.RecordHeader{Key: HeaderParkReason, Value: []byte(truncate(reason, 1024))},
+				kgo.RecordHeader{Key: HeaderParkAttempts, Value: []byte(strconv.Itoa(nt.attempts))},
+				kgo.RecordHeader{Key: HeaderParkKey, Value: []byte(key)},
+				kgo.RecordHeader{Key: HeaderParkSource, Value: fmt.Appendf(nil, "%s/%d/%d", it.rec.Topic, it.rec.Partition, it.rec.Offset)},
+			)
+			recs = append(recs, &kgo.Record{Topic: d.n.cfg.Delivery.ParkTopic, Key: []byte(d.name), Value: it.rec.Value,
+				Headers: hs, Timestamp: now})
+		}
+		pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		ok := d.n.produce(pctx, d.log, "park", recs...)
+		cancel()
+		if !ok {
+			return false // not finished: tried again, or sent again after a restart
+		}
+	}
+	for _, ev := range n.Events {
+		d.n.record(d.name, key, ev, nt.attempts, "parked", 0, reason)
+	}
+	d.finish(nt, now, false)
+	d.writeState(ctx)
+	return true
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n]
+}
+
+// writeState writes the changed state records; it reports whether they are
+// durable. It runs after every message, so that a crash sends at most the
+// one message in flight again.
+func (d *destination) writeState(ctx context.Context) bool {
+	if len(d.dirty) == 0 {
+		return true
+	}
+	var recs []*kgo.Record
+	for k := range d.dirty {
+		r, err := d.state[k].record(d.n.cfg.Delivery.StateTopic)
+		if err != nil {
+			d.log.Error("state record", "err", err)
+			continue
+		}
+		recs = append(recs, r)
+	}
+	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	if !d.n.produce(wctx, d.log, "write notifier state", recs...) {
+		return false
+	}
+	clear(d.dirty)
+	return true
+}
+
+// commit writes the state changed this round, then commits, per partition,
+// the offsets of the records done up to the first one that is not.
+func (d *destination) commit(ctx context.Context) {
+	if !d.writeState(ctx) {
+		return // not committed: what was done is sent again after a restart
+	}
+	var done []*kgo.Record
+	for p, its := range d.parts {
+		i := 0
+		for i < len(its) && its[i].done {
+			i++
+		}
+		if i > 0 {
+			done = append(done, its[i-1].rec)
+			d.parts[p] = its[i:]
+		}
+	}
+	if len(done) == 0 {
+		return
+	}
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	if err := d.cl.CommitRecords(cctx, done...); err != nil {
+		// Not lost: the state topic says these were done.
+		d.log.Warn("commit failed; the state topic keeps them from being sent again", "err", err)
+	}
+}
+
+type destStatus struct {
+	failingSince time.Time
+	lastErr      string
+	disabled     string
+}
+
+func (d *destination) status() destStatus {
+	d.smu.Lock()
+	defer d.smu.Unlock()
+	return destStatus{d.failingSince, d.lastErr, d.disabled}
+}
+
+func (d *destination) setStatus(f func()) {
+	d.smu.Lock()
+	defer d.smu.Unlock()
+	f()
+}
+
+// Stalled is how long the destination has failed without progress, once
+// that is stall_after or more (or since it was disabled); 0 while it
+// delivers.
+func (d *destination) Stalled() time.Duration {
+	s := d.status()
+	if s.failingSince.IsZero() {
+		return 0
+	}
+	age := d.n.now().Sub(s.failingSince)
+	if s.disabled == "" && age < d.policy.StallAfter {
+		return 0
+	}
+	return age
+}
+
+// Ready is nil unless the destination is stalled or disabled; then it says
+// since when and why.
+func (d *destination) Ready(context.Context) error {
+	age := d.Stalled()
+	if age == 0 {
+		return nil
+	}
+	s := d.status()
+	if s.disabled != "" {
+		return fmt.Errorf("%s (for %s)", s.disabled, age.Round(time.Second))
+	}
+	return fmt.Errorf("not delivering for %s, retrying: %s", age.Round(time.Second), s.lastErr)
+}
