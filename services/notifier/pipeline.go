@@ -418,6 +418,10 @@ func (d *destination) sendDue(ctx context.Context) {
 	for len(d.queue) > 0 && time.Since(start) < maxRound && ctx.Err() == nil && d.status().disabled == "" {
 		nt := d.queue[0]
 		now := d.n.now()
+		if d.dropDuplicates(nt) {
+			d.queue = d.queue[1:]
+			continue
+		}
 		if now.Before(nt.next) || now.Before(d.nextSend) {
 			return
 		}
@@ -426,6 +430,23 @@ func (d *destination) sendDue(ctx context.Context) {
 		}
 		d.queue = d.queue[1:]
 	}
+}
+
+// dropDuplicates settles the items of nt already handled since they were
+// queued (an event the aggregator re-emitted within one poll); it reports
+// whether nothing is left to send.
+func (d *destination) dropDuplicates(nt *notice) bool {
+	if nt.reminder != nil {
+		return false
+	}
+	nt.items = slices.DeleteFunc(nt.items, func(it *item) bool {
+		if st := d.state[it.key]; st != nil && st.seen(it.ev.GetEventId()) {
+			d.settle(it, "duplicate")
+			return true
+		}
+		return false
+	})
+	return len(nt.items) == 0
 }
 
 // attempt sends nt once. It reports whether nt is finished with (delivered
