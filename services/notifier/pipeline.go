@@ -124,6 +124,9 @@ func newDestination(n *Notifier, s deliver.Sink) (*destination, error) {
 		kgo.OnPartitionsRevoked(d.revokedCB),
 		kgo.OnPartitionsLost(d.revokedCB),
 	)
+	if id := n.cfg.Delivery.InstanceID; id != "" {
+		opts = append(opts, kgo.InstanceID(id+"."+d.name))
+	}
 	cl, err := kgo.NewClient(opts...)
 	if err != nil {
 		return nil, fmt.Errorf("destination %s: kafka client: %w", d.name, err)

@@ -18,6 +18,12 @@ type DeliveryConfig struct {
 	// ParkTopic holds the events a destination could not take
 	// (`picket notify redrive` re-sends them).
 	ParkTopic string `koanf:"park_topic"`
+	// InstanceID, when set, makes this process a static member of each
+	// destination's consumer group (instance_id + "." + destination): a
+	// restart takes its partitions back at once instead of waiting for the
+	// old member's session to time out. Two live processes must not share
+	// one.
+	InstanceID string `koanf:"instance_id"`
 	// Policy applies to every destination unless overridden.
 	Policy Policy `koanf:"policy"`
 	// Destinations overrides the policy by destination name.
