@@ -197,11 +197,7 @@ func NewWithSinks(cfg Config, sinks []deliver.Sink, log *slog.Logger, reg promet
 	reg.MustRegister(m.deliveries, m.latency, m.disabled)
 	n := &Notifier{cfg: cfg, log: log, client: cl, metrics: m, now: o.Now, dlog: o.DeliveryLog}
 	for _, s := range sinks {
-		d, err := newDestination(n, s)
-		if err != nil {
-			n.close()
-			return nil, err
-		}
+		d := newDestination(n, s)
 		n.dests = append(n.dests, d)
 		m.disabled.WithLabelValues(s.Name()).Set(0)
 		reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
@@ -214,9 +210,6 @@ func NewWithSinks(cfg Config, sinks []deliver.Sink, log *slog.Logger, reg promet
 }
 
 func (n *Notifier) close() {
-	for _, d := range n.dests {
-		d.cl.Close()
-	}
 	n.client.Close()
 }
 

@@ -11,10 +11,12 @@ import (
 	"sync"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/picket-dev/picket/platform/kafka"
+	"github.com/picket-dev/picket/platform/retry"
 	"github.com/picket-dev/picket/schemas/events"
 	eventsv1 "github.com/picket-dev/picket/schemas/gen/picket/events/v1"
 	"github.com/picket-dev/picket/services/notifier/deliver"
@@ -49,6 +51,9 @@ type destination struct {
 	dirty    map[string]bool       // state keys to write before the next commit
 	reminded map[string]bool       // alert keys with a reminder queued
 	nextSend time.Time             // rate limit
+	// freshBefore is set when the destination's group had committed
+	// nothing at start: events written before it are history, not sent.
+	freshBefore time.Time
 
 	// smu guards the status /readyz and the metrics read.
 	smu          sync.Mutex
@@ -106,7 +111,7 @@ const maxRound = time.Second
 // records.
 const maxIdle = 200 * time.Millisecond
 
-func newDestination(n *Notifier, s deliver.Sink) (*destination, error) {
+func newDestination(n *Notifier, s deliver.Sink) *destination {
 	d := &destination{
 		n: n, sink: s, name: s.Name(), policy: n.cfg.Delivery.forDestination(s.Name(), s.Kind()),
 		log:   n.log.With("destination", s.Name(), "kind", s.Kind()),
@@ -114,12 +119,16 @@ func newDestination(n *Notifier, s deliver.Sink) (*destination, error) {
 		parts: map[int32][]*item{}, assigned: map[int32]bool{}, groups: map[string]*group{},
 		state: map[string]*sentState{}, dirty: map[string]bool{}, reminded: map[string]bool{},
 	}
+	return d
+}
+
+// connect makes the destination's group consumer; it runs once the topics
+// exist, so the first assignment can read the state topic.
+func (d *destination) connect() error {
+	n := d.n
 	group := n.cfg.Group + "." + d.name
 	opts := append(n.cfg.Kafka.ClientOptions(d.log), kafka.GroupOptions(group, n.cfg.Kafka.AlertsTopic)...)
 	opts = append(opts,
-		// A destination seen for the first time starts max_age back: not
-		// the whole compacted history, not only what comes after.
-		kgo.ConsumeResetOffset(kgo.NewOffset().AfterMilli(n.now().Add(-d.policy.MaxAge).UnixMilli())),
 		kgo.OnPartitionsAssigned(d.assignedCB),
 		kgo.OnPartitionsRevoked(d.revokedCB),
 		kgo.OnPartitionsLost(d.revokedCB),
@@ -129,16 +138,23 @@ func newDestination(n *Notifier, s deliver.Sink) (*destination, error) {
 	}
 	cl, err := kgo.NewClient(opts...)
 	if err != nil {
-		return nil, fmt.Errorf("destination %s: kafka client: %w", d.name, err)
+		return fmt.Errorf("destination %s: kafka client: %w", d.name, err)
 	}
 	d.cl = cl
-	return d, nil
+	return nil
 }
 
 // assignedCB reloads the destination's state: another instance may have
 // delivered the partitions' events up to their commits, and recorded so.
 func (d *destination) assignedCB(ctx context.Context, _ *kgo.Client, parts map[string][]int32) {
-	all, err := loadState(ctx, d.n.cfg.Kafka, d.log, d.n.cfg.Delivery.StateTopic)
+	var all map[string]map[string]*sentState
+	lctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	err := retry.Do(lctx, retry.Default, d.log, "read notifier state", func(ctx context.Context) error {
+		var err error
+		all, err = loadState(ctx, d.n.cfg.Kafka, d.log, d.n.cfg.Delivery.StateTopic)
+		return err
+	})
+	cancel()
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	for _, ps := range parts {
@@ -197,7 +213,37 @@ func (d *destination) revokedCB(_ context.Context, _ *kgo.Client, parts map[stri
 }
 
 func (d *destination) run(ctx context.Context) error {
+	if err := d.connect(); err != nil {
+		return err
+	}
 	defer d.cl.Close()
+	// A destination seen for the first time (its group has committed
+	// nothing) reads the alert topic from its start, but is not sent the
+	// compacted history: events written more than max_age before this
+	// start are settled unsent. (Starting at an offset by time would lose
+	// the events written while the lookup of an empty partition resolves.)
+	if err := retry.Do(ctx, retry.Default, d.log, "fetch committed offsets", func(ctx context.Context) error {
+		o, err := kadm.NewClient(d.n.client).FetchOffsets(ctx, d.n.cfg.Group+"."+d.name)
+		if err != nil {
+			return err
+		}
+		if err := o.Error(); err != nil {
+			return err
+		}
+		fresh := true
+		o.Each(func(r kadm.OffsetResponse) {
+			if r.At >= 0 {
+				fresh = false
+			}
+		})
+		if fresh {
+			d.freshBefore = d.n.now().Add(-d.policy.MaxAge)
+			d.log.Info("new destination: events older than max_age are not sent", "before", d.freshBefore)
+		}
+		return nil
+	}); err != nil {
+		return nil // ctx ended
+	}
 	for {
 		wait := d.wake()
 		pctx, cancel := context.WithTimeout(ctx, wait)
@@ -295,6 +341,11 @@ func (d *destination) route(it *item) {
 	st := d.state[it.key]
 	if st != nil && (st.seen(ev.GetEventId()) || (st.Partition == it.rec.Partition && it.rec.Offset <= st.Offset)) {
 		d.settle(it, "duplicate")
+		return
+	}
+	if it.rec.Timestamp.Before(d.freshBefore) {
+		it.done = true
+		d.n.metrics.deliveries.WithLabelValues(d.name, "before_first_start").Inc()
 		return
 	}
 	if ev.GetHistorical() {

@@ -113,7 +113,7 @@ type recv struct {
 	got    []got
 }
 
-func newRecv(t *testing.T) *recv {
+func newRecv(t testing.TB) *recv {
 	r := &recv{script: map[string][]int{}, calls: map[string]int{}}
 	r.srv = httptest.NewServer(r)
 	t.Cleanup(r.srv.Close)
@@ -172,7 +172,7 @@ func (l *logBuf) Write(p []byte) (int, error) { l.mu.Lock(); defer l.mu.Unlock()
 func (l *logBuf) String() string              { l.mu.Lock(); defer l.mu.Unlock(); return l.b.String() }
 
 // noSecrets fails t when a captured log holds a secret.
-func noSecrets(t *testing.T, logs *logBuf, secrets ...string) {
+func noSecrets(t testing.TB, logs *logBuf, secrets ...string) {
 	t.Helper()
 	for _, s := range append(secrets, secretToken) {
 		if strings.Contains(logs.String(), s) {
@@ -182,14 +182,14 @@ func noSecrets(t *testing.T, logs *logBuf, secrets ...string) {
 }
 
 type env struct {
-	t       *testing.T
+	t       testing.TB
 	cluster *kfake.Cluster
 	cfg     Config
 	cl      *kgo.Client
 	logs    *logBuf
 }
 
-func newEnv(t *testing.T) *env {
+func newEnv(t testing.TB) *env {
 	cluster, err := kfake.NewCluster(kfake.NumBrokers(1))
 	if err != nil {
 		t.Fatal(err)
