@@ -9,6 +9,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"google.golang.org/protobuf/types/known/timestamppb"
+
 	"github.com/picket-dev/picket/platform/kafka"
 	"github.com/picket-dev/picket/schemas/events"
 	eventsv1 "github.com/picket-dev/picket/schemas/gen/picket/events/v1"
@@ -116,4 +118,58 @@ func Redrive(ctx context.Context, cfg Config, log *slog.Logger, sink deliver.Sin
 		log.Info("redriven", "destination", sink.Name(), "event_id", ev.GetEventId(), "key", n.Key())
 	}
 	return res, nil
+}
+
+// sinkNamed is the configured destination called name.
+func sinkNamed(cfg Config, name string) (deliver.Sink, error) {
+	sinks, err := Sinks(cfg)
+	if err != nil {
+		return nil, err
+	}
+	var names []string
+	for _, s := range sinks {
+		if s.Name() == name {
+			return s, nil
+		}
+		names = append(names, s.Name())
+	}
+	return nil, fmt.Errorf("no destination is named %q (configured: %v)", name, names)
+}
+
+// RedriveDestination is Redrive for the configured destination named dest
+// (`picket notify redrive`).
+func RedriveDestination(ctx context.Context, cfg Config, log *slog.Logger, dest string, from, to time.Time) (RedriveResult, error) {
+	s, err := sinkNamed(cfg, dest)
+	if err != nil {
+		return RedriveResult{}, fmt.Errorf("redrive: %w", err)
+	}
+	return Redrive(ctx, cfg, log, s, from, to)
+}
+
+// SampleEvent is the event `picket notify test` sends: a check going down,
+// marked as a test in its id, summary and message.
+func SampleEvent(now time.Time) *eventsv1.AlertStateChanged {
+	return &eventsv1.AlertStateChanged{
+		EventId: fmt.Sprintf("test-%d", now.UnixNano()), CheckId: "picket-test", CheckName: "Picket test notification",
+		Rule: "availability", State: eventsv1.AlertState_ALERT_STATE_DOWN, PreviousState: eventsv1.AlertState_ALERT_STATE_UP,
+		At: timestamppb.New(now), Kind: "availability", Unit: "ratio", Value: 0.5, Threshold: 0.9, Samples: 10, Successes: 5,
+		Summary: "Test notification from picket notify test",
+		Message: "This is a test of the notification path; no check is down.",
+	}
+}
+
+// SendTest renders and sends one sample notification to the configured
+// destination named dest, once, without retrying: the error says what the
+// destination answered.
+func SendTest(ctx context.Context, cfg Config, dest string, now time.Time) (string, error) {
+	s, err := sinkNamed(cfg, dest)
+	if err != nil {
+		return "", fmt.Errorf("notify test: %w", err)
+	}
+	n := deliver.Single(SampleEvent(now))
+	if err := s.Send(ctx, n); err != nil {
+		o, _ := deliver.Classify(err)
+		return n.Key(), fmt.Errorf("notify test: %s (%s): %w", dest, o, err)
+	}
+	return n.Key(), nil
 }
