@@ -25,6 +25,7 @@ import (
 
 	"github.com/picket-dev/picket/platform/kafka"
 	"github.com/picket-dev/picket/platform/retry"
+	"github.com/picket-dev/picket/platform/store/clickhouse"
 	"github.com/picket-dev/picket/platform/telemetry"
 	eventsv1 "github.com/picket-dev/picket/schemas/gen/picket/events/v1"
 	"github.com/picket-dev/picket/services/notifier/deliver"
@@ -32,13 +33,15 @@ import (
 
 // Config is the notifier's configuration.
 type Config struct {
-	Kafka    kafka.Config        `koanf:"kafka"`
-	Group    string              `koanf:"group"`
-	Webhooks []WebhookConfig     `koanf:"webhooks"`
-	Delivery DeliveryConfig      `koanf:"delivery"`
-	Routes   []RouteConfig       `koanf:"routes"`
-	Admin    admin.Config        `koanf:"admin"`
-	Log      telemetry.LogConfig `koanf:"log"`
+	Kafka    kafka.Config    `koanf:"kafka"`
+	Group    string          `koanf:"group"`
+	Webhooks []WebhookConfig `koanf:"webhooks"`
+	Delivery DeliveryConfig  `koanf:"delivery"`
+	Routes   []RouteConfig   `koanf:"routes"`
+	// ClickHouse receives the delivery log when delivery.log_to_clickhouse.
+	ClickHouse clickhouse.Config   `koanf:"clickhouse"`
+	Admin      admin.Config        `koanf:"admin"`
+	Log        telemetry.LogConfig `koanf:"log"`
 }
 
 // WebhookConfig is one generic JSON webhook.
@@ -53,11 +56,12 @@ type WebhookConfig struct {
 // DefaultConfig is the notifier's default configuration.
 func DefaultConfig() Config {
 	return Config{
-		Kafka:    kafka.DefaultConfig(),
-		Group:    "picket-notifier",
-		Delivery: DefaultDelivery(),
-		Admin:    admin.Config{Addr: ":9103"},
-		Log:      telemetry.DefaultLog(),
+		Kafka:      kafka.DefaultConfig(),
+		Group:      "picket-notifier",
+		Delivery:   DefaultDelivery(),
+		ClickHouse: clickhouse.DefaultConfig(),
+		Admin:      admin.Config{Addr: ":9103"},
+		Log:        telemetry.DefaultLog(),
 	}
 }
 
@@ -92,6 +96,11 @@ func (c Config) Validate() error {
 	}
 	if err := validateRoutes(c.Routes, c.destinationNames()); err != nil {
 		return err
+	}
+	if c.Delivery.LogToClickHouse {
+		if err := c.ClickHouse.Validate(); err != nil {
+			return err
+		}
 	}
 	return c.Log.Validate()
 }

@@ -32,7 +32,8 @@ func TestNotifierDeliversEachEventOnce(t *testing.T) {
 	e := newEnv(t)
 	rc := newRecv(t)
 	rc.script = map[string][]int{"e2": {503, 502}, "e3": {400}}
-	e.start(sinksFor([]*recv{rc}), Options{})
+	dl := &memLog{}
+	e.start(sinksFor([]*recv{rc}), Options{DeliveryLog: dl})
 	evs := []*eventsv1.AlertStateChanged{
 		alertEvent("e1", "api", down),
 		alertEvent("e2", "api", up),
@@ -64,6 +65,10 @@ func TestNotifierDeliversEachEventOnce(t *testing.T) {
 	rc.mu.Unlock()
 	if calls != "map[e1:1 e2:3 e3:1 e4:1 e8:1]" {
 		t.Fatalf("calls %s: want e2 three times (two 5xx), e3 once (400 is final), the others once", calls)
+	}
+	if got := dl.statuses(); got["e2"] != "retry retry delivered" || got["e3"] != "permanent parked" ||
+		got["e5"] != "silenced" || got["e6"] != "historical" || got["e7"] != "stale" || got["e1"] != "delivered" {
+		t.Errorf("delivery log %v", got)
 	}
 	p := e.parked()
 	if h := p["e3"]; h[HeaderParkDestination] != "d0" || !strings.Contains(h[HeaderParkReason], "rejected") || h[HeaderParkKey] != "e3" {
@@ -268,4 +273,24 @@ func TestRemindersAcrossRestart(t *testing.T) {
 		t.Fatalf("messages %v: want the alert, two reminders, the resolve, each once", counts)
 	}
 	noSecrets(t, e.logs)
+}
+
+// memLog keeps the delivery log in memory (the ClickHouse writer is tested
+// in deliverylog).
+type memLog struct {
+	mu   sync.Mutex
+	rows []Delivery
+}
+
+func (m *memLog) Record(d Delivery) { m.mu.Lock(); m.rows = append(m.rows, d); m.mu.Unlock() }
+
+// statuses are each event's statuses in order, space separated.
+func (m *memLog) statuses() map[string]string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out := map[string]string{}
+	for _, r := range m.rows {
+		out[r.EventID] = strings.TrimSpace(out[r.EventID] + " " + r.Status)
+	}
+	return out
 }

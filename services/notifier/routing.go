@@ -18,6 +18,10 @@ type DeliveryConfig struct {
 	// ParkTopic holds the events a destination could not take
 	// (`picket notify redrive` re-sends them).
 	ParkTopic string `koanf:"park_topic"`
+	// LogToClickHouse writes the delivery log (every attempt, every event
+	// not sent and why) to the notification_deliveries table of the
+	// `clickhouse` section's server.
+	LogToClickHouse bool `koanf:"log_to_clickhouse"`
 	// InstanceID, when set, makes this process a static member of each
 	// destination's consumer group (instance_id + "." + destination): a
 	// restart takes its partitions back at once instead of waiting for the
