@@ -290,8 +290,8 @@ func (p *Prober) Run(ctx context.Context) error {
 	}
 	p.log.Info("prober started", "location", p.cfg.Location, "checks", len(p.checks))
 	senderCtx, stopSender := context.WithCancel(context.WithoutCancel(ctx))
-	sent := make(chan error, 1)
-	go func() { sent <- p.outbox.Run(senderCtx, p.send, 100*time.Millisecond) }()
+	sent := make(chan struct{})
+	go func() { defer close(sent); p.outbox.Run(senderCtx, p.send, 100*time.Millisecond) }()
 	schedDone := make(chan struct{})
 	go func() {
 		defer close(schedDone)
@@ -310,9 +310,7 @@ func (p *Prober) Run(ctx context.Context) error {
 	p.stopAll()
 	<-schedDone
 	stopSender()
-	if err := <-sent; err != nil {
-		p.log.Error("outbox", "err", err)
-	}
+	<-sent
 	// Send what is queued while Kafka takes it; keep the rest on disk.
 	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), p.cfg.FlushTimeout)
 	defer cancel()
