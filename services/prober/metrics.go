@@ -83,10 +83,10 @@ func registerGauges(reg prometheus.Registerer, p *Prober) {
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "picket_prober_outbox_spool_bytes", Help: "Size of the spool."},
 			func() float64 { return float64(ob.Stats().SpoolBytes) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-			Name: "picket_prober_outbox_failing_seconds",
-			Help: "How long sending results (or reading the spool) has been failing; 0 while they go through.",
+			Name: "picket_prober_outbox_stalled_seconds",
+			Help: "How long the oldest queued result has been waiting for Kafka (a send in progress or retried, or a failing spool read); 0 when nothing waits.",
 		}, func() float64 {
-			if since, _ := ob.Failing(); !since.IsZero() {
+			if since, _ := ob.Stalled(); !since.IsZero() {
 				return time.Since(since).Seconds()
 			}
 			return 0

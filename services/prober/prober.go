@@ -139,10 +139,13 @@ func (p *Prober) Ready(ctx context.Context) error {
 	if err := p.client.Ping(ctx); err != nil {
 		errs = append(errs, fmt.Errorf("kafka: %w", err))
 	}
-	if since, err := p.outbox.Failing(); !since.IsZero() {
+	if since, err := p.outbox.Stalled(); !since.IsZero() && time.Since(since) > p.cfg.Outbox.SendTimeout {
 		st := p.outbox.Stats()
-		errs = append(errs, fmt.Errorf("outbox: results not sent for %s (%d queued): %w",
-			time.Since(since).Round(time.Millisecond), st.Memory+st.Spooled, err))
+		if err == nil {
+			err = errors.New("Kafka has not acknowledged the batch being sent")
+		}
+		errs = append(errs, fmt.Errorf("outbox: results not sent for %s, more than outbox.send_timeout %s (%d queued): %w",
+			time.Since(since).Round(time.Millisecond), p.cfg.Outbox.SendTimeout, st.Memory+st.Spooled, err))
 	}
 	if last := p.lastOverload.Load(); last != 0 && time.Since(time.Unix(0, last)) < overloadWindow {
 		errs = append(errs, fmt.Errorf("overloaded: runs skipped, the last %s ago (max_concurrency %d, max_start_delay %s)",

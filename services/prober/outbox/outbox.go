@@ -63,6 +63,8 @@ type Outbox struct {
 
 // batch is records handed to send, and where they came from.
 type batch struct {
+	// first is when it was first handed to send.
+	first     time.Time
 	recs      []Record
 	fromSpool bool
 	read      spoolRead
@@ -122,6 +124,20 @@ func (o *Outbox) Failing() (since time.Time, err error) {
 	return o.failingSince, o.lastErr
 }
 
+// Stalled reports since when the queue's head has not moved: the first
+// attempt of the batch being sent (a send may hang while Kafka is away, or
+// fail and be retried) or the first of the failures before it. Zero when
+// nothing waits. err is the last failure, if any.
+func (o *Outbox) Stalled() (since time.Time, err error) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	since = o.failingSince
+	if b := o.inflight; b != nil && (since.IsZero() || b.first.Before(since)) {
+		since = b.first
+	}
+	return since, o.lastErr
+}
+
 func (o *Outbox) failed(err error) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
@@ -151,7 +167,7 @@ func (o *Outbox) next() (*batch, error) {
 	if len(o.mem) > 0 {
 		defer o.mu.Unlock()
 		n := min(len(o.mem), o.cfg.Batch)
-		o.inflight = &batch{recs: append([]Record(nil), o.mem[:n]...)}
+		o.inflight = &batch{first: time.Now(), recs: append([]Record(nil), o.mem[:n]...)}
 		return o.inflight, nil
 	}
 	recs, read, err := o.spool.peek(o.cfg.Batch)
@@ -163,7 +179,7 @@ func (o *Outbox) next() (*batch, error) {
 		err = errors.Join(err, qerr)
 	}
 	if err == nil && len(recs) > 0 {
-		o.inflight = &batch{recs: recs, fromSpool: true, read: read}
+		o.inflight = &batch{first: time.Now(), recs: recs, fromSpool: true, read: read}
 	}
 	b := o.inflight
 	o.mu.Unlock()
