@@ -18,11 +18,14 @@ import (
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"google.golang.org/protobuf/proto"
+
 	"github.com/picket-dev/picket/platform/kafka"
 	"github.com/picket-dev/picket/platform/poll"
 	"github.com/picket-dev/picket/schemas/events"
 	eventsv1 "github.com/picket-dev/picket/schemas/gen/picket/events/v1"
 	"github.com/picket-dev/picket/services/prober/check"
+	"github.com/picket-dev/picket/services/prober/outbox"
 )
 
 // serialTarget is healthy but serves one request at a time, each taking
@@ -132,4 +135,54 @@ func TestOverloadIsReportedAsSkippedNeverAsTheTargetFailing(t *testing.T) {
 		t.Fatalf("%d successes (target served %d), %d skipped for overload, of %d", ok, target.served.Load(), overload, len(got))
 	}
 	t.Logf("%d results: %d successes, %d skipped for overload", len(got), ok, overload)
+}
+
+// A run the scheduler gets to later than max_start_delay after its tick is
+// not run: its result says so, with failure class OVERLOAD.
+func TestLateRunIsSkipped(t *testing.T) {
+	var served atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { served.Add(1) }))
+	defer srv.Close()
+	cfg := DefaultConfig()
+	cfg.Outbox.Dir = t.TempDir()
+	cfg.MaxStartDelay = 100 * time.Millisecond
+	c := check.Check{ID: "api", Interval: time.Second, Timeout: 500 * time.Millisecond,
+		HTTP: &check.HTTP{Method: "GET", URL: srv.URL, ExpectedStatus: []int{200}}}
+	p, err := NewWithChecks(cfg, []check.Check{c}, slog.New(slog.NewTextHandler(io.Discard, nil)), prometheus.NewRegistry())
+	if err != nil {
+		t.Fatal(err)
+	}
+	tick := time.Now().Truncate(time.Second)
+	p.run(context.Background(), c, tick, 150*time.Millisecond)
+	p.run(context.Background(), c, tick.Add(time.Second), 50*time.Millisecond)
+	var got []*eventsv1.CheckResult
+	if err := p.outbox.Flush(context.Background(), func(_ context.Context, recs []outbox.Record) error {
+		for _, r := range recs {
+			var ev eventsv1.CheckResult
+			if err := proto.Unmarshal(r.Value, &ev); err != nil {
+				return err
+			}
+			got = append(got, &ev)
+		}
+		return nil
+	}, time.Millisecond); err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 2 || served.Load() != 1 {
+		t.Fatalf("%d results, %d requests", len(got), served.Load())
+	}
+	late := got[0]
+	if late.GetSuccess() || late.GetFailureClass() != eventsv1.FailureClass_FAILURE_CLASS_OVERLOAD || late.GetAttempts() != 0 ||
+		late.GetFailureMessage() != "not run: the prober is overloaded; it got to this run 150ms after its tick (max_start_delay 100ms)" {
+		t.Fatalf("late run: %v", late)
+	}
+	if !got[1].GetSuccess() {
+		t.Fatalf("run on time: %v", got[1])
+	}
+	if n := testutil.ToFloat64(p.metrics.skipped.WithLabelValues(skipLate)); n != 1 {
+		t.Fatalf("skipped{late} = %v", n)
+	}
+	if err := p.Ready(context.Background()); err == nil || !strings.Contains(err.Error(), "overloaded: runs skipped") {
+		t.Fatalf("ready: %v", err)
+	}
 }

@@ -142,7 +142,7 @@ func (p *Prober) Ready(ctx context.Context) error {
 	if since, err := p.outbox.Stalled(); !since.IsZero() && time.Since(since) > p.cfg.Outbox.SendTimeout {
 		st := p.outbox.Stats()
 		if err == nil {
-			err = errors.New("Kafka has not acknowledged the batch being sent")
+			err = errors.New("no acknowledgement from Kafka yet for the batch being sent")
 		}
 		errs = append(errs, fmt.Errorf("outbox: results not sent for %s, more than outbox.send_timeout %s (%d queued): %w",
 			time.Since(since).Round(time.Millisecond), p.cfg.Outbox.SendTimeout, st.Memory+st.Spooled, err))
