@@ -54,6 +54,8 @@ type Prober struct {
 	skippedN     atomic.Int64
 	// overloadLog lets one line about skipped runs through per period.
 	overloadLog logEvery
+	// producing is the batch send handed to Kafka and saw no answer for yet.
+	producing *produce
 
 	mu      sync.Mutex
 	runners map[string]*runner
@@ -242,22 +244,66 @@ func (p *Prober) watch(ctx context.Context) {
 	}
 }
 
-// send produces a batch from the outbox and waits for Kafka to take it.
+// produce is a batch handed to Kafka and not acknowledged yet.
+type produce struct {
+	head *outbox.Record // identifies the batch: the outbox retries it as it is
+	n    int
+	done chan struct{} // closed once every record's promise ran
+	mu   sync.Mutex
+	err  error
+}
+
+// send hands a batch from the outbox to Kafka and waits, at most
+// outbox.send_timeout, for Kafka to take it. The idempotent producer cannot
+// give up a batch whose request may have reached the broker, so a batch not
+// acknowledged in time stays with the client and a retry of the same batch
+// waits for that produce again instead of producing copies; waiting ends with
+// ctx, which keeps shutdown bounded while Kafka is away. Only sent from the
+// outbox's one sender at a time.
 func (p *Prober) send(ctx context.Context, recs []outbox.Record) error {
-	ctx, cancel := context.WithTimeout(ctx, p.cfg.Outbox.SendTimeout)
+	pr := p.producing
+	if pr == nil || pr.head != &recs[0] || pr.n != len(recs) {
+		pr = &produce{head: &recs[0], n: len(recs), done: make(chan struct{})}
+		headers := kafka.Headers(events.CheckResultV1)
+		var wg sync.WaitGroup
+		wg.Add(len(recs))
+		for _, r := range recs {
+			kr := &kgo.Record{Key: r.Key, Value: r.Value, Headers: headers, Timestamp: time.UnixMilli(r.TimestampMS)}
+			p.client.Produce(context.Background(), kr, func(_ *kgo.Record, err error) {
+				if err != nil {
+					pr.mu.Lock()
+					if pr.err == nil {
+						pr.err = fmt.Errorf("produce: %w", err)
+					}
+					pr.mu.Unlock()
+				}
+				wg.Done()
+			})
+		}
+		go func() { wg.Wait(); close(pr.done) }()
+		p.producing = pr
+	}
+	wait, cancel := context.WithTimeout(ctx, p.cfg.Outbox.SendTimeout)
 	defer cancel()
-	krecs := make([]*kgo.Record, len(recs))
-	headers := kafka.Headers(events.CheckResultV1)
-	for i, r := range recs {
-		krecs[i] = &kgo.Record{Key: r.Key, Value: r.Value, Headers: headers, Timestamp: time.UnixMilli(r.TimestampMS)}
-	}
-	if err := kafka.Produce(ctx, p.client, krecs...); err != nil {
+	select {
+	case <-pr.done:
+		p.producing = nil
+		pr.mu.Lock()
+		err := pr.err
+		pr.mu.Unlock()
+		if err != nil { // Kafka refused: the next attempt produces the batch again
+			p.metrics.produceError.Inc()
+			p.log.Warn("results not produced yet; they stay queued", "records", len(recs), "err", err)
+			return err
+		}
+		p.metrics.produced.Add(float64(len(recs)))
+		return nil
+	case <-wait.Done():
 		p.metrics.produceError.Inc()
-		p.log.Warn("results not produced yet; they stay queued", "records", len(recs), "err", err)
-		return err
+		p.log.Warn("results not acknowledged by Kafka within outbox.send_timeout; they stay queued", "records", len(recs),
+			"send_timeout", p.cfg.Outbox.SendTimeout, "err", context.Cause(wait))
+		return fmt.Errorf("produce: not acknowledged within outbox.send_timeout %s: %w", p.cfg.Outbox.SendTimeout, context.Cause(wait))
 	}
-	p.metrics.produced.Add(float64(len(recs)))
-	return nil
 }
 
 // logEvery lets one log line through per period.

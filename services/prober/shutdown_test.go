@@ -18,6 +18,7 @@ import (
 	"github.com/picket-dev/picket/platform/poll"
 	eventsv1 "github.com/picket-dev/picket/schemas/gen/picket/events/v1"
 	"github.com/picket-dev/picket/services/prober/check"
+	"github.com/picket-dev/picket/services/prober/outbox"
 	"github.com/picket-dev/picket/services/prober/schedule"
 )
 
@@ -131,5 +132,62 @@ func TestShutdownCutsARunAfterTheGrace(t *testing.T) {
 	if got.GetSuccess() || got.GetFailureClass() != eventsv1.FailureClass_FAILURE_CLASS_OVERLOAD ||
 		!strings.Contains(got.GetFailureMessage(), "shutdown_grace 300ms") {
 		t.Fatalf("result %s: %s", got.GetFailureClass(), got.GetFailureMessage())
+	}
+}
+
+// With Kafka gone while a batch is being produced (the idempotent producer
+// then cannot give it up), shutdown still returns within flush_timeout and
+// a little more, and every result Kafka did not acknowledge is in the spool
+// for the next start.
+func TestShutdownWithKafkaDownIsBoundedAndSpools(t *testing.T) {
+	target := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
+	defer target.Close()
+	cluster, err := kfake.NewCluster(kfake.NumBrokers(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := DefaultConfig()
+	cfg.Kafka.Brokers = cluster.ListenAddrs()
+	cfg.Outbox.Dir = t.TempDir()
+	cfg.Outbox.MemoryRecords = 5
+	cfg.Outbox.SendTimeout = 200 * time.Millisecond
+	cfg.FlushTimeout = time.Second
+	c := check.Check{ID: "api", Interval: 20 * time.Millisecond, Timeout: 15 * time.Millisecond,
+		HTTP: &check.HTTP{Method: "GET", URL: target.URL, ExpectedStatus: []int{200}}}
+	p, err := NewWithChecks(cfg, []check.Check{c}, slog.New(slog.NewTextHandler(io.Discard, nil)), prometheus.NewRegistry())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var emitted atomic.Int64
+	p.onRun = func(string, time.Time, time.Duration) { emitted.Add(1) }
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- p.Run(ctx) }()
+	waitFor(t, "results flowing", func() bool { return testutil.ToFloat64(p.metrics.produced) >= 5 })
+	cluster.Close()
+	waitFor(t, "results spooled", func() bool { return p.outbox.Stats().Spooled > 5 })
+	start := time.Now()
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("Run did not return with Kafka down")
+	}
+	if took := time.Since(start); took > cfg.FlushTimeout+3*time.Second {
+		t.Fatalf("shutdown took %s with flush_timeout %s", took, cfg.FlushTimeout)
+	}
+	ob, err := outbox.Open(outbox.Config{Dir: cfg.Outbox.Dir, MemoryRecords: 1, MaxSpoolBytes: cfg.Outbox.MaxSpoolBytes,
+		SegmentBytes: spoolSegmentBytes, Batch: 1}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ob.Close()
+	produced := int64(testutil.ToFloat64(p.metrics.produced))
+	// (More is possible: the part of the oldest segment sent before the outage is sent again.)
+	if spooled := int64(ob.Stats().Spooled); spooled < emitted.Load()-produced {
+		t.Fatalf("%d results spooled; %d runs, %d acknowledged by Kafka", spooled, emitted.Load(), produced)
 	}
 }
