@@ -64,7 +64,9 @@ type OutboxConfig struct {
 	MemoryRecords int `koanf:"memory_records"`
 	// MaxSpoolBytes caps the spool; beyond it the oldest results are dropped (counted).
 	MaxSpoolBytes int64 `koanf:"max_spool_bytes"`
-	// SendTimeout bounds one produce of a batch before it is retried.
+	// SendTimeout bounds one wait for Kafka to acknowledge a batch; then the
+	// outbox backs off and waits again (the batch stays with the client, it
+	// is not produced twice), and /readyz reports a head stuck longer.
 	SendTimeout time.Duration `koanf:"send_timeout"`
 }
 
