@@ -26,6 +26,7 @@ import (
 	eventsv1 "github.com/picket-dev/picket/schemas/gen/picket/events/v1"
 	"github.com/picket-dev/picket/services/prober/check"
 	"github.com/picket-dev/picket/services/prober/outbox"
+	"github.com/picket-dev/picket/services/prober/schedule"
 )
 
 // serialTarget is healthy but serves one request at a time, each taking
@@ -137,6 +138,30 @@ func TestOverloadIsReportedAsSkippedNeverAsTheTargetFailing(t *testing.T) {
 	t.Logf("%d results: %d successes, %d skipped for overload", len(got), ok, overload)
 }
 
+// manualClock is a schedule.Clock the test moves: every timer fires when
+// the test sends the time on fire.
+type manualClock struct {
+	mu   sync.Mutex
+	now  time.Time
+	fire chan time.Time
+}
+
+func (c *manualClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *manualClock) After(time.Duration) <-chan time.Time { return c.fire }
+
+// set moves the clock to t and fires the scheduler's timer.
+func (c *manualClock) set(t time.Time) {
+	c.mu.Lock()
+	c.now = t
+	c.mu.Unlock()
+	c.fire <- t
+}
+
 // A run the scheduler gets to later than max_start_delay after its tick is
 // not run: its result says so, with failure class OVERLOAD.
 func TestLateRunIsSkipped(t *testing.T) {
@@ -152,9 +177,21 @@ func TestLateRunIsSkipped(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tick := time.Now().Truncate(time.Second)
-	p.run(context.Background(), c, tick, 150*time.Millisecond)
-	p.run(context.Background(), c, tick.Add(time.Second), 50*time.Millisecond)
+	t0 := time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
+	clk := &manualClock{now: t0, fire: make(chan time.Time)}
+	p.sched = schedule.NewScheduler(clk)
+	ctx, cancel := context.WithCancel(context.Background())
+	schedDone := make(chan struct{})
+	go func() { defer close(schedDone); p.sched.Run(ctx) }()
+	p.apply(ctx, p.checks)
+	tick := schedule.Next(t0, c.Interval, schedule.Offset(c.ID, c.Interval))
+	clk.set(tick.Add(150 * time.Millisecond)) // the scheduler gets to the tick 150 ms late
+	poll.True(t, 10*time.Second, "the late tick's result", func() bool { return p.outbox.Stats().Memory == 1 })
+	clk.set(tick.Add(c.Interval + 50*time.Millisecond)) // the next one 50 ms late: in time
+	poll.True(t, 10*time.Second, "the next tick's result", func() bool { return p.outbox.Stats().Memory == 2 })
+	cancel()
+	p.stopAll()
+	<-schedDone
 	var got []*eventsv1.CheckResult
 	if err := p.outbox.Flush(context.Background(), func(_ context.Context, recs []outbox.Record) error {
 		for _, r := range recs {
@@ -173,6 +210,7 @@ func TestLateRunIsSkipped(t *testing.T) {
 	}
 	late := got[0]
 	if late.GetSuccess() || late.GetFailureClass() != eventsv1.FailureClass_FAILURE_CLASS_OVERLOAD || late.GetAttempts() != 0 ||
+		!late.GetScheduledAt().AsTime().Equal(tick) ||
 		late.GetFailureMessage() != "not run: the prober is overloaded; it got to this run 150ms after its tick (max_start_delay 100ms)" {
 		t.Fatalf("late run: %v", late)
 	}
