@@ -2,7 +2,9 @@
 // in a bounded memory queue; when that is full (Kafka slow or unreachable)
 // they go to a spool on disk, and everything is sent in the order it was put
 // once Kafka takes records again. Only when the spool reaches its size limit
-// are the oldest records dropped, and each drop is counted.
+// are the oldest records dropped (never the batch being sent), and each drop
+// is counted; so are the records of a spool segment found damaged. It never
+// stops sending while its context lives: failures are retried and reported.
 package outbox
 
 import (
@@ -202,7 +204,8 @@ func (o *Outbox) done(b *batch) error {
 }
 
 // Send delivers records; it returns only when they are durable in Kafka, or
-// an error (then they are sent again).
+// an error (then they are sent again). A failed batch is handed again as it
+// is, the same slice, until it is sent, so a Send may recognise a retry.
 type Send func(ctx context.Context, recs []Record) error
 
 // Run sends queued records in order until ctx is done. A failed batch stays
