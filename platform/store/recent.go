@@ -31,7 +31,7 @@ func (s *Store) ResultsBetween(ctx context.Context, checks []string, from, to ti
 FROM ${db}.check_results FINAL
 WHERE (empty({checks:Array(String)}) OR has({checks:Array(String)}, check_id))
   AND scheduled_at >= {from:DateTime64(3, 'UTC')} AND scheduled_at < {to:DateTime64(3, 'UTC')}
-ORDER BY scheduled_at, location, result_id`), Params{"checks": arrayParam(checks), "from": TimeParam(from), "to": TimeParam(to)})
+ORDER BY scheduled_at, location, result_id`), Params{"checks": ArrayParam(checks), "from": TimeParam(from), "to": TimeParam(to)})
 	if err != nil {
 		return nil, fmt.Errorf("results between %s and %s: %w", from.Format(time.RFC3339), to.Format(time.RFC3339), err)
 	}

@@ -127,7 +127,7 @@ func (s *Store) rebuildFrom(ctx context.Context, fine, coarse Resolution, checks
 FROM ${db}.`+fine.table+` FINAL
 WHERE has({checks:Array(String)}, check_id)
   AND bucket >= {from:DateTime64(3, 'UTC')} AND bucket < {to:DateTime64(3, 'UTC')}
-GROUP BY check_id, location, b`), Params{"checks": arrayParam(checks), "from": TimeParam(from), "to": TimeParam(to)})
+GROUP BY check_id, location, b`), Params{"checks": ArrayParam(checks), "from": TimeParam(from), "to": TimeParam(to)})
 	if err != nil {
 		return fmt.Errorf("rebuild %s: %w", coarse.table, err)
 	}
@@ -148,20 +148,11 @@ func (s *Store) RebuildMinutes(ctx context.Context, checks []string, from, to ti
 FROM ${db}.check_results FINAL
 WHERE has({checks:Array(String)}, check_id)
   AND scheduled_at >= {from:DateTime64(3, 'UTC')} AND scheduled_at < {to:DateTime64(3, 'UTC')}
-GROUP BY check_id, location, bucket`), Params{"checks": arrayParam(checks), "from": TimeParam(from), "to": TimeParam(to)})
+GROUP BY check_id, location, bucket`), Params{"checks": ArrayParam(checks), "from": TimeParam(from), "to": TimeParam(to)})
 	if err != nil {
 		return fmt.Errorf("rebuild minute rollups: %w", err)
 	}
 	return nil
-}
-
-// arrayParam is the text form of an Array(String) parameter.
-func arrayParam(vals []string) string {
-	q := make([]string, len(vals))
-	for i, v := range vals {
-		q[i] = "'" + strings.NewReplacer(`\`, `\\`, `'`, `\'`).Replace(v) + "'"
-	}
-	return "[" + strings.Join(q, ",") + "]"
 }
 
 // RollupStats are what rollup buckets (or raw rows) add up to: the sums,
