@@ -103,11 +103,15 @@ type Latency struct {
 
 // StatsJSON is the body of GET /api/v1/checks/{id}/stats.
 type StatsJSON struct {
-	CheckID        string            `json:"check_id"`
-	Location       string            `json:"location,omitempty"`
-	From           time.Time         `json:"from"`
-	To             time.Time         `json:"to"`
-	Samples        uint64            `json:"samples"`
+	CheckID  string    `json:"check_id"`
+	Location string    `json:"location,omitempty"`
+	From     time.Time `json:"from"`
+	To       time.Time `json:"to"`
+	Samples  uint64    `json:"samples"`
+	// Skipped counts the runs the prober skipped for its own overload
+	// (FAILURE_CLASS_OVERLOAD): they say nothing about the target and no
+	// other figure counts them.
+	Skipped        uint64            `json:"skipped"`
 	Successes      uint64            `json:"successes"`
 	Availability   float64           `json:"availability"`
 	ResponseTimeMS Latency           `json:"response_time_ms"`
@@ -176,7 +180,7 @@ func (a *API) stats(w http.ResponseWriter, r *http.Request) {
 	ph := st.Phases
 	writeJSON(w, StatsJSON{
 		CheckID: sq.CheckID, Location: sq.Location, From: from.UTC(), To: to.UTC(),
-		Samples: st.Samples, Successes: st.Successes, Availability: st.Availability,
+		Samples: st.Samples, Skipped: st.Skipped, Successes: st.Successes, Availability: st.Availability,
 		ResponseTimeMS: latency(st.AvgResponseMS, st.MaxResponseMS, st.Response),
 		TTFBMS:         MinMax{Avg: st.AvgTTFBMS, Max: st.MaxTTFBMS},
 		StatusCodes:    st.StatusCodes,

@@ -66,13 +66,16 @@ func TestStats(t *testing.T) {
 		row("api", "eu", 30*time.Minute, 200, 999), // outside the last 10 minutes
 		row("web", "eu", 1*time.Minute, 200, 1),
 	}
+	skipped := row("api", "us", 5*time.Minute, 0, 9999) // the prober was overloaded: not the target's failure
+	skipped.FailureClass = store.OverloadClass
+	rows = append(rows, skipped)
 	if err := st.InsertResults(context.Background(), rows); err != nil {
 		t.Fatal(err)
 	}
 	var s StatsJSON
 	get(t, srv.URL+"/api/v1/checks/api/stats?window=10m", 200, &s)
-	if s.Samples != 4 || s.Successes != 2 || s.Availability != 0.5 || s.ResponseTimeMS.Avg != 115 || s.ResponseTimeMS.Max != 300 ||
-		s.TTFBMS != (MinMax{Avg: 28.75, Max: 75}) || len(s.StatusCodes) != 3 || s.StatusCodes["401"] != 1 {
+	if s.Samples != 4 || s.Skipped != 1 || s.Successes != 2 || s.Availability != 0.5 || s.ResponseTimeMS.Avg != 115 || s.ResponseTimeMS.Max != 300 ||
+		s.TTFBMS != (MinMax{Avg: 28.75, Max: 75}) || len(s.StatusCodes) != 3 || s.StatusCodes["401"] != 1 || len(s.FailureClasses) != 0 {
 		t.Fatalf("stats %+v", s)
 	}
 	if !s.From.Equal(now.Add(-10*time.Minute)) || !s.To.Equal(now) {
