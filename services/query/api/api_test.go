@@ -25,7 +25,7 @@ func newServer(t *testing.T) (*httptest.Server, *store.Store) { return newServer
 
 func newServerAt(t *testing.T, now time.Time) (*httptest.Server, *store.Store) {
 	st := embeddedtest.Store(t)
-	a := New(st, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	a := New(st, slog.New(slog.NewTextHandler(io.Discard, nil)), 0)
 	a.now = func() time.Time { return now }
 	srv := httptest.NewServer(a.Handler())
 	t.Cleanup(srv.Close)
@@ -201,7 +201,22 @@ func TestBadParametersAreProblems(t *testing.T) {
 	tests := []struct{ query, param, detail string }{
 		{"window=ten", "window", `window "ten": want a duration like 10m, 1h or 7d`},
 		{"window=-5m", "window", `window "-5m": must be positive`},
-		{"window=1000d", "window", `window "1000d": longer than the maximum 9600h0m0s`},
+		{"window=1000d", "window", `window "1000d": longer than the maximum 400d (9600h0m0s)`},
+		// Day counts whose hours overflow a Duration: bounded before multiplying.
+		{"window=213504d", "window", `window "213504d": longer than the maximum 400d (9600h0m0s)`},
+		{"window=106752d", "window", `window "106752d": longer than the maximum 400d (9600h0m0s)`},
+		{"window=99999999999999999999d", "window", `window "99999999999999999999d": longer than the maximum 400d (9600h0m0s)`},
+		{"window=-99999999999999999999d", "window", `window "-99999999999999999999d": must be positive`},
+		{"window=-3d", "window", `window "-3d": must be positive`},
+		{"window=0d", "window", `window "0d": must be positive`},
+		{"window=9999999999h", "window", `window "9999999999h": longer than the maximum 400d (9600h0m0s)`},
+		{"window=10000h", "window", `window "10000h": longer than the maximum 400d (9600h0m0s)`},
+		{"window=-9999999999h", "window", `window "-9999999999h": must be positive`},
+		{"window=7dd", "window", `window "7dd": want a duration like 10m, 1h or 7d`},
+		{"from=-99999999999", "from", "from -1199-02-15T14:13:21Z: want a time from 1970-01-01T00:00:00Z to 2100-01-01T00:00:00Z"},
+		{"from=99999999999999999999", "from", `"99999999999999999999": want a time from 1970-01-01T00:00:00Z to 2100-01-01T00:00:00Z`},
+		{"from=2026-11-22T10:00:00Z&to=9999-01-01T00:00:00Z", "to", "to 9999-01-01T00:00:00Z: want a time from 1970-01-01T00:00:00Z to 2100-01-01T00:00:00Z"},
+		{"from=2025-01-01T00:00:00Z&to=2026-11-22T09:00:00Z", "from", "range 16569h0m0s is longer than the maximum 400d (9600h0m0s)"},
 		{"window=10m&from=2026-11-22T10:00:00Z", "window", "give either window or from/to, not both"},
 		{"to=2026-11-22T10:00:00Z", "from", "from is required with to"},
 		{"from=yesterday", "from", `"yesterday": want an RFC 3339 time (2026-11-22T10:00:00Z) or Unix seconds`},
