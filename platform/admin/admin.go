@@ -11,9 +11,10 @@ import (
 	"sync"
 	"time"
 
-	"github.com/picket-dev/picket/platform/httpserver"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/picket-dev/picket/platform/httpserver"
 )
 
 // Config is the admin server's listen address.

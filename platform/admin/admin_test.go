@@ -12,8 +12,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/picket-dev/picket/platform/admin"
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/picket-dev/picket/platform/admin"
 )
 
 func get(t *testing.T, url string) (int, string) {

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	ch "github.com/ClickHouse/clickhouse-go/v2"
+
 	"github.com/picket-dev/picket/platform/store"
 	"github.com/picket-dev/picket/platform/store/clickhouse"
 )

@@ -6,6 +6,7 @@ import (
 
 	chproto "github.com/ClickHouse/ch-go/proto"
 	"github.com/ClickHouse/clickhouse-go/v2/lib/proto"
+
 	"github.com/picket-dev/picket/platform/store"
 )
 

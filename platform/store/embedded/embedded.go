@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/chdb-io/chdb-go/v2/chdb"
+
 	"github.com/picket-dev/picket/platform/store"
 )
 
