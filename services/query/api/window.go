@@ -25,7 +25,7 @@ var (
 
 // durationSyntax is what time.ParseDuration accepts, whatever the size: a
 // string that matches but does not parse is too long for a Duration.
-var durationSyntax = regexp.MustCompile(`^[-+]?([0-9]*(\.[0-9]*)?(ns|us|µs|μs|ms|s|m|h))+$`)
+var durationSyntax = regexp.MustCompile(`^[-+]?(([0-9]+(\.[0-9]*)?|\.[0-9]+)(ns|us|µs|μs|ms|s|m|h))+$`)
 
 // timeRange reads either window (10m, 1h, 7d: the range ending now) or from
 // and to (RFC 3339 or Unix seconds; to defaults to now). It returns the
