@@ -47,7 +47,7 @@ func New(addr string, reg *prometheus.Registry, log *slog.Logger) (*Server, erro
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
 	cfg := httpserver.DefaultConfig()
 	cfg.ShutdownTimeout = shutdownTimeout
-	srv, err := httpserver.Listen("admin server", addr, mux, log, cfg)
+	srv, err := httpserver.Listen("admin", addr, mux, log, cfg)
 	if err != nil {
 		return nil, err
 	}

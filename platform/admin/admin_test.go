@@ -81,7 +81,7 @@ func TestAdminRefusesAnAddressInUse(t *testing.T) {
 	}
 	defer ln.Close()
 	_, err = admin.New(ln.Addr().String(), prometheus.NewRegistry(), slog.New(slog.DiscardHandler))
-	if err == nil || !errors.Is(err, syscall.EADDRINUSE) || !strings.HasPrefix(err.Error(), "admin server: "+ln.Addr().String()+" is already in use") {
+	if err == nil || !errors.Is(err, syscall.EADDRINUSE) || !strings.HasPrefix(err.Error(), "admin listen "+ln.Addr().String()+": ") {
 		t.Fatalf("admin on a taken port: %v", err)
 	}
 }

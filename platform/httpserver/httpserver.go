@@ -15,7 +15,6 @@ import (
 	"net"
 	"net/http"
 	"sync/atomic"
-	"syscall"
 	"time"
 )
 
@@ -70,15 +69,15 @@ type Server struct {
 	open atomic.Int64
 }
 
-// Listen binds addr (":0" picks a port) for h. name says what the server is
-// ("query API", "admin server") in its errors and logs.
+// Listen binds addr (":0" picks a port) for h. name says which server it is
+// ("query", "admin") in its errors and logs; an error names the address.
 func Listen(name, addr string, h http.Handler, log *slog.Logger, c Config) (*Server, error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
-		if errors.Is(err, syscall.EADDRINUSE) {
-			return nil, fmt.Errorf("%s: %s is already in use (is another instance running? choose another address): %w", name, addr, err)
-		}
-		return nil, fmt.Errorf("%s: listen on %s: %w", name, addr, err)
+		// "query listen 127.0.0.1:8080: listen tcp 127.0.0.1:8080: bind:
+		// address already in use"; callers that say what to do about a
+		// taken address test errors.Is(err, syscall.EADDRINUSE).
+		return nil, fmt.Errorf("%s listen %s: %w", name, addr, err)
 	}
 	c = c.withDefaults()
 	s := &Server{name: name, cfg: c, ln: ln, log: log}
@@ -114,23 +113,23 @@ func (s *Server) Config() Config { return s.cfg }
 func (s *Server) Run(ctx context.Context) error {
 	errc := make(chan error, 1)
 	go func() { errc <- s.srv.Serve(s.ln) }()
-	s.log.Info(s.name+" listening", "addr", s.Addr())
+	s.log.Info(s.name+" server listening", "addr", s.Addr())
 	select {
 	case err := <-errc:
-		return fmt.Errorf("%s on %s: %w", s.name, s.Addr(), err)
+		return fmt.Errorf("%s server on %s: %w", s.name, s.Addr(), err)
 	case <-ctx.Done():
 	}
 	sctx, cancel := context.WithTimeout(context.Background(), s.cfg.ShutdownTimeout)
 	defer cancel()
 	err := s.srv.Shutdown(sctx)
 	if errors.Is(err, context.DeadlineExceeded) {
-		s.log.Warn(s.name+": requests still running at the shutdown deadline were cut",
+		s.log.Warn(s.name+" server: requests still running at the shutdown deadline were cut",
 			"addr", s.Addr(), "shutdown_timeout", s.cfg.ShutdownTimeout, "connections", s.open.Load())
 		err = s.srv.Close()
 	}
 	<-errc // http.ErrServerClosed, now that Shutdown or Close returned
 	if err != nil {
-		return fmt.Errorf("%s on %s: shutdown: %w", s.name, s.Addr(), err)
+		return fmt.Errorf("%s server on %s: shutdown: %w", s.name, s.Addr(), err)
 	}
 	return nil
 }

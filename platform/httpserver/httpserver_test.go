@@ -70,7 +70,8 @@ func waitRun(t *testing.T, done <-chan error, within time.Duration) error {
 }
 
 // A taken port is an error naming the server and the address, which callers
-// can tell apart (errors.Is EADDRINUSE) to say what to do.
+// can tell apart (errors.Is EADDRINUSE) to say what to do (picket dev names
+// its configuration key).
 func TestListenRefusesAnAddressInUse(t *testing.T) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -78,12 +79,13 @@ func TestListenRefusesAnAddressInUse(t *testing.T) {
 	}
 	defer ln.Close()
 	addr := ln.Addr().String()
-	_, err = httpserver.Listen("query API", addr, http.NotFoundHandler(), slog.New(slog.DiscardHandler), httpserver.Config{})
-	if err == nil || !errors.Is(err, syscall.EADDRINUSE) || !strings.HasPrefix(err.Error(), "query API: "+addr+" is already in use") {
-		t.Fatalf("listen on a taken address: %v", err)
+	_, err = httpserver.Listen("query", addr, http.NotFoundHandler(), slog.New(slog.DiscardHandler), httpserver.Config{})
+	if want := "query listen " + addr + ": listen tcp " + addr + ": bind: address already in use"; err == nil ||
+		!errors.Is(err, syscall.EADDRINUSE) || err.Error() != want {
+		t.Fatalf("listen on a taken address: %v\nwant %s", err, want)
 	}
-	_, err = httpserver.Listen("admin server", "256.0.0.1:80", http.NotFoundHandler(), slog.New(slog.DiscardHandler), httpserver.Config{})
-	if err == nil || !strings.HasPrefix(err.Error(), "admin server: listen on 256.0.0.1:80: ") {
+	_, err = httpserver.Listen("admin", "256.0.0.1:80", http.NotFoundHandler(), slog.New(slog.DiscardHandler), httpserver.Config{})
+	if err == nil || !strings.HasPrefix(err.Error(), "admin listen 256.0.0.1:80: ") {
 		t.Fatalf("listen on a bad address: %v", err)
 	}
 }

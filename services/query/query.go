@@ -83,7 +83,7 @@ func Listen(addr string, st *store.Store, log *slog.Logger, opts ...Option) (*Se
 	cfg := httpserver.DefaultConfig()
 	// A request that reaches its store deadline still has time to say so.
 	cfg.WriteTimeout = o.requestTimeout + 10*time.Second
-	srv, err := httpserver.Listen("query API", addr, api.New(st, log, o.requestTimeout).Handler(), log, cfg)
+	srv, err := httpserver.Listen("query", addr, api.New(st, log, o.requestTimeout).Handler(), log, cfg)
 	if err != nil {
 		return nil, err
 	}

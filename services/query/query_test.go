@@ -34,7 +34,7 @@ func TestServerServesAndStops(t *testing.T) {
 		t.Fatalf("timeouts %+v", c)
 	}
 	_, err = Listen(s.Addr(), st, log)
-	if err == nil || !errors.Is(err, syscall.EADDRINUSE) || !strings.HasPrefix(err.Error(), "query API: "+s.Addr()+" is already in use") {
+	if err == nil || !errors.Is(err, syscall.EADDRINUSE) || err.Error() != "query listen "+s.Addr()+": listen tcp "+s.Addr()+": bind: address already in use" {
 		t.Fatalf("second server on %s: %v", s.Addr(), err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
