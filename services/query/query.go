@@ -8,6 +8,8 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/picket-dev/picket/platform/admin"
 	"github.com/picket-dev/picket/platform/httpserver"
 	"github.com/picket-dev/picket/platform/store"
@@ -61,11 +63,17 @@ func (c Config) Validate() error {
 // Option changes how Listen serves.
 type Option func(*options)
 
-type options struct{ requestTimeout time.Duration }
+type options struct {
+	requestTimeout time.Duration
+	reg            prometheus.Registerer
+}
 
 // RequestTimeout bounds each request's store calls (default
 // api.DefaultRequestTimeout).
 func RequestTimeout(d time.Duration) Option { return func(o *options) { o.requestTimeout = d } }
+
+// Metrics registers the API's metrics (picket_query_…) on reg.
+func Metrics(reg prometheus.Registerer) Option { return func(o *options) { o.reg = reg } }
 
 // Server is the API's HTTP server: Run serves until the context is done and
 // then drains within 10 seconds; Addr is the bound address.
@@ -83,7 +91,13 @@ func Listen(addr string, st *store.Store, log *slog.Logger, opts ...Option) (*Se
 	cfg := httpserver.DefaultConfig()
 	// A request that reaches its store deadline still has time to say so.
 	cfg.WriteTimeout = o.requestTimeout + 10*time.Second
-	srv, err := httpserver.Listen("query", addr, api.New(st, log, o.requestTimeout).Handler(), log, cfg)
+	a := api.New(st, log, o.requestTimeout)
+	if o.reg != nil {
+		if err := a.Register(o.reg); err != nil {
+			return nil, err
+		}
+	}
+	srv, err := httpserver.Listen("query", addr, a.Handler(), log, cfg)
 	if err != nil {
 		return nil, err
 	}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/go-chi/chi/v5"
 	"github.com/go-chi/chi/v5/middleware"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/picket-dev/picket/platform/store"
 )
@@ -25,6 +26,8 @@ type API struct {
 	now   func() time.Time
 	// timeout bounds each request's store calls.
 	timeout time.Duration
+	// storeFailures counts the requests the store failed, by reason.
+	storeFailures *prometheus.CounterVec
 }
 
 // DefaultRequestTimeout bounds a request's store calls unless configured.
@@ -37,7 +40,20 @@ func New(st *store.Store, log *slog.Logger, requestTimeout time.Duration) *API {
 	if requestTimeout <= 0 {
 		requestTimeout = DefaultRequestTimeout
 	}
-	return &API{store: st, log: log, now: time.Now, timeout: requestTimeout}
+	return &API{store: st, log: log, now: time.Now, timeout: requestTimeout,
+		storeFailures: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "picket_query_store_failures_total",
+			Help: "Requests answered 504 (reason timeout: the store did not answer within request_timeout) or 503 (reason error).",
+		}, []string{"reason"}),
+	}
+}
+
+// Register adds the API's metrics to reg.
+func (a *API) Register(reg prometheus.Registerer) error {
+	if err := reg.Register(a.storeFailures); err != nil {
+		return fmt.Errorf("query metrics: %w", err)
+	}
+	return nil
 }
 
 //go:embed dashboard.html
@@ -79,11 +95,13 @@ func (a *API) deadline(next http.Handler) http.Handler {
 // request's time, 503 otherwise.
 func (a *API) internal(w http.ResponseWriter, r *http.Request, err error) {
 	if errors.Is(err, context.DeadlineExceeded) || errors.Is(r.Context().Err(), context.DeadlineExceeded) {
+		a.storeFailures.WithLabelValues("timeout").Inc()
 		a.log.Error("query timed out", "path", r.URL.Path, "request_timeout", a.timeout, "err", err)
 		writeProblem(w, Problem{Status: http.StatusGatewayTimeout, Title: "Store timeout",
 			Detail: fmt.Sprintf("the stats store did not answer within %s (request_timeout); try a shorter range, or again later", a.timeout)})
 		return
 	}
+	a.storeFailures.WithLabelValues("error").Inc()
 	a.log.Error("query failed", "path", r.URL.Path, "err", err)
 	writeProblem(w, Problem{Status: http.StatusServiceUnavailable, Detail: "the stats store did not answer; try again"})
 }

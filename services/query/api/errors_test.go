@@ -11,6 +11,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
 	"github.com/picket-dev/picket/platform/store"
 	"github.com/picket-dev/picket/platform/store/embedded/embeddedtest"
 )
@@ -70,6 +73,10 @@ func TestStoreTimeoutIsGatewayTimeout(t *testing.T) {
 	}
 	a := New(st, slog.New(slog.NewTextHandler(io.Discard, nil)), 200*time.Millisecond)
 	a.now = func() time.Time { return now }
+	reg := prometheus.NewRegistry()
+	if err := a.Register(reg); err != nil {
+		t.Fatal(err)
+	}
 	srv := httptest.NewServer(a.Handler())
 	defer srv.Close()
 	http.DefaultClient.Timeout = 10 * time.Second
@@ -85,5 +92,8 @@ func TestStoreTimeoutIsGatewayTimeout(t *testing.T) {
 			p.Detail != "the stats store did not answer within 200ms (request_timeout); try a shorter range, or again later" {
 			t.Errorf("%s: %s %+v", path, h.Get("Content-Type"), p)
 		}
+	}
+	if n := testutil.ToFloat64(a.storeFailures.WithLabelValues("timeout")); n != 3 {
+		t.Errorf("picket_query_store_failures_total{reason=\"timeout\"} = %v, want 3", n)
 	}
 }
