@@ -208,6 +208,7 @@ func TestBadParametersAreProblems(t *testing.T) {
 		{"window=99999999999999999999d", "window", `window "99999999999999999999d": longer than the maximum 400d (9600h0m0s)`},
 		{"window=-99999999999999999999d", "window", `window "-99999999999999999999d": must be positive`},
 		{"window=-3d", "window", `window "-3d": must be positive`},
+		{"window=-213504d", "window", `window "-213504d": must be positive`},
 		{"window=0d", "window", `window "0d": must be positive`},
 		{"window=9999999999h", "window", `window "9999999999h": longer than the maximum 400d (9600h0m0s)`},
 		{"window=10000h", "window", `window "10000h": longer than the maximum 400d (9600h0m0s)`},

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"errors"
 	"fmt"
 	"net/url"
 	"regexp"
@@ -85,11 +86,13 @@ func parseWindow(s string) (time.Duration, error) {
 		switch {
 		case err == nil && n > maxDays:
 			return 0, tooLong
+		case err == nil && n < 1: // before multiplying: -213504d would wrap around
+			return 0, fmt.Errorf("window %q: must be positive", s)
 		case err == nil:
 			d = time.Duration(n) * 24 * time.Hour
-		case strings.Contains(err.Error(), "out of range") && !strings.HasPrefix(days, "-"):
+		case errors.Is(err, strconv.ErrRange) && !strings.HasPrefix(days, "-"):
 			return 0, tooLong
-		case strings.Contains(err.Error(), "out of range"):
+		case errors.Is(err, strconv.ErrRange):
 			return 0, fmt.Errorf("window %q: must be positive", s)
 		default:
 			return 0, fmt.Errorf("window %q: want a duration like 10m, 1h or 7d", s)
@@ -121,7 +124,7 @@ func parseTime(s string) (time.Time, error) {
 	}
 	if n, err := strconv.ParseInt(s, 10, 64); err == nil {
 		return time.Unix(n, 0), nil
-	} else if strings.Contains(err.Error(), "out of range") {
+	} else if errors.Is(err, strconv.ErrRange) {
 		return time.Time{}, fmt.Errorf("%q: want a time from %s to %s", s, minTime.Format(time.RFC3339), maxTime.Format(time.RFC3339))
 	}
 	return time.Time{}, fmt.Errorf("%q: want an RFC 3339 time (2026-11-22T10:00:00Z) or Unix seconds", s)
