@@ -18,6 +18,7 @@ import (
 	"github.com/picket-dev/picket/schemas/events"
 	eventsv1 "github.com/picket-dev/picket/schemas/gen/picket/events/v1"
 	"github.com/picket-dev/picket/services/notifier/deliver"
+	"github.com/picket-dev/picket/services/notifier/safedial"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"golang.org/x/sync/errgroup"
@@ -28,6 +29,11 @@ type Config struct {
 	Kafka    kafka.Config        `koanf:"kafka"`
 	Group    string              `koanf:"group"`
 	Webhooks []WebhookConfig     `koanf:"webhooks"`
+	// Destinations are the notification sinks (deliver.Kinds); the legacy
+	// webhooks entries are generic webhooks too.
+	Destinations []deliver.DestinationConfig `koanf:"destinations"`
+	Safety       safedial.Config             `koanf:"safety"`
+	Links        deliver.LinksConfig         `koanf:"links"`
 	Admin    admin.Config        `koanf:"admin"`
 	Log      telemetry.LogConfig `koanf:"log"`
 }
@@ -77,6 +83,22 @@ func (c Config) Validate() error {
 		}
 		names[w.Name] = true
 	}
+	for i, d := range c.Destinations {
+		key := fmt.Sprintf("destinations[%d]", i)
+		if err := d.Validate(key); err != nil {
+			return err
+		}
+		if names[d.Name] {
+			return fmt.Errorf("%s.name: %q is used twice", key, d.Name)
+		}
+		names[d.Name] = true
+	}
+	if err := c.Safety.Validate("safety.allow"); err != nil {
+		return err
+	}
+	if err := c.Links.Validate(); err != nil {
+		return err
+	}
 	return c.Log.Validate()
 }
 
@@ -97,15 +119,32 @@ type metrics struct {
 
 // New builds a notifier delivering to the configured webhooks.
 func New(cfg Config, log *slog.Logger, reg prometheus.Registerer) (*Notifier, error) {
-	var sinks []deliver.Sink
-	for _, w := range cfg.Webhooks {
-		timeout := w.Timeout
-		if timeout == 0 {
-			timeout = 10 * time.Second
-		}
-		sinks = append(sinks, deliver.NewWebhook(w.Name, w.URL, w.Secret, timeout))
+	sinks, err := Sinks(cfg, deliver.Options{})
+	if err != nil {
+		return nil, err
 	}
 	return NewWithSinks(cfg, sinks, log, reg)
+}
+
+// Sinks builds the configured destinations, reading their secrets.
+func Sinks(cfg Config, o deliver.Options) ([]deliver.Sink, error) {
+	o.Safety, o.Links = cfg.Safety, cfg.Links
+	var sinks []deliver.Sink
+	for i, w := range cfg.Webhooks {
+		s, err := deliver.LegacyWebhook(fmt.Sprintf("webhooks[%d]", i), w.Name, w.URL, w.Secret, w.Timeout, o)
+		if err != nil {
+			return nil, err
+		}
+		sinks = append(sinks, s)
+	}
+	for i, d := range cfg.Destinations {
+		s, err := deliver.Build(fmt.Sprintf("destinations[%d]", i), d, o)
+		if err != nil {
+			return nil, err
+		}
+		sinks = append(sinks, s)
+	}
+	return sinks, nil
 }
 
 // NewWithSinks builds a notifier delivering to sinks.
@@ -201,20 +240,19 @@ func (n *Notifier) deliver(ctx context.Context, s deliver.Sink, ev *eventsv1.Ale
 	}
 	start := time.Now()
 	err := retry.Do(ctx, retry.Default, n.log.With("sink", s.Name(), "event_id", ev.GetEventId()), "deliver", func(ctx context.Context) error {
-		err := s.Send(ctx, ev)
-		var perm *deliver.PermanentError
-		if errors.As(err, &perm) {
+		err := s.Send(ctx, deliver.Single(ev))
+		if o, _ := deliver.Classify(err); o == deliver.Permanent || o == deliver.Gone {
 			return retry.Permanent{Err: err}
 		}
 		return err
 	})
-	var perm *deliver.PermanentError
+	outcome, _ := deliver.Classify(err)
 	switch {
 	case err == nil:
 		n.metrics.deliveries.WithLabelValues(s.Name(), "delivered").Inc()
 		n.metrics.latency.WithLabelValues(s.Name()).Observe(time.Since(start).Seconds())
 		n.log.Info("delivered", "sink", s.Name(), "check", ev.GetCheckId(), "state", deliver.StateLabel(ev.GetState()))
-	case errors.As(err, &perm):
+	case outcome == deliver.Permanent || outcome == deliver.Gone:
 		n.metrics.deliveries.WithLabelValues(s.Name(), "rejected").Inc()
 		n.log.Error("sink rejected event; not retrying", "sink", s.Name(), "event_id", ev.GetEventId(), "err", err)
 	default:
