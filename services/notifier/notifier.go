@@ -29,13 +29,14 @@ type Config struct {
 	Kafka    kafka.Config        `koanf:"kafka"`
 	Group    string              `koanf:"group"`
 	Webhooks []WebhookConfig     `koanf:"webhooks"`
+	Admin    admin.Config        `koanf:"admin"`
+	Log      telemetry.LogConfig `koanf:"log"`
+
 	// Destinations are the notification sinks (deliver.Kinds); the legacy
 	// webhooks entries are generic webhooks too.
 	Destinations []deliver.DestinationConfig `koanf:"destinations"`
 	Safety       safedial.Config             `koanf:"safety"`
 	Links        deliver.LinksConfig         `koanf:"links"`
-	Admin    admin.Config        `koanf:"admin"`
-	Log      telemetry.LogConfig `koanf:"log"`
 }
 
 // WebhookConfig is one generic JSON webhook.
@@ -83,20 +84,7 @@ func (c Config) Validate() error {
 		}
 		names[w.Name] = true
 	}
-	for i, d := range c.Destinations {
-		key := fmt.Sprintf("destinations[%d]", i)
-		if err := d.Validate(key); err != nil {
-			return err
-		}
-		if names[d.Name] {
-			return fmt.Errorf("%s.name: %q is used twice", key, d.Name)
-		}
-		names[d.Name] = true
-	}
-	if err := c.Safety.Validate("safety.allow"); err != nil {
-		return err
-	}
-	if err := c.Links.Validate(); err != nil {
+	if err := c.validateDestinations(names); err != nil {
 		return err
 	}
 	return c.Log.Validate()
@@ -124,27 +112,6 @@ func New(cfg Config, log *slog.Logger, reg prometheus.Registerer) (*Notifier, er
 		return nil, err
 	}
 	return NewWithSinks(cfg, sinks, log, reg)
-}
-
-// Sinks builds the configured destinations, reading their secrets.
-func Sinks(cfg Config, o deliver.Options) ([]deliver.Sink, error) {
-	o.Safety, o.Links = cfg.Safety, cfg.Links
-	var sinks []deliver.Sink
-	for i, w := range cfg.Webhooks {
-		s, err := deliver.LegacyWebhook(fmt.Sprintf("webhooks[%d]", i), w.Name, w.URL, w.Secret, w.Timeout, o)
-		if err != nil {
-			return nil, err
-		}
-		sinks = append(sinks, s)
-	}
-	for i, d := range cfg.Destinations {
-		s, err := deliver.Build(fmt.Sprintf("destinations[%d]", i), d, o)
-		if err != nil {
-			return nil, err
-		}
-		sinks = append(sinks, s)
-	}
-	return sinks, nil
 }
 
 // NewWithSinks builds a notifier delivering to sinks.
