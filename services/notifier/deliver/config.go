@@ -123,7 +123,7 @@ func checkSecretValue(name, v string) error {
 	switch name {
 	case "url":
 		u, err := url.Parse(v)
-		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || strings.ContainsAny(v, " \t\r\n") {
 			return fmt.Errorf("%s is not an http(s) URL", quoteURL(v))
 		}
 		if u.User != nil {

@@ -132,7 +132,7 @@ func (pd *PagerDuty) Bodies(n Notification) ([][]byte, error) {
 				CustomDetails: map[string]any{
 					"message": ev.GetMessage(), "rule": ev.GetRule(), "reason": one.Reason,
 					"state": StateLabel(ev.GetState()), "previous_state": StateLabel(ev.GetPreviousState()),
-					"value": ev.GetValue(), "unit": ev.GetUnit(), "threshold": ev.GetThreshold(),
+					"value": finite(ev.GetValue()), "unit": ev.GetUnit(), "threshold": finite(ev.GetThreshold()),
 					"failing_locations": strings.Join(ev.GetFailingLocations(), ","),
 					"first_result_id":   ev.GetFirstResultId(), "last_result_id": ev.GetLastResultId(),
 					"event_id": ev.GetEventId(),

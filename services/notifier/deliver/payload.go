@@ -1,6 +1,7 @@
 package deliver
 
 import (
+	"math"
 	"time"
 
 	eventsv1 "github.com/picket-dev/picket/schemas/gen/picket/events/v1"
@@ -71,15 +72,15 @@ func NewPayload(ev *eventsv1.AlertStateChanged) Payload {
 		PreviousState: StateLabel(ev.GetPreviousState()),
 		At:            ev.GetAt().AsTime().UTC().Format(time.RFC3339Nano),
 		Message:       ev.GetMessage(),
-		Availability:  ev.GetAvailability(),
-		Threshold:     ev.GetThreshold(),
+		Availability:  finite(ev.GetAvailability()),
+		Threshold:     finite(ev.GetThreshold()),
 		WindowSeconds: ev.GetWindow().AsDuration().Seconds(),
 		Samples:       ev.GetSamples(),
 		Successes:     ev.GetSuccesses(),
 		LastResultID:  ev.GetLastResultId(),
 
 		Kind:             ev.GetKind(),
-		Value:            ev.GetValue(),
+		Value:            finite(ev.GetValue()),
 		Unit:             ev.GetUnit(),
 		FirstResultID:    ev.GetFirstResultId(),
 		Location:         ev.GetLocation(),
@@ -100,4 +101,13 @@ func NewPayload(ev *eventsv1.AlertStateChanged) Payload {
 		p.DetectedAt = ev.GetDetectedAt().AsTime().UTC().Format(time.RFC3339Nano)
 	}
 	return p
+}
+
+// finite maps NaN and ±Inf, which JSON cannot carry, to 0: a bad number in
+// an event must not keep its notification from being delivered.
+func finite(f float64) float64 {
+	if math.IsNaN(f) || math.IsInf(f, 0) {
+		return 0
+	}
+	return f
 }

@@ -95,7 +95,7 @@ func (s *Slack) Body(n Notification) ([]byte, error) {
 	d := NewData(n, s.p.name, s.links)
 	title, text, _ := s.tmpl.Render(d)
 	yes := true
-	m := slackMessage{Text: slackTruncate(slackEscape(title+": "+text), slackFallbackMax)}
+	m := slackMessage{Text: slackTruncate(slackEscape(text), slackFallbackMax)}
 	m.Blocks = append(m.Blocks,
 		slackBlock{Type: "header", Text: &slackText{Type: "plain_text", Text: truncate(oneLine(title), slackHeaderMax), Emoji: &yes}},
 		slackBlock{Type: "section", Text: &slackText{Type: "mrkdwn", Text: slackTruncate(slackEscape(text), slackSectionMax)}},
