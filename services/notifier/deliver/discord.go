@@ -15,10 +15,13 @@ const (
 	discordDescriptionMax = 4096
 	discordFieldNameMax   = 256
 	discordFieldValueMax  = 1024
-	discordFieldsMax      = 25
-	discordFooterMax      = 2048
-	discordEmbedsMax      = 10
-	discordTotalMax       = 6000 // all embeds of a message together
+	// discordFactMax keeps an event's facts to about half the message total,
+	// so the first embed always fits with room for the text.
+	discordFactMax   = 400
+	discordFieldsMax = 25
+	discordFooterMax = 2048
+	discordEmbedsMax = 10
+	discordTotalMax  = 6000 // all embeds of a message together
 )
 
 // Colours of an embed's left bar, by state.
@@ -125,7 +128,7 @@ func discordEventEmbed(e Event) discordEmbed {
 		if value == "" {
 			value = "-"
 		}
-		return discordField{Name: truncate(name, discordFieldNameMax), Value: truncate(value, discordFieldValueMax), Inline: inline}
+		return discordField{Name: truncate(name, discordFieldNameMax), Value: truncate(value, min(discordFactMax, discordFieldValueMax)), Inline: inline}
 	}
 	em := discordEmbed{
 		Title: truncate(oneLine(e.Check.Name+" is "+e.State), discordTitleMax),
@@ -137,7 +140,7 @@ func discordEventEmbed(e Event) discordEmbed {
 			f("Rule", e.Rule.Name, true),
 			f("Evidence", e.Reason, false),
 		},
-		Footer: &discordFooter{Text: truncate("event "+e.ID, discordFooterMax)},
+		Footer: &discordFooter{Text: truncate("event "+e.ID, min(200, discordFooterMax))},
 	}
 	if !e.At.IsZero() {
 		em.Timestamp = e.At.Format(time.RFC3339)

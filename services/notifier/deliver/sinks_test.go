@@ -19,10 +19,11 @@ import (
 	"testing"
 	"time"
 
-	eventsv1 "github.com/picket-dev/picket/schemas/gen/picket/events/v1"
-	"github.com/picket-dev/picket/services/notifier/safedial"
 	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
+
+	eventsv1 "github.com/picket-dev/picket/schemas/gen/picket/events/v1"
+	"github.com/picket-dev/picket/services/notifier/safedial"
 )
 
 var safedialAllowLoopback = safedial.Config{Allow: []string{"127.0.0.1"}}

@@ -12,8 +12,9 @@ import (
 	"text/template/parse"
 	"time"
 
-	eventsv1 "github.com/picket-dev/picket/schemas/gen/picket/events/v1"
 	"google.golang.org/protobuf/types/known/timestamppb"
+
+	eventsv1 "github.com/picket-dev/picket/schemas/gen/picket/events/v1"
 )
 
 // Data is what a destination's templates see: the notification's first
