@@ -573,6 +573,39 @@ func TestSinksRefuseUnsafeAddresses(t *testing.T) {
 	}
 }
 
+// A storm of 60 checks is one Slack message within the 50-block limit,
+// naming how many more there are.
+func TestSlackLargeGroup(t *testing.T) {
+	n := Notification{}
+	for i := 0; i < 60; i++ {
+		n.Events = append(n.Events, down(fmt.Sprintf("c%d", i), i))
+	}
+	b, err := (&Slack{p: &poster{name: "x"}, tmpl: defaultTemplates}).Body(n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m slackMessage
+	json.Unmarshal(b, &m)
+	more := m.Blocks[len(m.Blocks)-2]
+	if len(m.Blocks) != slackBlocksMax || m.Blocks[0].Text.Text != "60 alerts changed state" ||
+		more.Type != "context" || !strings.Contains(fmt.Sprint(more.Elements), "and 14 more") {
+		t.Fatalf("%d blocks, header %q, next to last %+v", len(m.Blocks), m.Blocks[0].Text.Text, more)
+	}
+}
+
+// Every kind sends the test notification.
+func TestSampleNotification(t *testing.T) {
+	for _, kind := range Kinds {
+		h := newHook(t)
+		if err := send(t, build(t, destination(kind, h.srv.URL)), Sample(time.Now())); err != nil || len(h.bodies) != 1 {
+			t.Fatalf("%s: %v", kind, err)
+		}
+		if !strings.Contains(string(h.bodies[0]), "This is a test notification from Picket") {
+			t.Errorf("%s: %s", kind, h.bodies[0])
+		}
+	}
+}
+
 func TestNotificationKey(t *testing.T) {
 	g := group()
 	if k := Single(recovery()).Key(); k != "9f5b155564a4fc45a4ae077e6f68fbea" {
