@@ -68,7 +68,9 @@ func urlSecrets(raw string) []string {
 	}
 	var s []string
 	for _, part := range strings.Split(strings.Trim(u.EscapedPath(), "/"), "/") {
-		if len(part) >= 8 {
+		// A token-like segment: long, or with digits (Slack's T0…/B0…, a
+		// Discord webhook id) — not "services" or "webhooks".
+		if len(part) >= 16 || len(part) >= 8 && strings.ContainsAny(part, "0123456789") {
 			s = append(s, part)
 		}
 	}

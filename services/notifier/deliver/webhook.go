@@ -125,7 +125,11 @@ func (w *Webhook) Body(n Notification) ([]byte, error) {
 			p.Events = append(p.Events, e)
 		}
 	}
-	return json.Marshal(p)
+	b, err := json.Marshal(p)
+	if err != nil {
+		return nil, &Error{Outcome: Permanent, msg: fmt.Sprintf("webhook %s: encoding the payload: %v", w.p.name, err)}
+	}
+	return b, nil
 }
 
 // Send implements Sink.
