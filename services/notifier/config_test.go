@@ -24,6 +24,7 @@ func TestConfigRefusesInvalidFiles(t *testing.T) {
 		"invalid-destination-allow.yaml":          `config: destinations[0].safety.allow[1]: "10.0.0.0/33" is not a CIDR: netip.ParsePrefix("10.0.0.0/33"): prefix length out of range`,
 		"invalid-safety-allow.yaml":               `config: safety.allow[0]: "not a host!" is neither a CIDR, an address nor a host name`,
 		"invalid-links.yaml":                      `config: links.base_url: "picket.example.com" is not an http(s) URL`,
+		"invalid-destination-severity.yaml":       `config: destinations[0].severity.degraded: "minor" is not one of critical, error, warning, info`,
 		"invalid-destination-unknown-key.yaml":    `config: unknown key "destinations[0].routingkey"`,
 	}
 	configtest.RefusesInvalidFiles(t, func() any { c := DefaultConfig(); return &c }, want)

@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"net/url"
 	"os"
+	"sort"
 	"strings"
 	"time"
 
@@ -39,6 +40,11 @@ type DestinationConfig struct {
 	RoutingKey     string `koanf:"routing_key"`
 	RoutingKeyEnv  string `koanf:"routing_key_env"`
 	RoutingKeyFile string `koanf:"routing_key_file"`
+
+	// Severity (pagerduty) overrides the severity of "down" (default
+	// critical) and "degraded" (default warning): critical, error, warning
+	// or info.
+	Severity map[string]string `koanf:"severity"`
 
 	Template TemplateConfig `koanf:"template"`
 	// Timeout bounds one request; 0 means 10s.
@@ -100,6 +106,19 @@ func (c DestinationConfig) Validate(key string) error {
 			if err := checkSecretValue(r.name, r.value); err != nil {
 				return fmt.Errorf("%s.%s: %w", key, r.name, err)
 			}
+		}
+	}
+	if len(c.Severity) > 0 && c.Kind != "pagerduty" {
+		return fmt.Errorf("%s.severity: not used by kind %s", key, c.Kind)
+	}
+	for _, state := range sortedKeys(c.Severity) {
+		if state != "down" && state != "degraded" {
+			return fmt.Errorf("%s.severity.%s: only down and degraded have a severity", key, state)
+		}
+		switch c.Severity[state] {
+		case "critical", "error", "warning", "info":
+		default:
+			return fmt.Errorf("%s.severity.%s: %q is not one of critical, error, warning, info", key, state, c.Severity[state])
 		}
 	}
 	if c.Timeout < 0 {
@@ -238,7 +257,7 @@ func Build(key string, c DestinationConfig, o Options) (Sink, error) {
 	case "slack":
 		return &Slack{p: p, tmpl: tmpl, links: o.Links}, nil
 	case "pagerduty":
-		return &PagerDuty{p: p, routingKey: vals["routing_key"], tmpl: tmpl, links: o.Links}, nil
+		return &PagerDuty{p: p, routingKey: vals["routing_key"], severity: c.Severity, tmpl: tmpl, links: o.Links}, nil
 	case "discord":
 		return &Discord{p: p, tmpl: tmpl, links: o.Links}, nil
 	case "teams":
@@ -284,4 +303,13 @@ func LegacyWebhook(key, name, rawURL, secret string, timeout time.Duration, o Op
 		w.keys = [][]byte{[]byte(secret)}
 	}
 	return w, nil
+}
+
+func sortedKeys(m map[string]string) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
 }

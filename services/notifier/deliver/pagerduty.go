@@ -33,6 +33,7 @@ const (
 type PagerDuty struct {
 	p          *poster
 	routingKey string
+	severity   map[string]string // by state label; PagerDutySeverity otherwise
 	tmpl       Templates
 	links      LinksConfig
 }
@@ -86,6 +87,13 @@ func PagerDutySeverity(s eventsv1.AlertState) string {
 	return "critical"
 }
 
+func (pd *PagerDuty) severityOf(s eventsv1.AlertState) string {
+	if v := pd.severity[StateLabel(s)]; v != "" {
+		return v
+	}
+	return PagerDutySeverity(s)
+}
+
 // PagerDutyDedupKey is the incident key of a check's rule.
 func PagerDutyDedupKey(checkID, rule string) string {
 	k := "picket/" + checkID + "/" + rule
@@ -124,7 +132,7 @@ func (pd *PagerDuty) Bodies(n Notification) ([][]byte, error) {
 			e.Payload = &pdPayload{
 				Summary:   truncate(summary, pdSummaryMax),
 				Source:    truncate(source, pdSourceMax),
-				Severity:  PagerDutySeverity(ev.GetState()),
+				Severity:  pd.severityOf(ev.GetState()),
 				Timestamp: ev.GetAt().AsTime().UTC().Format(time.RFC3339Nano),
 				Component: ev.GetCheckId(),
 				Group:     ev.GetLocation(),

@@ -288,6 +288,13 @@ func TestPayloadContents(t *testing.T) {
 			t.Errorf("event %d: %s %s %s, want %+v", i, pd[i].EventAction, sev, pd[i].DedupKey, w)
 		}
 	}
+	h = newHook(t)
+	c := destination("pagerduty", h.srv.URL)
+	c.Severity = map[string]string{"degraded": "info"}
+	send(t, build(t, c), Notification{Events: []*eventsv1.AlertStateChanged{down("search", 1), degraded()}})
+	if !strings.Contains(string(h.bodies[0]), `"severity":"critical"`) || !strings.Contains(string(h.bodies[1]), `"severity":"info"`) {
+		t.Errorf("severity override: %s %s", h.bodies[0], h.bodies[1])
+	}
 	if long := PagerDutyDedupKey(strings.Repeat("c", 300), "r"); len(long) > pdDedupKeyMax || long == PagerDutyDedupKey(strings.Repeat("c", 301), "r") {
 		t.Errorf("long dedup keys: %d bytes, or not unique", len(long))
 	}
