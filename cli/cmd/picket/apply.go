@@ -55,7 +55,7 @@ func apply(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	defer cl.Close()
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	if err := kafka.EnsureTopics(ctx, cl, cfg.Kafka); err != nil {
+	if err := kafka.EnsureTopics(ctx, cl, cfg.Kafka, cfg.Kafka.ChecksTopic); err != nil {
 		return err
 	}
 	plan, err := prober.Apply(ctx, cl, cfg.Kafka.ChecksTopic, checks, *prune, *dryRun)
