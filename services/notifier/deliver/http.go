@@ -89,7 +89,9 @@ func urlSecrets(raw string) []string {
 func (p *poster) String() string { return fmt.Sprintf("%s %s (%s)", p.kind, p.name, p.redacted) }
 
 func (p *poster) fail(o Outcome, status int, retryAfter time.Duration, err error, format string, args ...any) *Error {
-	msg := p.secrets.scrub(fmt.Sprintf("%s %s: POST %s: ", p.kind, p.name, p.redacted) + fmt.Sprintf(format, args...))
+	// The prefix is safe by construction (a URL's scheme and host are not
+	// secret); the detail may echo anything, so it is scrubbed.
+	msg := fmt.Sprintf("%s %s: POST %s: ", p.kind, p.name, p.redacted) + p.secrets.scrub(fmt.Sprintf(format, args...))
 	return &Error{Outcome: o, Status: status, RetryAfter: retryAfter, msg: msg, err: err}
 }
 

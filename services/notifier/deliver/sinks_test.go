@@ -548,6 +548,13 @@ func TestErrorsCarryNoSecret(t *testing.T) {
 			t.Errorf("%s: error %q does not name the scheme and host", kind, err)
 		}
 	}
+	// A URL without a path is its own redacted form: still shown.
+	h := newHook(t)
+	h.answer = func(w http.ResponseWriter, r *http.Request, _ []byte) bool { w.WriteHeader(500); return true }
+	err := send(t, build(t, DestinationConfig{Name: "bare", Kind: "webhook", URL: h.srv.URL, Safety: safedialAllowLoopback}), Single(recovery()))
+	if want := "webhook bare: POST " + h.srv.URL + ": status 500"; err == nil || !strings.HasPrefix(err.Error(), want) {
+		t.Errorf("error %v, want %s…", err, want)
+	}
 }
 
 // The network policy holds for every sink: a destination whose name
