@@ -404,6 +404,11 @@ func (c *checker) pipe(p *parse.PipeNode, dot reflect.Type) (reflect.Type, error
 		}
 	}
 	for _, v := range p.Decl {
+		if p.IsAssign {
+			// {{$x = …}} may run in one branch only: its type is no longer known.
+			c.vars[v.Ident[0]] = nil
+			continue
+		}
 		c.vars[v.Ident[0]] = t
 	}
 	return t, nil

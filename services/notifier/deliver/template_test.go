@@ -75,6 +75,9 @@ func TestTemplateUnknownFieldRefused(t *testing.T) {
 		t.Fatalf("validate: %v", err)
 	}
 	// Fields reachable through labels and methods are fine.
+	if _, err := ParseTemplates(TemplateConfig{Text: `{{$x := .Evidence}}{{if .Historical}}{{$x = .Check}}{{end}}{{$x.Location}}`}); err != nil {
+		t.Fatalf("an assignment in a branch: %v", err)
+	}
 	if _, err := ParseTemplates(TemplateConfig{Text: `{{.Labels.anything}} {{.At.Unix}} {{.Rule.Window.Minutes}} {{index .Events 0 | printf "%v"}}`}); err != nil {
 		t.Fatal(err)
 	}
