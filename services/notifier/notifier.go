@@ -18,6 +18,7 @@ import (
 	"github.com/picket-dev/picket/schemas/events"
 	eventsv1 "github.com/picket-dev/picket/schemas/gen/picket/events/v1"
 	"github.com/picket-dev/picket/services/notifier/deliver"
+	"github.com/picket-dev/picket/services/notifier/safedial"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"golang.org/x/sync/errgroup"
@@ -30,6 +31,12 @@ type Config struct {
 	Webhooks []WebhookConfig     `koanf:"webhooks"`
 	Admin    admin.Config        `koanf:"admin"`
 	Log      telemetry.LogConfig `koanf:"log"`
+
+	// Destinations are the notification sinks (deliver.Kinds); the legacy
+	// webhooks entries are generic webhooks too.
+	Destinations []deliver.DestinationConfig `koanf:"destinations"`
+	Safety       safedial.Config             `koanf:"safety"`
+	Links        deliver.LinksConfig         `koanf:"links"`
 }
 
 // WebhookConfig is one generic JSON webhook.
@@ -77,6 +84,9 @@ func (c Config) Validate() error {
 		}
 		names[w.Name] = true
 	}
+	if err := c.validateDestinations(names); err != nil {
+		return err
+	}
 	return c.Log.Validate()
 }
 
@@ -97,13 +107,9 @@ type metrics struct {
 
 // New builds a notifier delivering to the configured webhooks.
 func New(cfg Config, log *slog.Logger, reg prometheus.Registerer) (*Notifier, error) {
-	var sinks []deliver.Sink
-	for _, w := range cfg.Webhooks {
-		timeout := w.Timeout
-		if timeout == 0 {
-			timeout = 10 * time.Second
-		}
-		sinks = append(sinks, deliver.NewWebhook(w.Name, w.URL, w.Secret, timeout))
+	sinks, err := Sinks(cfg, deliver.Options{})
+	if err != nil {
+		return nil, err
 	}
 	return NewWithSinks(cfg, sinks, log, reg)
 }
@@ -201,20 +207,19 @@ func (n *Notifier) deliver(ctx context.Context, s deliver.Sink, ev *eventsv1.Ale
 	}
 	start := time.Now()
 	err := retry.Do(ctx, retry.Default, n.log.With("sink", s.Name(), "event_id", ev.GetEventId()), "deliver", func(ctx context.Context) error {
-		err := s.Send(ctx, ev)
-		var perm *deliver.PermanentError
-		if errors.As(err, &perm) {
+		err := s.Send(ctx, deliver.Single(ev))
+		if o, _ := deliver.Classify(err); o == deliver.Permanent || o == deliver.Gone {
 			return retry.Permanent{Err: err}
 		}
 		return err
 	})
-	var perm *deliver.PermanentError
+	outcome, _ := deliver.Classify(err)
 	switch {
 	case err == nil:
 		n.metrics.deliveries.WithLabelValues(s.Name(), "delivered").Inc()
 		n.metrics.latency.WithLabelValues(s.Name()).Observe(time.Since(start).Seconds())
 		n.log.Info("delivered", "sink", s.Name(), "check", ev.GetCheckId(), "state", deliver.StateLabel(ev.GetState()))
-	case errors.As(err, &perm):
+	case outcome == deliver.Permanent || outcome == deliver.Gone:
 		n.metrics.deliveries.WithLabelValues(s.Name(), "rejected").Inc()
 		n.log.Error("sink rejected event; not retrying", "sink", s.Name(), "event_id", ev.GetEventId(), "err", err)
 	default:

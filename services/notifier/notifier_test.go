@@ -95,6 +95,7 @@ func TestNotifierDeliversEachEventOnce(t *testing.T) {
 	cfg := DefaultConfig()
 	cfg.Kafka.Brokers = cluster.ListenAddrs()
 	cfg.Webhooks = []WebhookConfig{{Name: "ops", URL: hook.URL, Secret: "k", Timeout: time.Second}}
+	cfg.Safety.Allow = []string{"127.0.0.1"} // the test receiver; loopback is refused by default
 	n, err := New(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), prometheus.NewRegistry())
 	if err != nil {
 		t.Fatal(err)
