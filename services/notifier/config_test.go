@@ -20,6 +20,21 @@ func TestConfigRefusesInvalidFiles(t *testing.T) {
 		"invalid-max-attempts.yaml":          "config: delivery.policy.max_attempts: 0, must be at least 1",
 		"invalid-policy-destination.yaml":    "config: delivery.destinations.opps: no destination has this name",
 		"invalid-repeat-interval.yaml":       "config: routes[0].repeat_interval: -1h0m0s must not be negative",
+
+		"invalid-destination-url.yaml":            `config: destinations[2].url: "hooks.slack.com/…" is not an http(s) URL`,
+		"invalid-destination-kind.yaml":           `config: destinations[0].kind: "sms" is not one of webhook, slack, pagerduty, discord, teams`,
+		"invalid-destination-template.yaml":       `config: destinations[0].template.text: text:1:21: Data has no field "Sate"`,
+		"invalid-destination-secret.yaml":         `config: destinations[0].secret: secret 1 does not start with "whsec_"`,
+		"invalid-destination-secret-kind.yaml":    "config: destinations[0].secret: not used by kind discord",
+		"invalid-destination-routing-key.yaml":    "config: destinations[0].routing_key: required (or routing_key_env, routing_key_file)",
+		"invalid-destination-two-sources.yaml":    "config: destinations[0].url: set only one of url, url_env, url_file",
+		"invalid-destination-duplicate-name.yaml": `config: destinations[0].name: "ops" is used twice`,
+		"invalid-destination-timeout.yaml":        "config: destinations[0].timeout: -1s must not be negative",
+		"invalid-destination-allow.yaml":          `config: destinations[0].safety.allow[1]: "10.0.0.0/33" is not a CIDR: netip.ParsePrefix("10.0.0.0/33"): prefix length out of range`,
+		"invalid-safety-allow.yaml":               `config: safety.allow[0]: "not a host!" is neither a CIDR, an address nor a host name`,
+		"invalid-links.yaml":                      `config: links.base_url: "picket.example.com" is not an http(s) URL`,
+		"invalid-destination-severity.yaml":       `config: destinations[0].severity.degraded: "minor" is not one of critical, error, warning, info`,
+		"invalid-destination-unknown-key.yaml":    `config: unknown key "destinations[0].routingkey"`,
 	}
 	configtest.RefusesInvalidFiles(t, func() any { c := DefaultConfig(); return &c }, want)
 }

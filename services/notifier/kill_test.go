@@ -62,7 +62,7 @@ func TestNotifierKilledLosesNothing(t *testing.T) {
 	e := newEnv(t)
 	rs := []*idRecv{newIDRecv(t), newIDRecv(t), newIDRecv(t)}
 	cfgFile := filepath.Join(t.TempDir(), "notifier.yaml")
-	yaml := fmt.Sprintf("kafka:\n  brokers: [%q]\n  partitions: 3\nadmin:\n  addr: 127.0.0.1:0\ndelivery:\n  instance_id: kill-test\nwebhooks:\n", e.cfg.Kafka.Brokers[0])
+	yaml := fmt.Sprintf("kafka:\n  brokers: [%q]\n  partitions: 3\nadmin:\n  addr: 127.0.0.1:0\nsafety:\n  allow: [127.0.0.1]\ndelivery:\n  instance_id: kill-test\nwebhooks:\n", e.cfg.Kafka.Brokers[0])
 	for i, r := range rs {
 		yaml += fmt.Sprintf("  - name: d%d\n    url: %s/hook/%s\n", i, r.srv.URL, secretToken)
 	}

@@ -29,6 +29,7 @@ import (
 	"github.com/picket-dev/picket/platform/telemetry"
 	eventsv1 "github.com/picket-dev/picket/schemas/gen/picket/events/v1"
 	"github.com/picket-dev/picket/services/notifier/deliver"
+	"github.com/picket-dev/picket/services/notifier/safedial"
 )
 
 // Config is the notifier's configuration.
@@ -42,6 +43,12 @@ type Config struct {
 	ClickHouse clickhouse.Config   `koanf:"clickhouse"`
 	Admin      admin.Config        `koanf:"admin"`
 	Log        telemetry.LogConfig `koanf:"log"`
+
+	// Destinations are the notification sinks (deliver.Kinds); the legacy
+	// webhooks entries are generic webhooks too.
+	Destinations []deliver.DestinationConfig `koanf:"destinations"`
+	Safety       safedial.Config             `koanf:"safety"`
+	Links        deliver.LinksConfig         `koanf:"links"`
 }
 
 // WebhookConfig is one generic JSON webhook.
@@ -91,6 +98,9 @@ func (c Config) Validate() error {
 		}
 		names[w.Name] = true
 	}
+	if err := c.validateDestinations(names); err != nil {
+		return err
+	}
 	if err := c.Delivery.Validate(c.destinationNames()); err != nil {
 		return err
 	}
@@ -111,20 +121,10 @@ func (c Config) destinationNames() []string {
 	for _, w := range c.Webhooks {
 		names = append(names, w.Name)
 	}
-	return names
-}
-
-// Sinks builds the configured destinations.
-func Sinks(cfg Config) ([]deliver.Sink, error) {
-	var sinks []deliver.Sink
-	for _, w := range cfg.Webhooks {
-		timeout := w.Timeout
-		if timeout == 0 {
-			timeout = 10 * time.Second
-		}
-		sinks = append(sinks, deliver.NewWebhook(w.Name, w.URL, w.Secret, timeout))
+	for _, d := range c.Destinations {
+		names = append(names, d.Name)
 	}
-	return sinks, nil
+	return names
 }
 
 // Notifier delivers alert events.
@@ -172,7 +172,7 @@ type metrics struct {
 
 // New builds a notifier delivering to the configured destinations.
 func New(cfg Config, log *slog.Logger, reg prometheus.Registerer) (*Notifier, error) {
-	sinks, err := Sinks(cfg)
+	sinks, err := Sinks(cfg, deliver.Options{})
 	if err != nil {
 		return nil, err
 	}

@@ -9,8 +9,6 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"google.golang.org/protobuf/types/known/timestamppb"
-
 	"github.com/picket-dev/picket/platform/kafka"
 	"github.com/picket-dev/picket/schemas/events"
 	eventsv1 "github.com/picket-dev/picket/schemas/gen/picket/events/v1"
@@ -122,7 +120,7 @@ func Redrive(ctx context.Context, cfg Config, log *slog.Logger, sink deliver.Sin
 
 // sinkNamed is the configured destination called name.
 func sinkNamed(cfg Config, name string) (deliver.Sink, error) {
-	sinks, err := Sinks(cfg)
+	sinks, err := Sinks(cfg, deliver.Options{})
 	if err != nil {
 		return nil, err
 	}
@@ -146,18 +144,6 @@ func RedriveDestination(ctx context.Context, cfg Config, log *slog.Logger, dest 
 	return Redrive(ctx, cfg, log, s, from, to)
 }
 
-// SampleEvent is the event `picket notify test` sends: a check going down,
-// marked as a test in its id, summary and message.
-func SampleEvent(now time.Time) *eventsv1.AlertStateChanged {
-	return &eventsv1.AlertStateChanged{
-		EventId: fmt.Sprintf("test-%d", now.UnixNano()), CheckId: "picket-test", CheckName: "Picket test notification",
-		Rule: "availability", State: eventsv1.AlertState_ALERT_STATE_DOWN, PreviousState: eventsv1.AlertState_ALERT_STATE_UP,
-		At: timestamppb.New(now), Kind: "availability", Unit: "ratio", Value: 0.5, Threshold: 0.9, Samples: 10, Successes: 5,
-		Summary: "Test notification from picket notify test",
-		Message: "This is a test of the notification path; no check is down.",
-	}
-}
-
 // SendTest renders and sends one sample notification to the configured
 // destination named dest, once, without retrying: the error says what the
 // destination answered.
@@ -166,7 +152,7 @@ func SendTest(ctx context.Context, cfg Config, dest string, now time.Time) (stri
 	if err != nil {
 		return "", fmt.Errorf("notify test: %w", err)
 	}
-	n := deliver.Single(SampleEvent(now))
+	n := deliver.Sample(now)
 	if err := s.Send(ctx, n); err != nil {
 		o, _ := deliver.Classify(err)
 		return n.Key(), fmt.Errorf("notify test: %s (%s): %w", dest, o, err)

@@ -320,3 +320,14 @@ func redact(raw string) string {
 	}
 	return u.Scheme + "://" + u.Host
 }
+
+// alertRecord is one alert record of check api.
+func alertRecord(t testing.TB, topic, id string, state eventsv1.AlertState, at time.Time) *kgo.Record {
+	ev := alertEvent(id, "api", state)
+	ev.At = timestamppb.New(at)
+	b, err := proto.Marshal(ev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &kgo.Record{Topic: topic, Key: []byte("api/availability"), Value: b, Headers: kafka.Headers(events.AlertStateChangedV1)}
+}

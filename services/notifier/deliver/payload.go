@@ -1,13 +1,19 @@
 package deliver
 
 import (
+	"math"
 	"time"
 
 	eventsv1 "github.com/picket-dev/picket/schemas/gen/picket/events/v1"
 )
 
-// Payload is the JSON document generic webhooks receive (documented in the
-// notifier README). Field names are a public contract: add, never rename.
+// PayloadVersion is the generic webhook payload's version. Fields are only
+// ever added within a version; a rename or removal would be version 2.
+const PayloadVersion = 1
+
+// Payload is the JSON document generic webhooks receive, described by
+// schemas/webhook/payload.v1.schema.json. Field names are a public contract:
+// add, never rename.
 type Payload struct {
 	Version       int     `json:"version"`
 	EventID       string  `json:"event_id"`
@@ -37,12 +43,27 @@ type Payload struct {
 	Locations        uint32   `json:"locations"`
 	Quorum           uint32   `json:"quorum"`
 	Summary          string   `json:"summary"`
+	// Since the second extension: whether the transition was found late
+	// (recorded, never paged), when the aggregator decided it, the check's
+	// page, and the destination's rendered title and text.
+	Historical bool   `json:"historical"`
+	DetectedAt string `json:"detected_at,omitempty"`
+	CheckURL   string `json:"check_url,omitempty"`
+	Title      string `json:"title,omitempty"`
+	Text       string `json:"text,omitempty"`
+	// A grouped notification: the label values the group shares, and every
+	// event in it (the first one included, whose fields the top level
+	// repeats so a receiver of single events still reads a group).
+	Group  map[string]string `json:"group,omitempty"`
+	Events []Payload         `json:"events,omitempty"`
+	// Repeat is n for the n-th reminder of an alert still open.
+	Repeat int `json:"repeat,omitempty"`
 }
 
 // NewPayload converts an event to the webhook payload.
 func NewPayload(ev *eventsv1.AlertStateChanged) Payload {
 	p := Payload{
-		Version:       1,
+		Version:       PayloadVersion,
 		EventID:       ev.GetEventId(),
 		CheckID:       ev.GetCheckId(),
 		CheckName:     ev.GetCheckName(),
@@ -51,15 +72,15 @@ func NewPayload(ev *eventsv1.AlertStateChanged) Payload {
 		PreviousState: StateLabel(ev.GetPreviousState()),
 		At:            ev.GetAt().AsTime().UTC().Format(time.RFC3339Nano),
 		Message:       ev.GetMessage(),
-		Availability:  ev.GetAvailability(),
-		Threshold:     ev.GetThreshold(),
+		Availability:  finite(ev.GetAvailability()),
+		Threshold:     finite(ev.GetThreshold()),
 		WindowSeconds: ev.GetWindow().AsDuration().Seconds(),
 		Samples:       ev.GetSamples(),
 		Successes:     ev.GetSuccesses(),
 		LastResultID:  ev.GetLastResultId(),
 
 		Kind:             ev.GetKind(),
-		Value:            ev.GetValue(),
+		Value:            finite(ev.GetValue()),
 		Unit:             ev.GetUnit(),
 		FirstResultID:    ev.GetFirstResultId(),
 		Location:         ev.GetLocation(),
@@ -67,6 +88,8 @@ func NewPayload(ev *eventsv1.AlertStateChanged) Payload {
 		Locations:        ev.GetLocations(),
 		Quorum:           ev.GetQuorum(),
 		Summary:          ev.GetSummary(),
+
+		Historical: ev.GetHistorical(),
 	}
 	if p.FailingLocations == nil {
 		p.FailingLocations = []string{}
@@ -74,6 +97,17 @@ func NewPayload(ev *eventsv1.AlertStateChanged) Payload {
 	if ev.GetDownSince() != nil {
 		p.DownSince = ev.GetDownSince().AsTime().UTC().Format(time.RFC3339Nano)
 	}
+	if ev.GetDetectedAt() != nil {
+		p.DetectedAt = ev.GetDetectedAt().AsTime().UTC().Format(time.RFC3339Nano)
+	}
 	return p
 }
 
+// finite maps NaN and ±Inf, which JSON cannot carry, to 0: a bad number in
+// an event must not keep its notification from being delivered.
+func finite(f float64) float64 {
+	if math.IsNaN(f) || math.IsInf(f, 0) {
+		return 0
+	}
+	return f
+}

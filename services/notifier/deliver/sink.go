@@ -18,6 +18,8 @@ import (
 	"strings"
 	"time"
 
+	"google.golang.org/protobuf/types/known/timestamppb"
+
 	eventsv1 "github.com/picket-dev/picket/schemas/gen/picket/events/v1"
 )
 
@@ -164,4 +166,19 @@ func (s scrubber) scrub(text string) string {
 		}
 	}
 	return text
+}
+
+// Sample is the notification `picket notify test DESTINATION` sends: one
+// made-up transition of a made-up check, marked as a test in its text, with
+// a fresh id each time so a receiver does not drop it as a duplicate.
+func Sample(now time.Time) Notification {
+	at := timestamppb.New(now.UTC().Truncate(time.Second))
+	return Single(&eventsv1.AlertStateChanged{
+		EventId: fmt.Sprintf("test-%d", now.UnixNano()), CheckId: "picket-test", CheckName: "Picket test notification",
+		Rule: "availability", Kind: "availability", State: eventsv1.AlertState_ALERT_STATE_DOWN,
+		PreviousState: eventsv1.AlertState_ALERT_STATE_UP, At: at, DetectedAt: at,
+		Message: "This is a test notification from Picket: no check is down.",
+		Summary: "Picket test notification", Availability: 0.5, Value: 0.5, Threshold: 0.8, Unit: "ratio",
+		Samples: 10, Successes: 5, Location: "test", Locations: 1, Quorum: 1,
+	})
 }

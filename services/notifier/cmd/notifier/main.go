@@ -13,6 +13,7 @@ import (
 	"github.com/picket-dev/picket/platform/store/clickhouse"
 	"github.com/picket-dev/picket/platform/telemetry"
 	"github.com/picket-dev/picket/services/notifier"
+	"github.com/picket-dev/picket/services/notifier/deliver"
 	"github.com/picket-dev/picket/services/notifier/deliverylog"
 )
 
@@ -29,7 +30,7 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 	log := telemetry.NewLogger(cfg.Log, stderr).With("service", "notifier")
 	reg := telemetry.NewRegistry()
-	sinks, err := notifier.Sinks(cfg)
+	sinks, err := notifier.Sinks(cfg, deliver.Options{})
 	if err != nil {
 		return err
 	}
