@@ -6,7 +6,6 @@ import (
 	"log/slog"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/picket-dev/picket/platform/kafka"
@@ -18,57 +17,14 @@ import (
 // readAll reads topic from its start to the end offsets it has now, outside
 // any consumer group.
 func readAll(ctx context.Context, c kafka.Config, log *slog.Logger, topic string) ([]*kgo.Record, error) {
-	adm, err := kgo.NewClient(c.ClientOptions(log)...)
-	if err != nil {
-		return nil, err
-	}
-	ends, err := kadm.NewClient(adm).ListEndOffsets(ctx, topic)
-	adm.Close()
-	if err == nil {
-		err = ends.Error()
-	}
-	if err != nil {
-		return nil, fmt.Errorf("end offsets of %s: %w", topic, err)
-	}
-	want := map[int32]kgo.Offset{}
-	remaining := map[int32]int64{}
-	ends.Each(func(o kadm.ListedOffset) {
-		if o.Offset > 0 {
-			want[o.Partition] = kgo.NewOffset().AtStart()
-			remaining[o.Partition] = o.Offset
-		}
-	})
-	if len(want) == 0 {
-		return nil, nil
-	}
-	cl, err := kgo.NewClient(append(c.ClientOptions(log), kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: want}))...)
+	cl, err := kgo.NewClient(c.ClientOptions(log)...)
 	if err != nil {
 		return nil, err
 	}
 	defer cl.Close()
 	var out []*kgo.Record
-	for len(remaining) > 0 {
-		fetches := cl.PollFetches(ctx)
-		if err := ctx.Err(); err != nil {
-			return nil, err
-		}
-		var ferr error
-		fetches.EachError(func(t string, p int32, err error) { ferr = fmt.Errorf("read %s[%d]: %w", t, p, err) })
-		if ferr != nil {
-			return nil, ferr
-		}
-		fetches.EachRecord(func(r *kgo.Record) {
-			end, ok := remaining[r.Partition]
-			if !ok || r.Offset >= end {
-				return
-			}
-			out = append(out, r)
-			if r.Offset+1 >= end {
-				delete(remaining, r.Partition)
-			}
-		})
-	}
-	return out, nil
+	err = kafka.ReadToEnd(ctx, cl, topic, func(r *kgo.Record) { out = append(out, r) })
+	return out, err
 }
 
 // RedriveResult is what Redrive did.

@@ -236,6 +236,11 @@ func (e *env) start(sinks []deliver.Sink, o Options) (*Notifier, func()) {
 	if err != nil {
 		e.t.Fatal(err)
 	}
+	return n, runNotifier(e.t, n)
+}
+
+// runNotifier runs n until the returned stop is called (or the test ends).
+func runNotifier(t testing.TB, n *Notifier) func() {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- n.Run(ctx) }()
@@ -244,12 +249,12 @@ func (e *env) start(sinks []deliver.Sink, o Options) (*Notifier, func()) {
 		once.Do(func() {
 			cancel()
 			if err := <-done; err != nil {
-				e.t.Errorf("run: %v", err)
+				t.Errorf("run: %v", err)
 			}
 		})
 	}
-	e.t.Cleanup(stop)
-	return n, stop
+	t.Cleanup(stop)
+	return stop
 }
 
 type evOpt func(*eventsv1.AlertStateChanged)
