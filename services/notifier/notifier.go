@@ -136,6 +136,7 @@ type Notifier struct {
 	metrics *metrics
 	now     func() time.Time
 	dlog    DeliveryLog
+	checks  checkLabels
 }
 
 // DeliveryLog records every attempt and every decision not to send (the
@@ -247,8 +248,18 @@ func (n *Notifier) Run(ctx context.Context) error {
 	}); err != nil {
 		return err
 	}
+	// Routes by label need the labels before the first event; a checks
+	// topic that cannot be read leaves them empty (logged) until it can.
+	lctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	if err := retry.Do(lctx, retry.Default, n.log, "read check labels", func(ctx context.Context) error {
+		return n.checks.load(ctx, n.cfg.Kafka, n.log)
+	}); err != nil && ctx.Err() == nil {
+		n.log.Error("could not read check labels; routes by label match nothing until they are read", "topic", n.cfg.Kafka.ChecksTopic, "err", err)
+	}
+	cancel()
 	n.log.Info("notifier started", "topic", n.cfg.Kafka.AlertsTopic, "destinations", len(n.dests))
 	var wg sync.WaitGroup
+	wg.Go(func() { n.checks.run(ctx, n.cfg.Kafka, n.log) })
 	for _, d := range n.dests {
 		wg.Go(func() {
 			if err := d.run(ctx); err != nil {
@@ -296,12 +307,6 @@ func (n *Notifier) produce(ctx context.Context, log *slog.Logger, what string, r
 	})
 	return err == nil
 }
-
-// labels are a check's labels (nil: unknown).
-func (n *Notifier) labels(string) map[string]string { return nil }
-
-// labelsFor are the labels of the checks of evs, for templates.
-func (n *Notifier) labelsFor([]*eventsv1.AlertStateChanged) map[string]map[string]string { return nil }
 
 // record hands one delivery-log row to the delivery log, if any.
 func (n *Notifier) record(dest, key string, ev *eventsv1.AlertStateChanged, attempt int, status string, latency time.Duration, errText string) {

@@ -518,7 +518,7 @@ func (d *destination) attempt(ctx context.Context, nt *notice, now time.Time) bo
 	t0 := time.Now()
 	err := d.sink.Send(ctx, n)
 	latency := time.Since(t0)
-	if ctx.Err() != nil {
+	if err != nil && ctx.Err() != nil {
 		return false // shutting down: not done, not committed, sent again later
 	}
 	outcome, retryAfter := deliver.Classify(err)
