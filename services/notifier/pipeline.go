@@ -81,6 +81,7 @@ type notice struct {
 	attempts int
 	next     time.Time
 	lastErr  error
+	finished bool
 }
 
 func (nt *notice) events() []*eventsv1.AlertStateChanged {
@@ -286,8 +287,11 @@ func (d *destination) wake() time.Duration {
 	defer d.mu.Unlock()
 	now := d.n.now()
 	w := maxIdle
-	if len(d.queue) > 0 {
-		w = min(w, d.queue[0].next.Sub(now), d.nextSend.Sub(now))
+	for i, nt := range d.queue {
+		if i == 64 {
+			break
+		}
+		w = min(w, max(nt.next.Sub(now), d.nextSend.Sub(now)))
 	}
 	for _, g := range d.groups {
 		if !g.flushAt.IsZero() {
@@ -466,24 +470,89 @@ func (d *destination) queueReminders(now time.Time) {
 	}
 }
 
-// sendDue sends the messages that are due, in order, for at most maxRound.
+// sendDue sends the messages that are due for at most maxRound: up to
+// `concurrency` at a time, never two of one alert at once nor one before an
+// earlier one of the same alert. While the destination is failing, only the
+// oldest message is tried (the others wait behind it), so a dead destination
+// gets one request per backoff, not one per waiting message.
 func (d *destination) sendDue(ctx context.Context) {
 	start := time.Now()
-	for len(d.queue) > 0 && time.Since(start) < maxRound && ctx.Err() == nil && d.status().disabled == "" {
-		nt := d.queue[0]
+	for time.Since(start) < maxRound && ctx.Err() == nil && d.status().disabled == "" {
 		now := d.n.now()
-		if d.dropDuplicates(nt) {
-			d.queue = d.queue[1:]
+		batch := d.pickDue(now)
+		if len(batch) == 0 {
+			break
+		}
+		results := make([]sendResult, len(batch))
+		if len(batch) == 1 {
+			results[0] = d.send(ctx, batch[0])
+		} else {
+			var wg sync.WaitGroup
+			for i, nt := range batch {
+				wg.Go(func() { results[i] = d.send(ctx, nt) })
+			}
+			wg.Wait()
+		}
+		for i, nt := range batch {
+			nt.finished = d.handle(ctx, nt, results[i], now)
+		}
+		d.writeState(ctx)
+		d.queue = slices.DeleteFunc(d.queue, func(nt *notice) bool { return nt.finished })
+	}
+	d.queue = slices.DeleteFunc(d.queue, func(nt *notice) bool { return nt.finished })
+}
+
+// pickDue chooses the messages to send now, in queue order.
+func (d *destination) pickDue(now time.Time) []*notice {
+	limit := max(d.policy.Concurrency, 1)
+	if !d.status().failingSince.IsZero() {
+		limit = 1
+	}
+	blocked := map[string]bool{}
+	var out []*notice
+	for _, nt := range d.queue {
+		if len(out) >= limit {
+			break
+		}
+		if nt.finished {
 			continue
 		}
-		if now.Before(nt.next) || now.Before(d.nextSend) {
-			return
+		if d.dropDuplicates(nt) {
+			nt.finished = true
+			continue
 		}
-		if !d.attempt(ctx, nt, now) {
-			return
+		keys := nt.keys()
+		free := true
+		for _, k := range keys {
+			free = free && !blocked[k]
+			blocked[k] = true
 		}
-		d.queue = d.queue[1:]
+		if !free || now.Before(nt.next) {
+			if limit == 1 {
+				break // failing, or one at a time: strictly in order
+			}
+			continue
+		}
+		if d.policy.RatePerSecond > 0 {
+			if now.Before(d.nextSend) {
+				break
+			}
+			d.nextSend = now.Add(time.Duration(float64(time.Second) / d.policy.RatePerSecond))
+		}
+		out = append(out, nt)
 	}
+	return out
+}
+
+func (nt *notice) keys() []string {
+	if nt.reminder != nil {
+		return []string{nt.alertKey}
+	}
+	keys := make([]string, len(nt.items))
+	for i, it := range nt.items {
+		keys[i] = it.key
+	}
+	return keys
 }
 
 // dropDuplicates settles the items of nt already handled since they were
@@ -503,24 +572,35 @@ func (d *destination) dropDuplicates(nt *notice) bool {
 	return len(nt.items) == 0
 }
 
-// attempt sends nt once. It reports whether nt is finished with (delivered
-// or parked); false leaves it at the head for its next attempt.
-func (d *destination) attempt(ctx context.Context, nt *notice, now time.Time) bool {
-	if d.policy.RatePerSecond > 0 {
-		d.nextSend = now.Add(time.Duration(float64(time.Second) / d.policy.RatePerSecond))
-	}
-	n := deliver.Notification{Events: nt.events(), Group: nt.group, Repeat: nt.repeat}
-	if labels := d.n.labelsFor(n.Events); labels != nil {
-		n.Labels = labels
-	}
-	key := n.Key()
-	nt.attempts++
+// sendResult is what one attempt got.
+type sendResult struct {
+	n       deliver.Notification
+	err     error
+	latency time.Duration
+}
+
+// send makes one attempt at nt; it touches nothing shared, so that several
+// run at once.
+func (d *destination) send(ctx context.Context, nt *notice) sendResult {
+	n := deliver.Notification{Events: nt.events(), Group: nt.group, Repeat: nt.repeat, Labels: d.n.labelsFor(nt.events())}
 	t0 := time.Now()
-	err := d.sink.Send(ctx, n)
-	latency := time.Since(t0)
+	// Not cancelled by shutdown: a request the receiver may already have
+	// taken is seen to its answer (the sink's timeout bounds it), so a
+	// graceful stop sends nothing twice.
+	err := d.sink.Send(context.WithoutCancel(ctx), n)
+	return sendResult{n: n, err: err, latency: time.Since(t0)}
+}
+
+// handle records what an attempt at nt got. It reports whether nt is
+// finished with (delivered or parked); false leaves it queued for its next
+// attempt.
+func (d *destination) handle(ctx context.Context, nt *notice, r sendResult, now time.Time) bool {
+	n, err, latency := r.n, r.err, r.latency
 	if err != nil && ctx.Err() != nil {
 		return false // shutting down: not done, not committed, sent again later
 	}
+	key := n.Key()
+	nt.attempts++
 	outcome, retryAfter := deliver.Classify(err)
 	errText := ""
 	if err != nil {
@@ -535,7 +615,6 @@ func (d *destination) attempt(ctx context.Context, nt *notice, now time.Time) bo
 		d.n.metrics.latency.WithLabelValues(d.name).Observe(latency.Seconds())
 		d.log.Info("delivered", "key", key, "events", len(n.Events), "attempt", nt.attempts, "repeat", nt.repeat)
 		d.finish(nt, now, true)
-		d.writeState(ctx)
 		d.setStatus(func() { d.failingSince, d.lastErr = time.Time{}, "" })
 		return true
 	case deliver.Gone:

@@ -50,6 +50,9 @@ type Policy struct {
 	// RatePerSecond caps the messages sent per second (0: the kind's
 	// default; negative: unlimited).
 	RatePerSecond float64 `koanf:"rate_per_second"`
+	// Concurrency is how many messages may be in flight to the destination
+	// at once (never two of one alert); 1 while it is failing.
+	Concurrency int `koanf:"concurrency"`
 	// StallAfter is how long a destination may fail to make progress with
 	// events waiting before it is reported stalled.
 	StallAfter time.Duration `koanf:"stall_after"`
@@ -66,6 +69,7 @@ func DefaultDelivery() DeliveryConfig {
 			BackoffInitial: time.Second,
 			BackoffMax:     5 * time.Minute,
 			StallAfter:     time.Minute,
+			Concurrency:    1,
 		},
 	}
 }
@@ -101,6 +105,9 @@ func (d DeliveryConfig) forDestination(name, kind string) Policy {
 	}
 	if o.StallAfter != 0 {
 		p.StallAfter = o.StallAfter
+	}
+	if o.Concurrency != 0 {
+		p.Concurrency = o.Concurrency
 	}
 	if p.RatePerSecond == 0 {
 		p.RatePerSecond = kindRate[kind]
@@ -145,6 +152,8 @@ func (p Policy) validate(key string, required bool) error {
 		return fmt.Errorf("%s.backoff_max: %s, must not be negative", key, p.BackoffMax)
 	case p.StallAfter < 0 || (required && p.StallAfter == 0):
 		return fmt.Errorf("%s.stall_after: %s, must be positive", key, p.StallAfter)
+	case p.Concurrency < 0 || (required && p.Concurrency == 0) || p.Concurrency > 64:
+		return fmt.Errorf("%s.concurrency: %d, must be 1 to 64", key, p.Concurrency)
 	}
 	return nil
 }
