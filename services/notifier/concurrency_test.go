@@ -56,6 +56,7 @@ func TestConcurrencyKeepsEachAlertInOrder(t *testing.T) {
 	poll.Until(t, 30*time.Second, "every event", func() (bool, string) {
 		return e.committed("d0") == checks*per, fmt.Sprint(e.committed("d0"))
 	})
+	noSecrets(t, e.logs)
 	mu.Lock()
 	defer mu.Unlock()
 	if peak < 2 || peak > 4 || sameCheckOverlap {

@@ -20,6 +20,7 @@ func TestConfigRefusesInvalidFiles(t *testing.T) {
 		"invalid-max-attempts.yaml":          "config: delivery.policy.max_attempts: 0, must be at least 1",
 		"invalid-policy-destination.yaml":    "config: delivery.destinations.opps: no destination has this name",
 		"invalid-repeat-interval.yaml":       "config: routes[0].repeat_interval: -1h0m0s must not be negative",
+		"invalid-concurrency.yaml":           "config: delivery.destinations.ops.concurrency: 100, must be 1 to 64",
 
 		"invalid-destination-url.yaml":            `config: destinations[2].url: "hooks.slack.com/…" is not an http(s) URL`,
 		"invalid-destination-kind.yaml":           `config: destinations[0].kind: "sms" is not one of webhook, slack, pagerduty, discord, teams`,

@@ -31,6 +31,7 @@ func TestRoutesMatchAndGroupByCheckLabels(t *testing.T) {
 	poll.Until(t, 20*time.Second, "both destinations done", func() (bool, string) {
 		return e.committed("d0") == 3 && e.committed("d1") == 3, fmt.Sprint(e.committed("d0"), e.committed("d1"))
 	})
+	noSecrets(t, e.logs)
 	if got := rs[0].eventsGot(); fmt.Sprint(got) != "map[p1:1 p2:1]" {
 		t.Fatalf("d0 (team=payments) got %v", got)
 	}

@@ -87,6 +87,7 @@ func TestReplayAfterRestartSendsNothingTwice(t *testing.T) {
 			t.Errorf("%s sent %d times after the replay", id, n)
 		}
 	}
+	noSecrets(t, e.logs)
 	if len(rc.eventsGot()) != 21 {
 		t.Fatalf("got %d events, want 21", len(rc.eventsGot()))
 	}
