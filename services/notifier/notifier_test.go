@@ -294,3 +294,67 @@ func (m *memLog) statuses() map[string]string {
 	}
 	return out
 }
+
+// A storm grouped into one message is reminded in one message too, every
+// repeat_interval, across a restart without repeating a reminder.
+func TestGroupedStormRemindersAcrossRestart(t *testing.T) {
+	e := newEnv(t)
+	rc := newRecv(t)
+	e.cfg.Routes = []RouteConfig{
+		{Match: RouteMatch{Checks: []string{"marker"}}, Destinations: []string{"d0"}},
+		{Destinations: []string{"d0"}, GroupBy: []string{"rule"}, GroupWait: time.Minute, RepeatInterval: time.Hour},
+	}
+	clock := &fakeClock{t: time.Now()}
+	n, stop := e.start(sinksFor([]*recv{rc}), Options{Now: clock.now})
+	var evs []*eventsv1.AlertStateChanged
+	for i := range 50 {
+		evs = append(evs, alertEvent(fmt.Sprintf("s%02d", i), fmt.Sprintf("check-%02d", i), down))
+	}
+	e.produce(evs...)
+	poll.Until(t, 20*time.Second, "the 50 events waiting in their group", func() (bool, string) {
+		d := n.dests[0]
+		d.mu.Lock()
+		defer d.mu.Unlock()
+		c := 0
+		for _, g := range d.groups {
+			c += len(g.items)
+		}
+		return c == 50, fmt.Sprint(c)
+	})
+	if len(rc.received()) != 0 {
+		t.Fatalf("sent before group_wait: %d messages", len(rc.received()))
+	}
+	clock.add(time.Minute)
+	poll.Until(t, 20*time.Second, "the group message", func() (bool, string) { return len(rc.received()) == 1, fmt.Sprint(len(rc.received())) })
+	clock.add(time.Hour)
+	poll.Until(t, 20*time.Second, "the group reminder", func() (bool, string) { return len(rc.received()) == 2, fmt.Sprint(len(rc.received())) })
+	r1 := rc.received()[1]
+	if len(r1.Events) != 50 || r1.Repeat != 1 || !strings.HasSuffix(r1.webhookID, "-r1") {
+		t.Fatalf("reminder: %d events, repeat %d, id %s", len(r1.Events), r1.Repeat, r1.webhookID)
+	}
+	stop()
+
+	clock.add(30 * time.Minute)
+	n2, _ := e.start(sinksFor([]*recv{rc}), Options{Now: clock.now})
+	poll.Until(t, 20*time.Second, "the restarted destination has its state", func() (bool, string) {
+		d := n2.dests[0]
+		d.mu.Lock()
+		defer d.mu.Unlock()
+		return len(d.assigned) > 0 && len(d.state) == 50, fmt.Sprint(len(d.state))
+	})
+	e.produce(alertEvent("m1", "marker", down))
+	poll.Until(t, 20*time.Second, "the marker", func() (bool, string) { return rc.eventsGot()["m1"] == 1, "" })
+	if got := len(rc.received()); got != 3 {
+		t.Fatalf("%d messages after the restart, want the group, its reminder and the marker: the reminder was repeated", got)
+	}
+	clock.add(30 * time.Minute)
+	poll.Until(t, 20*time.Second, "the second group reminder", func() (bool, string) {
+		for _, g := range rc.received() {
+			if strings.HasSuffix(g.webhookID, "-r2") && len(g.Events) == 50 {
+				return true, ""
+			}
+		}
+		return false, fmt.Sprint(len(rc.received()))
+	})
+	noSecrets(t, e.logs)
+}

@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"math/rand/v2"
 	"slices"
+	"sort"
 	"strconv"
 	"sync"
 	"time"
@@ -72,21 +74,23 @@ type item struct {
 
 // notice is one message to send: one event, a group of them, or a reminder.
 type notice struct {
-	items    []*item
-	group    map[string]string
-	repeat   int
-	reminder *eventsv1.AlertStateChanged // set for a reminder (items empty)
-	alertKey string                      // a reminder's alert key
-	born     time.Time                   // its oldest event's write time
-	attempts int
-	next     time.Time
-	lastErr  error
-	finished bool
+	items  []*item
+	group  map[string]string
+	repeat int
+	// reminders are the events of a reminder (items empty): one alert's,
+	// or those of a group reminded together; alertKeys their alerts.
+	reminders []*eventsv1.AlertStateChanged
+	alertKeys []string
+	born      time.Time // its oldest event's write time
+	attempts  int
+	next      time.Time
+	lastErr   error
+	finished  bool
 }
 
 func (nt *notice) events() []*eventsv1.AlertStateChanged {
-	if nt.reminder != nil {
-		return []*eventsv1.AlertStateChanged{nt.reminder}
+	if len(nt.reminders) > 0 {
+		return nt.reminders
 	}
 	evs := make([]*eventsv1.AlertStateChanged, len(nt.items))
 	for i, it := range nt.items {
@@ -191,9 +195,17 @@ func (d *destination) revokedCB(_ context.Context, _ *kgo.Client, parts map[stri
 	keep := func(it *item) bool { return !gone[it.rec.Partition] }
 	var q []*notice
 	for _, nt := range d.queue {
-		if nt.reminder != nil {
-			if st := d.state[nt.alertKey]; st != nil && gone[st.Partition] {
-				delete(d.reminded, nt.alertKey)
+		if len(nt.reminders) > 0 {
+			lost := false
+			for _, k := range nt.alertKeys {
+				if st := d.state[k]; st != nil && gone[st.Partition] {
+					lost = true
+				}
+			}
+			if lost {
+				for _, k := range nt.alertKeys {
+					delete(d.reminded, k)
+				}
 				continue
 			}
 			q = append(q, nt)
@@ -453,7 +465,10 @@ func (d *destination) queueReminders(now time.Time) {
 			}
 		}
 	}
-	for key, st := range d.state {
+	grouped := map[string]*notice{}
+	var order []string
+	for _, key := range slices.Sorted(maps.Keys(d.state)) {
+		st := d.state[key]
 		if !st.Open || d.reminded[key] || waiting[key] || !d.assigned[st.Partition] {
 			continue
 		}
@@ -466,8 +481,46 @@ func (d *destination) queueReminders(now time.Time) {
 			continue
 		}
 		d.reminded[key] = true
-		d.queue = append(d.queue, &notice{reminder: ev, alertKey: key, repeat: st.Repeat + 1, born: now})
+		if r.GroupWait <= 0 {
+			d.queue = append(d.queue, &notice{reminders: []*eventsv1.AlertStateChanged{ev}, alertKeys: []string{key},
+				repeat: st.Repeat + 1, born: now})
+			continue
+		}
+		// Alerts sent in one group message become due together: they are
+		// reminded in one message too, not one each.
+		gk, vals := r.groupKey(ev, d.n.labels(ev.GetCheckId()))
+		gk += fmt.Sprintf("\x00r%d", st.Repeat+1)
+		nt := grouped[gk]
+		if nt == nil {
+			nt = &notice{repeat: st.Repeat + 1, born: now}
+			if len(vals) > 0 {
+				nt.group = vals
+			}
+			grouped[gk] = nt
+			order = append(order, gk)
+		}
+		nt.reminders = append(nt.reminders, ev)
+		nt.alertKeys = append(nt.alertKeys, key)
 	}
+	for _, gk := range order {
+		nt := grouped[gk]
+		// The same alerts give the same message key after a restart.
+		sort.Sort(byEventID{nt.reminders, nt.alertKeys})
+		d.queue = append(d.queue, nt)
+	}
+}
+
+// byEventID sorts a grouped reminder's events (and their alert keys).
+type byEventID struct {
+	evs  []*eventsv1.AlertStateChanged
+	keys []string
+}
+
+func (b byEventID) Len() int           { return len(b.evs) }
+func (b byEventID) Less(i, j int) bool { return b.evs[i].GetEventId() < b.evs[j].GetEventId() }
+func (b byEventID) Swap(i, j int) {
+	b.evs[i], b.evs[j] = b.evs[j], b.evs[i]
+	b.keys[i], b.keys[j] = b.keys[j], b.keys[i]
 }
 
 // sendDue sends the messages that are due for at most maxRound: up to
@@ -545,8 +598,8 @@ func (d *destination) pickDue(now time.Time) []*notice {
 }
 
 func (nt *notice) keys() []string {
-	if nt.reminder != nil {
-		return []string{nt.alertKey}
+	if len(nt.reminders) > 0 {
+		return nt.alertKeys
 	}
 	keys := make([]string, len(nt.items))
 	for i, it := range nt.items {
@@ -559,7 +612,7 @@ func (nt *notice) keys() []string {
 // queued (an event the aggregator re-emitted within one poll); it reports
 // whether nothing is left to send.
 func (d *destination) dropDuplicates(nt *notice) bool {
-	if nt.reminder != nil {
+	if len(nt.reminders) > 0 {
 		return false
 	}
 	nt.items = slices.DeleteFunc(nt.items, func(it *item) bool {
@@ -662,14 +715,16 @@ func (d *destination) backoff(n int) time.Duration {
 // finish records nt done: its items are done, and the state says what was
 // sent (delivered) or that they were handled (parked).
 func (d *destination) finish(nt *notice, now time.Time, delivered bool) {
-	if nt.reminder != nil {
-		delete(d.reminded, nt.alertKey)
-		if st := d.state[nt.alertKey]; st != nil {
-			st.SentAt = now
-			if delivered {
-				st.Repeat = nt.repeat
+	if len(nt.reminders) > 0 {
+		for _, k := range nt.alertKeys {
+			delete(d.reminded, k)
+			if st := d.state[k]; st != nil {
+				st.SentAt = now
+				if delivered {
+					st.Repeat = nt.repeat
+				}
+				d.dirty[k] = true
 			}
-			d.dirty[nt.alertKey] = true
 		}
 		return
 	}
@@ -712,7 +767,7 @@ func (d *destination) park(ctx context.Context, nt *notice, now time.Time, reaso
 	n := deliver.Notification{Events: nt.events(), Group: nt.group, Repeat: nt.repeat}
 	key := n.Key()
 	d.log.Error("parking notification", "key", key, "events", len(n.Events), "attempts", nt.attempts, "reason", reason)
-	if nt.reminder == nil {
+	if len(nt.reminders) == 0 {
 		var recs []*kgo.Record
 		for _, it := range nt.items {
 			hs := append([]kgo.RecordHeader(nil), it.rec.Headers...)
