@@ -553,6 +553,10 @@ func (d *destination) sendDue(ctx context.Context) {
 		d.queue = slices.DeleteFunc(d.queue, func(nt *notice) bool { return nt.finished })
 	}
 	d.queue = slices.DeleteFunc(d.queue, func(nt *notice) bool { return nt.finished })
+	if len(d.queue) == 0 && d.status().disabled == "" {
+		// Nothing waits: whatever failed was parked; not stalled.
+		d.setStatus(func() { d.failingSince, d.lastErr = time.Time{}, "" })
+	}
 }
 
 // pickDue chooses the messages to send now, in queue order.
