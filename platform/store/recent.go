@@ -11,11 +11,15 @@ type RecentResult struct {
 	ResultID    string    `ch:"result_id"`
 	CheckID     string    `ch:"check_id"`
 	CheckName   string    `ch:"check_name"`
+	CheckType   string    `ch:"check_type"`
 	Location    string    `ch:"location"`
 	ScheduledAt time.Time `ch:"scheduled_at"`
 	IntervalMS  uint32    `ch:"interval_ms"`
 	Success     bool      `ch:"success"`
 	DurationMS  float64   `ch:"duration_ms"`
+	// FailureClass is empty on success; FAILURE_CLASS_OVERLOAD marks a run
+	// the prober skipped, which rules never count.
+	FailureClass string `ch:"failure_class"`
 	// CertNotAfter is 1970 for a run without a TLS handshake.
 	CertNotAfter time.Time         `ch:"cert_not_after"`
 	Labels       map[string]string `ch:"labels"`
@@ -26,8 +30,8 @@ type RecentResult struct {
 // history alert rules are rebuilt from at restart, and backtests run on.
 func (s *Store) ResultsBetween(ctx context.Context, checks []string, from, to time.Time) ([]RecentResult, error) {
 	var out []RecentResult
-	err := s.b.Select(ctx, &out, s.sql(`SELECT result_id, check_id, check_name, location, scheduled_at,
-  interval_ms, success, duration_ms, cert_not_after, labels
+	err := s.b.Select(ctx, &out, s.sql(`SELECT result_id, check_id, check_name, check_type, location, scheduled_at,
+  interval_ms, success, duration_ms, failure_class, cert_not_after, labels
 FROM ${db}.check_results FINAL
 WHERE (empty({checks:Array(String)}) OR has({checks:Array(String)}, check_id))
   AND scheduled_at >= {from:DateTime64(3, 'UTC')} AND scheduled_at < {to:DateTime64(3, 'UTC')}
@@ -51,4 +55,27 @@ func (s *Store) NewestResult(ctx context.Context) (time.Time, error) {
 		return time.Time{}, nil
 	}
 	return out[0].At, nil
+}
+
+// LastResults returns the newest stored result before before of each of
+// checks that has one: where the alert rules count a silent check's
+// staleness from when its history is older than the restore horizon.
+func (s *Store) LastResults(ctx context.Context, checks []string, before time.Time) ([]RecentResult, error) {
+	if len(checks) == 0 {
+		return nil, nil
+	}
+	var out []RecentResult
+	err := s.b.Select(ctx, &out, s.sql(`SELECT argMax(result_id, scheduled_at) AS result_id, check_id,
+  argMax(check_name, scheduled_at) AS check_name, argMax(check_type, scheduled_at) AS check_type,
+  argMax(location, scheduled_at) AS location, max(scheduled_at) AS scheduled_at,
+  argMax(interval_ms, scheduled_at) AS interval_ms, argMax(success, scheduled_at) AS success,
+  argMax(duration_ms, scheduled_at) AS duration_ms, argMax(failure_class, scheduled_at) AS failure_class,
+  argMax(cert_not_after, scheduled_at) AS cert_not_after, argMax(labels, scheduled_at) AS labels
+FROM ${db}.check_results
+WHERE has({checks:Array(String)}, check_id) AND scheduled_at < {before:DateTime64(3, 'UTC')}
+GROUP BY check_id ORDER BY check_id`), Params{"checks": arrayParam(checks), "before": TimeParam(before)})
+	if err != nil {
+		return nil, fmt.Errorf("last results of %d checks before %s: %w", len(checks), before.Format(time.RFC3339), err)
+	}
+	return out, nil
 }

@@ -226,4 +226,3 @@ func unit(kind string) string {
 	}
 	return "ratio"
 }
-
