@@ -109,6 +109,10 @@ func measure(tr *Transition) string {
 		}
 		return fmt.Sprintf("error rate=%s over %s for %s (limit %s)", Percent(tr.Value), r.Window, r.For, Percent(r.Threshold))
 	case KindConsecutive:
+		if tr.To == StateUp && tr.Successes == 0 {
+			// Reporting again after stale, the new run failing, not yet enough.
+			return fmt.Sprintf("%d consecutive failures (fewer than %d)", int(tr.Value), r.Failures)
+		}
 		if tr.To == StateUp {
 			return fmt.Sprintf("%d consecutive successes", int(tr.Value))
 		}
