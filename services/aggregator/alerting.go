@@ -28,12 +28,14 @@ import (
 // Clocks. Rules run on event time. Each owned partition has a clock: the
 // newest scheduled time seen on it, which other checks' results advance, so
 // a check whose own results stopped still flushes its gaps and goes stale.
-// When the whole partition is silent (no record at all), the wall clock is
-// the only clock left: the partition's event time then advances by the wall
-// time elapsed since its last record (or its restore). This never jumps to
-// the wall clock, so a backlog being caught up (records keep arriving, old)
-// is judged on its own event time; the cost is that a fetch stalled for
-// longer than stale_after intervals plus the lateness counts as silence.
+// When the whole partition is silent (no record at all for longer than the
+// lateness), the wall clock is the only clock left: the partition's event
+// time then advances by the wall time elapsed since its last record (or its
+// restore), minus that grace. This never jumps to the wall clock, so a
+// backlog being caught up (records keep arriving, old) is judged on its own
+// event time, and a pause shorter than the lateness (a rebalance, a slow
+// insert) changes nothing; the cost is that consumption stalled for longer
+// than stale_after intervals plus twice the lateness counts as silence.
 type alerting struct {
 	a *Aggregator
 	// mu is held by a batch's alert work, the idle tick and the partition
@@ -62,12 +64,13 @@ type clock struct {
 	heard  time.Time // wall time of its last record, or of its restore
 }
 
-// at is the partition's event time at wall time now.
-func (c *clock) at(now time.Time) time.Time {
+// at is the partition's event time at wall time now, the wall clock
+// counting once the partition has been silent for grace.
+func (c *clock) at(now time.Time, grace time.Duration) time.Time {
 	if c.newest.IsZero() {
 		return c.newest
 	}
-	return c.newest.Add(max(0, now.Sub(c.heard)))
+	return c.newest.Add(max(0, now.Sub(c.heard)-grace))
 }
 
 func newAlerting(a *Aggregator) *alerting {
@@ -233,7 +236,7 @@ func (al *alerting) restore(ctx context.Context, parts []int32) ([]*alert.Transi
 		}
 		tr.SetName(r.CheckName, r.Labels)
 		tr.SetType(r.CheckType)
-		tr.Add(ingest.StoredSample(r))
+		tr.AddStored(ingest.StoredSample(r))
 		p := partitionOf(r.CheckID, n)
 		al.partition[r.CheckID] = p
 		if c := al.clocks[p]; r.ScheduledAt.After(c.newest) {
@@ -349,7 +352,7 @@ func (al *alerting) advance(now time.Time) []*alert.Transition {
 		if c == nil {
 			continue
 		}
-		out = append(out, tr.Advance(c.at(now))...)
+		out = append(out, tr.Advance(c.at(now, al.a.cfg.Alerting.Lateness))...)
 		pending += tr.Pending()
 	}
 	al.evict(now)
@@ -364,7 +367,7 @@ func (al *alerting) advance(now time.Time) []*alert.Transition {
 func (al *alerting) evict(now time.Time) {
 	for id, tr := range al.trackers {
 		c := al.clocks[al.partition[id]]
-		if c == nil || !tr.Idle(c.at(now)) {
+		if c == nil || !tr.Idle(c.at(now, al.a.cfg.Alerting.Lateness)) {
 			continue
 		}
 		al.recorded[id] = tr.States()

@@ -75,6 +75,11 @@ type Tracker struct {
 	interval time.Duration
 	// staleAt is when the check last went stale (zero: never).
 	staleAt time.Time
+	// stored are the ids of the results read back from storage (AddStored):
+	// when the same results are redelivered from Kafka (a batch stored but
+	// not committed before a restart or a rebalance) they are duplicates, not
+	// late, however far behind the watermark. Bounded by the restore horizon.
+	stored map[string]struct{}
 }
 
 type location struct {
@@ -167,6 +172,9 @@ func (t *Tracker) Add(s Sample) Outcome {
 		if s.Skipped {
 			return Skipped // nothing to evaluate, late or not
 		}
+		if _, ok := t.stored[s.ResultID]; ok {
+			return Duplicate
+		}
 		if l := t.locs[s.Location]; l != nil {
 			for _, e := range l.samples {
 				if e.ResultID == s.ResultID {
@@ -195,6 +203,16 @@ func (t *Tracker) Add(s Sample) Outcome {
 		return Skipped
 	}
 	return Buffered
+}
+
+// AddStored buffers a result read back from storage (restore), and
+// remembers it: delivered again from Kafka, it is a duplicate.
+func (t *Tracker) AddStored(s Sample) Outcome {
+	if t.stored == nil {
+		t.stored = map[string]struct{}{}
+	}
+	t.stored[s.ResultID] = struct{}{}
+	return t.Add(s)
 }
 
 // Advance evaluates every buffered result the watermark has passed, in
