@@ -151,3 +151,27 @@ func TestMessagesNameTheProbeKind(t *testing.T) {
 		}
 	}
 }
+
+// A silence followed by a result is a stale period whatever the delivery:
+// one at a time, all at once, or read back from storage.
+func TestStaleDoesNotDependOnBatching(t *testing.T) {
+	rs := append(results("eu", t0, "++++++"), results("eu", t0.Add(20*time.Second), "+++")...)
+	o := Options{Lateness: 2 * time.Second, StaleAfter: 5}
+	one := feed(NewTracker("api", "API", availability(0.8, 5*time.Second), o), rs)
+	all := NewTracker("api", "API", availability(0.8, 5*time.Second), o)
+	for _, s := range rs {
+		all.Add(s)
+	}
+	flushed := all.Flush()
+	if states(one) != "stale,up" || len(flushed) != len(one) {
+		t.Fatalf("one at a time %q, flushed %q", states(one), states(flushed))
+	}
+	for i := range one {
+		if one[i].EventID != flushed[i].EventID || one[i].Message != flushed[i].Message {
+			t.Fatalf("%d: %s vs %s", i, one[i].Message, flushed[i].Message)
+		}
+	}
+	if !one[0].At.Equal(t0.Add(10 * time.Second)) {
+		t.Fatalf("stale at %v, want 5 intervals after the last result", one[0].At)
+	}
+}

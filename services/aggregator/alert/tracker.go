@@ -69,10 +69,12 @@ type Tracker struct {
 	pendingIDs         map[string]struct{}
 	watermark          time.Time // every result at or before it has been evaluated
 	maxSeen            time.Time
-	// last is the newest result added (any location), interval the newest
-	// known interval: staleness is counted from them.
-	last     Sample
-	interval time.Duration
+	// last is the newest result added (any location); evaluated the newest
+	// evaluated (or skipped), and interval its interval: staleness is
+	// counted from them.
+	last      Sample
+	evaluated Sample
+	interval  time.Duration
 	// staleAt is when the check last went stale (zero: never).
 	staleAt time.Time
 	// stored are the ids of the results read back from storage (AddStored):
@@ -192,9 +194,6 @@ func (t *Tracker) Add(s Sample) Outcome {
 	}
 	if t.last.ResultID == "" || t.last.before(s) {
 		t.last = s
-		if s.Interval > 0 {
-			t.interval = s.Interval
-		}
 	}
 	if t.locs[s.Location] == nil {
 		t.locs[s.Location] = &location{}
@@ -308,6 +307,15 @@ func (t *Tracker) evaluateUpTo(wm time.Time) []*Transition {
 		}
 		delete(t.pendingIDs, s.ResultID)
 		n++
+		// A silence of stale_after intervals before s: the check went stale
+		// then, whenever (and in whatever batches) s arrives.
+		if at, ok := t.staleTime(); ok && s.At.After(at) {
+			out = append(out, t.goStale(at)...)
+		}
+		t.evaluated = s
+		if s.Interval > 0 {
+			t.interval = s.Interval
+		}
 		if s.Skipped {
 			continue // held its tick; judges nothing
 		}
@@ -328,12 +336,12 @@ func (t *Tracker) Lookback(interval time.Duration) time.Duration {
 }
 
 // staleTime is the event time the check goes stale at if no result newer
-// than its newest arrives.
+// than its newest evaluated one arrives.
 func (t *Tracker) staleTime() (time.Time, bool) {
-	if t.staleAfter <= 0 || t.last.ResultID == "" || t.interval <= 0 {
+	if t.staleAfter <= 0 || t.evaluated.ResultID == "" || t.interval <= 0 {
 		return time.Time{}, false
 	}
-	return t.last.At.Add(time.Duration(t.staleAfter) * t.interval), true
+	return t.evaluated.At.Add(time.Duration(t.staleAfter) * t.interval), true
 }
 
 // Stale reports whether the check went stale and has not reported since.
@@ -341,15 +349,29 @@ func (t *Tracker) Stale() bool { return !t.staleAt.IsZero() && t.last.At.Before(
 
 // expire makes the check stale once clock is Lateness past its stale time
 // with nothing pending: a result of the silent period arriving after that is
-// late, as any result more than Lateness behind the partition.
+// late, as any result more than Lateness behind the partition. (A check
+// whose next result comes after its stale time goes stale when that result
+// is evaluated: see evaluateUpTo.)
 func (t *Tracker) expire(clock time.Time) []*Transition {
 	at, ok := t.staleTime()
-	if !ok || len(t.pending) > 0 || t.staleAt.Equal(at) || clock.Add(-t.lateness).Before(at) {
+	if !ok || len(t.pending) > 0 || clock.Add(-t.lateness).Before(at) {
+		return nil
+	}
+	return t.goStale(at)
+}
+
+// goStale puts every rule not already stale in the stale state at at (once
+// per silence), and clears the windows and verdicts: a check that reports
+// again is judged on its new results only.
+func (t *Tracker) goStale(at time.Time) []*Transition {
+	if t.staleAt.Equal(at) {
 		return nil
 	}
 	t.staleAt = at
 	t.watermark = maxTime(t.watermark, at)
-	t.locs = map[string]*location{}
+	for _, l := range t.locs {
+		l.samples = nil
+	}
 	var out []*Transition
 	for _, r := range t.rules {
 		r.locs = map[string]*locRule{}
@@ -359,8 +381,8 @@ func (t *Tracker) expire(clock time.Time) []*Transition {
 		tr := &Transition{
 			CheckID: t.checkID, CheckName: t.checkName, CheckType: t.checkType, RuleName: r.Name, Rule: r.Rule,
 			From: r.state.name(), To: StateStale, At: at, Since: r.state.Since,
-			Value: float64(t.staleAfter), Unit: "intervals", LastResultID: t.last.ResultID, FirstResultID: t.last.ResultID,
-			Location: t.last.Location, FailingLocations: []string{}, Silent: at.Sub(t.last.At),
+			Value: float64(t.staleAfter), Unit: "intervals", LastResultID: t.evaluated.ResultID, FirstResultID: t.evaluated.ResultID,
+			Location: t.evaluated.Location, FailingLocations: []string{}, Silent: at.Sub(t.evaluated.At),
 		}
 		if sil, ok := silencedBy(t.silences, t.checkID, t.labels, r.Name, at); ok {
 			tr.Silenced, tr.Silence = true, sil.Name
