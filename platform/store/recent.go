@@ -65,14 +65,14 @@ func (s *Store) LastResults(ctx context.Context, checks []string, before time.Ti
 		return nil, nil
 	}
 	var out []RecentResult
-	err := s.b.Select(ctx, &out, s.sql(`SELECT argMax(result_id, scheduled_at) AS result_id, check_id,
-  argMax(check_name, scheduled_at) AS check_name, argMax(check_type, scheduled_at) AS check_type,
-  argMax(location, scheduled_at) AS location, max(scheduled_at) AS scheduled_at,
-  argMax(interval_ms, scheduled_at) AS interval_ms, argMax(success, scheduled_at) AS success,
-  argMax(duration_ms, scheduled_at) AS duration_ms, argMax(failure_class, scheduled_at) AS failure_class,
-  argMax(cert_not_after, scheduled_at) AS cert_not_after, argMax(labels, scheduled_at) AS labels
-FROM ${db}.check_results
-WHERE has({checks:Array(String)}, check_id) AND scheduled_at < {before:DateTime64(3, 'UTC')}
+	err := s.b.Select(ctx, &out, s.sql(`SELECT check_id, argMax(result_id, t) AS result_id,
+  argMax(check_name, t) AS check_name, argMax(check_type, t) AS check_type,
+  argMax(location, t) AS location, max(t) AS scheduled_at,
+  argMax(interval_ms, t) AS interval_ms, argMax(success, t) AS success,
+  argMax(duration_ms, t) AS duration_ms, argMax(failure_class, t) AS failure_class,
+  argMax(cert_not_after, t) AS cert_not_after, argMax(labels, t) AS labels
+FROM (SELECT *, scheduled_at AS t FROM ${db}.check_results
+  WHERE has({checks:Array(String)}, check_id) AND scheduled_at < {before:DateTime64(3, 'UTC')})
 GROUP BY check_id ORDER BY check_id`), Params{"checks": arrayParam(checks), "before": TimeParam(before)})
 	if err != nil {
 		return nil, fmt.Errorf("last results of %d checks before %s: %w", len(checks), before.Format(time.RFC3339), err)

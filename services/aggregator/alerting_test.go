@@ -407,3 +407,36 @@ func TestWholePartitionSilentGoesStaleOnTheWallClock(t *testing.T) {
 		t.Fatalf("stale %+v", a)
 	}
 }
+
+// A check that fell silent before the restore horizon with its alert still
+// open (e.g. before an upgrade that brought staleness) is resolved at the
+// rebuild, from its newest stored result, once.
+func TestRestoreResolvesACheckSilentSinceBeforeTheHorizon(t *testing.T) {
+	e := newEnv(t)
+	other := samePartition("api", e.cfg.Kafka.Partitions)
+	var recs []*kgo.Record
+	for i := range 60 {
+		if i < 20 {
+			recs = append(recs, record(t, result("api", i, i < 10)))
+		}
+		recs = append(recs, record(t, result(other, i, true)))
+	}
+	e.produce(t, recs...)
+	_, stop := e.runAggregator(t, nil) // stale_after 1000: api stays down
+	poll(t, "api down", func() (bool, string) { return len(e.alerts(t)) == 1, fmt.Sprint(e.alerts(t)) })
+	poll(t, "everything stored", func() (bool, string) {
+		s := e.stats(t, other).Samples
+		return s == 60, fmt.Sprint(s)
+	})
+	stop()
+
+	e.cfg.Alerting.StaleAfter = 5
+	e.cfg.Alerting.RestoreHorizon = 15 * time.Second // from 44 s: api's results are all older
+	e.runAggregator(t, nil)
+	poll(t, "api resolved at the rebuild", func() (bool, string) { return len(e.alerts(t)) == 2, fmt.Sprint(e.alerts(t)) })
+	a := e.alerts(t)[0]
+	if a.State != alert.StateStale || !a.At.Equal(t0.Add(24*time.Second)) || !a.Historical ||
+		!strings.Contains(a.Message, "no results for 5s (5 intervals): the check was removed or its prober stopped; alert resolved") {
+		t.Fatalf("%+v", a)
+	}
+}
