@@ -11,6 +11,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+
 	"github.com/picket-dev/picket/platform/kafka"
 	"github.com/picket-dev/picket/platform/store"
 	"github.com/picket-dev/picket/schemas/events"
@@ -18,9 +22,6 @@ import (
 	"github.com/picket-dev/picket/services/aggregator/alert"
 	"github.com/picket-dev/picket/services/aggregator/backtest"
 	"github.com/picket-dev/picket/services/aggregator/ingest"
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/twmb/franz-go/pkg/kadm"
-	"github.com/twmb/franz-go/pkg/kgo"
 )
 
 // runAggregator runs an aggregator with its own registry until stop is

@@ -7,10 +7,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/picket-dev/picket/platform/admin"
 	"log/slog"
 	"net/url"
 	"time"
+
+	"github.com/picket-dev/picket/platform/admin"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/picket-dev/picket/platform/kafka"
 	"github.com/picket-dev/picket/platform/retry"
@@ -18,9 +23,6 @@ import (
 	"github.com/picket-dev/picket/schemas/events"
 	eventsv1 "github.com/picket-dev/picket/schemas/gen/picket/events/v1"
 	"github.com/picket-dev/picket/services/notifier/deliver"
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/twmb/franz-go/pkg/kgo"
-	"golang.org/x/sync/errgroup"
 )
 
 // Config is the notifier's configuration.

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"github.com/picket-dev/picket/platform/poll"
 	"io"
 	"log/slog"
 	"net/http"
@@ -13,16 +12,19 @@ import (
 	"testing"
 	"time"
 
-	"github.com/picket-dev/picket/platform/kafka"
-	"github.com/picket-dev/picket/schemas/events"
-	eventsv1 "github.com/picket-dev/picket/schemas/gen/picket/events/v1"
-	"github.com/picket-dev/picket/services/notifier/deliver"
+	"github.com/picket-dev/picket/platform/poll"
+
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/picket-dev/picket/platform/kafka"
+	"github.com/picket-dev/picket/schemas/events"
+	eventsv1 "github.com/picket-dev/picket/schemas/gen/picket/events/v1"
+	"github.com/picket-dev/picket/services/notifier/deliver"
 )
 
 // receiver answers each request with the next scripted status (200 once the

@@ -7,6 +7,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/durationpb"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
 	"github.com/picket-dev/picket/platform/kafka"
 	"github.com/picket-dev/picket/platform/store"
 	"github.com/picket-dev/picket/platform/store/embedded/embeddedtest"
@@ -15,12 +22,6 @@ import (
 	"github.com/picket-dev/picket/services/aggregator"
 	"github.com/picket-dev/picket/services/aggregator/alert"
 	"github.com/picket-dev/picket/services/notifier"
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/twmb/franz-go/pkg/kfake"
-	"github.com/twmb/franz-go/pkg/kgo"
-	"google.golang.org/protobuf/proto"
-	"google.golang.org/protobuf/types/known/durationpb"
-	"google.golang.org/protobuf/types/known/timestamppb"
 )
 
 // An aggregator restarted with a new rule re-evaluates 10 minutes of

@@ -7,13 +7,14 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kgo"
+	"google.golang.org/protobuf/types/known/durationpb"
+
 	"github.com/picket-dev/picket/platform/kafka"
 	"github.com/picket-dev/picket/platform/store"
 	"github.com/picket-dev/picket/schemas/events"
 	eventsv1 "github.com/picket-dev/picket/schemas/gen/picket/events/v1"
 	"github.com/picket-dev/picket/services/aggregator/alert"
-	"github.com/twmb/franz-go/pkg/kgo"
-	"google.golang.org/protobuf/types/known/durationpb"
 )
 
 // ErrInvalid marks a record that decoded but breaks the CheckResult contract.
