@@ -15,8 +15,10 @@ generate:
 tidy:
 	scripts/tidy.sh
 
-# Production binaries (no libchdb needed to run them).
+# Production binaries, the picket CLI among them (no libchdb needed to run
+# them: `picket dev` is in `make run`'s embedded build only), into $(BIN).
+BIN ?= bin
 build:
-	mkdir -p bin
-	go build -o bin/ ./services/prober/cmd/prober ./services/aggregator/cmd/aggregator \
-		./services/notifier/cmd/notifier ./services/query/cmd/query
+	mkdir -p $(BIN)
+	go build -o $(BIN)/ ./services/prober/cmd/prober ./services/aggregator/cmd/aggregator \
+		./services/notifier/cmd/notifier ./services/query/cmd/query ./cli/cmd/picket

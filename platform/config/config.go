@@ -4,22 +4,26 @@
 //
 // Environment variables map to keys by dropping the PICKET_ prefix, lower-casing,
 // and reading "__" as the nesting separator: PICKET_KAFKA__BROKERS=a:9092,b:9092
-// sets kafka.brokers.
+// sets kafka.brokers. A value (from the environment or --set) is split at
+// commas only when the key it sets is a list: a password "s3cr,et" stays one
+// string.
 package config
 
 import (
+	"encoding"
 	"errors"
 	"fmt"
 	"os"
+	"reflect"
 	"regexp"
 	"sort"
+	"strconv"
 	"strings"
 
 	"github.com/go-viper/mapstructure/v2"
 	"github.com/knadh/koanf/parsers/yaml"
 	"github.com/knadh/koanf/providers/confmap"
 	"github.com/knadh/koanf/providers/env/v2"
-	"github.com/knadh/koanf/providers/file"
 	"github.com/knadh/koanf/providers/structs"
 	"github.com/knadh/koanf/v2"
 )
@@ -48,15 +52,25 @@ type Source struct {
 // error naming the key when a key is unknown or a value does not fit, and the
 // error of dst's Validate method if it has one.
 func Load(dst, defaults any, src Source) error {
+	var file []byte
+	if src.File != "" {
+		b, err := os.ReadFile(src.File)
+		if err != nil {
+			return fmt.Errorf("config file: %w", err)
+		}
+		file = b
+	}
+	return load(dst, defaults, src, file)
+}
+
+// load is Load with the file's contents already read.
+func load(dst, defaults any, src Source, file []byte) error {
 	k := koanf.New(".")
 	if err := k.Load(structs.Provider(defaults, "koanf"), nil); err != nil {
 		return fmt.Errorf("config defaults: %w", err)
 	}
 	if src.File != "" {
-		if _, err := os.Stat(src.File); err != nil {
-			return fmt.Errorf("config file: %w", err)
-		}
-		if err := k.Load(file.Provider(src.File), yaml.Parser()); err != nil {
+		if err := k.Load(rawBytes(file), yaml.Parser()); err != nil {
 			return fmt.Errorf("config file %s: %w", src.File, err)
 		}
 	}
@@ -78,7 +92,7 @@ func Load(dst, defaults any, src Source) error {
 			if !ok || strings.TrimSpace(key) == "" {
 				return fmt.Errorf("--set %q: want key=value", s)
 			}
-			m[strings.TrimSpace(key)] = listValue(val)
+			m[strings.TrimSpace(key)] = val
 		}
 		if err := k.Load(confmap.Provider(m, "."), nil); err != nil {
 			return fmt.Errorf("--set: %w", err)
@@ -91,7 +105,7 @@ func Load(dst, defaults any, src Source) error {
 		DecoderConfig: &mapstructure.DecoderConfig{
 			DecodeHook: mapstructure.ComposeDecodeHookFunc(
 				mapstructure.StringToTimeDurationHookFunc(),
-				mapstructure.StringToSliceHookFunc(","),
+				splitLists,
 				mapstructure.TextUnmarshallerHookFunc(),
 			),
 			Metadata:         &md,
@@ -104,7 +118,11 @@ func Load(dst, defaults any, src Source) error {
 		return fmt.Errorf("config: %w", cleanDecodeError(err))
 	}
 	if unused := unknownKeys(md.Unused); len(unused) > 0 {
-		return fmt.Errorf("config: unknown key %q", strings.Join(unused, `", "`))
+		quoted := make([]string, len(unused))
+		for i, k := range unused {
+			quoted[i] = strconv.Quote(k)
+		}
+		return fmt.Errorf("config: unknown key %s", strings.Join(quoted, ", "))
 	}
 	if v, ok := dst.(Validator); ok {
 		if err := v.Validate(); err != nil {
@@ -114,22 +132,43 @@ func Load(dst, defaults any, src Source) error {
 	return nil
 }
 
-// envKey turns PICKET_KAFKA__RESULTS_TOPIC into kafka.results_topic, and a
-// comma-separated value into a list.
+// envKey turns PICKET_KAFKA__RESULTS_TOPIC into kafka.results_topic. The
+// value stays a string: only decoding knows whether the key is a list.
 func envKey(k, v string) (string, any) {
 	k = strings.ToLower(strings.TrimPrefix(k, EnvPrefix))
-	return strings.ReplaceAll(k, "__", "."), listValue(v)
+	return strings.ReplaceAll(k, "__", "."), v
 }
 
-func listValue(v string) any {
-	if strings.Contains(v, ",") {
-		parts := strings.Split(v, ",")
-		for i := range parts {
-			parts[i] = strings.TrimSpace(parts[i])
-		}
-		return parts
+// splitLists is a decode hook: a string decoded into a list field (brokers
+// "a:9092, b:9092") becomes its comma-separated, trimmed items. A string
+// field keeps its commas. The items then decode as the list's element type.
+func splitLists(from, to reflect.Type, data any) (any, error) {
+	if from.Kind() != reflect.String || to.Kind() != reflect.Slice || to.Elem().Kind() == reflect.Uint8 {
+		return data, nil
 	}
-	return v
+	if reflect.PointerTo(to).Implements(textUnmarshaler) {
+		return data, nil
+	}
+	s := data.(string)
+	if strings.TrimSpace(s) == "" {
+		return []string{}, nil
+	}
+	parts := strings.Split(s, ",")
+	for i := range parts {
+		parts[i] = strings.TrimSpace(parts[i])
+	}
+	return parts, nil
+}
+
+var textUnmarshaler = reflect.TypeFor[encoding.TextUnmarshaler]()
+
+// rawBytes is a koanf provider of a file's contents already read.
+type rawBytes []byte
+
+func (b rawBytes) ReadBytes() ([]byte, error) { return b, nil }
+
+func (b rawBytes) Read() (map[string]any, error) {
+	return nil, errors.New("config: raw bytes need a parser")
 }
 
 // unknownKeys returns the keys no field consumed, sorted for a stable

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -36,9 +37,9 @@ type Batching struct {
 	MaxRecords int
 	// MaxWait is how long a batch may wait for more records once it has one.
 	MaxWait time.Duration
-	// Lag, when set, is told the records still behind the newest fetched
-	// ones (high watermark minus next offset, summed over partitions).
-	Lag func(records int64)
+	// Progress, when set, is kept up to date: the lag of the consumer's
+	// partitions, the batch in hand, and whether the consumer is stalled.
+	Progress *Progress
 }
 
 // ConsumeBatches collects batches of up to b.MaxRecords records, waiting at
@@ -47,9 +48,15 @@ type Batching struct {
 // until ctx ends. Because rebalances wait for the current batch, partitions
 // are never revoked with work half done.
 func ConsumeBatches(ctx context.Context, cl *kgo.Client, log *slog.Logger, b Batching, handle BatchHandler) error {
-	lag := map[string]map[int32]int64{}
+	if b.Progress != nil {
+		wctx, stop := context.WithCancel(ctx)
+		var wg sync.WaitGroup
+		wg.Go(func() { b.Progress.watch(wctx, cl, log) })
+		defer wg.Wait()
+		defer stop()
+	}
 	for {
-		recs := collect(ctx, cl, log, b, lag)
+		recs := collect(ctx, cl, log, b)
 		if ctx.Err() != nil {
 			cl.AllowRebalance()
 			return nil
@@ -58,7 +65,14 @@ func ConsumeBatches(ctx context.Context, cl *kgo.Client, log *slog.Logger, b Bat
 			cl.AllowRebalance()
 			continue
 		}
-		if err := handle(ctx, recs); err != nil {
+		if b.Progress != nil {
+			b.Progress.begin(recs)
+		}
+		err := handle(ctx, recs)
+		if b.Progress != nil {
+			b.Progress.end()
+		}
+		if err != nil {
 			cl.AllowRebalance()
 			if ctx.Err() != nil {
 				return nil // shutting down: the batch is redelivered later
@@ -67,7 +81,7 @@ func ConsumeBatches(ctx context.Context, cl *kgo.Client, log *slog.Logger, b Bat
 		}
 		// The side effects are durable: commit even if shutdown has begun.
 		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-		err := cl.CommitRecords(cctx, recs...)
+		err = cl.CommitRecords(cctx, recs...)
 		cancel()
 		cl.AllowRebalance()
 		if err != nil {
@@ -79,7 +93,7 @@ func ConsumeBatches(ctx context.Context, cl *kgo.Client, log *slog.Logger, b Bat
 
 // collect polls until the batch is full, MaxWait has passed since its first
 // record, or ctx ends.
-func collect(ctx context.Context, cl *kgo.Client, log *slog.Logger, b Batching, lag map[string]map[int32]int64) []*kgo.Record {
+func collect(ctx context.Context, cl *kgo.Client, log *slog.Logger, b Batching) []*kgo.Record {
 	var recs []*kgo.Record
 	pollCtx := ctx
 	for len(recs) < b.MaxRecords {
@@ -92,23 +106,6 @@ func collect(ctx context.Context, cl *kgo.Client, log *slog.Logger, b Batching, 
 				log.Warn("fetch error", "topic", topic, "partition", p, "err", err)
 			}
 		})
-		if b.Lag != nil {
-			fetches.EachPartition(func(p kgo.FetchTopicPartition) {
-				if n := len(p.Records); n > 0 {
-					if lag[p.Topic] == nil {
-						lag[p.Topic] = map[int32]int64{}
-					}
-					lag[p.Topic][p.Partition] = p.HighWatermark - p.Records[n-1].Offset - 1
-				}
-			})
-			var total int64
-			for _, ps := range lag {
-				for _, l := range ps {
-					total += l
-				}
-			}
-			b.Lag(total)
-		}
 		got := fetches.Records()
 		if len(got) > 0 && len(recs) == 0 && b.MaxWait > 0 {
 			var cancel context.CancelFunc

@@ -4,13 +4,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/picket-dev/picket/platform/poll"
 	"io"
 	"log/slog"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/picket-dev/picket/platform/poll"
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kfake"
@@ -50,7 +52,7 @@ func committed(t *testing.T, cl *kgo.Client, group string) int64 {
 }
 
 // Batches are cut at MaxRecords, every record is handled once and in order,
-// the offsets are committed after the handler, and the lag reaches 0.
+// and the offsets are committed after the handler.
 func TestConsumeBatchesCutsBySizeAndCommitsAfterHandling(t *testing.T) {
 	cluster, admin := setup(t, 25)
 	consumer, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(cluster.ListenAddrs()...)}, GroupOptions("g", "in")...)...)
@@ -62,11 +64,11 @@ func TestConsumeBatchesCutsBySizeAndCommitsAfterHandling(t *testing.T) {
 	var mu sync.Mutex
 	var sizes []int
 	var seen []int
-	var lastLag int64 = -1
+	progress := NewProgress(time.Minute)
 	done := make(chan error, 1)
 	go func() {
 		done <- ConsumeBatches(ctx, consumer, slog.New(slog.NewTextHandler(io.Discard, nil)),
-			Batching{MaxRecords: 10, MaxWait: 20 * time.Millisecond, Lag: func(n int64) { mu.Lock(); lastLag = n; mu.Unlock() }},
+			Batching{MaxRecords: 10, MaxWait: 20 * time.Millisecond, Progress: progress},
 			func(_ context.Context, recs []*kgo.Record) error {
 				mu.Lock()
 				defer mu.Unlock()
@@ -98,8 +100,8 @@ func TestConsumeBatchesCutsBySizeAndCommitsAfterHandling(t *testing.T) {
 			t.Fatalf("records handled %v, want 0..24 once each in order", seen)
 		}
 	}
-	if len(seen) != 25 || lastLag != 0 {
-		t.Fatalf("handled %d, last lag %d", len(seen), lastLag)
+	if len(seen) != 25 {
+		t.Fatalf("handled %d", len(seen))
 	}
 }
 
@@ -120,4 +122,72 @@ func TestConsumeBatchesCommitsNothingAHandlerGaveUpOn(t *testing.T) {
 	if n := committed(t, admin, "g"); n != 0 {
 		t.Fatalf("%d offsets committed", n)
 	}
+}
+
+// A handler that cannot finish its batch is a stalled consumer: Err names
+// the partition, the batch and what the handler is retrying, Stalled grows
+// past the bound, and the lag counts the records the batch holds (they are
+// fetched, not committed). Once the handler finishes, all of it clears.
+func TestConsumeBatchesReportsAStuckHandler(t *testing.T) {
+	cluster, _ := setup(t, 5)
+	consumer, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(cluster.ListenAddrs()...)}, GroupOptions("g", "in")...)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer consumer.Close()
+	var logs syncBuffer
+	log := slog.New(slog.NewTextHandler(&logs, nil))
+	progress := NewProgress(300 * time.Millisecond)
+	release := make(chan struct{})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() {
+		done <- ConsumeBatches(ctx, consumer, log, Batching{MaxRecords: 10, Progress: progress},
+			func(_ context.Context, recs []*kgo.Record) error {
+				progress.Retrying("insert results", errors.New("clickhouse: connection refused"))
+				<-release
+				return nil
+			})
+	}()
+	poll.Until(t, 10*time.Second, "stalled with 5 records waiting", func() (bool, string) {
+		err := progress.Err()
+		return err != nil && strings.Contains(err.Error(), "has not advanced") && progress.Lag() == 5 &&
+				progress.Stalled() >= 300*time.Millisecond,
+			fmt.Sprint(progress.Lag(), progress.Stalled(), progress.Err())
+	})
+	msg := progress.Err().Error()
+	for _, want := range []string{"consumer stalled", "in[0] has not advanced past offset", "5 records waiting",
+		"a batch of 5 records from in[0] offset 0", "retrying insert results: clickhouse: connection refused"} {
+		if !strings.Contains(msg, want) {
+			t.Errorf("Err %q does not say %q", msg, want)
+		}
+	}
+	poll.True(t, 10*time.Second, "an error log", func() bool { return strings.Contains(logs.String(), "level=ERROR msg=\"consumer stalled") })
+	close(release)
+	poll.Until(t, 10*time.Second, "progressing again", func() (bool, string) {
+		return progress.Err() == nil && progress.Lag() == 0 && progress.Stalled() == 0, fmt.Sprint(progress.Lag(), progress.Err())
+	})
+	poll.True(t, 10*time.Second, "a recovery log", func() bool { return strings.Contains(logs.String(), "consumer progressing again") })
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }

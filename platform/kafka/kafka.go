@@ -5,18 +5,14 @@
 package kafka
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"log/slog"
-	"strconv"
-	"time"
 
-	"github.com/picket-dev/picket/schemas/events"
-	"github.com/twmb/franz-go/pkg/kadm"
-	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/plugin/kslog"
+
+	"github.com/picket-dev/picket/schemas/events"
 )
 
 // Config is the Kafka section every service shares.
@@ -85,49 +81,6 @@ func (c Config) ClientOptions(log *slog.Logger) []kgo.Opt {
 	}
 }
 
-// TopicSpec describes one topic to create when missing.
-type TopicSpec struct {
-	Name    string
-	Configs map[string]string
-}
-
-// Topics are the specs of Picket's topics under this configuration. The alert
-// topic is compacted: its key is check/rule, so the latest state of every
-// rule survives.
-func (c Config) Topics() []TopicSpec {
-	return []TopicSpec{
-		{Name: c.ResultsTopic},
-		{Name: c.AlertsTopic, Configs: map[string]string{"cleanup.policy": "compact"}},
-		{Name: c.DeadLetterTopic},
-		{Name: c.ChecksTopic, Configs: map[string]string{"cleanup.policy": "compact"}},
-	}
-}
-
-// EnsureTopics creates the configured topics that do not exist yet.
-func EnsureTopics(ctx context.Context, cl *kgo.Client, c Config) error {
-	if !c.CreateTopics {
-		return nil
-	}
-	adm := kadm.NewClient(cl)
-	for _, t := range c.Topics() {
-		var cfg map[string]*string
-		if len(t.Configs) > 0 {
-			cfg = map[string]*string{}
-			for k, v := range t.Configs {
-				cfg[k] = kadm.StringPtr(v)
-			}
-		}
-		resp, err := adm.CreateTopic(ctx, c.Partitions, c.ReplicationFactor, cfg, t.Name)
-		if err == nil {
-			err = resp.Err
-		}
-		if err != nil && !errors.Is(err, kerr.TopicAlreadyExists) {
-			return fmt.Errorf("create topic %s: %w", t.Name, err)
-		}
-	}
-	return nil
-}
-
 // Headers converts schema headers to record headers.
 func Headers(s events.Schema) []kgo.RecordHeader {
 	hs := s.Headers()
@@ -145,27 +98,4 @@ func RecordHeaders(r *kgo.Record) []events.Header {
 		out[i] = events.Header{Key: h.Key, Value: string(h.Value)}
 	}
 	return out
-}
-
-// Dead-letter headers added to a record that could not be processed.
-const (
-	HeaderDLQReason    = "picket-dlq-reason"
-	HeaderDLQTopic     = "picket-dlq-source-topic"
-	HeaderDLQPartition = "picket-dlq-source-partition"
-	HeaderDLQOffset    = "picket-dlq-source-offset"
-	HeaderDLQTime      = "picket-dlq-time"
-)
-
-// DeadLetter builds the dead-letter copy of r: same key, value and headers,
-// plus the reason and where it came from.
-func DeadLetter(topic string, r *kgo.Record, reason error, now time.Time) *kgo.Record {
-	hs := append([]kgo.RecordHeader(nil), r.Headers...)
-	hs = append(hs,
-		kgo.RecordHeader{Key: HeaderDLQReason, Value: []byte(reason.Error())},
-		kgo.RecordHeader{Key: HeaderDLQTopic, Value: []byte(r.Topic)},
-		kgo.RecordHeader{Key: HeaderDLQPartition, Value: []byte(strconv.Itoa(int(r.Partition)))},
-		kgo.RecordHeader{Key: HeaderDLQOffset, Value: []byte(strconv.FormatInt(r.Offset, 10))},
-		kgo.RecordHeader{Key: HeaderDLQTime, Value: []byte(now.UTC().Format(time.RFC3339Nano))},
-	)
-	return &kgo.Record{Topic: topic, Key: r.Key, Value: r.Value, Headers: hs}
 }

@@ -5,8 +5,9 @@ import (
 	"testing"
 	"time"
 
-	eventsv1 "github.com/picket-dev/picket/schemas/gen/picket/events/v1"
 	"google.golang.org/protobuf/proto"
+
+	eventsv1 "github.com/picket-dev/picket/schemas/gen/picket/events/v1"
 )
 
 func TestResultIDIsDeterministicAndDistinct(t *testing.T) {

@@ -10,20 +10,21 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/picket-dev/picket/platform/admin"
-	"github.com/picket-dev/picket/platform/store/clickhouse"
 	"log/slog"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/picket-dev/picket/platform/admin"
 	"github.com/picket-dev/picket/platform/kafka"
 	"github.com/picket-dev/picket/platform/retry"
 	"github.com/picket-dev/picket/platform/store"
+	"github.com/picket-dev/picket/platform/store/clickhouse"
 	"github.com/picket-dev/picket/platform/telemetry"
 	eventsv1 "github.com/picket-dev/picket/schemas/gen/picket/events/v1"
 	"github.com/picket-dev/picket/services/aggregator/alert"
 	"github.com/picket-dev/picket/services/aggregator/ingest"
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/twmb/franz-go/pkg/kgo"
 )
 
 // Config is the aggregator's configuration.
@@ -34,7 +35,10 @@ type Config struct {
 	// BatchMaxRecords caps the records written in one ClickHouse insert.
 	BatchMaxRecords int `koanf:"batch_max_records"`
 	// BatchMaxWait is how long a batch waits for more records once it has one.
-	BatchMaxWait time.Duration       `koanf:"batch_max_wait"`
+	BatchMaxWait time.Duration `koanf:"batch_max_wait"`
+	// StallTimeout is how long the consumer may not advance, with records
+	// waiting, before it is reported stalled (/readyz, a metric, an error log).
+	StallTimeout time.Duration       `koanf:"stall_timeout"`
 	ClickHouse   clickhouse.Config   `koanf:"clickhouse"`
 	Alerting     alert.Config        `koanf:"alerting"`
 	Admin        admin.Config        `koanf:"admin"`
@@ -48,6 +52,7 @@ func DefaultConfig() Config {
 		Group:           "picket-aggregator",
 		BatchMaxRecords: 10000,
 		BatchMaxWait:    250 * time.Millisecond,
+		StallTimeout:    time.Minute,
 		ClickHouse:      clickhouse.DefaultConfig(),
 		Alerting:        alert.DefaultConfig(),
 		Admin:           admin.Config{Addr: ":9102"},
@@ -67,6 +72,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("batch_max_records: %d must be at least 1", c.BatchMaxRecords)
 	case c.BatchMaxWait < 0:
 		return fmt.Errorf("batch_max_wait: %s must not be negative", c.BatchMaxWait)
+	case c.StallTimeout <= 0:
+		return fmt.Errorf("stall_timeout: %s must be positive", c.StallTimeout)
 	}
 	if err := c.ClickHouse.Validate(); err != nil {
 		return err
@@ -85,6 +92,8 @@ type Aggregator struct {
 	client  *kgo.Client
 	metrics *metrics
 	alerts  *alerting
+	// progress is the consumer's lag and whether it is stalled.
+	progress *kafka.Progress
 	// afterWrite, when set (by tests), runs after a batch is durable and
 	// before its offsets are committed; an error stops the aggregator there,
 	// as a crash would.
@@ -103,14 +112,13 @@ type metrics struct {
 	batch       prometheus.Histogram
 	transitions *prometheus.CounterVec
 	lastEvent   prometheus.Gauge
-	lag         prometheus.Gauge
 	evaluation  *prometheus.CounterVec
 	pending     prometheus.Gauge
 	tracked     prometheus.Gauge
 	historical  prometheus.Counter
 }
 
-func newMetrics(reg prometheus.Registerer) *metrics {
+func newMetrics(reg prometheus.Registerer, progress *kafka.Progress) *metrics {
 	m := &metrics{
 		records: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "picket_aggregator_records_total",
@@ -130,10 +138,14 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Help: "Scheduled time of the newest result ingested (the event-time watermark).",
 		}),
 	}
-	m.lag = prometheus.NewGauge(prometheus.GaugeOpts{
+	lag := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "picket_aggregator_consumer_lag_records",
-		Help: "Result records in Kafka not yet consumed, as of the last fetch.",
-	})
+		Help: "Result records waiting in this instance's partitions: end offset minus committed offset, as last measured.",
+	}, func() float64 { return float64(progress.Lag()) })
+	stalled := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "picket_aggregator_consumer_stalled_seconds",
+		Help: "How long the consumer has not advanced with records waiting, once that is stall_timeout or more; 0 while it makes progress.",
+	}, func() float64 { return progress.Stalled().Seconds() })
 	m.evaluation = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "picket_aggregator_rule_inputs_total",
 		Help: "Results offered to the alert rules, by outcome: evaluated in order, duplicate (seen before), late (behind the watermark by more than the lateness; stored but not evaluated).",
@@ -150,13 +162,14 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		Name: "picket_aggregator_historical_transitions_total",
 		Help: "Transitions older than alerting.max_page_age when decided (restore, changed rules, a backlog): recorded, never paged.",
 	})
-	reg.MustRegister(m.records, m.batch, m.transitions, m.lastEvent, m.lag, m.evaluation, m.pending, m.tracked, m.historical)
+	reg.MustRegister(m.records, m.batch, m.transitions, m.lastEvent, lag, stalled, m.evaluation, m.pending, m.tracked, m.historical)
 	return m
 }
 
 // New builds an aggregator writing to st.
 func New(cfg Config, st *store.Store, log *slog.Logger, reg prometheus.Registerer) (*Aggregator, error) {
-	a := &Aggregator{cfg: cfg, log: log, store: st, metrics: newMetrics(reg), now: time.Now}
+	progress := kafka.NewProgress(cfg.StallTimeout)
+	a := &Aggregator{cfg: cfg, log: log, store: st, metrics: newMetrics(reg, progress), progress: progress, now: time.Now}
 	a.alerts = newAlerting(a)
 	// A new assignment may bring checks another instance was evaluating: the
 	// rules' state of those partitions is rebuilt before their next batch;
@@ -172,16 +185,18 @@ func New(cfg Config, st *store.Store, log *slog.Logger, reg prometheus.Registere
 	return a, nil
 }
 
-// Ready reports whether Kafka and ClickHouse answer.
+// Ready reports whether Kafka and ClickHouse answer and the consumer makes
+// progress (not stalled for stall_timeout with records waiting).
 func (a *Aggregator) Ready(ctx context.Context) error {
-	return errors.Join(a.client.Ping(ctx), a.store.Ping(ctx))
+	return errors.Join(a.client.Ping(ctx), a.store.Ping(ctx), a.progress.Err())
 }
 
 // Run migrates the schema, restores alert states and consumes until ctx is done.
 func (a *Aggregator) Run(ctx context.Context) error {
 	defer a.client.Close()
 	if err := retry.Do(ctx, retry.Default, a.log, "create topics", func(ctx context.Context) error {
-		return kafka.EnsureTopics(ctx, a.client, a.cfg.Kafka)
+		k := a.cfg.Kafka
+		return kafka.EnsureTopics(ctx, a.client, k, k.ResultsTopic, k.AlertsTopic, k.DeadLetterTopic)
 	}); err != nil {
 		return err
 	}
@@ -206,8 +221,7 @@ func (a *Aggregator) Run(ctx context.Context) error {
 	}()
 	defer func() { stopIdle(); <-idleDone }()
 	err := kafka.ConsumeBatches(ctx, a.client, a.log, kafka.Batching{
-		MaxRecords: a.cfg.BatchMaxRecords, MaxWait: a.cfg.BatchMaxWait,
-		Lag: func(n int64) { a.metrics.lag.Set(float64(n)) },
+		MaxRecords: a.cfg.BatchMaxRecords, MaxWait: a.cfg.BatchMaxWait, Progress: a.progress,
 	}, a.handle)
 	a.log.Info("aggregator stopped")
 	return err
@@ -239,8 +253,10 @@ func (a *Aggregator) handle(ctx context.Context, recs []*kgo.Record) error {
 			maxAt = at
 		}
 	}
-	if err := retry.Do(ctx, retry.Default, a.log, "produce dead letters", func(ctx context.Context) error {
-		return kafka.Produce(ctx, a.client, dead...)
+	// A dead letter too large to copy whole is parked cut to fit: one the
+	// producer refused would stop ingestion for good.
+	if err := a.retry(ctx, "produce dead letters", func(ctx context.Context) error {
+		return kafka.ProduceDeadLetters(ctx, a.client, dead...)
 	}); err != nil {
 		return err
 	}
@@ -252,7 +268,7 @@ func (a *Aggregator) handle(ctx context.Context, recs []*kgo.Record) error {
 	if err != nil {
 		return err
 	}
-	if err := retry.Do(ctx, retry.Default, a.log, "insert results", func(ctx context.Context) error {
+	if err := a.retry(ctx, "insert results", func(ctx context.Context) error {
 		return a.store.InsertResults(ctx, rows)
 	}); err != nil {
 		return err
@@ -282,55 +298,29 @@ func (a *Aggregator) handle(ctx context.Context, recs []*kgo.Record) error {
 	return nil
 }
 
+// retry is retry.Do that tells the consumer's progress what it is retrying,
+// so a stall says why.
+func (a *Aggregator) retry(ctx context.Context, what string, fn func(context.Context) error) error {
+	return retry.Do(ctx, retry.Default, a.log, what, func(ctx context.Context) error {
+		err := fn(ctx)
+		if err != nil {
+			a.progress.Retrying(what, err)
+		}
+		return err
+	})
+}
+
 // rebuildRollups recomputes the minute, hour and day rollups the batch's rows
 // fall in, from the deduplicated raw rows: a redelivered or late result
 // changes nothing, or exactly its own buckets.
 func (a *Aggregator) rebuildRollups(ctx context.Context, recs []*kgo.Record, rows []store.ResultRow) error {
-	// Per partition: a batch mixes partitions that may be far apart in event
-	// time (catching up), and one span over all of them would rebuild
-	// buckets nothing touched.
-	type span struct {
-		checks   []string
-		seen     map[string]bool
-		from, to time.Time
-	}
-	var order []int32
-	spans := map[int32]*span{}
+	var spans ingest.Spans
 	for i, r := range rows {
-		p := recs[i].Partition
-		sp := spans[p]
-		if sp == nil {
-			sp = &span{seen: map[string]bool{}, from: r.ScheduledAt, to: r.ScheduledAt}
-			spans[p] = sp
-			order = append(order, p)
-		}
-		if !sp.seen[r.CheckID] {
-			sp.seen[r.CheckID] = true
-			sp.checks = append(sp.checks, r.CheckID)
-		}
-		sp.from, sp.to = minTime(sp.from, r.ScheduledAt), maxTime(sp.to, r.ScheduledAt)
+		spans.Add(recs[i].Partition, r)
 	}
-	for _, p := range order {
-		sp := spans[p]
-		if err := retry.Do(ctx, retry.Default, a.log, "rebuild rollups", func(ctx context.Context) error {
-			return a.store.RebuildRollups(ctx, sp.checks, sp.from, sp.to)
-		}); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-func minTime(a, b time.Time) time.Time {
-	if b.Before(a) {
-		return b
-	}
-	return a
-}
-
-func maxTime(a, b time.Time) time.Time {
-	if b.After(a) {
-		return b
-	}
-	return a
+	return spans.Each(func(checks []string, from, to time.Time) error {
+		return a.retry(ctx, "rebuild rollups", func(ctx context.Context) error {
+			return a.store.RebuildRollups(ctx, checks, from, to)
+		})
+	})
 }

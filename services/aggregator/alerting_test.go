@@ -24,9 +24,9 @@ import (
 	"github.com/picket-dev/picket/services/aggregator/ingest"
 )
 
-// runAggregator runs an aggregator with its own registry until stop is
+// runAlerting runs an aggregator with its own registry until stop is
 // called or the test ends.
-func (e *env) runAggregator(t *testing.T, hook func(*Aggregator)) (reg *prometheus.Registry, stop func()) {
+func (e *env) runAlerting(t *testing.T, hook func(*Aggregator)) (reg *prometheus.Registry, stop func()) {
 	t.Helper()
 	reg = prometheus.NewRegistry()
 	a, err := New(e.cfg, e.store, slog.New(slog.DiscardHandler), reg)
@@ -179,7 +179,7 @@ func TestRebalanceMidOutOfOrderStreamGivesTheInOrderTransitions(t *testing.T) {
 	var hold atomic.Bool
 	held, release := make(chan struct{}), make(chan struct{})
 	doneA := make(chan struct{})
-	regA, _ := e.runAggregator(t, func(a *Aggregator) {
+	regA, _ := e.runAlerting(t, func(a *Aggregator) {
 		a.afterWrite = func() error {
 			if hold.CompareAndSwap(true, false) {
 				close(held)
@@ -203,7 +203,7 @@ func TestRebalanceMidOutOfOrderStreamGivesTheInOrderTransitions(t *testing.T) {
 	produce(third, third+7)
 	<-held
 	produce(third+7, 2*third)
-	regB, _ := e.runAggregator(t, nil) // B joins: the group rebalances mid-stream
+	regB, _ := e.runAlerting(t, nil) // B joins: the group rebalances mid-stream
 	adm := kadm.NewClient(e.client)
 	poll(t, "B waiting to join", func() (bool, string) {
 		gs, err := adm.DescribeGroups(context.Background(), e.cfg.Group)
@@ -286,7 +286,7 @@ func TestSilentCheckResolvesOnceAndResumes(t *testing.T) {
 		recs = append(recs, record(t, ev))
 	}
 	e.produce(t, recs...)
-	reg, stop := e.runAggregator(t, nil)
+	reg, stop := e.runAlerting(t, nil)
 	// Only api's transitions: other may go stale too in a long pause.
 	apiAlerts := func() []store.AlertRow {
 		var out []store.AlertRow
@@ -320,7 +320,7 @@ func TestSilentCheckResolvesOnceAndResumes(t *testing.T) {
 
 	// A restart rebuilds api from the stored results and the topic's stale
 	// state: it is not resolved again.
-	reg, _ = e.runAggregator(t, nil)
+	reg, _ = e.runAlerting(t, nil)
 	var more []*kgo.Record
 	for i := 60; i < 70; i++ {
 		more = append(more, record(t, result(other, i, true)))
@@ -328,7 +328,7 @@ func TestSilentCheckResolvesOnceAndResumes(t *testing.T) {
 	e.produce(t, more...)
 	poll(t, "the restarted aggregator ingests", func() (bool, string) {
 		s := e.stats(t, other).Samples
-		return s == 70, fmt.Sprint(s)
+		return s == 70-6, fmt.Sprint(s) // stats leave the skipped runs out too
 	})
 	poll(t, "the restored stale check evicted", func() (bool, string) {
 		n := gauge(t, reg, "picket_aggregator_tracked_checks")
@@ -399,7 +399,7 @@ func TestWholePartitionSilentGoesStaleOnTheWallClock(t *testing.T) {
 		recs = append(recs, record(t, result("api", i, i < 10)))
 	}
 	e.produce(t, recs...)
-	e.runAggregator(t, nil)
+	e.runAlerting(t, nil)
 	poll(t, "the down, then the stale transition", func() (bool, string) {
 		a := e.alerts(t)
 		return len(a) == 2 && a[0].State == alert.StateStale, fmt.Sprint(a)
@@ -423,7 +423,7 @@ func TestRestoreResolvesACheckSilentSinceBeforeTheHorizon(t *testing.T) {
 		recs = append(recs, record(t, result(other, i, true)))
 	}
 	e.produce(t, recs...)
-	_, stop := e.runAggregator(t, nil) // stale_after 1000: api stays down
+	_, stop := e.runAlerting(t, nil) // stale_after 1000: api stays down
 	poll(t, "api down", func() (bool, string) { return len(e.alerts(t)) == 1, fmt.Sprint(e.alerts(t)) })
 	poll(t, "everything stored", func() (bool, string) {
 		s := e.stats(t, other).Samples
@@ -433,7 +433,7 @@ func TestRestoreResolvesACheckSilentSinceBeforeTheHorizon(t *testing.T) {
 
 	e.cfg.Alerting.StaleAfter = 5
 	e.cfg.Alerting.RestoreHorizon = 15 * time.Second // from 44 s: api's results are all older
-	e.runAggregator(t, nil)
+	e.runAlerting(t, nil)
 	poll(t, "api resolved at the rebuild", func() (bool, string) { return len(e.alerts(t)) == 2, fmt.Sprint(e.alerts(t)) })
 	a := e.alerts(t)[0]
 	if a.State != alert.StateStale || !a.At.Equal(t0.Add(24*time.Second)) || !a.Historical ||

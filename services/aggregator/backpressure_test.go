@@ -7,10 +7,11 @@ import (
 	"sync/atomic"
 	"testing"
 
-	"github.com/picket-dev/picket/platform/store"
-	"github.com/picket-dev/picket/platform/store/embedded/embeddedtest"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/picket-dev/picket/platform/store"
+	"github.com/picket-dev/picket/platform/store/embedded/embeddedtest"
 )
 
 // outage makes the real embedded engine refuse inserts while down is set, as

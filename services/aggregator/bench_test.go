@@ -26,6 +26,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/durationpb"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
 	"github.com/picket-dev/picket/platform/kafka"
 	pollpkg "github.com/picket-dev/picket/platform/poll"
 	"github.com/picket-dev/picket/platform/store"
@@ -34,13 +42,6 @@ import (
 	eventsv1 "github.com/picket-dev/picket/schemas/gen/picket/events/v1"
 	"github.com/picket-dev/picket/services/aggregator/alert"
 	"github.com/picket-dev/picket/services/aggregator/ingest"
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/twmb/franz-go/pkg/kadm"
-	"github.com/twmb/franz-go/pkg/kfake"
-	"github.com/twmb/franz-go/pkg/kgo"
-	"google.golang.org/protobuf/proto"
-	"google.golang.org/protobuf/types/known/durationpb"
-	"google.golang.org/protobuf/types/known/timestamppb"
 )
 
 var (

@@ -143,7 +143,7 @@ func (n *Notifier) Ready(ctx context.Context) error { return n.client.Ping(ctx) 
 func (n *Notifier) Run(ctx context.Context) error {
 	defer n.client.Close()
 	if err := retry.Do(ctx, retry.Default, n.log, "create topics", func(ctx context.Context) error {
-		return kafka.EnsureTopics(ctx, n.client, n.cfg.Kafka)
+		return kafka.EnsureTopics(ctx, n.client, n.cfg.Kafka, n.cfg.Kafka.AlertsTopic)
 	}); err != nil {
 		return err
 	}
@@ -166,7 +166,7 @@ func (n *Notifier) handle(ctx context.Context, recs []*kgo.Record) error {
 		evs = append(evs, &ev)
 	}
 	if err := retry.Do(ctx, retry.Default, n.log, "produce dead letters", func(ctx context.Context) error {
-		return kafka.Produce(ctx, n.client, dead...)
+		return kafka.ProduceDeadLetters(ctx, n.client, dead...)
 	}); err != nil {
 		return err
 	}

@@ -4,12 +4,13 @@ import (
 	"context"
 	"testing"
 
-	"github.com/picket-dev/picket/cli/devstack"
-	"github.com/picket-dev/picket/platform/store/clickhouse"
-	"github.com/picket-dev/picket/services/prober/check"
 	"github.com/testcontainers/testcontainers-go"
 	tcclickhouse "github.com/testcontainers/testcontainers-go/modules/clickhouse"
 	"github.com/testcontainers/testcontainers-go/modules/redpanda"
+
+	"github.com/picket-dev/picket/cli/devstack"
+	"github.com/picket-dev/picket/platform/store/clickhouse"
+	"github.com/picket-dev/picket/services/prober/check"
 )
 
 // Images of the production dependencies the container suites run against.

@@ -6,7 +6,6 @@ package e2e
 import (
 	"encoding/json"
 	"fmt"
-	"github.com/picket-dev/picket/platform/poll"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -16,10 +15,12 @@ import (
 	"time"
 
 	"github.com/picket-dev/picket/cli/devstack"
+	"github.com/picket-dev/picket/platform/poll"
 	"github.com/picket-dev/picket/services/aggregator/alert"
 	"github.com/picket-dev/picket/services/notifier"
 	"github.com/picket-dev/picket/services/notifier/deliver"
 	"github.com/picket-dev/picket/services/prober/check"
+	"github.com/picket-dev/picket/services/prober/schedule"
 	"github.com/picket-dev/picket/services/query/api"
 )
 
@@ -38,12 +39,14 @@ func (p stackPipeline) QueryURL() string  { return p.s.QueryURL }
 func (p stackPipeline) StopProber() error { return p.s.StopProber() }
 
 // scriptedTarget answers 200 to its first okBefore requests, 500 to the next
-// failing ones, and 200 after that, counting what it served.
+// failing ones, and 200 after that, logging what it served and when: the
+// ground truth the pipeline's stats and alerts are checked against.
 type scriptedTarget struct {
 	okBefore, failing int
 	mu                sync.Mutex
 	served            map[int]int
 	arrivals          []time.Time
+	statuses          []int
 }
 
 func (st *scriptedTarget) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -55,8 +58,72 @@ func (st *scriptedTarget) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		status = http.StatusInternalServerError
 	}
 	st.served[status]++
+	st.statuses = append(st.statuses, status)
 	st.mu.Unlock()
 	w.WriteHeader(status)
+}
+
+// servedResult is one request the target served, at its scheduled tick.
+type servedResult struct {
+	tick time.Time
+	ok   bool
+}
+
+// ticks places each request the target served on the check's grid: a run
+// starts after its tick and before the next (the scheduler never starts a
+// run an interval late: it skips to the next grid point). Runs of one check
+// never overlap, so arrival order is tick order, and a skipped tick is simply
+// absent, as it is from the results.
+func ticks(t *testing.T, arrivals []time.Time, statuses []int, id string, interval time.Duration) []servedResult {
+	t.Helper()
+	offset := schedule.Offset(id, interval)
+	out := make([]servedResult, len(arrivals))
+	for i, a := range arrivals {
+		out[i] = servedResult{tick: schedule.Next(a.Add(-interval), interval, offset), ok: statuses[i] == http.StatusOK}
+		if i > 0 && !out[i].tick.After(out[i-1].tick) {
+			t.Fatalf("requests %d and %d both map to tick %s (arrivals %s, %s): a run started over an interval late",
+				i-1, i, out[i].tick, arrivals[i-1], a)
+		}
+	}
+	return out
+}
+
+// expectedTransition is what an availability rule must emit, computed from
+// what the target served, independently of the aggregator.
+type expectedTransition struct {
+	to           string
+	at           time.Time
+	availability float64
+}
+
+// expectTransitions applies an availability rule (threshold over the window
+// ending at each result, (at-window, at]; no verdict before minSamples
+// results) to the served results in tick order.
+func expectTransitions(rs []servedResult, window time.Duration, threshold float64, minSamples int) []expectedTransition {
+	var out []expectedTransition
+	down := false
+	for i, r := range rs {
+		samples, ok := 0, 0
+		for j := i; j >= 0 && rs[j].tick.After(r.tick.Add(-window)); j-- {
+			samples++
+			if rs[j].ok {
+				ok++
+			}
+		}
+		if samples < minSamples {
+			continue
+		}
+		avail := float64(ok) / float64(samples)
+		if failing := avail < threshold; failing != down {
+			down = failing
+			to := alert.StateUp
+			if down {
+				to = alert.StateDown
+			}
+			out = append(out, expectedTransition{to: to, at: r.tick, availability: avail})
+		}
+	}
+	return out
 }
 
 func (st *scriptedTarget) total() int {
@@ -129,7 +196,7 @@ func outageAndRecovery(t *testing.T, start startFunc) {
 	defer hook.Close()
 
 	cfg := devstack.DefaultConfig()
-	cfg.Demo.Enabled = false
+	cfg.Demo.Enabled, cfg.Prober.Definitions = false, false
 	cfg.Webhooks = append(cfg.Webhooks, notifier.WebhookConfig{Name: "recorder", URL: hook.URL, Timeout: 5 * time.Second})
 	// 80 % over 2 s: 20 results per window at a 100 ms interval. The first
 	// result waits a lateness (1 s of event time) for other locations' results.
@@ -155,7 +222,7 @@ func outageAndRecovery(t *testing.T, start startFunc) {
 		served[k] = v
 	}
 	total := len(target.arrivals)
-	failStart, failEnd := target.arrivals[okBefore], target.arrivals[okBefore+failing]
+	results := ticks(t, target.arrivals, target.statuses, "shop", interval)
 	target.mu.Unlock()
 
 	// Stats equal what the target itself served.
@@ -194,28 +261,55 @@ func outageAndRecovery(t *testing.T, start startFunc) {
 	if len(got) != 2 || got[0].State != "down" || got[1].State != "up" {
 		t.Fatalf("webhook got %d payloads %+v, want one down then one up", len(got), got)
 	}
+	// The texts are what the served results imply: the availability over
+	// the window at the tick that crossed the threshold (15/20 and 16/20
+	// when every tick ran; a skipped tick changes them, and the rule too).
+	rule := cfg.Alerting.Rules["availability"]
+	want := expectTransitions(results, rule.Window, rule.Threshold, int(rule.Window/interval)/2)
+	if len(want) != 2 || want[0].to != alert.StateDown || want[1].to != alert.StateUp {
+		t.Fatalf("the target served %v: its results imply transitions %+v, not one down and one up", served, want)
+	}
 	down, up := got[0], got[1]
-	downAt, _ := time.Parse(time.RFC3339Nano, down.At)
-	upAt, _ := time.Parse(time.RFC3339Nano, up.At)
-	// The 5th failure among the window's 20 results drops it to 15/20.
-	wantDown := fmt.Sprintf("Website Shop checkout is down. availability=75.00%%, time=%s", downAt.UTC().Format(time.RFC3339))
+	wantDown := fmt.Sprintf("Website Shop checkout is down. availability=%s, time=%s",
+		alert.Percent(want[0].availability), want[0].at.UTC().Format(time.RFC3339))
 	if down.Message != wantDown {
 		t.Errorf("down message\n got %q\nwant %q", down.Message, wantDown)
 	}
-	// It is the tick of the 5th failing request.
-	if fifth := failStart.Add(4 * interval); downAt.Before(fifth.Add(-interval)) || downAt.After(fifth.Add(interval)) {
-		t.Errorf("down at %s, the 5th failure was served at %s", downAt, fifth)
-	}
-	// Recovery at the 16th success after the outage: 16/20; 35 + 16 ticks after the down.
-	wantUp := fmt.Sprintf("Website Shop checkout is up again. availability=80.00%%, time=%s, recovered after 5.1s (down since %s)",
-		upAt.UTC().Format(time.RFC3339), downAt.UTC().Format(time.RFC3339))
+	wantUp := fmt.Sprintf("Website Shop checkout is up again. availability=%s, time=%s, recovered after %s (down since %s)",
+		alert.Percent(want[1].availability), want[1].at.UTC().Format(time.RFC3339),
+		want[1].at.Sub(want[0].at).Round(time.Millisecond), want[0].at.UTC().Format(time.RFC3339))
 	if up.Message != wantUp {
 		t.Errorf("up message\n got %q\nwant %q", up.Message, wantUp)
 	}
-	if upAt.Before(failEnd) {
-		t.Errorf("up at %s, before the outage ended at %s", upAt, failEnd)
+	for i, p := range got {
+		if at, err := time.Parse(time.RFC3339Nano, p.At); err != nil || !at.Equal(want[i].at) {
+			t.Errorf("%s at %s (%v), want the tick %s", p.State, p.At, err, want[i].at)
+		}
 	}
 	if alerts.Alerts[0].Message != up.Message || alerts.Alerts[1].Message != down.Message {
 		t.Errorf("alert history %+v does not match the webhook payloads", alerts.Alerts)
+	}
+}
+
+// The ground truth follows what was served: with every tick run, the down
+// comes at the 5th failure (15/20) and the up at the 16th success (16/20);
+// a tick the prober skipped under load changes both, and the expectation
+// with them, instead of failing the scenario.
+func TestExpectTransitionsFollowTheServedTicks(t *testing.T) {
+	const interval = 100 * time.Millisecond
+	base := time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC)
+	var rs []servedResult
+	for i := range 120 {
+		rs = append(rs, servedResult{tick: base.Add(time.Duration(i) * interval), ok: i < 40 || i >= 80})
+	}
+	got := expectTransitions(rs, 2*time.Second, 0.8, 10)
+	want := []expectedTransition{{alert.StateDown, rs[44].tick, 0.75}, {alert.StateUp, rs[95].tick, 0.8}}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("every tick run: %+v, want %+v", got, want)
+	}
+	skipped := append(append([]servedResult(nil), rs[:30]...), rs[31:]...) // tick 30 skipped
+	got = expectTransitions(skipped, 2*time.Second, 0.8, 10)
+	if len(got) != 2 || got[0].availability != 15.0/19 || !got[0].at.Equal(rs[43].tick) {
+		t.Fatalf("tick 30 skipped: %+v, want the down at the 4th failure with 15/19 (78.95 %%)", got)
 	}
 }

@@ -14,8 +14,9 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/picket-dev/picket/cli/demo"
 	"golang.org/x/sync/errgroup"
+
+	"github.com/picket-dev/picket/cli/demo"
 )
 
 func main() {
@@ -36,7 +37,7 @@ func run(ctx context.Context, args []string) error {
 	}
 	log := slog.New(slog.NewJSONHandler(os.Stderr, nil))
 	g, gctx := errgroup.WithContext(ctx)
-	for addr, h := range map[string]http.Handler{*target: demo.NewTarget(log), *receiver: demo.NewReceiver(log)} {
+	for addr, h := range map[string]http.Handler{*target: demo.NewTarget(log, demo.DefaultShape()), *receiver: demo.NewReceiver(log)} {
 		srv := &http.Server{Addr: addr, Handler: h, ReadHeaderTimeout: 5 * time.Second}
 		g.Go(func() error {
 			if err := srv.ListenAndServe(); !errors.Is(err, http.ErrServerClosed) {

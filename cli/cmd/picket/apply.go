@@ -8,13 +8,14 @@ import (
 	"strings"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kgo"
+
 	"github.com/picket-dev/picket/platform/config"
 	"github.com/picket-dev/picket/platform/kafka"
 	"github.com/picket-dev/picket/platform/service"
 	"github.com/picket-dev/picket/platform/telemetry"
 	"github.com/picket-dev/picket/services/prober"
 	"github.com/picket-dev/picket/services/prober/check"
-	"github.com/twmb/franz-go/pkg/kgo"
 )
 
 // applyConfig is `picket apply`'s configuration.
@@ -37,7 +38,7 @@ func apply(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if *file == "" {
 		return errors.New("apply: -f checks.yaml is required")
 	}
-	checks, err := check.Load(*file)
+	checks, err := check.LoadDefinitions(*file)
 	if err != nil {
 		return err
 	}
@@ -54,7 +55,7 @@ func apply(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	defer cl.Close()
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	if err := kafka.EnsureTopics(ctx, cl, cfg.Kafka); err != nil {
+	if err := kafka.EnsureTopics(ctx, cl, cfg.Kafka, cfg.Kafka.ChecksTopic); err != nil {
 		return err
 	}
 	plan, err := prober.Apply(ctx, cl, cfg.Kafka.ChecksTopic, checks, *prune, *dryRun)

@@ -14,6 +14,7 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -46,8 +47,19 @@ commands:
 Each command takes --config FILE and --set key=value; run 'picket <command> -h'.`
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	err := dispatch(ctx, args, stdout, stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		// -h or --help: the flag set has printed the command's usage; asking
+		// for help is not a failure.
+		return nil
+	}
+	return err
+}
+
+func dispatch(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
-		return errors.New(usage)
+		fmt.Fprintln(stderr, usage)
+		return errors.New("no command given")
 	}
 	switch args[0] {
 	case "dev":

@@ -17,6 +17,14 @@ import (
 	"github.com/picket-dev/picket/services/aggregator/alert"
 )
 
+// The scheduled times a result may have: the rollups' buckets (up to a day
+// past the result) and ClickHouse's DateTime range must hold them. A result
+// outside would be stored but fail every rollup rebuild, stopping ingestion.
+var (
+	minScheduledAt = time.Date(1970, 1, 1, 0, 0, 0, 0, time.UTC)
+	maxScheduledAt = time.Date(2100, 1, 1, 0, 0, 0, 0, time.UTC)
+)
+
 // ErrInvalid marks a record that decoded but breaks the CheckResult contract.
 var ErrInvalid = errors.New("invalid CheckResult")
 
@@ -46,10 +54,30 @@ func Validate(ev *eventsv1.CheckResult) error {
 		return invalid("scheduled_at", "missing")
 	case ev.GetScheduledAt().CheckValid() != nil:
 		return invalid("scheduled_at", "%v", ev.GetScheduledAt().CheckValid())
-	case ev.GetDuration().AsDuration() < 0:
-		return invalid("duration", "negative")
+	case ev.GetScheduledAt().AsTime().Before(minScheduledAt) || !ev.GetScheduledAt().AsTime().Before(maxScheduledAt):
+		return invalid("scheduled_at", "%s is outside [%s, %s)", ev.GetScheduledAt().AsTime().Format(time.RFC3339Nano),
+			minScheduledAt.Format(time.RFC3339), maxScheduledAt.Format(time.RFC3339))
 	case ev.GetHttpStatus() > 599:
 		return invalid("http_status", "%d is not an HTTP status", ev.GetHttpStatus())
+	}
+	for _, d := range []struct {
+		field string
+		d     *durationpb.Duration
+	}{
+		{"duration", ev.GetDuration()}, {"time_to_first_byte", ev.GetTimeToFirstByte()}, {"interval", ev.GetInterval()},
+		{"phases.dns", ev.GetPhases().GetDns()}, {"phases.connect", ev.GetPhases().GetConnect()},
+		{"phases.tls_handshake", ev.GetPhases().GetTlsHandshake()},
+		{"phases.server_processing", ev.GetPhases().GetServerProcessing()}, {"phases.transfer", ev.GetPhases().GetTransfer()},
+	} {
+		if d.d == nil {
+			continue
+		}
+		if err := d.d.CheckValid(); err != nil {
+			return invalid(d.field, "%v", err)
+		}
+		if d.d.AsDuration() < 0 {
+			return invalid(d.field, "negative")
+		}
 	}
 	if want := events.ResultID(ev.GetCheckId(), ev.GetLocation(), ev.GetScheduledAt().AsTime()); ev.GetResultId() != want {
 		return invalid("result_id", "%q is not the id of check %q at %q for tick %s (want %q)",
@@ -115,15 +143,13 @@ func Sample(ev *eventsv1.CheckResult) alert.Sample {
 	return s
 }
 
-var overload = eventsv1.FailureClass_FAILURE_CLASS_OVERLOAD.String()
-
 // StoredSample is what the alert rules see of a stored result.
 func StoredSample(r store.RecentResult) alert.Sample {
 	s := alert.Sample{
 		ResultID: r.ResultID, Location: r.Location, At: r.ScheduledAt,
 		Interval: time.Duration(r.IntervalMS) * time.Millisecond, Success: r.Success,
 		Duration: time.Duration(r.DurationMS * float64(time.Millisecond)),
-		Skipped:  r.FailureClass == overload,
+		Skipped:  r.FailureClass == store.OverloadClass,
 	}
 	if r.CertNotAfter.Unix() > 0 {
 		s.CertNotAfter = r.CertNotAfter

@@ -1,13 +1,15 @@
 package ingest
 
 import (
+	"strings"
 	"testing"
 	"time"
 
-	"github.com/picket-dev/picket/schemas/events"
-	eventsv1 "github.com/picket-dev/picket/schemas/gen/picket/events/v1"
 	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/picket-dev/picket/schemas/events"
+	eventsv1 "github.com/picket-dev/picket/schemas/gen/picket/events/v1"
 )
 
 func TestRowMapsEveryField(t *testing.T) {
@@ -38,5 +40,44 @@ func TestRowMapsEveryField(t *testing.T) {
 	r = Row(ev)
 	if r.FailureClass != "" || !r.CertNotAfter.IsZero() || r.DNSMS != 0 || r.Attempts != 1 {
 		t.Fatalf("success without phases or certificate: %+v", r)
+	}
+}
+
+// A result the rows would take but a rollup rebuild would not (a scheduled
+// time whose day bucket ends past ClickHouse's range: the rebuild fails on
+// every retry and ingestion stops), or whose durations are negative, is
+// refused naming the field, so it is dead-lettered instead.
+func TestValidateRefusesValuesTheStoreCannotHold(t *testing.T) {
+	for _, tc := range []struct {
+		mutate func(*eventsv1.CheckResult)
+		want   string
+	}{
+		{func(ev *eventsv1.CheckResult) {
+			ev.ScheduledAt = timestamppb.New(time.Date(9999, 12, 31, 23, 59, 59, 0, time.UTC))
+		},
+			"invalid CheckResult: field scheduled_at: 9999-12-31T23:59:59Z is outside [1970-01-01T00:00:00Z, 2100-01-01T00:00:00Z)"},
+		{func(ev *eventsv1.CheckResult) {
+			ev.ScheduledAt = timestamppb.New(time.Date(1969, 12, 31, 0, 0, 0, 0, time.UTC))
+		},
+			"invalid CheckResult: field scheduled_at: 1969-12-31T00:00:00Z is outside"},
+		{func(ev *eventsv1.CheckResult) { ev.Interval = durationpb.New(-time.Second) }, "invalid CheckResult: field interval: negative"},
+		{func(ev *eventsv1.CheckResult) { ev.TimeToFirstByte = durationpb.New(-time.Second) },
+			"invalid CheckResult: field time_to_first_byte: negative"},
+		{func(ev *eventsv1.CheckResult) {
+			ev.Phases = &eventsv1.Phases{Transfer: durationpb.New(-time.Millisecond)}
+		},
+			"invalid CheckResult: field phases.transfer: negative"},
+		{func(ev *eventsv1.CheckResult) { ev.Duration = &durationpb.Duration{Seconds: 1, Nanos: -1} },
+			"invalid CheckResult: field duration: "},
+	} {
+		ev := validResult()
+		tc.mutate(ev)
+		ev.ResultId = events.ResultID(ev.GetCheckId(), ev.GetLocation(), ev.GetScheduledAt().AsTime())
+		if err := Validate(ev); err == nil || !strings.HasPrefix(err.Error(), tc.want) {
+			t.Errorf("Validate: %v, want %q", err, tc.want)
+		}
+	}
+	if err := Validate(validResult()); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -101,3 +101,29 @@ func (s *StatusLine) Close() {
 	fmt.Fprintln(s.w)
 	s.text = ""
 }
+
+func (r *replayer) progress() Progress {
+	done, total := r.state.Offsets()
+	p := Progress{Done: done, Total: total, Elapsed: time.Since(r.start), ETA: -1}
+	if secs := p.Elapsed.Seconds(); secs > 0 {
+		p.Rate = float64(done-r.done0) / secs
+	}
+	if p.Rate > 0 {
+		p.ETA = time.Duration(float64(total-done) / p.Rate * float64(time.Second))
+	}
+	return p
+}
+
+// report tells the progress after a durable batch: to o.Progress, and to
+// the log at most every o.LogEvery (and at the end).
+func (r *replayer) report() {
+	pr := r.progress()
+	if r.o.Progress != nil {
+		r.o.Progress(pr)
+	}
+	if r.o.LogEvery > 0 && (time.Since(r.lastLog) >= r.o.LogEvery || len(r.fetching) == 0) {
+		r.lastLog = time.Now()
+		r.o.Log.Info("replay progress", "percent", fmt.Sprintf("%.1f", pr.Percent()), "records", pr.Done, "of", pr.Total,
+			"records_per_second", int64(pr.Rate), "eta", pr.ETAString())
+	}
+}

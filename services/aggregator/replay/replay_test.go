@@ -16,13 +16,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/picket-dev/picket/platform/kafka"
-	"github.com/picket-dev/picket/platform/poll"
-	"github.com/picket-dev/picket/platform/store"
-	"github.com/picket-dev/picket/platform/store/embedded/embeddedtest"
-	"github.com/picket-dev/picket/schemas/events"
-	eventsv1 "github.com/picket-dev/picket/schemas/gen/picket/events/v1"
-	"github.com/picket-dev/picket/services/aggregator"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kfake"
@@ -30,6 +23,14 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/picket-dev/picket/platform/kafka"
+	"github.com/picket-dev/picket/platform/poll"
+	"github.com/picket-dev/picket/platform/store"
+	"github.com/picket-dev/picket/platform/store/embedded/embeddedtest"
+	"github.com/picket-dev/picket/schemas/events"
+	eventsv1 "github.com/picket-dev/picket/schemas/gen/picket/events/v1"
+	"github.com/picket-dev/picket/services/aggregator"
 )
 
 var (

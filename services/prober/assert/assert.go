@@ -18,16 +18,19 @@ import (
 )
 
 // Assertion is one line of a check's assertions: exactly one field is set.
+// The fields are omitted when empty, so that an encoded assertion (a check
+// definition) decodes with the one field it had: an encoded empty status
+// list would make every other assertion two assertions.
 type Assertion struct {
 	// Status lists accepted codes: 200, "2xx", "200-204".
-	Status []string `yaml:"status"`
+	Status []string `yaml:"status,omitempty"`
 	// ResponseTime bounds the total time or one phase.
-	ResponseTime *Timing `yaml:"response_time"`
-	Body         *Body   `yaml:"body"`
-	JSON         *JSON   `yaml:"json"`
-	Header       *Header `yaml:"header"`
+	ResponseTime *Timing `yaml:"response_time,omitempty"`
+	Body         *Body   `yaml:"body,omitempty"`
+	JSON         *JSON   `yaml:"json,omitempty"`
+	Header       *Header `yaml:"header,omitempty"`
 	// CertificateDaysLeft is the least number of days before the chain expires.
-	CertificateDaysLeft *int `yaml:"certificate_days_left"`
+	CertificateDaysLeft *int `yaml:"certificate_days_left,omitempty"`
 
 	status []statusRange
 	regex  *regexp.Regexp
@@ -62,6 +65,15 @@ type Header struct {
 	Matches string `yaml:"matches"`
 }
 
+// phase is the phase bounded; "" means total. Compile leaves the field as
+// written: it prepares, it never rewrites the check.
+func (t *Timing) phase() string {
+	if t.Phase == "" {
+		return "total"
+	}
+	return t.Phase
+}
+
 // Phases a Timing may name.
 var Phases = []string{"total", "dns", "connect", "tls", "processing", "transfer", "ttfb"}
 
@@ -83,19 +95,18 @@ func (a *Assertion) Compile() error {
 		if len(a.Status) == 0 {
 			return errors.New("status: list at least one code, class (2xx) or range (200-204)")
 		}
+		var ranges []statusRange
 		for i, s := range a.Status {
 			r, err := parseStatus(s)
 			if err != nil {
 				return fmt.Errorf("status[%d]: %w", i, err)
 			}
-			a.status = append(a.status, r)
+			ranges = append(ranges, r)
 		}
+		a.status = ranges // a second Compile does not add them again
 	case a.ResponseTime != nil:
 		t := a.ResponseTime
-		if t.Phase == "" {
-			t.Phase = "total"
-		}
-		if !contains(Phases, t.Phase) {
+		if !contains(Phases, t.phase()) {
 			return fmt.Errorf("response_time.phase: %q is not one of %s", t.Phase, strings.Join(Phases, ", "))
 		}
 		if t.Below <= 0 {
@@ -202,7 +213,7 @@ func (a *Assertion) String() string {
 	case a.Status != nil:
 		return "status " + strings.Join(a.Status, ", ")
 	case a.ResponseTime != nil:
-		return fmt.Sprintf("%s time below %s", a.ResponseTime.Phase, a.ResponseTime.Below)
+		return fmt.Sprintf("%s time below %s", a.ResponseTime.phase(), a.ResponseTime.Below)
 	case a.Body != nil && a.Body.Contains != "":
 		return fmt.Sprintf("body contains %q", a.Body.Contains)
 	case a.Body != nil:
@@ -237,8 +248,8 @@ func (a *Assertion) Check(o Observed) Outcome {
 		}
 		return fail("status %d, expected %s", o.Status, strings.Join(a.Status, " or "))
 	case a.ResponseTime != nil:
-		if d := o.Timings[a.ResponseTime.Phase]; d >= a.ResponseTime.Below {
-			return fail("%s time %s, expected below %s", a.ResponseTime.Phase, d.Round(time.Microsecond), a.ResponseTime.Below)
+		if d := o.Timings[a.ResponseTime.phase()]; d >= a.ResponseTime.Below {
+			return fail("%s time %s, expected below %s", a.ResponseTime.phase(), d.Round(time.Microsecond), a.ResponseTime.Below)
 		}
 	case a.Body != nil && a.regex == nil:
 		if !strings.Contains(string(o.Body), a.Body.Contains) {

@@ -6,24 +6,20 @@
 package check
 
 import (
-	"bytes"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
 	"fmt"
-	"github.com/picket-dev/picket/services/prober/assert"
-	"io"
 	"maps"
 	"net"
 	"net/http"
-	"net/url"
 	"os"
 	"regexp"
 	"slices"
 	"strings"
 	"time"
 
-	"go.yaml.in/yaml/v3"
+	"github.com/picket-dev/picket/services/prober/assert"
 )
 
 // Check is one scheduled probe.
@@ -51,6 +47,10 @@ type Check struct {
 	Journey *Journey `yaml:"journey"`
 	// Assertions are judged on every run that got an answer.
 	Assertions []assert.Assertion `yaml:"assertions"`
+
+	// compiled is set by a successful Compile, compileErr by a failed one.
+	compiled   bool
+	compileErr error
 }
 
 // RunsAt reports whether the check runs at location.
@@ -124,6 +124,7 @@ func (o *TLSOptions) Config(host string) *tls.Config {
 	return cfg
 }
 
+// load reads the CA file (part of Compile: the path is the prober's).
 func (o *TLSOptions) load(field string) error {
 	if o == nil || o.CAFile == "" {
 		return nil
@@ -132,10 +133,11 @@ func (o *TLSOptions) load(field string) error {
 	if err != nil {
 		return fmt.Errorf("%s.ca_file: %w", field, err)
 	}
-	o.roots = x509.NewCertPool()
-	if !o.roots.AppendCertsFromPEM(pem) {
+	roots := x509.NewCertPool()
+	if !roots.AppendCertsFromPEM(pem) {
 		return fmt.Errorf("%s.ca_file: %s holds no PEM certificate", field, o.CAFile)
 	}
+	o.roots = roots
 	return nil
 }
 
@@ -231,7 +233,8 @@ var labelPattern = regexp.MustCompile(`^[a-z][a-z0-9_]{0,62}$`)
 
 var idPattern = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,127}$`)
 
-// Load reads and validates a check file.
+// Load reads a check file and prepares its checks to run on this machine:
+// it is Parse, for a prober that runs the file's checks itself.
 func Load(path string) ([]Check, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
@@ -244,12 +247,28 @@ func Load(path string) ([]Check, error) {
 	return checks, nil
 }
 
-// Parse decodes and validates a check file's contents, applying defaults.
+// Parse decodes and validates a check file's contents, applying defaults,
+// then compiles every check (reading its ca_file, body_file and secrets).
 func Parse(b []byte) ([]Check, error) {
-	dec := yaml.NewDecoder(bytes.NewReader(b))
-	dec.KnownFields(true)
+	checks, err := Decode(b)
+	if err != nil {
+		return nil, err
+	}
+	for i := range checks {
+		if err := checks[i].Compile(); err != nil {
+			return nil, fmt.Errorf("%s: %w", checkName(i, checks[i].ID), err)
+		}
+	}
+	return checks, nil
+}
+
+// Decode decodes and validates a check file's contents, applying defaults.
+// It is pure: no file or environment variable is read, so it validates a
+// file on a machine that has neither the probers' secrets nor their CA files.
+// Errors name the check (checks[i], with its id when it has one) and the field.
+func Decode(b []byte) ([]Check, error) {
 	var f File
-	if err := dec.Decode(&f); err != nil && !errors.Is(err, io.EOF) {
+	if err := decodeStrict(b, &f); err != nil {
 		return nil, err
 	}
 	seen := map[string]int{}
@@ -257,10 +276,7 @@ func Parse(b []byte) ([]Check, error) {
 		c := &f.Checks[i]
 		c.ApplyDefaults()
 		if err := c.Validate(); err != nil {
-			if c.ID != "" {
-				return nil, fmt.Errorf("checks[%d] (%s): %w", i, c.ID, err)
-			}
-			return nil, fmt.Errorf("checks[%d]: %w", i, err)
+			return nil, fmt.Errorf("%s: %w", checkName(i, c.ID), err)
 		}
 		if j, dup := seen[c.ID]; dup {
 			return nil, fmt.Errorf("checks[%d]: id %q is also used by checks[%d]", i, c.ID, j)
@@ -268,6 +284,14 @@ func Parse(b []byte) ([]Check, error) {
 		seen[c.ID] = i
 	}
 	return f.Checks, nil
+}
+
+// checkName is how an error names the i-th check of a file.
+func checkName(i int, id string) string {
+	if id != "" {
+		return fmt.Sprintf("checks[%d] (%s)", i, id)
+	}
+	return fmt.Sprintf("checks[%d]", i)
 }
 
 // ApplyDefaults fills the fields a check file may leave out.
@@ -322,7 +346,9 @@ var methods = []string{
 	http.MethodDelete, http.MethodOptions,
 }
 
-// Validate reports the first invalid field, by its YAML name.
+// Validate reports the first invalid field, by its YAML name. It is pure: it
+// reads no file and no environment variable and changes nothing, so a check
+// validates anywhere; Compile does the reads where the check runs.
 func (c Check) Validate() error {
 	switch {
 	case c.ID == "":
@@ -356,7 +382,7 @@ func (c Check) Validate() error {
 	default:
 		return fmt.Errorf("%s: a check has exactly one type", strings.Join(types, ", "))
 	}
-	if err := c.compileAssertions(); err != nil {
+	if err := c.validateAssertions(); err != nil {
 		return err
 	}
 	switch {
@@ -368,47 +394,52 @@ func (c Check) Validate() error {
 		if c.TLS.MinDaysLeft < 0 {
 			return fmt.Errorf("tls.min_days_left: %d must not be negative", c.TLS.MinDaysLeft)
 		}
-		if err := validAddress("tls.address", c.TLS.Address); err != nil {
-			return err
-		}
-		return c.TLS.Options.load("tls")
+		return validAddress("tls.address", c.TLS.Address)
 	case c.Journey != nil:
 		return c.Journey.validate()
 	}
-	return c.validateHTTP()
+	return c.HTTP.validate("http")
 }
 
-// validateHTTP validates and compiles c.HTTP.
-func (c *Check) validateHTTP() error {
-	h := c.HTTP
-	if err := h.TLS.load("http.tls"); err != nil {
-		return err
-	}
-	if err := h.compile(); err != nil {
-		return err
-	}
-	u, err := url.Parse(h.URL)
+// Compile validates c and prepares it to run on this machine: it reads the
+// ca_file and body_file it names and the secrets of password_env and
+// bearer_token_env, and builds its transport. It runs where the check runs
+// (the prober), never where the check was written: a definition published by
+// `picket apply` carries these as references. The error names the field.
+func (c *Check) Compile() error {
+	c.compiled, c.compileErr = false, c.compile()
+	c.compiled = c.compileErr == nil
+	return c.compileErr
+}
+
+// Runnable reports why c cannot run here: it was not compiled, or its
+// compile step failed (a secret or CA file missing on this machine).
+func (c Check) Runnable() error {
 	switch {
-	case h.URL == "":
-		return errors.New("http.url: required")
-	case err != nil:
-		return fmt.Errorf("http.url: %w", err)
-	case u.Scheme != "http" && u.Scheme != "https":
-		return fmt.Errorf("http.url: %q must be an http or https URL", h.URL)
-	case u.Host == "":
-		return fmt.Errorf("http.url: %q has no host", h.URL)
-	case !slices.Contains(methods, h.Method):
-		return fmt.Errorf("http.method: %q is not one of %s", h.Method, strings.Join(methods, ", "))
+	case c.compileErr != nil:
+		return c.compileErr
+	case !c.compiled:
+		return errors.New("not compiled")
 	}
-	for i, s := range h.ExpectedStatus {
-		if s < 100 || s > 599 {
-			return fmt.Errorf("http.expected_status[%d]: %d is not an HTTP status", i, s)
+	return nil
+}
+
+func (c *Check) compile() error {
+	if err := c.Validate(); err != nil {
+		return err
+	}
+	for i := range c.Assertions {
+		if err := c.Assertions[i].Compile(); err != nil {
+			return fmt.Errorf("assertions[%d]: %w", i, err)
 		}
 	}
-	for k := range h.Headers {
-		if k == "" || strings.ContainsAny(k, " :\r\n") {
-			return fmt.Errorf("http.headers: %q is not a valid header name", k)
-		}
+	switch {
+	case c.TLS != nil:
+		return c.TLS.Options.load("tls")
+	case c.Journey != nil:
+		return c.Journey.compile()
+	case c.HTTP != nil:
+		return c.HTTP.compile("http")
 	}
 	return nil
 }
@@ -448,17 +479,18 @@ func httpOnly(a *assert.Assertion) bool {
 	return a.Status != nil || a.Body != nil || a.JSON != nil || a.Header != nil
 }
 
-func (c *Check) compileAssertions() error {
+// validateAssertions checks the assertions on copies: Validate changes nothing.
+func (c Check) validateAssertions() error {
 	for i := range c.Assertions {
-		a := &c.Assertions[i]
+		a := c.Assertions[i]
 		if err := a.Compile(); err != nil {
 			return fmt.Errorf("assertions[%d]: %w", i, err)
 		}
-		if httpOnly(a) && c.HTTP == nil {
-			return fmt.Errorf("assertions[%d]: %s needs an http check", i, a)
+		if httpOnly(&a) && c.HTTP == nil {
+			return fmt.Errorf("assertions[%d]: %s needs an http check", i, &a)
 		}
 		if a.CertificateDaysLeft != nil && c.HTTP == nil && c.TLS == nil {
-			return fmt.Errorf("assertions[%d]: %s needs an http or tls check", i, a)
+			return fmt.Errorf("assertions[%d]: %s needs an http or tls check", i, &a)
 		}
 	}
 	if c.HTTP != nil && c.HasStatusAssertion() && len(c.HTTP.ExpectedStatus) > 0 {

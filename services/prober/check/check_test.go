@@ -9,7 +9,7 @@ import (
 
 func TestLoadRefusesInvalidFiles(t *testing.T) {
 	want := map[string]string{
-		"invalid-unknown-field.yaml":    "checks file testdata/invalid-unknown-field.yaml: yaml: unmarshal errors:\n  line 5: field methd not found in type check.HTTP",
+		"invalid-unknown-field.yaml":    "checks file testdata/invalid-unknown-field.yaml: checks[0] (api): http.methd: unknown field; did you mean method?",
 		"invalid-timeout.yaml":          "checks file testdata/invalid-timeout.yaml: checks[0] (api): timeout: 5s must be below interval 5s so runs never overlap",
 		"invalid-url.yaml":              `checks file testdata/invalid-url.yaml: checks[0] (api): http.url: "ftp://example.test/" must be an http or https URL`,
 		"invalid-duplicate-id.yaml":     `checks file testdata/invalid-duplicate-id.yaml: checks[1]: id "api" is also used by checks[0]`,
@@ -24,10 +24,20 @@ func TestLoadRefusesInvalidFiles(t *testing.T) {
 		"invalid-assertion-type.yaml":   `checks file testdata/invalid-assertion-type.yaml: checks[0] (db): assertions[0]: body contains "ready" needs an http check`,
 		"invalid-retries.yaml":          "checks file testdata/invalid-retries.yaml: checks[0] (api): retries: 2 retries of timeout 3s, 1s apart, can take 11s, not below interval 10s",
 		"invalid-http-version.yaml":     `checks file testdata/invalid-http-version.yaml: checks[0] (api): http.http_version: "3" is not 1.1 or 2`,
-		"invalid-inline-password.yaml":  "checks file testdata/invalid-inline-password.yaml: yaml: unmarshal errors:\n  line 5: field password not found in type check.BasicAuth",
+		"invalid-inline-password.yaml":  "checks file testdata/invalid-inline-password.yaml: checks[0] (api): http.basic_auth.password: unknown field; did you mean password_env?",
 		"invalid-journey-variable.yaml": "checks file testdata/invalid-journey-variable.yaml: checks[0] (shop): journey.steps[1].headers.Authorization: ${tokn} is not extracted by an earlier step",
 		"invalid-label.yaml":            "checks file testdata/invalid-label.yaml: checks[0] (api): labels.Team: label names are lower-case letters, digits and '_', starting with a letter",
-		"invalid-interval.yaml":         "checks file testdata/invalid-interval.yaml: yaml: unmarshal errors:\n  line 3: cannot unmarshal !!str `later` into time.Duration",
+		"invalid-interval.yaml":         `checks file testdata/invalid-interval.yaml: checks[0] (api): interval: "later" is not a duration (like 500ms, 30s or 1m)`,
+		// Type errors name the check and the field as the semantic errors do.
+		"invalid-field-typo.yaml":         "checks file testdata/invalid-field-typo.yaml: checks[0] (api): intervall: unknown field; did you mean interval?",
+		"invalid-duration.yaml":           `checks file testdata/invalid-duration.yaml: checks[1]: timeout: "5sec" is not a duration (like 500ms, 30s or 1m)`,
+		"invalid-status-type.yaml":        `checks file testdata/invalid-status-type.yaml: checks[0] (api): http.expected_status: want a list, got "200"`,
+		"invalid-step-field.yaml":         "checks file testdata/invalid-step-field.yaml: checks[0] (shop): journey.steps[0].extract.token.jsn: unknown field; did you mean json?",
+		"invalid-assertion-duration.yaml": `checks file testdata/invalid-assertion-duration.yaml: checks[0] (api): assertions[0].response_time.below: "fast" is not a duration (like 500ms, 30s or 1m)`,
+		"invalid-top-level.yaml":          "checks file testdata/invalid-top-level.yaml: check: unknown field; did you mean checks?",
+		"invalid-retries-type.yaml":       `checks file testdata/invalid-retries-type.yaml: checks[0] (api): retries: "two" is not a whole number`,
+		"invalid-duplicate-field.yaml":    "checks file testdata/invalid-duplicate-field.yaml: checks[0] (api): interval: given twice, on lines 3 and 5",
+		"invalid-checks-mapping.yaml":     "checks file testdata/invalid-checks-mapping.yaml: checks: want a list, got a mapping",
 	}
 	files, _ := filepath.Glob("testdata/invalid-*.yaml")
 	if len(files) != len(want) {
@@ -87,12 +97,15 @@ func TestDefinitionInlinesBodyFiles(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%s: %v\n%s", c.ID, err, b)
 		}
+		if err := got.Compile(); err != nil {
+			t.Fatalf("%s: compile: %v", c.ID, err)
+		}
 		h := got.HTTP
 		if got.Journey != nil {
 			h = &got.Journey.Steps[0].HTTP
 		}
-		if h.RequestBody() != `{"a":1}` {
-			t.Fatalf("%s: body %q", c.ID, h.RequestBody())
+		if h.RequestBody() != `{"a":1}` || h.BodyFile != "" {
+			t.Fatalf("%s: body %q, body_file %q", c.ID, h.RequestBody(), h.BodyFile)
 		}
 	}
 }

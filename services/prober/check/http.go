@@ -3,12 +3,14 @@ package check
 import (
 	"context"
 	"crypto/tls"
-	"errors"
 	"fmt"
+	"maps"
 	"net"
 	"net/http"
 	"net/url"
 	"os"
+	"slices"
+	"strings"
 	"time"
 )
 
@@ -106,60 +108,92 @@ func secret(field, env string) (string, error) {
 	return v, nil
 }
 
-// compile validates the options and prepares the request parts and transport.
-func (h *HTTP) compile() error {
-	full, err := h.BuildURL(h.URL)
-	if err != nil {
-		return fmt.Errorf("http.url: %w", err)
+// validate checks the request and its options without reading anything;
+// field is how errors name h ("http", or "journey.steps[1]" for a step).
+func (h *HTTP) validate(field string) error {
+	if _, err := h.BuildURL(h.URL); err != nil {
+		return fmt.Errorf("%s.url: %w", field, err)
 	}
-	c := httpCompiled{url: full, body: h.Body}
 	switch {
 	case h.BodyFile != "" && h.Body != "":
-		return errors.New("http.body_file: give body or body_file, not both")
-	case h.BodyFile != "":
+		return fmt.Errorf("%s.body_file: give body or body_file, not both", field)
+	case h.BasicAuth != nil && h.BearerTokenEnv != "":
+		return fmt.Errorf("%s.bearer_token_env: give basic_auth or bearer_token_env, not both", field)
+	case h.BasicAuth != nil && h.BasicAuth.Username == "":
+		return fmt.Errorf("%s.basic_auth.username: required", field)
+	case h.BasicAuth != nil && h.BasicAuth.PasswordEnv == "":
+		return fmt.Errorf("%s.basic_auth.password_env: required (passwords never go in the checks file)", field)
+	case h.MaxRedirects != nil && (*h.MaxRedirects < 0 || *h.MaxRedirects > 30):
+		return fmt.Errorf("%s.max_redirects: %d must be from 0 to 30", field, *h.MaxRedirects)
+	case h.MaxBodyBytes < 0:
+		return fmt.Errorf("%s.max_body_bytes: %d must not be negative", field, h.MaxBodyBytes)
+	case h.IPVersion != "" && h.IPVersion != "4" && h.IPVersion != "6":
+		return fmt.Errorf("%s.ip_version: %q is not 4 or 6", field, h.IPVersion)
+	case h.HTTPVersion != "" && h.HTTPVersion != "1.1" && h.HTTPVersion != "2":
+		return fmt.Errorf("%s.http_version: %q is not 1.1 or 2", field, h.HTTPVersion)
+	}
+	if h.Proxy != "" {
+		p, err := url.Parse(h.Proxy)
+		if err != nil || (p.Scheme != "http" && p.Scheme != "https") || p.Host == "" {
+			return fmt.Errorf("%s.proxy: %q is not an http(s) URL", field, h.Proxy)
+		}
+	}
+	u, err := url.Parse(h.URL)
+	switch {
+	case h.URL == "":
+		return fmt.Errorf("%s.url: required", field)
+	case err != nil:
+		return fmt.Errorf("%s.url: %w", field, err)
+	case u.Scheme != "http" && u.Scheme != "https":
+		return fmt.Errorf("%s.url: %q must be an http or https URL", field, h.URL)
+	case u.Host == "":
+		return fmt.Errorf("%s.url: %q has no host", field, h.URL)
+	case !slices.Contains(methods, h.Method):
+		return fmt.Errorf("%s.method: %q is not one of %s", field, h.Method, strings.Join(methods, ", "))
+	}
+	for i, s := range h.ExpectedStatus {
+		if s < 100 || s > 599 {
+			return fmt.Errorf("%s.expected_status[%d]: %d is not an HTTP status", field, i, s)
+		}
+	}
+	for _, k := range slices.Sorted(maps.Keys(h.Headers)) {
+		if k == "" || strings.ContainsAny(k, " :\r\n") {
+			return fmt.Errorf("%s.headers: %q is not a valid header name", field, k)
+		}
+	}
+	return nil
+}
+
+// compile prepares the request parts and the transport of a validated h,
+// reading its ca_file, body_file and secrets: it runs on the prober.
+func (h *HTTP) compile(field string) error {
+	if err := h.TLS.load(field + ".tls"); err != nil {
+		return err
+	}
+	full, err := h.BuildURL(h.URL)
+	if err != nil {
+		return fmt.Errorf("%s.url: %w", field, err)
+	}
+	c := httpCompiled{url: full, body: h.Body}
+	if h.BodyFile != "" {
 		b, err := os.ReadFile(h.BodyFile)
 		if err != nil {
-			return fmt.Errorf("http.body_file: %w", err)
+			return fmt.Errorf("%s.body_file: %w", field, err)
 		}
 		c.body = string(b)
 	}
 	switch {
-	case h.BasicAuth != nil && h.BearerTokenEnv != "":
-		return errors.New("http.bearer_token_env: give basic_auth or bearer_token_env, not both")
 	case h.BasicAuth != nil:
-		if h.BasicAuth.Username == "" {
-			return errors.New("http.basic_auth.username: required")
-		}
-		if h.BasicAuth.PasswordEnv == "" {
-			return errors.New("http.basic_auth.password_env: required (passwords never go in the checks file)")
-		}
 		c.authUser = h.BasicAuth.Username
-		if c.authPass, err = secret("http.basic_auth.password_env", h.BasicAuth.PasswordEnv); err != nil {
+		if c.authPass, err = secret(field+".basic_auth.password_env", h.BasicAuth.PasswordEnv); err != nil {
 			return err
 		}
 	case h.BearerTokenEnv != "":
-		if c.bearer, err = secret("http.bearer_token_env", h.BearerTokenEnv); err != nil {
+		if c.bearer, err = secret(field+".bearer_token_env", h.BearerTokenEnv); err != nil {
 			return err
 		}
 	}
-	if h.MaxRedirects != nil && (*h.MaxRedirects < 0 || *h.MaxRedirects > 30) {
-		return fmt.Errorf("http.max_redirects: %d must be from 0 to 30", *h.MaxRedirects)
-	}
-	if h.MaxBodyBytes < 0 {
-		return fmt.Errorf("http.max_body_bytes: %d must not be negative", h.MaxBodyBytes)
-	}
-	network := "tcp"
-	switch h.IPVersion {
-	case "":
-	case "4", "6":
-		network += h.IPVersion
-	default:
-		return fmt.Errorf("http.ip_version: %q is not 4 or 6", h.IPVersion)
-	}
 	if !h.ownTransport() {
-		if h.HTTPVersion != "" && h.HTTPVersion != "2" {
-			return fmt.Errorf("http.http_version: %q is not 1.1 or 2", h.HTTPVersion)
-		}
 		c.transport = defaultTransport
 		h.compiled = c
 		return nil
@@ -169,22 +203,19 @@ func (h *HTTP) compile() error {
 	if h.TLS != nil {
 		t.TLSClientConfig = h.TLS.Config("")
 	}
+	network := "tcp" + h.IPVersion
 	dialer := &net.Dialer{}
 	t.DialContext = func(ctx context.Context, _, addr string) (net.Conn, error) {
 		return dialer.DialContext(ctx, network, addr)
 	}
-	switch h.HTTPVersion {
-	case "", "2":
-	case "1.1":
+	if h.HTTPVersion == "1.1" {
 		t.ForceAttemptHTTP2 = false
 		t.TLSNextProto = map[string]func(string, *tls.Conn) http.RoundTripper{}
-	default:
-		return fmt.Errorf("http.http_version: %q is not 1.1 or 2", h.HTTPVersion)
 	}
 	if h.Proxy != "" {
 		p, err := url.Parse(h.Proxy)
-		if err != nil || (p.Scheme != "http" && p.Scheme != "https") || p.Host == "" {
-			return fmt.Errorf("http.proxy: %q is not an http(s) URL", h.Proxy)
+		if err != nil {
+			return fmt.Errorf("%s.proxy: %w", field, err)
 		}
 		t.Proxy = http.ProxyURL(p)
 	}
@@ -192,3 +223,6 @@ func (h *HTTP) compile() error {
 	h.compiled = c
 	return nil
 }
+
+// isCompiled reports whether compile prepared h.
+func (h *HTTP) isCompiled() bool { return h.compiled.transport != nil }

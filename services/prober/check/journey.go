@@ -3,8 +3,10 @@ package check
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
 	"regexp"
+	"slices"
 	"strings"
 
 	"github.com/picket-dev/picket/services/prober/assert"
@@ -94,7 +96,8 @@ func (j *Journey) applyDefaults(hasStatusAssertion func([]assert.Assertion) bool
 	}
 }
 
-// validate checks every step; errors name journey.steps[i] and the field.
+// validate checks every step without reading anything; errors name
+// journey.steps[i] and the field.
 func (j *Journey) validate() error {
 	if len(j.Steps) == 0 || len(j.Steps) > 20 {
 		return fmt.Errorf("journey.steps: %d steps, want 1 to 20", len(j.Steps))
@@ -111,41 +114,73 @@ func (j *Journey) validate() error {
 			return fmt.Errorf("%s.name: %q is used twice", key, st.Name)
 		}
 		names[st.Name] = true
-		for field, text := range map[string]string{"url": st.HTTP.URL, "body": st.HTTP.Body} {
+		for _, field := range []string{"url", "body"} {
+			text := st.HTTP.URL
+			if field == "body" {
+				text = st.HTTP.Body
+			}
 			if err := refsDefined(key+"."+field, text, defined); err != nil {
 				return err
 			}
 		}
-		for h, v := range st.HTTP.Headers {
-			if err := refsDefined(key+".headers."+h, v, defined); err != nil {
+		for _, h := range slices.Sorted(maps.Keys(st.HTTP.Headers)) {
+			if err := refsDefined(key+".headers."+h, st.HTTP.Headers[h], defined); err != nil {
 				return err
 			}
 		}
-		// The URL is checked with its variables filled in.
-		h := st.HTTP
-		h.URL = varRef.ReplaceAllString(h.URL, "x")
-		if err := (&Check{ID: "step", HTTP: &h}).validateHTTP(); err != nil {
-			return fmt.Errorf("%s.%s", key, strings.TrimPrefix(err.Error(), "http."))
+		if err := st.HTTP.withVars().validate(key); err != nil {
+			return err
 		}
-		st.HTTP.compiled = h.compiled
 		for k, a := range st.Assertions {
-			if err := a.Compile(); err != nil {
+			if err := a.Compile(); err != nil { // a copy: validate changes nothing
 				return fmt.Errorf("%s.assertions[%d]: %w", key, k, err)
 			}
-			st.Assertions[k] = a
 		}
 		if st.HTTP.hasStatus(st.Assertions) && len(st.HTTP.ExpectedStatus) > 0 {
 			return fmt.Errorf("%s.expected_status: remove it, a status assertion judges the status", key)
 		}
-		for name, e := range st.Extract {
+		for _, name := range slices.Sorted(maps.Keys(st.Extract)) {
+			e := st.Extract[name]
 			if !varRef.MatchString("${" + name + "}") {
 				return fmt.Errorf("%s.extract.%s: a variable name is letters, digits and _", key, name)
 			}
 			if err := e.compile(); err != nil {
 				return fmt.Errorf("%s.extract.%s: %w", key, name, err)
 			}
-			st.Extract[name] = e
 			defined[name] = i
+		}
+	}
+	return nil
+}
+
+// withVars is a copy of h whose URL has its variables filled in, for the
+// checks that need a concrete URL.
+func (h *HTTP) withVars() *HTTP {
+	c := *h
+	c.URL = varRef.ReplaceAllString(c.URL, "x")
+	return &c
+}
+
+// compile prepares every step of a validated journey (see Check.Compile).
+func (j *Journey) compile() error {
+	for i := range j.Steps {
+		st := &j.Steps[i]
+		key := fmt.Sprintf("journey.steps[%d]", i)
+		h := st.HTTP.withVars()
+		if err := h.compile(key); err != nil {
+			return err
+		}
+		st.HTTP.compiled = h.compiled // the copy shares h.TLS, and so its roots
+		for k := range st.Assertions {
+			if err := st.Assertions[k].Compile(); err != nil {
+				return fmt.Errorf("%s.assertions[%d]: %w", key, k, err)
+			}
+		}
+		for name, e := range st.Extract {
+			if err := e.compile(); err != nil {
+				return fmt.Errorf("%s.extract.%s: %w", key, name, err)
+			}
+			st.Extract[name] = e
 		}
 	}
 	return nil

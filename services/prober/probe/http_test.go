@@ -21,7 +21,7 @@ func httpCheck(url string, timeout time.Duration, expected ...int) check.Check {
 	c := check.Check{ID: "c", Interval: time.Minute, Timeout: timeout,
 		HTTP: &check.HTTP{Method: "POST", URL: url, Body: `{"a":1}`, Headers: map[string]string{"X-Test": "yes"}, ExpectedStatus: expected}}
 	c.ApplyDefaults()
-	if err := c.Validate(); err != nil {
+	if err := c.Compile(); err != nil {
 		panic(err)
 	}
 	return c

@@ -1,0 +1,63 @@
+package ingest
+
+import (
+	"maps"
+	"slices"
+	"time"
+
+	"github.com/picket-dev/picket/platform/store"
+)
+
+// Spans are the rollup buckets a batch of rows touches, per partition: the
+// checks of each partition's rows and the range of their scheduled times,
+// which store.RebuildRollups rebuilds. Live ingestion and replay both build
+// them, so what a replayed batch rebuilds is what the live batch rebuilt.
+//
+// Per partition, because a batch mixes partitions that may be far apart in
+// event time (one catching up): one span over all of them would rebuild
+// buckets nothing touched. A check's results share a partition (the key is
+// the check id), and a partition is read in time order, so each span stays
+// tight.
+type Spans struct {
+	by map[int32]*span
+}
+
+type span struct {
+	checks   []string
+	seen     map[string]bool
+	from, to time.Time
+}
+
+// Add counts row, read from partition.
+func (s *Spans) Add(partition int32, row store.ResultRow) {
+	if s.by == nil {
+		s.by = map[int32]*span{}
+	}
+	sp := s.by[partition]
+	if sp == nil {
+		sp = &span{seen: map[string]bool{}, from: row.ScheduledAt, to: row.ScheduledAt}
+		s.by[partition] = sp
+	}
+	if !sp.seen[row.CheckID] {
+		sp.seen[row.CheckID] = true
+		sp.checks = append(sp.checks, row.CheckID)
+	}
+	if row.ScheduledAt.Before(sp.from) {
+		sp.from = row.ScheduledAt
+	}
+	if row.ScheduledAt.After(sp.to) {
+		sp.to = row.ScheduledAt
+	}
+}
+
+// Each calls fn with each partition's checks (in the order first seen) and
+// time range, in partition order, stopping at the first error.
+func (s *Spans) Each(fn func(checks []string, from, to time.Time) error) error {
+	for _, p := range slices.Sorted(maps.Keys(s.by)) {
+		sp := s.by[p]
+		if err := fn(sp.checks, sp.from, sp.to); err != nil {
+			return err
+		}
+	}
+	return nil
+}

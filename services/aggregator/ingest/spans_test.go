@@ -1,0 +1,42 @@
+package ingest
+
+import (
+	"errors"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/picket-dev/picket/platform/store"
+)
+
+// Each partition's span covers its own rows only: a partition catching up a
+// day behind does not widen the other's span to the whole day.
+func TestSpansArePerPartition(t *testing.T) {
+	t0 := time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC)
+	var s Spans
+	s.Add(1, store.ResultRow{CheckID: "web", ScheduledAt: t0.Add(time.Minute)})
+	s.Add(0, store.ResultRow{CheckID: "api", ScheduledAt: t0.Add(-24 * time.Hour)})
+	s.Add(1, store.ResultRow{CheckID: "db", ScheduledAt: t0})
+	s.Add(1, store.ResultRow{CheckID: "web", ScheduledAt: t0.Add(2 * time.Minute)})
+	s.Add(0, store.ResultRow{CheckID: "api", ScheduledAt: t0.Add(-24*time.Hour + time.Second)})
+	var got []string
+	if err := s.Each(func(checks []string, from, to time.Time) error {
+		got = append(got, fmt.Sprintf("%v %s %s", checks, from.Format("01-02T15:04:05"), to.Format("01-02T15:04:05")))
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"[api] 11-21T10:00:00 11-21T10:00:01", "[web db] 11-22T10:00:00 11-22T10:02:00"}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("spans %q, want %q", got, want)
+	}
+	boom := errors.New("clickhouse down")
+	n := 0
+	if err := s.Each(func([]string, time.Time, time.Time) error { n++; return boom }); !errors.Is(err, boom) || n != 1 {
+		t.Fatalf("error %v after %d calls", err, n)
+	}
+	var empty Spans
+	if err := empty.Each(func([]string, time.Time, time.Time) error { return boom }); err != nil {
+		t.Fatal(err)
+	}
+}
