@@ -7,10 +7,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/picket-dev/picket/platform/admin"
 	"log/slog"
 	"net/url"
 	"time"
+
+	"github.com/picket-dev/picket/platform/admin"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/picket-dev/picket/platform/kafka"
 	"github.com/picket-dev/picket/platform/retry"
@@ -19,9 +24,6 @@ import (
 	eventsv1 "github.com/picket-dev/picket/schemas/gen/picket/events/v1"
 	"github.com/picket-dev/picket/services/notifier/deliver"
 	"github.com/picket-dev/picket/services/notifier/safedial"
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/twmb/franz-go/pkg/kgo"
-	"golang.org/x/sync/errgroup"
 )
 
 // Config is the notifier's configuration.
@@ -124,7 +126,7 @@ func NewWithSinks(cfg Config, sinks []deliver.Sink, log *slog.Logger, reg promet
 	m := &metrics{
 		deliveries: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "picket_notifier_deliveries_total",
-			Help: "Deliveries by sink and outcome (delivered, duplicate, rejected).",
+			Help: "Deliveries by sink and outcome (delivered, duplicate, rejected; not delivered: silenced, historical, not_alerting).",
 		}, []string{"sink", "outcome"}),
 		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "picket_notifier_delivery_duration_seconds",
@@ -197,12 +199,12 @@ func (n *Notifier) deliver(ctx context.Context, s deliver.Sink, ev *eventsv1.Ale
 		n.metrics.deliveries.WithLabelValues(s.Name(), "duplicate").Inc()
 		return nil
 	}
-	if ev.GetSilenced() {
-		// Recorded by the aggregator, flagged; a maintenance window means
-		// nobody is paged for it.
-		n.metrics.deliveries.WithLabelValues(s.Name(), "silenced").Inc()
-		n.log.Info("not delivering silenced transition", "sink", s.Name(), "check", ev.GetCheckId(),
-			"rule", ev.GetRule(), "state", deliver.StateLabel(ev.GetState()), "silence", ev.GetSilence())
+	if skip := skipReason(ev); skip != "" {
+		// Recorded by the aggregator and flagged; nobody is paged for it.
+		n.metrics.deliveries.WithLabelValues(s.Name(), skip).Inc()
+		n.log.Info("not delivering transition", "reason", skip, "sink", s.Name(), "check", ev.GetCheckId(),
+			"rule", ev.GetRule(), "state", deliver.StateLabel(ev.GetState()),
+			"previous_state", deliver.StateLabel(ev.GetPreviousState()), "silence", ev.GetSilence())
 		return nil
 	}
 	start := time.Now()
@@ -227,6 +229,31 @@ func (n *Notifier) deliver(ctx context.Context, s deliver.Sink, ev *eventsv1.Ale
 	}
 	sent.add(ev.GetEventId())
 	return nil
+}
+
+// skipReason says why ev is not delivered (the outcome counted), or "" to
+// deliver it: a silenced transition (maintenance window); a historical one
+// (found late by the aggregator: restore, changed rules, a backlog — nobody
+// is paged for the past); one that neither opens nor closes an alert (a
+// check going stale or reporting again while up).
+func skipReason(ev *eventsv1.AlertStateChanged) string {
+	switch {
+	case ev.GetSilenced():
+		return "silenced"
+	case ev.GetHistorical():
+		return "historical"
+	case ev.GetState() == stale && !open(ev.GetPreviousState()),
+		ev.GetPreviousState() == stale && ev.GetState() == eventsv1.AlertState_ALERT_STATE_UP:
+		return "not_alerting"
+	}
+	return ""
+}
+
+const stale = eventsv1.AlertState_ALERT_STATE_STALE
+
+// open reports whether s is an alert: down or degraded.
+func open(s eventsv1.AlertState) bool {
+	return s == eventsv1.AlertState_ALERT_STATE_DOWN || s == eventsv1.AlertState_ALERT_STATE_DEGRADED
 }
 
 // recent remembers the last n ids, so a redelivered batch is not sent twice.
