@@ -56,6 +56,8 @@ func newEnv(t *testing.T) *env {
 	// first result waits 2 s of event time for others of its tick.
 	cfg.Alerting.Rules = map[string]alert.Rule{"availability": {Kind: alert.KindAvailability, Threshold: 0.8, Window: 10 * time.Second}}
 	cfg.Alerting.Lateness = 2 * time.Second
+	// Tests pause between phases: no check goes stale unless a test says so.
+	cfg.Alerting.StaleAfter = 1000
 	cl, err := kgo.NewClient(kgo.SeedBrokers(cluster.ListenAddrs()...))
 	if err != nil {
 		t.Fatal(err)

@@ -67,7 +67,7 @@ func TestNotifierDeliversEachEventOnce(t *testing.T) {
 		t.Fatalf("calls %s: want e2 three times (two 5xx), e3 once (400 is final), the others once", calls)
 	}
 	if got := dl.statuses(); got["e2"] != "retry retry delivered" || got["e3"] != "permanent parked" ||
-		got["e5"] != "silenced" || got["e6"] != "historical" || got["e7"] != "stale" || got["e1"] != "delivered" {
+		got["e5"] != "silenced" || got["e6"] != "historical" || got["e7"] != "not_alerting" || got["e1"] != "delivered" {
 		t.Errorf("delivery log %v", got)
 	}
 	p := e.parked()
@@ -373,5 +373,43 @@ func TestParkedEverythingIsNotStalled(t *testing.T) {
 	})
 	if err := n.Checks()["destination d0"](context.Background()); err != nil || n.dests[0].Stalled() != 0 {
 		t.Fatalf("after parking everything: %v, stalled %s", err, n.dests[0].Stalled())
+	}
+}
+
+// Only transitions that open or close an alert now are paged: a historical
+// one (found late by the aggregator) is not, nor a check going stale or
+// reporting again while nothing was open; a stale open alert is delivered as
+// its resolution. Each skip is recorded under its reason.
+func TestNotifierSkipsHistoricalAndNonAlertingTransitions(t *testing.T) {
+	e := newEnv(t)
+	rc := newRecv(t)
+	dl := &memLog{}
+	e.start(sinksFor([]*recv{rc}), Options{DeliveryLog: dl})
+	event := func(id string, from, to eventsv1.AlertState, historical bool) *eventsv1.AlertStateChanged {
+		return alertEvent(id, "api", to, func(ev *eventsv1.AlertStateChanged) { ev.PreviousState, ev.Historical = from, historical })
+	}
+	evs := []*eventsv1.AlertStateChanged{
+		event("old-down", up, down, true),      // found by a restore: not paged
+		event("old-up", down, up, true),        // its recovery, as old: not paged
+		event("down", up, down, false),         // fresh: paged
+		event("resolved", down, stale, false),  // the check stopped reporting: the open alert resolves
+		event("back", stale, up, false),        // reporting again, fine: nothing to page
+		event("quiet", up, stale, false),       // an up check going stale: nothing was open
+		event("back-down", stale, down, false), // reporting again, failing: paged
+	}
+	e.produce(evs...)
+	poll.Until(t, 20*time.Second, "every offset committed", func() (bool, string) {
+		return e.committed("d0") == int64(len(evs)), fmt.Sprint(e.committed("d0"))
+	})
+	var got []string
+	for _, g := range rc.received() {
+		got = append(got, g.Events[0]+":"+g.States[0])
+	}
+	if want := "[down:down resolved:stale back-down:down]"; fmt.Sprint(got) != want {
+		t.Fatalf("delivered %v, want %s", got, want)
+	}
+	st := dl.statuses()
+	if st["old-down"] != "historical" || st["old-up"] != "historical" || st["back"] != "not_alerting" || st["quiet"] != "not_alerting" {
+		t.Fatalf("delivery log %v", st)
 	}
 }

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"google.golang.org/protobuf/proto"
 
@@ -237,10 +238,13 @@ func (d *destination) run(ctx context.Context) error {
 	// the events written while the lookup of an empty partition resolves.)
 	if err := retry.Do(ctx, retry.Default, d.log, "fetch committed offsets", func(ctx context.Context) error {
 		o, err := kadm.NewClient(d.n.client).FetchOffsets(ctx, d.n.cfg.Group+"."+d.name)
-		if err != nil {
-			return err
+		if err == nil {
+			err = o.Error()
 		}
-		if err := o.Error(); err != nil {
+		if errors.Is(err, kerr.GroupIDNotFound) {
+			err, o = nil, nil // a group never seen: nothing committed
+		}
+		if err != nil {
 			return err
 		}
 		fresh := true
@@ -386,9 +390,11 @@ func (d *destination) route(it *item) {
 	case r == nil:
 		d.settle(it, "unrouted")
 		return
-	case ev.GetState() == eventsv1.AlertState_ALERT_STATE_STALE && !isOpen(ev.GetPreviousState()):
-		// Stopped reporting while up: nothing was open, nothing to resolve.
-		d.settle(it, "stale")
+	case ev.GetState() == eventsv1.AlertState_ALERT_STATE_STALE && !isOpen(ev.GetPreviousState()),
+		ev.GetPreviousState() == eventsv1.AlertState_ALERT_STATE_STALE && ev.GetState() == eventsv1.AlertState_ALERT_STATE_UP:
+		// Stopped reporting while up, or reporting again and fine: it
+		// neither opens nor closes an alert.
+		d.settle(it, "not_alerting")
 		return
 	case isResolve(ev.GetState()) && isOpen(ev.GetPreviousState()) && !r.sendResolved():
 		d.settle(it, "resolved_not_sent")
