@@ -109,6 +109,9 @@ type recv struct {
 	mu     sync.Mutex
 	script map[string][]int
 	fail   int // when not 0, every request gets it
+	// retryAfter, when set, is sent as Retry-After (seconds) with a
+	// scripted failure.
+	retryAfter int
 	calls  map[string]int
 	got    []got
 }
@@ -136,6 +139,9 @@ func (r *recv) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	if s := r.script[b.Key]; len(s) > 0 {
 		r.script[b.Key] = s[1:]
 		if s[0] != http.StatusOK {
+			if r.retryAfter > 0 {
+				w.Header().Set("Retry-After", strconv.Itoa(r.retryAfter))
+			}
 			w.WriteHeader(s[0])
 			return
 		}
