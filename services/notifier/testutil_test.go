@@ -112,8 +112,8 @@ type recv struct {
 	// retryAfter, when set, is sent as Retry-After (seconds) with a
 	// scripted failure.
 	retryAfter int
-	calls  map[string]int
-	got    []got
+	calls      map[string]int
+	got        []got
 }
 
 func newRecv(t testing.TB) *recv {
