@@ -12,11 +12,10 @@ import (
 	eventsv1 "github.com/picket-dev/picket/schemas/gen/picket/events/v1"
 )
 
-// A second instance joining and the first leaving while events flow move
-// partitions twice: every event reaches each destination exactly once.
+// A second instance joining and the first leaving while events flow (the
+// test topic has 3 partitions) move partitions twice: every event reaches each destination exactly once.
 func TestRebalancesSendEveryEventOnce(t *testing.T) {
 	e := newEnv(t)
-	e.cfg.Kafka.Partitions = 6
 	rs := []*recv{newRecv(t), newRecv(t)}
 	_, stopA := e.start(sinksFor(rs), Options{})
 	const events = 120
@@ -90,5 +89,46 @@ func TestReplayAfterRestartSendsNothingTwice(t *testing.T) {
 	noSecrets(t, e.logs)
 	if len(rc.eventsGot()) != 21 {
 		t.Fatalf("got %d events, want 21", len(rc.eventsGot()))
+	}
+}
+
+// A destination failing every attempt does not hold its group's rebalance:
+// a second instance joining gets its share of the partitions while the
+// first keeps retrying, and the retries are not lost to the move.
+func TestFailingDestinationDoesNotBlockRebalance(t *testing.T) {
+	e := newEnv(t)
+	e.cfg.Delivery.Policy.BackoffInitial = 200 * time.Millisecond
+	e.cfg.Delivery.Policy.BackoffMax = 400 * time.Millisecond
+	rc := newRecv(t)
+	rc.setFail(503)
+	a, _ := e.start(sinksFor([]*recv{rc}), Options{})
+	var evs []*eventsv1.AlertStateChanged
+	for i := range 12 {
+		evs = append(evs, alertEvent(fmt.Sprintf("f%02d", i), fmt.Sprintf("c%d", i), down))
+	}
+	e.produce(evs...)
+	poll.Until(t, 20*time.Second, "the first instance retrying", func() (bool, string) {
+		rc.mu.Lock()
+		defer rc.mu.Unlock()
+		return len(rc.calls) > 0, ""
+	})
+	b, _ := e.start(sinksFor([]*recv{rc}), Options{})
+	assigned := func(n *Notifier) int {
+		d := n.dests[0]
+		d.mu.Lock()
+		defer d.mu.Unlock()
+		return len(d.assigned)
+	}
+	poll.Until(t, 15*time.Second, "the partitions shared between both instances", func() (bool, string) {
+		return assigned(a) > 0 && assigned(b) > 0 && assigned(a)+assigned(b) == 3, fmt.Sprint(assigned(a), assigned(b))
+	})
+	rc.setFail(0)
+	poll.Until(t, 20*time.Second, "every event delivered once the destination is back", func() (bool, string) {
+		return len(rc.eventsGot()) == 12 && e.committed("d0") == 12, fmt.Sprint(len(rc.eventsGot()))
+	})
+	for id, n := range rc.eventsGot() {
+		if n != 1 {
+			t.Errorf("%s delivered %d times", id, n)
+		}
 	}
 }
