@@ -264,6 +264,7 @@ func (n *Notifier) Run(ctx context.Context) error {
 		wg.Go(func() {
 			if err := d.run(ctx); err != nil {
 				d.log.Error("destination stopped", "err", err)
+				d.setStatus(func() { d.disabled, d.failingSince = "stopped: "+err.Error(), n.now() })
 			}
 		})
 	}
