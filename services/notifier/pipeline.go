@@ -437,7 +437,11 @@ func (d *destination) settle(it *item, outcome string) {
 }
 
 func (d *destination) flushGroups(now time.Time) {
-	for _, g := range d.groups {
+	for k, g := range d.groups {
+		if len(g.items) == 0 && now.Sub(g.lastSent) > max(g.route.GroupInterval, g.route.GroupWait) {
+			delete(d.groups, k) // nothing to wait for: a group is kept only while it times something
+			continue
+		}
 		if g.flushAt.IsZero() || now.Before(g.flushAt) || len(g.items) == 0 {
 			continue
 		}
