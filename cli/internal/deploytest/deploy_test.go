@@ -9,6 +9,7 @@ package deploytest
 
 import (
 	"net"
+	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -25,6 +26,7 @@ import (
 	"github.com/picket-dev/picket/services/aggregator"
 	"github.com/picket-dev/picket/services/notifier"
 	"github.com/picket-dev/picket/services/prober"
+	"github.com/picket-dev/picket/services/prober/check"
 	"github.com/picket-dev/picket/services/query"
 )
 
@@ -414,6 +416,79 @@ func TestMonitoringNamesRealMetrics(t *testing.T) {
 			base := strings.TrimSuffix(strings.TrimSuffix(strings.TrimSuffix(n, "_bucket"), "_count"), "_sum")
 			if !strings.Contains(code.String(), `"`+n+`"`) && !strings.Contains(code.String(), `"`+base+`"`) {
 				t.Errorf("%s: metric %s is registered by no service", f, n)
+			}
+		}
+	}
+}
+
+// The demo check that the topics init publishes (with `picket apply`'s own
+// loader) probes the demo container's target port, and the notifier's
+// webhook goes to its receiver port: the ports picket-demo listens on by
+// default and that compose publishes.
+func TestComposeDemoWiring(t *testing.T) {
+	c := loadCompose(t)
+	demo := c.Services["demo"]
+	if len(demo.Command) != 0 {
+		t.Fatalf("demo runs %v; the test assumes picket-demo's default addresses :8081 and :8082", demo.Command)
+	}
+	published := func(p string) {
+		t.Helper()
+		for _, port := range demo.Ports {
+			if strings.HasSuffix(port, ":"+p) {
+				return
+			}
+		}
+		t.Errorf("demo does not publish %s (ports %v)", p, demo.Ports)
+	}
+	published("8081")
+	published("8082")
+
+	topics := c.Services["topics"]
+	checks, err := check.LoadDefinitions(hostPath(t, topics, topics.Command[2]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(checks) == 0 {
+		t.Fatal("the topics init publishes no check")
+	}
+	for _, ch := range checks {
+		if ch.HTTP == nil {
+			continue
+		}
+		u, err := url.Parse(ch.HTTP.URL)
+		if err != nil || u.Host != "demo:8081" {
+			t.Errorf("check %s probes %s, not the demo target demo:8081", ch.ID, ch.HTTP.URL)
+		}
+	}
+
+	n := notifier.DefaultConfig()
+	if err := config.Load(&n, notifier.DefaultConfig(), source(t, c.Services["notifier"])); err != nil {
+		t.Fatal(err)
+	}
+	if len(n.Webhooks) != 1 || n.Webhooks[0].URL != "http://demo:8082/hook" {
+		t.Errorf("notifier webhooks %+v, want the demo receiver http://demo:8082/hook", n.Webhooks)
+	}
+}
+
+// The build context leaves out the caches, data directories, binaries and
+// history (without .dockerignore it was 625 MB, libchdb and ./data among it),
+// and nothing the build stage compiles or embeds.
+func TestDockerignore(t *testing.T) {
+	lines := map[string]bool{}
+	for _, l := range strings.Split(readFile(t, ".dockerignore"), "\n") {
+		if l = strings.TrimSpace(l); l != "" && !strings.HasPrefix(l, "#") {
+			lines[strings.TrimPrefix(l, "/")] = true
+		}
+	}
+	for _, want := range []string{".git", ".cache", "data", "bin"} {
+		if !lines[want] {
+			t.Errorf(".dockerignore does not exclude %s", want)
+		}
+	}
+	for l := range lines {
+		for _, needed := range []string{"*.go", "**/*.go", "go.work", "go.work.sum", "**/go.mod", "**/go.sum", "*.sql", "**/*.sql", "**/*.html", "schemas", "services", "platform", "cli", "tests"} {
+			if l == needed {
+				t.Errorf(".dockerignore excludes %s, which the build needs", l)
 			}
 		}
 	}
