@@ -2,7 +2,8 @@
 # CI's check of the docker compose deployment on a machine without a Docker
 # engine: `docker compose config` validates docker-compose.yml (with the
 # defaults and with every documented variable overridden), promtool checks
-# the Prometheus configuration and rules when it is installed. The Go tests
+# the Prometheus configuration and rules and runs the rules' unit tests
+# (deploy/prometheus/rules_test.yml) when it is installed. The Go tests
 # in cli/internal/deploytest check the rest (configs load with the services'
 # loaders, ports, health checks, dashboard SQL on the real schema).
 #
@@ -34,8 +35,16 @@ if grep -q 'host_ip: 127.0.0.1' <<<"$rendered"; then
 fi
 
 echo "== prometheus config and rules"
+# promtool comes with Debian's prometheus package (22 MB download): installed
+# once per machine where the script may (root with apt-get), as on CI.
+if ! command -v promtool >/dev/null && command -v apt-get >/dev/null && [ "$(id -u)" = 0 ]; then
+  echo "check-compose: installing promtool (apt-get install prometheus)"
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null \
+    || { apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null; }
+fi
 if command -v promtool >/dev/null; then
   promtool check config deploy/prometheus/prometheus.yml
+  promtool test rules deploy/prometheus/rules_test.yml
 else
-  echo "promtool not installed (apt-get install prometheus): skipped; cli/internal/deploytest checks the metric names"
+  echo "check-compose: SKIPPED the Prometheus checks: no promtool (apt-get install prometheus); cli/internal/deploytest still checks the metric names" >&2
 fi

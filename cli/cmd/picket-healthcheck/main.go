@@ -35,7 +35,7 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 		return err
 	}
 	if fs.NArg() == 0 {
-		return errors.New("usage: picket-healthcheck [-timeout 3s] URL [URL]")
+		return errors.New("usage: picket-healthcheck [-timeout 3s] URL [URL ...]")
 	}
 	client := &http.Client{Timeout: *timeout}
 	for _, u := range fs.Args() {
