@@ -14,8 +14,10 @@ root="$(cd "$(dirname "$0")/.." && pwd)"
 version=v2.40.3
 
 # A working plugin of the user's own wins: it may carry credential helpers and
-# contexts that a DOCKER_CONFIG of ours would hide.
-if [ -z "${PICKET_COMPOSE_BUILD:-}" ] && docker compose version >/dev/null 2>&1; then
+# contexts that a DOCKER_CONFIG of ours would hide. BUILD_COMPOSE_PLUGIN=1
+# uses the pinned plugin anyway (the variable is not PICKET_…: the picket
+# commands would read that as a configuration key).
+if [ -z "${BUILD_COMPOSE_PLUGIN:-}" ] && docker compose version >/dev/null 2>&1; then
   exec docker compose "$@"
 fi
 
