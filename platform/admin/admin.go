@@ -5,16 +5,16 @@ package admin
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/http"
 	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/picket-dev/picket/platform/httpserver"
 )
 
 // Config is the admin server's listen address.
@@ -25,34 +25,35 @@ type Config struct {
 // Check reports whether one dependency is ready.
 type Check func(ctx context.Context) error
 
-// Server is the admin HTTP server.
+// Server is the admin HTTP server. Its Run serves until the context is done
+// and then shuts down within 5 seconds; Addr is the bound address.
 type Server struct {
-	log    *slog.Logger
-	srv    *http.Server
-	ln     net.Listener
+	*httpserver.Server
 	mu     sync.Mutex
 	checks map[string]Check
 }
 
+// shutdownTimeout bounds the admin server's drain: its requests are short.
+const shutdownTimeout = 5 * time.Second
+
 // New listens on addr (":0" picks a port) and prepares the handlers.
 func New(addr string, reg *prometheus.Registry, log *slog.Logger) (*Server, error) {
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return nil, fmt.Errorf("admin listen %s: %w", addr, err)
-	}
-	s := &Server{log: log, ln: ln, checks: map[string]Check{}}
+	s := &Server{checks: map[string]Check{}}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Write([]byte("ok\n"))
 	})
 	mux.HandleFunc("GET /readyz", s.ready)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
-	s.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	cfg := httpserver.DefaultConfig()
+	cfg.ShutdownTimeout = shutdownTimeout
+	srv, err := httpserver.Listen("admin", addr, mux, log, cfg)
+	if err != nil {
+		return nil, err
+	}
+	s.Server = srv
 	return s, nil
 }
-
-// Addr is the address the server listens on.
-func (s *Server) Addr() string { return s.ln.Addr().String() }
 
 // AddCheck registers a readiness check under name.
 func (s *Server) AddCheck(name string, c Check) {
@@ -84,22 +85,4 @@ func (s *Server) ready(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusServiceUnavailable)
 	}
 	w.Write(body)
-}
-
-// Run serves until ctx is done, then shuts down within 5 seconds.
-func (s *Server) Run(ctx context.Context) error {
-	errc := make(chan error, 1)
-	go func() { errc <- s.srv.Serve(s.ln) }()
-	s.log.Info("admin server listening", "addr", s.Addr())
-	select {
-	case err := <-errc:
-		return fmt.Errorf("admin server: %w", err)
-	case <-ctx.Done():
-	}
-	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	if err := s.srv.Shutdown(sctx); err != nil && !errors.Is(err, http.ErrServerClosed) {
-		return fmt.Errorf("admin shutdown: %w", err)
-	}
-	return nil
 }

@@ -9,60 +9,81 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
-// LatestByKey reads topic from its start to the end offsets it has now and
-// returns the last record of every key: the state a compacted topic holds.
-// It uses its own client, outside any consumer group.
-func LatestByKey(ctx context.Context, c Config, log *slog.Logger, topic string) (map[string]*kgo.Record, error) {
-	adm, err := kgo.NewClient(c.ClientOptions(log)...)
-	if err != nil {
-		return nil, err
+// ReadToEnd reads topic with cl from each partition's start to the end
+// offset it has when called, handing fn every record in offset order within a
+// partition: the way to load the state a compacted topic holds. Partitions
+// that hold nothing (empty, or every record deleted) are not waited for. cl
+// must not already consume topic; it does not afterwards.
+func ReadToEnd(ctx context.Context, cl *kgo.Client, topic string, fn func(*kgo.Record)) error {
+	adm := kadm.NewClient(cl)
+	starts, err := adm.ListStartOffsets(ctx, topic)
+	if err == nil {
+		err = starts.Error()
 	}
-	ends, err := kadm.NewClient(adm).ListEndOffsets(ctx, topic)
-	adm.Close()
 	if err != nil {
-		return nil, fmt.Errorf("end offsets of %s: %w", topic, err)
+		return fmt.Errorf("start offsets of %s: %w", topic, err)
 	}
-	if err := ends.Error(); err != nil {
-		return nil, fmt.Errorf("end offsets of %s: %w", topic, err)
+	ends, err := adm.ListEndOffsets(ctx, topic)
+	if err == nil {
+		err = ends.Error()
+	}
+	if err != nil {
+		return fmt.Errorf("end offsets of %s: %w", topic, err)
 	}
 	want := map[int32]kgo.Offset{}
 	remaining := map[int32]int64{}
 	ends.Each(func(o kadm.ListedOffset) {
-		if o.Offset > 0 {
+		start, _ := starts.Lookup(topic, o.Partition)
+		if o.Offset > start.Offset {
 			want[o.Partition] = kgo.NewOffset().AtStart()
 			remaining[o.Partition] = o.Offset
 		}
 	})
-	latest := map[string]*kgo.Record{}
 	if len(want) == 0 {
-		return latest, nil
+		return nil
 	}
-	cl, err := kgo.NewClient(append(c.ClientOptions(log),
-		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: want}))...)
-	if err != nil {
-		return nil, err
+	parts := make([]int32, 0, len(want))
+	for p := range want {
+		parts = append(parts, p)
 	}
-	defer cl.Close()
+	cl.AddConsumePartitions(map[string]map[int32]kgo.Offset{topic: want})
+	defer cl.RemoveConsumePartitions(map[string][]int32{topic: parts})
 	for len(remaining) > 0 {
 		fetches := cl.PollFetches(ctx)
 		if err := ctx.Err(); err != nil {
-			return nil, err
+			return fmt.Errorf("read %s: %w", topic, err)
 		}
 		var ferr error
 		fetches.EachError(func(t string, p int32, err error) { ferr = fmt.Errorf("read %s[%d]: %w", t, p, err) })
 		if ferr != nil {
-			return nil, ferr
+			return ferr
 		}
 		fetches.EachRecord(func(r *kgo.Record) {
 			end, ok := remaining[r.Partition]
-			if !ok || r.Offset >= end {
-				return
+			if !ok || r.Topic != topic || r.Offset >= end {
+				return // past the end taken at the start
 			}
-			latest[string(r.Key)] = r
+			fn(r)
 			if r.Offset+1 >= end {
 				delete(remaining, r.Partition)
 			}
 		})
+	}
+	return nil
+}
+
+// LatestByKey reads topic from its start to the end offsets it has now and
+// returns the last record of every key (a tombstone too): the state a
+// compacted topic holds. It uses its own client, outside any consumer group.
+func LatestByKey(ctx context.Context, c Config, log *slog.Logger, topic string) (map[string]*kgo.Record, error) {
+	cl, err := kgo.NewClient(c.ClientOptions(log)...)
+	if err != nil {
+		return nil, err
+	}
+	defer cl.Close()
+	latest := map[string]*kgo.Record{}
+	if err := ReadToEnd(ctx, cl, topic, func(r *kgo.Record) { latest[string(r.Key)] = r }); err != nil {
+		return nil, err
 	}
 	return latest, nil
 }

@@ -26,7 +26,9 @@ import (
 )
 
 // Params are query parameters, bound server-side to {name:Type} placeholders.
-// Values use ClickHouse's text form for the placeholder's type.
+// Values are the plain text of the placeholder's type: a String as it is, a
+// DateTime64 as TimeParam writes it, an Array(String) as ArrayParam does.
+// Backends escape them for the wire with EscapeParams.
 type Params map[string]string
 
 // Backend runs SQL on one ClickHouse engine. Row structs name their columns

@@ -15,7 +15,10 @@ type RecentResult struct {
 	ScheduledAt time.Time `ch:"scheduled_at"`
 	IntervalMS  uint32    `ch:"interval_ms"`
 	Success     bool      `ch:"success"`
-	DurationMS  float64   `ch:"duration_ms"`
+	// FailureClass is OverloadClass for a run the prober skipped: it says
+	// nothing about the target, and alert rules must not count it.
+	FailureClass string  `ch:"failure_class"`
+	DurationMS   float64 `ch:"duration_ms"`
 	// CertNotAfter is 1970 for a run without a TLS handshake.
 	CertNotAfter time.Time         `ch:"cert_not_after"`
 	Labels       map[string]string `ch:"labels"`
@@ -27,11 +30,11 @@ type RecentResult struct {
 func (s *Store) ResultsBetween(ctx context.Context, checks []string, from, to time.Time) ([]RecentResult, error) {
 	var out []RecentResult
 	err := s.b.Select(ctx, &out, s.sql(`SELECT result_id, check_id, check_name, location, scheduled_at,
-  interval_ms, success, duration_ms, cert_not_after, labels
+  interval_ms, success, failure_class, duration_ms, cert_not_after, labels
 FROM ${db}.check_results FINAL
 WHERE (empty({checks:Array(String)}) OR has({checks:Array(String)}, check_id))
   AND scheduled_at >= {from:DateTime64(3, 'UTC')} AND scheduled_at < {to:DateTime64(3, 'UTC')}
-ORDER BY scheduled_at, location, result_id`), Params{"checks": arrayParam(checks), "from": TimeParam(from), "to": TimeParam(to)})
+ORDER BY scheduled_at, location, result_id`), Params{"checks": ArrayParam(checks), "from": TimeParam(from), "to": TimeParam(to)})
 	if err != nil {
 		return nil, fmt.Errorf("results between %s and %s: %w", from.Format(time.RFC3339), to.Format(time.RFC3339), err)
 	}

@@ -97,3 +97,21 @@ GROUP BY check_id ORDER BY check_id`), Params{"since": TimeParam(since)})
 	sort.Slice(out, func(i, j int) bool { return out[i].CheckID < out[j].CheckID })
 	return out, nil
 }
+
+// KnownCheck reports whether a result of checkID was ever stored: a raw row
+// (kept 30 days) or a day rollup (kept forever, rebuilt after every write).
+// Both tables are ordered by check id first, so it reads a granule or two.
+func (s *Store) KnownCheck(ctx context.Context, checkID string) (bool, error) {
+	var out []struct {
+		N uint64 `ch:"n"`
+	}
+	err := s.b.Select(ctx, &out, s.sql(`SELECT count() AS n FROM (
+  SELECT 1 FROM (SELECT 1 FROM ${db}.check_results WHERE check_id = {check_id:String} LIMIT 1)
+  UNION ALL
+  SELECT 1 FROM (SELECT 1 FROM ${db}.check_rollup_1d WHERE check_id = {check_id:String} LIMIT 1)
+)`), Params{"check_id": checkID})
+	if err != nil {
+		return false, fmt.Errorf("is %q a known check: %w", checkID, err)
+	}
+	return len(out) > 0 && out[0].N > 0, nil
+}

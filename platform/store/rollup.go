@@ -49,33 +49,45 @@ type aggregate struct {
 	unread bool
 }
 
+// OverloadClass is the failure class of a run the prober skipped because it
+// was overloaded (more runs due than it could start on time). Such a run says
+// nothing about the target: it is left out of every figure of a rollup but
+// the class counts, where it shows as Stats.Skipped.
+const OverloadClass = "FAILURE_CLASS_OVERLOAD"
+
+// measured is true for a raw row that measured the target.
+const measured = "failure_class != '" + OverloadClass + "'"
+
 // aggregates are the rollup tables' stored columns. The sketches the stats
 // read hold nanoseconds (see migration 0009: ClickHouse's DDSketch is one
-// bucket off below 1).
+// bucket off below 1). Every figure over raw rows but class_counts counts
+// only the measured runs.
 var aggregates = func() []aggregate {
 	a := []aggregate{
-		{column: "runs", fromRaw: "count()", merge: "sum(runs)"},
-		{column: "successes", fromRaw: "countIf(success)", merge: "sum(successes)"},
-		{column: "duration_sum", fromRaw: "sum(duration_ms)", merge: "sum(duration_sum)"},
-		{column: "duration_max", fromRaw: "max(duration_ms)", merge: "max(duration_max)"},
-		{column: "ttfb_sum", fromRaw: "sum(ttfb_ms)", merge: "sum(ttfb_sum)"},
-		{column: "ttfb_max", fromRaw: "max(ttfb_ms)", merge: "max(ttfb_max)"},
-		{column: "duration_q", fromRaw: "quantilesDDState" + ddsketch + "(duration_ms)",
+		{column: "runs", fromRaw: "countIf(" + measured + ")", merge: "sum(runs)"},
+		{column: "successes", fromRaw: "countIf(success AND " + measured + ")", merge: "sum(successes)"},
+		{column: "duration_sum", fromRaw: "sumIf(duration_ms, " + measured + ")", merge: "sum(duration_sum)"},
+		{column: "duration_max", fromRaw: "maxIf(duration_ms, " + measured + ")", merge: "max(duration_max)"},
+		{column: "ttfb_sum", fromRaw: "sumIf(ttfb_ms, " + measured + ")", merge: "sum(ttfb_sum)"},
+		{column: "ttfb_max", fromRaw: "maxIf(ttfb_ms, " + measured + ")", merge: "max(ttfb_max)"},
+		{column: "duration_q", fromRaw: "quantilesDDStateIf" + ddsketch + "(duration_ms, " + measured + ")",
 			merge: "quantilesDDMergeState" + ddsketch + "(duration_q)", unread: true},
-		{column: "status_counts", fromRaw: "sumMap(map(http_status, toUInt64(1)))", merge: "sumMap(status_counts)"},
+		{column: "status_counts", fromRaw: "sumMapIf(map(http_status, toUInt64(1)), " + measured + ")", merge: "sumMap(status_counts)"},
+		// Every run, skipped ones too: the only place they are counted.
 		{column: "class_counts", fromRaw: "sumMap(map(toString(failure_class), toUInt64(1)))", merge: "sumMap(class_counts)"},
-		{column: "detail_runs", fromRaw: "count()", merge: "sum(detail_runs)"},
-		{column: "duration_ns_q", fromRaw: "quantilesDDState" + ddsketch + "(duration_ms * 1e6)",
+		{column: "detail_runs", fromRaw: "countIf(" + measured + ")", merge: "sum(detail_runs)"},
+		{column: "duration_ns_q", fromRaw: "quantilesDDStateIf" + ddsketch + "(duration_ms * 1e6, " + measured + ")",
 			merge: "quantilesDDMergeState" + ddsketch + "(duration_ns_q)"},
 	}
 	// A phase that did not happen is 0: it adds nothing to the sum or the
 	// maximum, and is kept out of the count and the sketch.
 	for _, p := range phaseNames {
+		happened := p + "_ms > 0 AND " + measured
 		a = append(a,
-			aggregate{column: p + "_runs", fromRaw: "countIf(" + p + "_ms > 0)", merge: "sum(" + p + "_runs)"},
-			aggregate{column: p + "_sum", fromRaw: "sum(" + p + "_ms)", merge: "sum(" + p + "_sum)"},
-			aggregate{column: p + "_max", fromRaw: "max(" + p + "_ms)", merge: "max(" + p + "_max)"},
-			aggregate{column: p + "_ns_q", fromRaw: "quantilesDDStateIf" + ddsketch + "(" + p + "_ms * 1e6, " + p + "_ms > 0)",
+			aggregate{column: p + "_runs", fromRaw: "countIf(" + happened + ")", merge: "sum(" + p + "_runs)"},
+			aggregate{column: p + "_sum", fromRaw: "sumIf(" + p + "_ms, " + measured + ")", merge: "sum(" + p + "_sum)"},
+			aggregate{column: p + "_max", fromRaw: "maxIf(" + p + "_ms, " + measured + ")", merge: "max(" + p + "_max)"},
+			aggregate{column: p + "_ns_q", fromRaw: "quantilesDDStateIf" + ddsketch + "(" + p + "_ms * 1e6, " + happened + ")",
 				merge: "quantilesDDMergeState" + ddsketch + "(" + p + "_ns_q)"})
 	}
 	return a
@@ -127,7 +139,7 @@ func (s *Store) rebuildFrom(ctx context.Context, fine, coarse Resolution, checks
 FROM ${db}.`+fine.table+` FINAL
 WHERE has({checks:Array(String)}, check_id)
   AND bucket >= {from:DateTime64(3, 'UTC')} AND bucket < {to:DateTime64(3, 'UTC')}
-GROUP BY check_id, location, b`), Params{"checks": arrayParam(checks), "from": TimeParam(from), "to": TimeParam(to)})
+GROUP BY check_id, location, b`), Params{"checks": ArrayParam(checks), "from": TimeParam(from), "to": TimeParam(to)})
 	if err != nil {
 		return fmt.Errorf("rebuild %s: %w", coarse.table, err)
 	}
@@ -148,20 +160,11 @@ func (s *Store) RebuildMinutes(ctx context.Context, checks []string, from, to ti
 FROM ${db}.check_results FINAL
 WHERE has({checks:Array(String)}, check_id)
   AND scheduled_at >= {from:DateTime64(3, 'UTC')} AND scheduled_at < {to:DateTime64(3, 'UTC')}
-GROUP BY check_id, location, bucket`), Params{"checks": arrayParam(checks), "from": TimeParam(from), "to": TimeParam(to)})
+GROUP BY check_id, location, bucket`), Params{"checks": ArrayParam(checks), "from": TimeParam(from), "to": TimeParam(to)})
 	if err != nil {
 		return fmt.Errorf("rebuild minute rollups: %w", err)
 	}
 	return nil
-}
-
-// arrayParam is the text form of an Array(String) parameter.
-func arrayParam(vals []string) string {
-	q := make([]string, len(vals))
-	for i, v := range vals {
-		q[i] = "'" + strings.NewReplacer(`\`, `\\`, `'`, `\'`).Replace(v) + "'"
-	}
-	return "[" + strings.Join(q, ",") + "]"
 }
 
 // RollupStats are what rollup buckets (or raw rows) add up to: the sums,
@@ -174,7 +177,9 @@ type RollupStats struct {
 	TTFBSum     float64           `ch:"ttfb_sum"`
 	TTFBMax     float64           `ch:"ttfb_max"`
 	Statuses    map[uint16]uint64 `ch:"status_counts"`
-	Classes     map[string]uint64 `ch:"class_counts"` // "" counts the successes
+	// Classes count every run by failure class, "" the successes and
+	// OverloadClass the skipped runs, which no other figure counts.
+	Classes map[string]uint64 `ch:"class_counts"`
 	// DetailRuns counts the runs that Quantiles and the phase figures cover:
 	// all of them, except runs in buckets rolled up before migration 0009.
 	DetailRuns uint64 `ch:"detail_runs"`

@@ -21,7 +21,11 @@ type StatsQuery struct {
 // Stats summarises a check's results over a time range. Counts, averages and
 // maxima are exact; percentiles come from DDSketches (see Percentiles).
 type Stats struct {
+	// Samples counts the runs that measured the target; Skipped the runs the
+	// prober skipped for its own overload (OverloadClass), which no other
+	// figure counts: they say nothing about the target.
 	Samples       uint64
+	Skipped       uint64
 	Successes     uint64
 	Availability  float64 // 0..1; 0 when there are no samples
 	AvgResponseMS float64
@@ -32,7 +36,8 @@ type Stats struct {
 	MaxTTFBMS float64
 	// StatusCodes counts each HTTP status; 0 stands for "no response".
 	StatusCodes map[string]uint64
-	// FailureClasses counts the failed runs by failure class.
+	// FailureClasses counts the failed runs by failure class (skipped runs
+	// are not failures: see Skipped).
 	FailureClasses map[string]uint64
 	// Phase averages over every run, in milliseconds, a run without the phase
 	// counting 0: each phase's mean share of a run, so that together they add
@@ -308,8 +313,9 @@ func (r RollupStats) summary() Stats {
 			st.StatusCodes[strconv.Itoa(int(code))] = n
 		}
 	}
+	st.Skipped = r.Classes[OverloadClass]
 	for class, n := range r.Classes {
-		if class != "" && n > 0 {
+		if class != "" && class != OverloadClass && n > 0 {
 			st.FailureClasses[class] = n
 		}
 	}

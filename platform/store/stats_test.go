@@ -18,8 +18,9 @@ import (
 // generate returns one result per location every interval over [from, to),
 // each location's ticks at its own random millisecond offset, ordered by time.
 // Latencies are long-tailed with microsecond resolution; some runs skip
-// phases (a cached DNS answer, a reused connection, plain HTTP) and a tenth
-// fail in one of several ways, with what a failure leaves of the phases.
+// phases (a cached DNS answer, a reused connection, plain HTTP), a tenth
+// fail in one of several ways, with what a failure leaves of the phases, and
+// a few were skipped by an overloaded prober (with whatever times it left).
 func generate(rng *rand.Rand, check string, locations []string, from, to time.Time, interval time.Duration) []store.ResultRow {
 	var rows []store.ResultRow
 	for _, loc := range locations {
@@ -63,6 +64,11 @@ func randomResult(rng *rand.Rand, check, loc string, tick time.Time, interval ti
 		r.HTTPStatus, r.FailureClass = []uint16{404, 500, 502, 503}[rng.IntN(4)], "FAILURE_CLASS_STATUS"
 	case f < 20:
 		r.HTTPStatus = 204
+	case f < 24: // skipped: none of it may count, however long it waited
+		r.HTTPStatus, r.FailureClass, r.TTFBMS = 0, store.OverloadClass, 0
+		r.DNSMS, r.ConnectMS, r.TLSMS, r.ProcessingMS, r.TransferMS = 0, 0, 0, 0, 0
+		r.DurationMS = 10000 + ms(100)
+		return r
 	}
 	r.Success = r.FailureClass == ""
 	if r.HTTPStatus != 0 {
@@ -132,7 +138,8 @@ func maxTime(a, b time.Time) time.Time {
 }
 
 // expected computes q's stats from the rows in Go, independently of the
-// store: percentiles are the exact values at rank floor(q·(n−1)).
+// store: percentiles are the exact values at rank floor(q·(n−1)); runs
+// skipped for overload count only as Skipped.
 func expected(rows []store.ResultRow, q store.StatsQuery) store.Stats {
 	st := store.Stats{StatusCodes: map[string]uint64{}, FailureClasses: map[string]uint64{}}
 	var durations []float64
@@ -143,6 +150,10 @@ func expected(rows []store.ResultRow, q store.StatsQuery) store.Stats {
 	for _, r := range rows {
 		if r.CheckID != q.CheckID || (q.Location != "" && r.Location != q.Location) ||
 			r.ScheduledAt.Before(q.From) || !r.ScheduledAt.Before(q.To) {
+			continue
+		}
+		if r.FailureClass == store.OverloadClass {
+			st.Skipped++
 			continue
 		}
 		st.Samples++
@@ -225,6 +236,7 @@ func diffStats(got, want store.Stats) []string {
 		}
 	}
 	exact("samples", got.Samples, want.Samples)
+	exact("skipped", got.Skipped, want.Skipped)
 	exact("successes", got.Successes, want.Successes)
 	exact("availability", got.Availability, want.Availability)
 	exact("status codes", got.StatusCodes, want.StatusCodes)
@@ -349,10 +361,11 @@ func TestWindowStatsAreExactOverUnalignedWindows(t *testing.T) {
 	if st, _ := s.WindowStats(ctx, store.StatsQuery{CheckID: "api", Location: "eu", From: eu.ScheduledAt, To: eu.ScheduledAt.Add(time.Millisecond)}); st.Samples != 1 {
 		t.Errorf("the window starting at a result's tick has %d samples, want it", st.Samples)
 	}
-	if st, _ := s.WindowStats(ctx, store.StatsQuery{CheckID: "api", From: day, To: day.Add(24 * time.Hour)}); st.Samples != 3*24*180 ||
-		st.Phases.TLS.Runs == 0 || st.Phases.TLS.Runs >= st.Samples || st.Phases.TLS.AvgMS <= st.AvgTLSMS {
-		t.Errorf("one day: %d samples (want %d), TLS in %d runs, avg %v when it happened, %v over every run",
-			st.Samples, 3*24*180, st.Phases.TLS.Runs, st.Phases.TLS.AvgMS, st.AvgTLSMS)
+	if st, _ := s.WindowStats(ctx, store.StatsQuery{CheckID: "api", From: day, To: day.Add(24 * time.Hour)}); st.Samples+st.Skipped != 3*24*180 ||
+		st.Skipped == 0 || st.Phases.TLS.Runs == 0 || st.Phases.TLS.Runs >= st.Samples || st.Phases.TLS.AvgMS <= st.AvgTLSMS ||
+		st.FailureClasses[store.OverloadClass] != 0 || st.MaxResponseMS >= 10000 {
+		t.Errorf("one day: %d samples + %d skipped (want %d), TLS in %d runs, avg %v when it happened, %v over every run; classes %v, max %v",
+			st.Samples, st.Skipped, 3*24*180, st.Phases.TLS.Runs, st.Phases.TLS.AvgMS, st.AvgTLSMS, st.FailureClasses, st.MaxResponseMS)
 	}
 }
 
@@ -395,5 +408,62 @@ GROUP BY check_id, location, toStartOfMinute(scheduled_at)`, nil)
 		st.AvgProcessingMS != 50 {
 		t.Fatalf("%d samples, phases over %d: dns %v (%+v), processing %v; want 120, 60, 1, 60 runs of 1, 50",
 			st.Samples, st.DetailSamples, st.AvgDNSMS, st.Phases.DNS, st.AvgProcessingMS)
+	}
+}
+
+// A healthy target probed by an overloaded prober: the runs it skipped are
+// counted as skipped and nowhere else — not as runs, failures, status codes,
+// latency or phases — in the raw rows and in every rollup, even in a minute
+// holding nothing but skipped runs.
+func TestSkippedRunsCountOnlyAsSkipped(t *testing.T) {
+	ctx := context.Background()
+	s := embeddedtest.Store(t)
+	t0 := embeddedtest.Day().Add(10 * time.Hour)
+	var rows []store.ResultRow
+	for i := range 180 { // three minutes at 1 s; the last one all skipped
+		r := result("api", t0.Add(time.Duration(i)*time.Second), 200, true, 40)
+		if i%3 != 0 || i >= 120 {
+			r.Success, r.HTTPStatus, r.FailureClass, r.DurationMS, r.TTFBMS = false, 0, store.OverloadClass, 9000, 0
+			r.DNSMS, r.ConnectMS, r.TLSMS, r.ProcessingMS, r.TransferMS = 0, 0, 0, 0, 0
+		}
+		rows = append(rows, r)
+	}
+	if err := s.InsertResults(ctx, rows); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.RebuildRollups(ctx, []string{"api"}, t0, t0.Add(3*time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	for _, read := range []struct {
+		name string
+		read func(context.Context, store.StatsQuery) (store.Stats, error)
+	}{
+		{"raw", s.Stats},
+		{"window", s.WindowStats},
+		{"every level", func(ctx context.Context, q store.StatsQuery) (store.Stats, error) {
+			return store.WindowStatsEveryLevel(ctx, s, q)
+		}},
+	} {
+		for _, w := range []struct {
+			from, to      time.Time
+			runs, skipped uint64
+		}{{t0, t0.Add(3 * time.Minute), 40, 140}, {t0.Add(2 * time.Minute), t0.Add(3 * time.Minute), 0, 60}} {
+			st, err := read.read(ctx, store.StatsQuery{CheckID: "api", From: w.from, To: w.to})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var wantAvail, wantMax, wantDNS float64
+			wantCodes := map[string]uint64{}
+			if w.runs > 0 {
+				wantAvail, wantMax, wantDNS, wantCodes["200"] = 1, 40, 1, w.runs
+			}
+			if st.Samples != w.runs || st.Successes != w.runs || st.Skipped != w.skipped || st.Availability != wantAvail ||
+				st.MaxResponseMS != wantMax || st.AvgResponseMS != wantMax || st.MaxTTFBMS != wantMax/2 || len(st.FailureClasses) != 0 ||
+				fmt.Sprint(st.StatusCodes) != fmt.Sprint(wantCodes) || st.Phases.DNS.Runs != w.runs || st.AvgDNSMS != wantDNS ||
+				st.Response.P99 > wantMax || st.DetailSamples != w.runs {
+				t.Errorf("%s [%s, %s): %+v; want %d runs, all successes, %d skipped", read.name,
+					w.from.Format("15:04"), w.to.Format("15:04"), st, w.runs, w.skipped)
+			}
+		}
 	}
 }

@@ -7,11 +7,11 @@ import (
 	"sync"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kgo"
+
 	"github.com/picket-dev/picket/platform/kafka"
 	"github.com/picket-dev/picket/schemas/events"
 	"github.com/picket-dev/picket/services/prober/check"
-	"github.com/twmb/franz-go/pkg/kadm"
-	"github.com/twmb/franz-go/pkg/kgo"
 )
 
 // A fleet is the probers of one location sharing that location's checks
@@ -188,50 +188,16 @@ func Apply(ctx context.Context, cl *kgo.Client, topic string, checks []check.Che
 
 // ReadDefinitions reads the checks topic to its end: check id → definition.
 func ReadDefinitions(ctx context.Context, cl *kgo.Client, topic string) (map[string][]byte, error) {
-	ends, err := kadm.NewClient(cl).ListEndOffsets(ctx, topic)
-	if err != nil {
-		return nil, fmt.Errorf("read %s: %w", topic, err)
-	}
-	if err := ends.Error(); err != nil {
-		return nil, fmt.Errorf("read %s: %w", topic, err)
-	}
-	want := map[int32]kgo.Offset{}
-	remaining := map[int32]int64{}
-	ends.Each(func(o kadm.ListedOffset) {
-		if o.Offset > 0 {
-			want[o.Partition] = kgo.NewOffset().AtStart()
-			remaining[o.Partition] = o.Offset
+	out := map[string][]byte{}
+	err := kafka.ReadToEnd(ctx, cl, topic, func(r *kgo.Record) {
+		if r.Value == nil {
+			delete(out, string(r.Key))
+		} else {
+			out[string(r.Key)] = r.Value
 		}
 	})
-	out := map[string][]byte{}
-	if len(want) == 0 {
-		return out, nil
-	}
-	cl.AddConsumePartitions(map[string]map[int32]kgo.Offset{topic: want})
-	defer cl.RemoveConsumePartitions(map[string][]int32{topic: keys(want)})
-	for len(remaining) > 0 {
-		fetches := cl.PollFetches(ctx)
-		if err := ctx.Err(); err != nil {
-			return nil, fmt.Errorf("read %s: %w", topic, err)
-		}
-		fetches.EachRecord(func(r *kgo.Record) {
-			if r.Value == nil {
-				delete(out, string(r.Key))
-			} else {
-				out[string(r.Key)] = r.Value
-			}
-			if r.Offset+1 >= remaining[r.Partition] {
-				delete(remaining, r.Partition)
-			}
-		})
+	if err != nil {
+		return nil, fmt.Errorf("read check definitions: %w", err)
 	}
 	return out, nil
-}
-
-func keys[V any](m map[int32]V) []int32 {
-	out := make([]int32, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	return out
 }

@@ -7,128 +7,24 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/picket-dev/picket/platform/admin"
 	"log/slog"
 	"os"
 	"os/signal"
-	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
-	"github.com/picket-dev/picket/platform/kafka"
-	"github.com/picket-dev/picket/platform/retry"
-	"github.com/picket-dev/picket/platform/telemetry"
-	"github.com/picket-dev/picket/schemas/events"
-	eventsv1 "github.com/picket-dev/picket/schemas/gen/picket/events/v1"
-	"github.com/picket-dev/picket/services/prober/assert"
-	"github.com/picket-dev/picket/services/prober/check"
-	"github.com/picket-dev/picket/services/prober/outbox"
-	"github.com/picket-dev/picket/services/prober/probe"
-	"github.com/picket-dev/picket/services/prober/schedule"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kgo"
-	"google.golang.org/protobuf/proto"
-	"google.golang.org/protobuf/types/known/durationpb"
-	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/picket-dev/picket/platform/kafka"
+	"github.com/picket-dev/picket/platform/retry"
+	"github.com/picket-dev/picket/schemas/events"
+	"github.com/picket-dev/picket/services/prober/check"
+	"github.com/picket-dev/picket/services/prober/outbox"
+	"github.com/picket-dev/picket/services/prober/schedule"
 )
-
-// Config is the prober's configuration.
-type Config struct {
-	Kafka kafka.Config `koanf:"kafka"`
-	// Location labels every result this prober emits.
-	Location string `koanf:"location"`
-	// Source of the checks: "file" (ChecksFile, reloaded on change) or
-	// "kafka" (the definitions topic, shared by the location's fleet).
-	Source string `koanf:"source"`
-	// ChecksFile is the YAML file of checks to run.
-	ChecksFile string `koanf:"checks_file"`
-	// Fleet configures the kafka source.
-	Fleet FleetConfig `koanf:"fleet"`
-	// Outbox queues results between the probes and Kafka.
-	Outbox OutboxConfig `koanf:"outbox"`
-	// ReloadInterval is how often the checks file is looked at for changes.
-	ReloadInterval time.Duration `koanf:"reload_interval"`
-	// FlushTimeout bounds how long shutdown waits for Kafka to take the
-	// results still buffered.
-	FlushTimeout time.Duration       `koanf:"flush_timeout"`
-	Admin        admin.Config        `koanf:"admin"`
-	Log          telemetry.LogConfig `koanf:"log"`
-}
-
-// FleetConfig configures how a location's probers share its checks.
-type FleetConfig struct {
-	// GroupPrefix + "-" + location is the consumer group of the location.
-	GroupPrefix string `koanf:"group_prefix"`
-	// SessionTimeout is how soon a dead prober's checks move to the others.
-	SessionTimeout time.Duration `koanf:"session_timeout"`
-	// RebalanceTimeout bounds a rebalance, also one a prober dies during.
-	RebalanceTimeout time.Duration `koanf:"rebalance_timeout"`
-}
-
-// OutboxConfig sizes the queue that keeps results while Kafka is unreachable.
-type OutboxConfig struct {
-	// Dir holds the spool files.
-	Dir string `koanf:"dir"`
-	// MemoryRecords are queued in memory before spilling to disk.
-	MemoryRecords int `koanf:"memory_records"`
-	// MaxSpoolBytes caps the spool; beyond it the oldest results are dropped (counted).
-	MaxSpoolBytes int64 `koanf:"max_spool_bytes"`
-	// SendTimeout bounds one produce of a batch before it is retried.
-	SendTimeout time.Duration `koanf:"send_timeout"`
-}
-
-// DefaultConfig is the prober's default configuration.
-func DefaultConfig() Config {
-	return Config{
-		Kafka:          kafka.DefaultConfig(),
-		Location:       "local",
-		Source:         "file",
-		ChecksFile:     "checks.yaml",
-		Fleet:          FleetConfig{GroupPrefix: "picket-prober", SessionTimeout: 10 * time.Second, RebalanceTimeout: 15 * time.Second},
-		FlushTimeout:   10 * time.Second,
-		ReloadInterval: 5 * time.Second,
-		Outbox: OutboxConfig{
-			Dir: "spool", MemoryRecords: 10000, MaxSpoolBytes: 256 << 20, SendTimeout: 10 * time.Second,
-		},
-		Admin: admin.Config{Addr: ":9101"},
-		Log:   telemetry.DefaultLog(),
-	}
-}
-
-// Validate names the offending key.
-func (c Config) Validate() error {
-	if err := c.Kafka.Validate(); err != nil {
-		return err
-	}
-	switch {
-	case strings.TrimSpace(c.Location) == "":
-		return errors.New("location: must not be empty")
-	case c.Source != "file" && c.Source != "kafka":
-		return fmt.Errorf("source: %q is not file or kafka", c.Source)
-	case c.Source == "file" && c.ChecksFile == "":
-		return errors.New("checks_file: must not be empty")
-	case c.Source == "kafka" && c.Fleet.GroupPrefix == "":
-		return errors.New("fleet.group_prefix: must not be empty")
-	case c.Source == "kafka" && c.Fleet.SessionTimeout < time.Second:
-		return fmt.Errorf("fleet.session_timeout: %s is below 1s", c.Fleet.SessionTimeout)
-	case c.Source == "kafka" && c.Fleet.RebalanceTimeout < time.Second:
-		return fmt.Errorf("fleet.rebalance_timeout: %s is below 1s", c.Fleet.RebalanceTimeout)
-	case c.FlushTimeout <= 0:
-		return fmt.Errorf("flush_timeout: %s must be positive", c.FlushTimeout)
-	case c.ReloadInterval <= 0:
-		return fmt.Errorf("reload_interval: %s must be positive", c.ReloadInterval)
-	case c.Outbox.Dir == "":
-		return errors.New("outbox.dir: must not be empty")
-	case c.Outbox.MemoryRecords < 1:
-		return fmt.Errorf("outbox.memory_records: %d must be at least 1", c.Outbox.MemoryRecords)
-	case c.Outbox.MaxSpoolBytes < spoolSegmentBytes:
-		return fmt.Errorf("outbox.max_spool_bytes: %d must be at least %d", c.Outbox.MaxSpoolBytes, spoolSegmentBytes)
-	case c.Outbox.SendTimeout <= 0:
-		return fmt.Errorf("outbox.send_timeout: %s must be positive", c.Outbox.SendTimeout)
-	}
-	return c.Log.Validate()
-}
 
 // Prober runs checks and produces their results.
 type Prober struct {
@@ -147,63 +43,24 @@ type Prober struct {
 	// watching is closed once SIGHUP is being listened for.
 	watching chan struct{}
 
+	// slots bounds the runs in flight (cfg.concurrency()).
+	slots chan struct{}
+	// runCtx carries the runs' attempts: it ends at shutdown plus
+	// cfg.ShutdownGrace, cutting an attempt still in progress then.
+	runCtx  context.Context
+	cutRuns context.CancelFunc
+	// lastOverload is when a run was last skipped for overload (Unix ns).
+	lastOverload atomic.Int64
+	skippedN     atomic.Int64
+	// overloadLog lets one line about skipped runs through per period.
+	overloadLog logEvery
+	// producing is the batch send handed to Kafka and saw no answer for yet.
+	producing *produce
+
 	mu      sync.Mutex
 	runners map[string]*runner
 	// onRun, when set (benchmarks), sees every run's tick and start lag.
 	onRun func(id string, tick time.Time, lag time.Duration)
-}
-
-type metrics struct {
-	duration     *prometheus.HistogramVec
-	runs         *prometheus.CounterVec
-	lag          prometheus.Histogram
-	produceError prometheus.Counter
-	produced     prometheus.Counter
-	reloads      *prometheus.CounterVec
-	dropped      prometheus.Counter
-	phases       *prometheus.HistogramVec
-}
-
-func newMetrics(reg prometheus.Registerer) *metrics {
-	m := &metrics{
-		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Name:    "picket_probe_duration_seconds",
-			Help:    "Total duration of check runs.",
-			Buckets: []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
-		}, []string{"check", "location", "result"}),
-		runs: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "picket_prober_runs_total",
-			Help: "Check runs by check and failure reason (none on success).",
-		}, []string{"check", "reason"}),
-		lag: prometheus.NewHistogram(prometheus.HistogramOpts{
-			Name:    "picket_prober_schedule_lag_seconds",
-			Help:    "Delay between a run's scheduled tick and its actual start.",
-			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, 1},
-		}),
-		produceError: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "picket_prober_produce_errors_total",
-			Help: "Produce attempts of a batch of results that Kafka did not accept (the batch is retried).",
-		}),
-		produced: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "picket_prober_results_produced_total",
-			Help: "Results Kafka acknowledged.",
-		}),
-	}
-	m.reloads = prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: "picket_prober_reloads_total",
-		Help: "Reloads of the checks file, by result (success, error).",
-	}, []string{"result"})
-	m.dropped = prometheus.NewCounter(prometheus.CounterOpts{
-		Name: "picket_prober_results_dropped_total",
-		Help: "Results lost because the spool reached its size limit or the disk failed.",
-	})
-	m.phases = prometheus.NewHistogramVec(prometheus.HistogramOpts{
-		Name:    "picket_probe_phase_duration_seconds",
-		Help:    "Duration of each phase of the runs that had it (dns, connect, tls, processing, transfer).",
-		Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5},
-	}, []string{"location", "phase"})
-	reg.MustRegister(m.duration, m.runs, m.lag, m.produceError, m.produced, m.reloads, m.dropped, m.phases)
-	return m
 }
 
 // New loads the checks file (or, with the kafka source, prepares to follow
@@ -250,6 +107,10 @@ func NewWithChecks(cfg Config, checks []check.Check, log *slog.Logger, reg prome
 	ob, err := outbox.Open(outbox.Config{
 		Dir: cfg.Outbox.Dir, MemoryRecords: cfg.Outbox.MemoryRecords, MaxSpoolBytes: cfg.Outbox.MaxSpoolBytes,
 		SegmentBytes: spoolSegmentBytes, Batch: 1000,
+		OnError: func(err error) {
+			m.spoolErrors.Inc()
+			log.Error("outbox: the spool failed; retrying", "dir", cfg.Outbox.Dir, "err", err)
+		},
 	}, func(n int, err error) {
 		m.dropped.Add(float64(n))
 		log.Error("results dropped: the spool is full or failed", "results", n, "err", err)
@@ -260,24 +121,40 @@ func NewWithChecks(cfg Config, checks []check.Check, log *slog.Logger, reg prome
 	}
 	p := &Prober{
 		cfg: cfg, log: log, checks: checks, client: cl, outbox: ob, metrics: m, sched: schedule.NewScheduler(schedule.RealClock{}),
-		runners: map[string]*runner{}, watching: make(chan struct{}),
+		runners: map[string]*runner{}, watching: make(chan struct{}), slots: make(chan struct{}, cfg.concurrency()),
 	}
-	reg.MustRegister(
-		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "picket_prober_outbox_memory_results", Help: "Results queued in memory."},
-			func() float64 { return float64(ob.Stats().Memory) }),
-		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "picket_prober_outbox_spooled_results", Help: "Results spooled on disk."},
-			func() float64 { return float64(ob.Stats().Spooled) }),
-		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "picket_prober_outbox_spool_bytes", Help: "Size of the spool."},
-			func() float64 { return float64(ob.Stats().SpoolBytes) }),
-	)
+	p.runCtx, p.cutRuns = context.WithCancel(context.Background())
+	p.overloadLog.period = 10 * time.Second
+	registerGauges(reg, p)
 	return p, nil
 }
 
-// spoolSegmentBytes is the size of one spool file.
-const spoolSegmentBytes = 1 << 20
+// overloadWindow is how long /readyz reports an overload after the last run
+// skipped for it.
+const overloadWindow = time.Minute
 
-// Ready reports whether Kafka answers.
-func (p *Prober) Ready(ctx context.Context) error { return p.client.Ping(ctx) }
+// Ready reports whether Kafka answers, results go out, and runs start on
+// time: a prober skipping runs for overload, or whose outbox has been failing
+// to send, is not ready.
+func (p *Prober) Ready(ctx context.Context) error {
+	var errs []error
+	if err := p.client.Ping(ctx); err != nil {
+		errs = append(errs, fmt.Errorf("kafka: %w", err))
+	}
+	if since, err := p.outbox.Stalled(); !since.IsZero() && time.Since(since) > p.cfg.Outbox.SendTimeout {
+		st := p.outbox.Stats()
+		if err == nil {
+			err = errors.New("no acknowledgement from Kafka yet for the batch being sent")
+		}
+		errs = append(errs, fmt.Errorf("outbox: results not sent for %s, more than outbox.send_timeout %s (%d queued): %w",
+			time.Since(since).Round(time.Millisecond), p.cfg.Outbox.SendTimeout, st.Memory+st.Spooled, err))
+	}
+	if last := p.lastOverload.Load(); last != 0 && time.Since(time.Unix(0, last)) < overloadWindow {
+		errs = append(errs, fmt.Errorf("overloaded: runs skipped, the last %s ago (max_concurrency %d, max_start_delay %s)",
+			time.Since(time.Unix(0, last)).Round(time.Millisecond), cap(p.slots), p.cfg.MaxStartDelay))
+	}
+	return errors.Join(errs...)
+}
 
 // Run probes until ctx is done, then finishes the runs in progress and flushes
 // their results to Kafka.
@@ -290,12 +167,13 @@ func (p *Prober) Run(ctx context.Context) error {
 		}
 		return kafka.EnsureTopics(ctx, p.client, p.cfg.Kafka, uses...)
 	}); err != nil {
-		return err
+		return errors.Join(err, p.outbox.Close())
 	}
-	p.log.Info("prober started", "location", p.cfg.Location, "checks", len(p.checks))
+	p.log.Info("prober started", "location", p.cfg.Location, "checks", len(p.checks),
+		"max_concurrency", cap(p.slots), "max_start_delay", p.cfg.MaxStartDelay)
 	senderCtx, stopSender := context.WithCancel(context.WithoutCancel(ctx))
-	sent := make(chan error, 1)
-	go func() { sent <- p.outbox.Run(senderCtx, p.send, 100*time.Millisecond) }()
+	sent := make(chan struct{})
+	go func() { defer close(sent); p.outbox.Run(senderCtx, p.send, 100*time.Millisecond) }()
 	schedDone := make(chan struct{})
 	go func() {
 		defer close(schedDone)
@@ -311,12 +189,15 @@ func (p *Prober) Run(ctx context.Context) error {
 	default:
 		<-ctx.Done()
 	}
+	// Confirmation retries stop now (ctx is done); an attempt still running
+	// after the grace is cut, and every run's result is still queued.
+	cut := time.AfterFunc(p.cfg.ShutdownGrace, p.cutRuns)
 	p.stopAll()
 	<-schedDone
+	cut.Stop()
+	p.cutRuns()
 	stopSender()
-	if err := <-sent; err != nil {
-		p.log.Error("outbox", "err", err)
-	}
+	<-sent
 	// Send what is queued while Kafka takes it; keep the rest on disk.
 	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), p.cfg.FlushTimeout)
 	defer cancel()
@@ -367,106 +248,76 @@ func (p *Prober) watch(ctx context.Context) {
 	}
 }
 
-// Result builds the event for one run.
-func Result(c check.Check, location string, tick time.Time, r probe.Result, attempts int) *eventsv1.CheckResult {
-	ev := &eventsv1.CheckResult{
-		ResultId:        events.ResultID(c.ID, location, tick),
-		CheckId:         c.ID,
-		CheckName:       c.Name,
-		CheckType:       c.Type(),
-		Location:        location,
-		ScheduledAt:     timestamppb.New(tick),
-		StartedAt:       timestamppb.New(r.Start),
-		Duration:        durationpb.New(r.Duration),
-		TimeToFirstByte: durationpb.New(r.TTFB),
-		HttpStatus:      uint32(r.HTTPStatus),
-		Success:         r.Success,
-		FailureClass:    r.Class,
-		FailureMessage:  r.Message,
-		Interval:        durationpb.New(c.Interval),
-		Labels:          c.Labels,
-		Attempts:        uint32(attempts),
-		Phases:          phases(r.Phases),
-	}
-	for _, st := range r.Steps {
-		sr := st.Result
-		ev.Steps = append(ev.Steps, &eventsv1.StepResult{
-			Name: st.Name, Duration: durationpb.New(sr.Duration), TimeToFirstByte: durationpb.New(sr.TTFB),
-			HttpStatus: uint32(sr.HTTPStatus), Success: sr.Success, FailureClass: sr.Class, FailureMessage: sr.Message,
-			Phases: phases(sr.Phases), Assertions: outcomes(sr.Assertions),
-		})
-	}
-	ev.Assertions = outcomes(r.Assertions)
-	if r.Cert != nil {
-		ev.Certificate = &eventsv1.Certificate{
-			NotAfter: timestamppb.New(r.Cert.NotAfter), Subject: r.Cert.Subject, Issuer: r.Cert.Issuer, Verified: r.Cert.Verified,
-		}
-	}
-	return ev
+// produce is a batch handed to Kafka and not acknowledged yet.
+type produce struct {
+	head *outbox.Record // identifies the batch: the outbox retries it as it is
+	n    int
+	done chan struct{} // closed once every record's promise ran
+	mu   sync.Mutex
+	err  error
 }
 
-func (p *Prober) emit(c check.Check, tick time.Time, r probe.Result, attempts int) {
-	outcome, reason := "success", "none"
-	if !r.Success {
-		outcome, reason = "failure", failureReason(r.Class)
-	}
-	p.metrics.duration.WithLabelValues(c.ID, p.cfg.Location, outcome).Observe(r.Duration.Seconds())
-	p.metrics.runs.WithLabelValues(c.ID, reason).Inc()
-	for phase, d := range map[string]time.Duration{
-		"dns": r.Phases.DNS, "connect": r.Phases.Connect, "tls": r.Phases.TLS,
-		"processing": r.Phases.Processing, "transfer": r.Phases.Transfer,
-	} {
-		if d > 0 {
-			p.metrics.phases.WithLabelValues(p.cfg.Location, phase).Observe(d.Seconds())
-		}
-	}
-
-	ev := Result(c, p.cfg.Location, tick, r, attempts)
-	value, err := proto.Marshal(ev)
-	if err != nil { // cannot happen for a well-formed message; never drop silently
-		p.log.Error("encode result", "check", c.ID, "err", err)
-		p.metrics.produceError.Inc()
-		return
-	}
-	p.outbox.Put(outbox.Record{Key: []byte(c.ID), Value: value, TimestampMS: tick.UnixMilli()})
-}
-
-// send produces a batch from the outbox and waits for Kafka to take it.
+// send hands a batch from the outbox to Kafka and waits, at most
+// outbox.send_timeout, for Kafka to take it. The idempotent producer cannot
+// give up a batch whose request may have reached the broker, so a batch not
+// acknowledged in time stays with the client and a retry of the same batch
+// waits for that produce again instead of producing copies; waiting ends with
+// ctx, which keeps shutdown bounded while Kafka is away. Only sent from the
+// outbox's one sender at a time.
 func (p *Prober) send(ctx context.Context, recs []outbox.Record) error {
-	ctx, cancel := context.WithTimeout(ctx, p.cfg.Outbox.SendTimeout)
+	pr := p.producing
+	if pr == nil || pr.head != &recs[0] || pr.n != len(recs) {
+		pr = &produce{head: &recs[0], n: len(recs), done: make(chan struct{})}
+		headers := kafka.Headers(events.CheckResultV1)
+		var wg sync.WaitGroup
+		wg.Add(len(recs))
+		for _, r := range recs {
+			kr := &kgo.Record{Key: r.Key, Value: r.Value, Headers: headers, Timestamp: time.UnixMilli(r.TimestampMS)}
+			p.client.Produce(context.Background(), kr, func(_ *kgo.Record, err error) {
+				if err != nil {
+					pr.mu.Lock()
+					if pr.err == nil {
+						pr.err = fmt.Errorf("produce: %w", err)
+					}
+					pr.mu.Unlock()
+				}
+				wg.Done()
+			})
+		}
+		go func() { wg.Wait(); close(pr.done) }()
+		p.producing = pr
+	}
+	wait, cancel := context.WithTimeout(ctx, p.cfg.Outbox.SendTimeout)
 	defer cancel()
-	krecs := make([]*kgo.Record, len(recs))
-	headers := kafka.Headers(events.CheckResultV1)
-	for i, r := range recs {
-		krecs[i] = &kgo.Record{Key: r.Key, Value: r.Value, Headers: headers, Timestamp: time.UnixMilli(r.TimestampMS)}
-	}
-	if err := kafka.Produce(ctx, p.client, krecs...); err != nil {
+	select {
+	case <-pr.done:
+		p.producing = nil
+		pr.mu.Lock()
+		err := pr.err
+		pr.mu.Unlock()
+		if err != nil { // Kafka refused: the next attempt produces the batch again
+			p.metrics.produceError.Inc()
+			p.log.Warn("results not produced yet; they stay queued", "records", len(recs), "err", err)
+			return err
+		}
+		p.metrics.produced.Add(float64(len(recs)))
+		return nil
+	case <-wait.Done():
 		p.metrics.produceError.Inc()
-		p.log.Warn("results not produced yet; they stay queued", "records", len(recs), "err", err)
-		return err
-	}
-	p.metrics.produced.Add(float64(len(recs)))
-	return nil
-}
-
-func phases(p probe.Phases) *eventsv1.Phases {
-	return &eventsv1.Phases{
-		Dns:              durationpb.New(p.DNS),
-		Connect:          durationpb.New(p.Connect),
-		TlsHandshake:     durationpb.New(p.TLS),
-		ServerProcessing: durationpb.New(p.Processing),
-		Transfer:         durationpb.New(p.Transfer),
+		p.log.Warn("results not acknowledged by Kafka within outbox.send_timeout; they stay queued", "records", len(recs),
+			"send_timeout", p.cfg.Outbox.SendTimeout, "err", context.Cause(wait))
+		return fmt.Errorf("produce: not acknowledged within outbox.send_timeout %s: %w", p.cfg.Outbox.SendTimeout, context.Cause(wait))
 	}
 }
 
-func outcomes(as []assert.Outcome) []*eventsv1.AssertionOutcome {
-	var out []*eventsv1.AssertionOutcome
-	for _, a := range as {
-		out = append(out, &eventsv1.AssertionOutcome{Assertion: a.Assertion, Passed: a.Passed, Message: a.Message})
-	}
-	return out
+// logEvery lets one log line through per period.
+type logEvery struct {
+	period time.Duration
+	last   atomic.Int64
 }
 
-func failureReason(c eventsv1.FailureClass) string {
-	return strings.ToLower(strings.TrimPrefix(c.String(), "FAILURE_CLASS_"))
+// Allow reports whether a line may be logged now.
+func (l *logEvery) Allow() bool {
+	now, last := time.Now().UnixNano(), l.last.Load()
+	return now-last >= int64(l.period) && l.last.CompareAndSwap(last, now)
 }

@@ -2,7 +2,6 @@ package prober
 
 import (
 	"context"
-	"github.com/picket-dev/picket/platform/poll"
 	"io"
 	"log/slog"
 	"net/http"
@@ -11,14 +10,17 @@ import (
 	"testing"
 	"time"
 
-	"github.com/picket-dev/picket/platform/kafka"
-	"github.com/picket-dev/picket/schemas/events"
-	eventsv1 "github.com/picket-dev/picket/schemas/gen/picket/events/v1"
-	"github.com/picket-dev/picket/services/prober/check"
+	"github.com/picket-dev/picket/platform/poll"
+
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/picket-dev/picket/platform/kafka"
+	"github.com/picket-dev/picket/schemas/events"
+	eventsv1 "github.com/picket-dev/picket/schemas/gen/picket/events/v1"
+	"github.com/picket-dev/picket/services/prober/check"
 )
 
 // The prober emits one decodable, keyed, schema-headed result per run to a

@@ -7,10 +7,11 @@ import (
 	"os"
 	"time"
 
+	"go.yaml.in/yaml/v3"
+
 	"github.com/picket-dev/picket/services/prober/check"
 	"github.com/picket-dev/picket/services/prober/probe"
 	"github.com/picket-dev/picket/services/prober/schedule"
-	"go.yaml.in/yaml/v3"
 )
 
 // runner is one scheduled check.
@@ -77,11 +78,78 @@ func (p *Prober) start(ctx context.Context, c check.Check) *runner {
 		if p.onRun != nil {
 			p.onRun(c.ID, tick, lag)
 		}
-		// The run is not cut short by shutdown or reload: its own timeout bounds it.
-		res, attempts := probe.Confirm(context.WithoutCancel(ctx), c)
-		p.emit(c, tick, res, attempts)
+		p.run(ctx, c, tick, lag)
 	})
 	return r
+}
+
+// Reasons a run is skipped (picket_prober_runs_skipped_total).
+const (
+	skipLate     = "late"
+	skipBusy     = "busy"
+	skipShutdown = "shutdown"
+)
+
+// run runs one tick of c and emits its result; every tick emits exactly one.
+// A run that cannot start within cfg.MaxStartDelay of its tick, because the
+// prober is behind or all cfg.MaxConcurrency slots stay busy, is not run: a
+// run started late competes with the ones that are on time, and its timeout
+// would measure the prober, not the target. It is reported with failure
+// class OVERLOAD, which nothing counts against the target. ctx ends at
+// shutdown: retries stop then, and p.runCtx cuts the attempt in progress
+// after the grace.
+func (p *Prober) run(ctx context.Context, c check.Check, tick time.Time, lag time.Duration) {
+	maxDelay := p.cfg.MaxStartDelay
+	if lag > maxDelay {
+		p.skip(c, tick, skipLate, fmt.Sprintf("not run: the prober is overloaded; it got to this run %s after its tick (max_start_delay %s)",
+			lag.Round(time.Millisecond), maxDelay))
+		return
+	}
+	select {
+	case p.slots <- struct{}{}:
+	default:
+		wait := time.NewTimer(maxDelay - lag)
+		select {
+		case p.slots <- struct{}{}:
+			wait.Stop()
+		case <-wait.C:
+			p.skip(c, tick, skipBusy, fmt.Sprintf("not run: the prober is overloaded; all %d run slots (max_concurrency) stayed busy for max_start_delay %s",
+				cap(p.slots), maxDelay))
+			return
+		case <-ctx.Done():
+			wait.Stop()
+			p.skip(c, tick, skipShutdown, "not run: the prober was shutting down")
+			return
+		}
+	}
+	defer func() { <-p.slots }()
+	res, attempts := probe.Confirm(p.runCtx, ctx, c)
+	switch {
+	case res.Success:
+	case p.runCtx.Err() != nil:
+		p.metrics.skipped.WithLabelValues(skipShutdown).Inc()
+		res = notRun(res.Start, fmt.Sprintf("not finished: the prober's shutdown cut attempt %d after shutdown_grace %s; this says nothing about the target (the attempt saw: %s)",
+			attempts, p.cfg.ShutdownGrace, res.Message))
+	case attempts <= c.Retries:
+		p.metrics.skipped.WithLabelValues(skipShutdown).Inc()
+		res = notRun(res.Start, fmt.Sprintf("not confirmed: the prober shut down before retry %d of %d (attempt %d: %s)",
+			attempts, c.Retries, attempts, res.Message))
+	}
+	p.emit(c, tick, res, attempts)
+}
+
+// skip emits the result of a run that was not run.
+func (p *Prober) skip(c check.Check, tick time.Time, reason, msg string) {
+	p.metrics.skipped.WithLabelValues(reason).Inc()
+	n := p.skippedN.Add(1)
+	if reason != skipShutdown {
+		p.lastOverload.Store(time.Now().UnixNano())
+		if p.overloadLog.Allow() {
+			p.log.Error("runs skipped: the prober cannot run its checks on time; lower the load, raise max_concurrency or add probers",
+				"check", c.ID, "reason", reason, "skipped_since_start", n)
+		}
+	}
+	p.emit(c, tick, notRun(time.Now(), msg), 0)
 }
 
 // stopAll stops every check and waits for the runs in progress.

@@ -17,9 +17,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/picket-dev/picket/services/prober/check"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kfake"
+
+	"github.com/picket-dev/picket/services/prober/check"
 )
 
 // BenchmarkSchedule10kChecks runs 10,000 HTTP checks at a 10 s interval

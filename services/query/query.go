@@ -1,18 +1,19 @@
-// Package query serves Picket's read API and dashboard over HTTP.
+// Package query serves Picket's read API and dashboard over HTTP. It never
+// writes to the store.
 package query
 
 import (
-	"context"
 	"errors"
 	"fmt"
-	"github.com/picket-dev/picket/platform/admin"
-	"github.com/picket-dev/picket/platform/store/clickhouse"
 	"log/slog"
-	"net"
-	"net/http"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/picket-dev/picket/platform/admin"
+	"github.com/picket-dev/picket/platform/httpserver"
 	"github.com/picket-dev/picket/platform/store"
+	"github.com/picket-dev/picket/platform/store/clickhouse"
 	"github.com/picket-dev/picket/platform/telemetry"
 	"github.com/picket-dev/picket/services/query/api"
 )
@@ -20,19 +21,26 @@ import (
 // Config is the query service's configuration.
 type Config struct {
 	// Addr is the API's listen address.
-	Addr       string              `koanf:"addr"`
-	ClickHouse clickhouse.Config   `koanf:"clickhouse"`
-	Admin      admin.Config        `koanf:"admin"`
-	Log        telemetry.LogConfig `koanf:"log"`
+	Addr string `koanf:"addr"`
+	// RequestTimeout bounds each request's store calls; a request that
+	// reaches it is answered 504.
+	RequestTimeout time.Duration       `koanf:"request_timeout"`
+	ClickHouse     clickhouse.Config   `koanf:"clickhouse"`
+	Admin          admin.Config        `koanf:"admin"`
+	Log            telemetry.LogConfig `koanf:"log"`
 }
+
+// maxRequestTimeout bounds request_timeout: a dashboard is not a batch job.
+const maxRequestTimeout = 5 * time.Minute
 
 // DefaultConfig is the default configuration.
 func DefaultConfig() Config {
 	return Config{
-		Addr:       ":8080",
-		ClickHouse: clickhouse.DefaultConfig(),
-		Admin:      admin.Config{Addr: ":9104"},
-		Log:        telemetry.DefaultLog(),
+		Addr:           ":8080",
+		RequestTimeout: api.DefaultRequestTimeout,
+		ClickHouse:     clickhouse.DefaultConfig(),
+		Admin:          admin.Config{Addr: ":9104"},
+		Log:            telemetry.DefaultLog(),
 	}
 }
 
@@ -41,6 +49,10 @@ func (c Config) Validate() error {
 	switch {
 	case c.Addr == "":
 		return errors.New("addr: must not be empty")
+	case c.RequestTimeout <= 0:
+		return fmt.Errorf("request_timeout: %s must be positive", c.RequestTimeout)
+	case c.RequestTimeout > maxRequestTimeout:
+		return fmt.Errorf("request_timeout: %s is longer than the maximum %s", c.RequestTimeout, maxRequestTimeout)
 	}
 	if err := c.ClickHouse.Validate(); err != nil {
 		return err
@@ -48,44 +60,46 @@ func (c Config) Validate() error {
 	return c.Log.Validate()
 }
 
-// Server is the API's HTTP server.
+// Option changes how Listen serves.
+type Option func(*options)
+
+type options struct {
+	requestTimeout time.Duration
+	reg            prometheus.Registerer
+}
+
+// RequestTimeout bounds each request's store calls (default
+// api.DefaultRequestTimeout).
+func RequestTimeout(d time.Duration) Option { return func(o *options) { o.requestTimeout = d } }
+
+// Metrics registers the API's metrics (picket_query_…) on reg.
+func Metrics(reg prometheus.Registerer) Option { return func(o *options) { o.reg = reg } }
+
+// Server is the API's HTTP server: Run serves until the context is done and
+// then drains within 10 seconds; Addr is the bound address.
 type Server struct {
-	ln  net.Listener
-	srv *http.Server
-	log *slog.Logger
+	*httpserver.Server
 }
 
-// Listen binds addr (":0" picks a port) for the API over st.
-func Listen(addr string, st *store.Store, log *slog.Logger) (*Server, error) {
-	ln, err := net.Listen("tcp", addr)
+// Listen binds addr (":0" picks a port) for the API over st. A taken
+// address is an error naming it.
+func Listen(addr string, st *store.Store, log *slog.Logger, opts ...Option) (*Server, error) {
+	o := options{requestTimeout: api.DefaultRequestTimeout}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	cfg := httpserver.DefaultConfig()
+	// A request that reaches its store deadline still has time to say so.
+	cfg.WriteTimeout = o.requestTimeout + 10*time.Second
+	a := api.New(st, log, o.requestTimeout)
+	if o.reg != nil {
+		if err := a.Register(o.reg); err != nil {
+			return nil, err
+		}
+	}
+	srv, err := httpserver.Listen("query", addr, a.Handler(), log, cfg)
 	if err != nil {
-		return nil, fmt.Errorf("query listen %s: %w", addr, err)
+		return nil, err
 	}
-	srv := &http.Server{
-		Handler:           api.New(st, log).Handler(),
-		ReadHeaderTimeout: 5 * time.Second,
-		WriteTimeout:      30 * time.Second,
-	}
-	return &Server{ln: ln, srv: srv, log: log}, nil
-}
-
-// Addr is the bound address.
-func (s *Server) Addr() string { return s.ln.Addr().String() }
-
-// Run serves until ctx is done, then drains within 10 seconds.
-func (s *Server) Run(ctx context.Context) error {
-	errc := make(chan error, 1)
-	go func() { errc <- s.srv.Serve(s.ln) }()
-	s.log.Info("query API listening", "addr", s.Addr())
-	select {
-	case err := <-errc:
-		return fmt.Errorf("query server: %w", err)
-	case <-ctx.Done():
-	}
-	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if err := s.srv.Shutdown(sctx); err != nil && !errors.Is(err, http.ErrServerClosed) {
-		return err
-	}
-	return nil
+	return &Server{srv}, nil
 }

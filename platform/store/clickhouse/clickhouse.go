@@ -11,6 +11,7 @@ import (
 
 	ch "github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+
 	"github.com/picket-dev/picket/platform/store"
 )
 
@@ -81,16 +82,26 @@ func Open(c Config) (*Backend, error) {
 	return &Backend{conn: conn}, nil
 }
 
-func withParams(ctx context.Context, params store.Params) context.Context {
+// QueryParameters are the parameters Exec and Select send with query: each
+// value escaped for its placeholder's type by store.EscapeParams, the one
+// escaping both backends share. clickhouse-go sends a ch.Parameters value as
+// it is, inside a quoted field dump (lib/proto Parameter.encode, which escapes
+// only for that quoting); unlike its Named arguments, it does not apply the
+// text escaping the server expects, so it is applied here, once.
+func QueryParameters(query string, params store.Params) ch.Parameters {
+	return ch.Parameters(store.EscapeParams(query, params))
+}
+
+func withParams(ctx context.Context, query string, params store.Params) context.Context {
 	if len(params) == 0 {
 		return ctx
 	}
-	return ch.Context(ctx, ch.WithParameters(ch.Parameters(params)))
+	return ch.Context(ctx, ch.WithParameters(QueryParameters(query, params)))
 }
 
 // Exec implements store.Backend.
 func (b *Backend) Exec(ctx context.Context, query string, params store.Params) error {
-	if err := b.conn.Exec(withParams(ctx, params), query); err != nil {
+	if err := b.conn.Exec(withParams(ctx, query, params), query); err != nil {
 		return fmt.Errorf("clickhouse: %w", err)
 	}
 	return nil
@@ -98,7 +109,7 @@ func (b *Backend) Exec(ctx context.Context, query string, params store.Params) e
 
 // Select implements store.Backend.
 func (b *Backend) Select(ctx context.Context, dest any, query string, params store.Params) error {
-	if err := b.conn.Select(withParams(ctx, params), dest, query); err != nil {
+	if err := b.conn.Select(withParams(ctx, query, params), dest, query); err != nil {
 		return fmt.Errorf("clickhouse: %w", err)
 	}
 	return nil

@@ -15,11 +15,13 @@ import (
 	"math"
 	"os"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/chdb-io/chdb-go/v2/chdb"
+
 	"github.com/picket-dev/picket/platform/store"
 )
 
@@ -100,7 +102,7 @@ func (b *Backend) query(ctx context.Context, query string, params store.Params) 
 	}
 	defer b.release(s)
 	if len(params) > 0 {
-		if err := run(s, setParams(params)); err != nil {
+		if err := run(s, setParams(query, params)); err != nil {
 			return nil, fmt.Errorf("set query parameters: %w", err)
 		}
 	}
@@ -115,32 +117,29 @@ func (b *Backend) query(ctx context.Context, query string, params store.Params) 
 	return bytes.Clone(res.Buf()), nil
 }
 
-// setParams builds `SET param_x = '…'`. The value is ClickHouse's escaped text
-// form of the value, itself quoted as a string literal.
-func setParams(params store.Params) string {
+// setParams builds `SET param_x = '…'` for query: each value escaped for its
+// placeholder's type (store.EscapeParams), quoted as a string literal, in
+// name order.
+func setParams(query string, params store.Params) string {
+	esc := store.EscapeParams(query, params)
+	names := make([]string, 0, len(esc))
+	for k := range esc {
+		names = append(names, k)
+	}
+	slices.Sort(names)
 	var sb strings.Builder
 	sb.WriteString("SET ")
-	first := true
-	for k, v := range params {
-		if !first {
+	for i, k := range names {
+		if i > 0 {
 			sb.WriteString(", ")
 		}
-		first = false
 		sb.WriteString("param_")
 		sb.WriteString(k)
 		sb.WriteString(" = ")
-		sb.WriteString(quote(escapeText(v)))
+		sb.WriteString(store.QuoteString(esc[k]))
 	}
 	return sb.String()
 }
-
-var textEscaper = strings.NewReplacer(`\`, `\\`, "\t", `\t`, "\n", `\n`)
-
-func escapeText(v string) string { return textEscaper.Replace(v) }
-
-var literalEscaper = strings.NewReplacer(`\`, `\\`, `'`, `\'`)
-
-func quote(v string) string { return "'" + literalEscaper.Replace(v) + "'" }
 
 // Exec implements store.Backend.
 func (b *Backend) Exec(ctx context.Context, query string, params store.Params) error {

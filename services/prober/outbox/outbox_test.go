@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/picket-dev/picket/platform/poll"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -12,6 +11,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/picket-dev/picket/platform/poll"
 )
 
 // sink is a Kafka stand-in for the send side: it refuses while down and
@@ -72,7 +73,7 @@ func inOrder(t *testing.T, got []int, from int) {
 func run(t *testing.T, o *Outbox, s *sink) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- o.Run(ctx, s.send, time.Millisecond) }()
+	go func() { o.Run(ctx, s.send, time.Millisecond); done <- nil }()
 	t.Cleanup(func() {
 		cancel()
 		if err := <-done; err != nil {
@@ -179,3 +180,5 @@ func TestTornRecordIsCutOff(t *testing.T) {
 		t.Fatalf("received %s", got)
 	}
 }
+
+func (o *Outbox) statsString() string { return fmt.Sprintf("%+v", o.Stats()) }

@@ -28,7 +28,19 @@ type spool struct {
 	readOff   int64
 	readCount int
 	bytes     int64 // total bytes of all segments
-	count     int   // records not yet sent
+	count     int   // records not yet sent, including those in flight
+	// pending is the read handed out by peek and not yet advanced past: its
+	// records are in flight. If their segment is dropped meanwhile they are
+	// not lost (the outbox holds them) and pending.detached is set.
+	pending *spoolRead
+}
+
+// spoolRead is a batch peek read: n records of segment seq, ending at next.
+type spoolRead struct {
+	seq      uint64
+	n        int
+	next     int64
+	detached bool
 }
 
 type segment struct {
@@ -44,8 +56,9 @@ func (s *spool) path(seq uint64) string {
 	return filepath.Join(s.dir, fmt.Sprintf("spool-%020d.log", seq))
 }
 
-// openSpool opens dir, picking up segments a previous process left.
-func openSpool(dir string, segBytes, maxBytes int64) (*spool, error) {
+// openSpool opens dir, picking up segments a previous process left; onCut
+// hears of every torn or damaged end cut off a segment.
+func openSpool(dir string, segBytes, maxBytes int64, onCut func(error)) (*spool, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("spool: %w", err)
 	}
@@ -60,9 +73,12 @@ func openSpool(dir string, segBytes, maxBytes int64) (*spool, error) {
 		if _, err := fmt.Sscanf(strings.TrimPrefix(filepath.Base(name), "spool-"), "%020d.log", &seq); err != nil {
 			return nil, fmt.Errorf("spool: unexpected file %s", name)
 		}
-		n, size, err := countRecords(name)
+		n, size, cut, err := countRecords(name)
 		if err != nil {
 			return nil, err
+		}
+		if cut > 0 && onCut != nil {
+			onCut(fmt.Errorf("spool %s: cut %d bytes of a torn or damaged record at offset %d; %d whole records before it are kept", name, cut, size, n))
 		}
 		s.segments = append(s.segments, segment{seq: seq, size: size, count: n})
 		s.bytes += size
@@ -72,21 +88,30 @@ func openSpool(dir string, segBytes, maxBytes int64) (*spool, error) {
 }
 
 // countRecords counts the whole records of a segment, truncating a torn
-// record at its end (a crash mid-append).
-func countRecords(name string) (n int, size int64, err error) {
+// record at its end (a crash mid-append); cut is how many bytes that was.
+func countRecords(name string) (n int, size, cut int64, err error) {
 	f, err := os.OpenFile(name, os.O_RDWR, 0)
 	if err != nil {
-		return 0, 0, err
+		return 0, 0, 0, fmt.Errorf("spool: %w", err)
 	}
 	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return 0, 0, 0, fmt.Errorf("spool: %w", err)
+	}
 	r := bufio.NewReader(f)
 	for {
-		rec, err := readRecord(r)
+		rec, err := readRecord(r, st.Size()-size)
 		if err != nil {
-			if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
-				return n, size, f.Truncate(size)
+			// A crash mid-append leaves a record cut short, or a length
+			// written before its bytes: both end the segment.
+			if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, errLength) {
+				if terr := f.Truncate(size); terr != nil {
+					return n, size, 0, fmt.Errorf("spool %s: cut at offset %d: %w", name, size, terr)
+				}
+				return n, size, st.Size() - size, nil
 			}
-			return n, size, err
+			return n, size, 0, fmt.Errorf("spool %s at offset %d: %w", name, size, err)
 		}
 		n++
 		size += recordSize(rec)
@@ -103,24 +128,41 @@ func appendRecord(buf []byte, r Record) []byte {
 	return append(buf, r.Value...)
 }
 
-func readRecord(r io.Reader) (Record, error) {
+// errCorrupt is a record whose lengths do not fit in its segment: the file
+// was damaged, not torn by a crash at its end.
+var errCorrupt = errors.New("corrupt spool record")
+
+// readRecord reads one record of at most limit bytes (what is left of its
+// segment). A length beyond the limit is never allocated: it is reported as
+// errLength, a torn record at the end as io.ErrUnexpectedEOF.
+func readRecord(r io.Reader, limit int64) (Record, error) {
 	var ts [8]byte
 	if _, err := io.ReadFull(r, ts[:]); err != nil {
 		return Record{}, err // io.EOF at a record boundary: the end
 	}
 	rec := Record{TimestampMS: int64(binary.BigEndian.Uint64(ts[:]))}
+	left := limit - 8
 	var l [4]byte
 	for _, field := range []*[]byte{&rec.Key, &rec.Value} {
 		if _, err := io.ReadFull(r, l[:]); err != nil {
 			return Record{}, io.ErrUnexpectedEOF
 		}
-		*field = make([]byte, binary.BigEndian.Uint32(l[:]))
+		left -= 4
+		n := int64(binary.BigEndian.Uint32(l[:]))
+		if n > left {
+			return Record{}, fmt.Errorf("%w: length %d, only %d bytes left", errLength, n, max(left, 0))
+		}
+		left -= n
+		*field = make([]byte, n)
 		if _, err := io.ReadFull(r, *field); err != nil {
 			return Record{}, io.ErrUnexpectedEOF
 		}
 	}
 	return rec, nil
 }
+
+// errLength is a record length beyond the bytes its segment has left.
+var errLength = errors.New("record length beyond the end of its segment")
 
 // append writes a record. When the spool would exceed its size limit, the
 // oldest segments are dropped first; it returns how many records that lost.
@@ -173,48 +215,90 @@ func (s *spool) dropOldest() int {
 	s.segments = s.segments[1:]
 	s.bytes -= old.size
 	lost := old.count - s.readCount // the sent prefix is not lost
+	if s.pending != nil && s.pending.seq == old.seq && !s.pending.detached {
+		// The batch in flight is kept by the outbox and still counted.
+		lost -= s.pending.n
+		s.pending.detached = true
+	}
 	s.count -= lost
 	s.readOff, s.readCount = 0, 0
 	return lost
 }
 
-// peek reads up to n records from the front without removing them; next is
-// the position to pass to advance once they were sent.
-func (s *spool) peek(n int) (recs []Record, next int64, err error) {
+// setAsideOldest renames the oldest segment *.corrupt (kept for a look, never
+// read again) and returns its unsent records, now lost.
+func (s *spool) setAsideOldest() (lost int, err error) {
+	old := s.segments[0]
+	if len(s.segments) == 1 && s.w != nil {
+		s.w.Close()
+		s.w = nil
+	}
+	p := s.path(old.seq)
+	if rerr := os.Rename(p, strings.TrimSuffix(p, ".log")+".corrupt"); rerr != nil {
+		err = fmt.Errorf("spool: set aside %s: %w", p, errors.Join(rerr, os.Remove(p)))
+	}
+	s.segments = s.segments[1:]
+	s.bytes -= old.size
+	lost = old.count - s.readCount
+	s.count -= lost
+	s.readOff, s.readCount = 0, 0
+	s.pending = nil
+	return lost, err
+}
+
+// peek reads up to n records from the front without removing them; read is
+// what to pass to advance once they were sent. Until then they are pending.
+func (s *spool) peek(n int) (recs []Record, read spoolRead, err error) {
 	if len(s.segments) == 0 {
-		return nil, 0, nil
+		return nil, read, nil
 	}
 	oldest := s.segments[0]
 	if s.readOff >= oldest.size {
-		return nil, s.readOff, nil
+		return nil, read, nil
 	}
 	f, err := os.Open(s.path(oldest.seq))
 	if err != nil {
-		return nil, 0, fmt.Errorf("spool: %w", err)
+		return nil, read, fmt.Errorf("spool: %w", err)
 	}
 	defer f.Close()
 	if _, err := f.Seek(s.readOff, io.SeekStart); err != nil {
-		return nil, 0, err
+		return nil, read, fmt.Errorf("spool: %w", err)
 	}
 	r := bufio.NewReader(f)
-	next = s.readOff
+	next := s.readOff
 	for len(recs) < n && next < oldest.size {
-		rec, err := readRecord(r)
+		rec, err := readRecord(r, oldest.size-next)
 		if err != nil {
-			return nil, 0, fmt.Errorf("spool segment %d at offset %d: %w", oldest.seq, next, err)
+			if errors.Is(err, errLength) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
+				// The file no longer holds what was written to it.
+				err = fmt.Errorf("%w: %w", errCorrupt, err)
+			}
+			return nil, read, fmt.Errorf("spool segment %s at offset %d: %w", s.path(oldest.seq), next, err)
 		}
 		recs = append(recs, rec)
 		next += recordSize(rec)
 	}
-	return recs, next, nil
+	read = spoolRead{seq: oldest.seq, n: len(recs), next: next}
+	s.pending = &read
+	return recs, read, nil
 }
 
-// advance marks the records up to next (from peek) as sent.
-func (s *spool) advance(next int64, sent int) error {
-	s.readOff = next
-	s.readCount += sent
-	s.count -= sent
+// advance marks the records of read (from peek) as sent.
+func (s *spool) advance(read spoolRead) error {
+	if s.pending != nil && s.pending.seq == read.seq && s.pending.detached {
+		// Its segment was dropped while they were sent; they are out.
+		s.pending = nil
+		s.count -= read.n
+		return nil
+	}
+	s.pending = nil
 	oldest := s.segments[0]
+	if oldest.seq != read.seq {
+		return fmt.Errorf("spool: sent segment %d but the oldest is %d", read.seq, oldest.seq)
+	}
+	s.readOff = read.next
+	s.readCount += read.n
+	s.count -= read.n
 	if s.readOff < oldest.size {
 		return nil
 	}
@@ -230,6 +314,19 @@ func (s *spool) advance(next int64, sent int) error {
 		return fmt.Errorf("spool: %w", err)
 	}
 	return nil
+}
+
+// detached reports whether read's segment was dropped while it was pending.
+func (s *spool) detached(read spoolRead) bool {
+	return s.pending != nil && s.pending.seq == read.seq && s.pending.detached
+}
+
+// forget stops counting a detached read (its records are re-spooled).
+func (s *spool) forget(read spoolRead) {
+	if s.detached(read) {
+		s.count -= read.n
+		s.pending = nil
+	}
 }
 
 // prepend writes recs into a new segment before all others.

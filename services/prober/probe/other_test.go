@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+
 	eventsv1 "github.com/picket-dev/picket/schemas/gen/picket/events/v1"
 	"github.com/picket-dev/picket/services/prober/check"
 )
@@ -238,7 +239,7 @@ func TestConfirmRetriesAFailureBeforeReporting(t *testing.T) {
 	defer srv.Close()
 	c := httpCheck(srv.URL, time.Second)
 	c.Retries, c.RetryDelay = 3, time.Millisecond
-	res, attempts := Confirm(context.Background(), c)
+	res, attempts := Confirm(context.Background(), context.Background(), c)
 	if !res.Success || attempts != 3 {
 		t.Fatalf("success=%v after %d attempts, want success on the 3rd", res.Success, attempts)
 	}
@@ -246,8 +247,24 @@ func TestConfirmRetriesAFailureBeforeReporting(t *testing.T) {
 	mu.Lock()
 	calls = 0
 	mu.Unlock()
-	res, attempts = Confirm(context.Background(), c)
+	res, attempts = Confirm(context.Background(), context.Background(), c)
 	if res.Success || attempts != 2 || res.Message != "status 502, expected 200" {
 		t.Fatalf("%+v after %d attempts, want a confirmed failure after 2", res, attempts)
+	}
+}
+
+// At shutdown no retry starts: a long retry delay does not hold the run.
+func TestConfirmStopsRetryingWhenRetriesEnd(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusBadGateway)
+	}))
+	defer srv.Close()
+	c := httpCheck(srv.URL, time.Second)
+	c.Retries, c.RetryDelay = 3, time.Hour
+	retries, stop := context.WithCancel(context.Background())
+	stop()
+	res, attempts := Confirm(context.Background(), retries, c)
+	if res.Success || attempts != 1 || res.Message != "status 502, expected 200" {
+		t.Fatalf("%+v after %d attempts, want the first failure, unconfirmed", res, attempts)
 	}
 }

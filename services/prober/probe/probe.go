@@ -112,14 +112,19 @@ func Run(ctx context.Context, c check.Check) Result {
 
 // Confirm runs c and, while it fails, up to c.Retries more times with
 // c.RetryDelay between attempts, returning the last result and the number of
-// attempts. A failure is reported only once confirmed.
-func Confirm(ctx context.Context, c check.Check) (Result, int) {
+// attempts. A failure is reported only once confirmed. ctx bounds every
+// attempt; once retries is done (the prober shuts down) no further attempt
+// starts, and attempts then tells the caller the failure is unconfirmed.
+func Confirm(ctx, retries context.Context, c check.Check) (Result, int) {
 	res := Run(ctx, c)
 	attempts := 1
 	for ; !res.Success && attempts <= c.Retries; attempts++ {
 		t := time.NewTimer(c.RetryDelay)
 		select {
 		case <-ctx.Done():
+			t.Stop()
+			return res, attempts
+		case <-retries.Done():
 			t.Stop()
 			return res, attempts
 		case <-t.C:

@@ -27,11 +27,31 @@ func TestNextIsOnTheGridAndStrictlyAfter(t *testing.T) {
 	}
 }
 
-func TestOffsetStableAndSpread(t *testing.T) {
-	interval := 10 * time.Second
-	if Offset("api", interval) != Offset("api", interval) {
-		t.Fatal("offset not stable")
+// The phase of a check is part of its result ids (tick → id): a change to
+// Offset would move every check's ticks and re-id its results after an
+// upgrade. The values are FNV-1a 64 of the id modulo the interval in whole
+// milliseconds (nanoseconds when the interval is not whole ms), computed
+// independently of this code.
+func TestOffsetGolden(t *testing.T) {
+	for _, c := range []struct {
+		id       string
+		interval time.Duration
+		want     time.Duration
+	}{
+		{"api", 10 * time.Second, 7879 * time.Millisecond},
+		{"api", time.Minute, 27879 * time.Millisecond},
+		{"checkout", 30 * time.Second, 24873 * time.Millisecond},
+		{"", 10 * time.Second, 6037 * time.Millisecond},
+		{"api", 1500 * time.Microsecond, 87879 * time.Nanosecond},
+	} {
+		if got := Offset(c.id, c.interval); got != c.want {
+			t.Errorf("Offset(%q, %s) = %s, want %s", c.id, c.interval, got, c.want)
+		}
 	}
+}
+
+func TestOffsetSpread(t *testing.T) {
+	interval := 10 * time.Second
 	// 10,000 checks spread over 10 one-second buckets: each within 20 % of 1,000.
 	buckets := make([]int, 10)
 	for i := range 10000 {

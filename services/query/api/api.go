@@ -3,7 +3,10 @@
 package api
 
 import (
+	"context"
 	_ "embed"
+	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"strconv"
@@ -11,6 +14,8 @@ import (
 
 	"github.com/go-chi/chi/v5"
 	"github.com/go-chi/chi/v5/middleware"
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/picket-dev/picket/platform/store"
 )
 
@@ -19,11 +24,36 @@ type API struct {
 	store *store.Store
 	log   *slog.Logger
 	now   func() time.Time
+	// timeout bounds each request's store calls.
+	timeout time.Duration
+	// storeFailures counts the requests the store failed, by reason.
+	storeFailures *prometheus.CounterVec
 }
 
-// New returns the API over st.
-func New(st *store.Store, log *slog.Logger) *API {
-	return &API{store: st, log: log, now: time.Now}
+// DefaultRequestTimeout bounds a request's store calls unless configured.
+const DefaultRequestTimeout = 10 * time.Second
+
+// New returns the API over st. requestTimeout bounds each request's store
+// calls (0: DefaultRequestTimeout); a request that reaches it is answered
+// 504, never left hanging.
+func New(st *store.Store, log *slog.Logger, requestTimeout time.Duration) *API {
+	if requestTimeout <= 0 {
+		requestTimeout = DefaultRequestTimeout
+	}
+	return &API{store: st, log: log, now: time.Now, timeout: requestTimeout,
+		storeFailures: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "picket_query_store_failures_total",
+			Help: "Requests answered 504 (reason timeout: the store did not answer within request_timeout) or 503 (reason error).",
+		}, []string{"reason"}),
+	}
+}
+
+// Register adds the API's metrics to reg.
+func (a *API) Register(reg prometheus.Registerer) error {
+	if err := reg.Register(a.storeFailures); err != nil {
+		return fmt.Errorf("query metrics: %w", err)
+	}
+	return nil
 }
 
 //go:embed dashboard.html
@@ -38,6 +68,7 @@ func (a *API) Handler() http.Handler {
 		w.Write(dashboard)
 	})
 	r.Route("/api/v1", func(r chi.Router) {
+		r.Use(a.deadline)
 		r.Get("/checks", a.checks)
 		r.Get("/checks/{checkID}/stats", a.stats)
 		r.Get("/alerts", a.alerts)
@@ -51,7 +82,26 @@ func (a *API) Handler() http.Handler {
 	return r
 }
 
+// deadline gives the request's store calls the API's timeout.
+func (a *API) deadline(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), a.timeout)
+		defer cancel()
+		next.ServeHTTP(w, r.WithContext(ctx))
+	})
+}
+
+// internal answers a store call that failed: 504 when it ran out of the
+// request's time, 503 otherwise.
 func (a *API) internal(w http.ResponseWriter, r *http.Request, err error) {
+	if errors.Is(err, context.DeadlineExceeded) || errors.Is(r.Context().Err(), context.DeadlineExceeded) {
+		a.storeFailures.WithLabelValues("timeout").Inc()
+		a.log.Error("query timed out", "path", r.URL.Path, "request_timeout", a.timeout, "err", err)
+		writeProblem(w, Problem{Status: http.StatusGatewayTimeout, Title: "Store timeout",
+			Detail: fmt.Sprintf("the stats store did not answer within %s (request_timeout); try a shorter range, or again later", a.timeout)})
+		return
+	}
+	a.storeFailures.WithLabelValues("error").Inc()
 	a.log.Error("query failed", "path", r.URL.Path, "err", err)
 	writeProblem(w, Problem{Status: http.StatusServiceUnavailable, Detail: "the stats store did not answer; try again"})
 }
@@ -103,11 +153,15 @@ type Latency struct {
 
 // StatsJSON is the body of GET /api/v1/checks/{id}/stats.
 type StatsJSON struct {
-	CheckID        string            `json:"check_id"`
-	Location       string            `json:"location,omitempty"`
-	From           time.Time         `json:"from"`
-	To             time.Time         `json:"to"`
-	Samples        uint64            `json:"samples"`
+	CheckID  string    `json:"check_id"`
+	Location string    `json:"location,omitempty"`
+	From     time.Time `json:"from"`
+	To       time.Time `json:"to"`
+	Samples  uint64    `json:"samples"`
+	// Skipped counts the runs the prober skipped for its own overload
+	// (FAILURE_CLASS_OVERLOAD): they say nothing about the target and no
+	// other figure counts them.
+	Skipped        uint64            `json:"skipped"`
 	Successes      uint64            `json:"successes"`
 	Availability   float64           `json:"availability"`
 	ResponseTimeMS Latency           `json:"response_time_ms"`
@@ -173,10 +227,22 @@ func (a *API) stats(w http.ResponseWriter, r *http.Request) {
 		a.internal(w, r, err)
 		return
 	}
+	if st.Samples == 0 && st.Skipped == 0 { // nothing in range: is there such a check at all?
+		known, err := a.store.KnownCheck(r.Context(), sq.CheckID)
+		if err != nil {
+			a.internal(w, r, err)
+			return
+		}
+		if !known {
+			writeProblem(w, Problem{Status: http.StatusNotFound, Title: "Unknown check",
+				Detail: fmt.Sprintf("no result of check %q was ever stored", sq.CheckID)})
+			return
+		}
+	}
 	ph := st.Phases
 	writeJSON(w, StatsJSON{
 		CheckID: sq.CheckID, Location: sq.Location, From: from.UTC(), To: to.UTC(),
-		Samples: st.Samples, Successes: st.Successes, Availability: st.Availability,
+		Samples: st.Samples, Skipped: st.Skipped, Successes: st.Successes, Availability: st.Availability,
 		ResponseTimeMS: latency(st.AvgResponseMS, st.MaxResponseMS, st.Response),
 		TTFBMS:         MinMax{Avg: st.AvgTTFBMS, Max: st.MaxTTFBMS},
 		StatusCodes:    st.StatusCodes,

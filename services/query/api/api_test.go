@@ -25,7 +25,7 @@ func newServer(t *testing.T) (*httptest.Server, *store.Store) { return newServer
 
 func newServerAt(t *testing.T, now time.Time) (*httptest.Server, *store.Store) {
 	st := embeddedtest.Store(t)
-	a := New(st, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	a := New(st, slog.New(slog.NewTextHandler(io.Discard, nil)), 0)
 	a.now = func() time.Time { return now }
 	srv := httptest.NewServer(a.Handler())
 	t.Cleanup(srv.Close)
@@ -66,13 +66,16 @@ func TestStats(t *testing.T) {
 		row("api", "eu", 30*time.Minute, 200, 999), // outside the last 10 minutes
 		row("web", "eu", 1*time.Minute, 200, 1),
 	}
+	skipped := row("api", "us", 5*time.Minute, 0, 9999) // the prober was overloaded: not the target's failure
+	skipped.FailureClass = store.OverloadClass
+	rows = append(rows, skipped)
 	if err := st.InsertResults(context.Background(), rows); err != nil {
 		t.Fatal(err)
 	}
 	var s StatsJSON
 	get(t, srv.URL+"/api/v1/checks/api/stats?window=10m", 200, &s)
-	if s.Samples != 4 || s.Successes != 2 || s.Availability != 0.5 || s.ResponseTimeMS.Avg != 115 || s.ResponseTimeMS.Max != 300 ||
-		s.TTFBMS != (MinMax{Avg: 28.75, Max: 75}) || len(s.StatusCodes) != 3 || s.StatusCodes["401"] != 1 {
+	if s.Samples != 4 || s.Skipped != 1 || s.Successes != 2 || s.Availability != 0.5 || s.ResponseTimeMS.Avg != 115 || s.ResponseTimeMS.Max != 300 ||
+		s.TTFBMS != (MinMax{Avg: 28.75, Max: 75}) || len(s.StatusCodes) != 3 || s.StatusCodes["401"] != 1 || len(s.FailureClasses) != 0 {
 		t.Fatalf("stats %+v", s)
 	}
 	if !s.From.Equal(now.Add(-10*time.Minute)) || !s.To.Equal(now) {
@@ -198,7 +201,26 @@ func TestBadParametersAreProblems(t *testing.T) {
 	tests := []struct{ query, param, detail string }{
 		{"window=ten", "window", `window "ten": want a duration like 10m, 1h or 7d`},
 		{"window=-5m", "window", `window "-5m": must be positive`},
-		{"window=1000d", "window", `window "1000d": longer than the maximum 9600h0m0s`},
+		{"window=1000d", "window", `window "1000d": longer than the maximum 400d (9600h0m0s)`},
+		// Day counts whose hours overflow a Duration: bounded before multiplying.
+		{"window=213504d", "window", `window "213504d": longer than the maximum 400d (9600h0m0s)`},
+		{"window=106752d", "window", `window "106752d": longer than the maximum 400d (9600h0m0s)`},
+		{"window=99999999999999999999d", "window", `window "99999999999999999999d": longer than the maximum 400d (9600h0m0s)`},
+		{"window=-99999999999999999999d", "window", `window "-99999999999999999999d": must be positive`},
+		{"window=-3d", "window", `window "-3d": must be positive`},
+		{"window=-213504d", "window", `window "-213504d": must be positive`},
+		{"window=0d", "window", `window "0d": must be positive`},
+		{"window=9999999999h", "window", `window "9999999999h": longer than the maximum 400d (9600h0m0s)`},
+		{"window=10000h", "window", `window "10000h": longer than the maximum 400d (9600h0m0s)`},
+		{"window=-9999999999h", "window", `window "-9999999999h": must be positive`},
+		{"window=7dd", "window", `window "7dd": want a duration like 10m, 1h or 7d`},
+		{"window=h", "window", `window "h": want a duration like 10m, 1h or 7d`},
+		{"window=.s", "window", `window ".s": want a duration like 10m, 1h or 7d`},
+		{"window=99999999999999999999ms", "window", `window "99999999999999999999ms": longer than the maximum 400d (9600h0m0s)`},
+		{"from=-99999999999", "from", "from -1199-02-15T14:13:21Z: want a time from 1970-01-01T00:00:00Z to 2100-01-01T00:00:00Z"},
+		{"from=99999999999999999999", "from", `"99999999999999999999": want a time from 1970-01-01T00:00:00Z to 2100-01-01T00:00:00Z`},
+		{"from=2026-11-22T10:00:00Z&to=9999-01-01T00:00:00Z", "to", "to 9999-01-01T00:00:00Z: want a time from 1970-01-01T00:00:00Z to 2100-01-01T00:00:00Z"},
+		{"from=2025-01-01T00:00:00Z&to=2026-11-22T09:00:00Z", "from", "range 16569h0m0s is longer than the maximum 400d (9600h0m0s)"},
 		{"window=10m&from=2026-11-22T10:00:00Z", "window", "give either window or from/to, not both"},
 		{"to=2026-11-22T10:00:00Z", "from", "from is required with to"},
 		{"from=yesterday", "from", `"yesterday": want an RFC 3339 time (2026-11-22T10:00:00Z) or Unix seconds`},

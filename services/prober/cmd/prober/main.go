@@ -29,5 +29,5 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	return service.Run(ctx, log, reg, cfg.Admin.Addr, map[string]admin.Check{"kafka": p.Ready}, p.Run)
+	return service.Run(ctx, log, reg, cfg.Admin.Addr, map[string]admin.Check{"prober": p.Ready}, p.Run)
 }

@@ -31,7 +31,7 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 		return err
 	}
 	defer b.Close()
-	srv, err := query.Listen(cfg.Addr, st, log)
+	srv, err := query.Listen(cfg.Addr, st, log, query.RequestTimeout(cfg.RequestTimeout), query.Metrics(reg))
 	if err != nil {
 		return err
 	}

@@ -40,10 +40,11 @@ const (
 	FailureClass_FAILURE_CLASS_PROTOCOL FailureClass = 7
 	// FAILURE_CLASS_INTERNAL is a fault in the prober itself (bad request template, ...).
 	FailureClass_FAILURE_CLASS_INTERNAL FailureClass = 8
-	// FAILURE_CLASS_OVERLOAD is a run the prober skipped because it could not
-	// start it on time (more runs due than it can run at once). It says nothing
-	// about the target: it is never counted in availability, latency or alert
-	// rules, only in the prober's own overload figures.
+	// FAILURE_CLASS_OVERLOAD is a run the prober could not do or finish for
+	// reasons of its own: it could not start it on time (more runs due than it
+	// can run at once), or shutdown cut it or its confirmation retries short.
+	// It says nothing about the target: it is never counted in availability,
+	// latency or alert rules, only in the prober's own figures.
 	FailureClass_FAILURE_CLASS_OVERLOAD FailureClass = 9
 )
 

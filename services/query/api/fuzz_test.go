@@ -1,0 +1,118 @@
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"mime"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/picket-dev/picket/platform/store"
+	"github.com/picket-dev/picket/platform/store/embedded/embeddedtest"
+)
+
+// Whatever a client puts in the URL — the check id in the path, window,
+// from, to, location, check_id, limit, anything else — the API answers 2xx
+// with JSON or 4xx with a problem document whose status matches: never a
+// 5xx (a store error caused by a parameter, a panic), through the chi router
+// and the embedded engine.
+func FuzzQueryParams(f *testing.F) {
+	st := embeddedtest.Store(f)
+	var rows []store.ResultRow
+	for i := range 30 {
+		r := row("api", []string{"eu", "us"}[i%2], time.Duration(i)*time.Minute, []uint16{200, 200, 503}[i%3], float64(10+i))
+		if i%7 == 0 {
+			r.FailureClass = store.OverloadClass
+		}
+		rows = append(rows, r)
+	}
+	ctx := context.Background()
+	if err := st.InsertResults(ctx, rows); err != nil {
+		f.Fatal(err)
+	}
+	if err := st.RebuildRollups(ctx, []string{"api"}, now.Add(-time.Hour), now); err != nil {
+		f.Fatal(err)
+	}
+	a := New(st, slog.New(slog.NewTextHandler(io.Discard, nil)), time.Minute)
+	a.now = func() time.Time { return now }
+	h := a.Handler()
+
+	for _, seed := range []struct {
+		endpoint uint8
+		check    string
+		query    string
+	}{
+		{0, "api", "window=10m"},
+		{0, "api", "window=2d&location=eu"},
+		{0, "api", "window=213504d"},
+		{0, "api", "window=106752d"},
+		{0, "api", "window=-99999999999999999999d"},
+		{0, "api", "window=9999999999h"},
+		{0, "api", "window=1.5h"},
+		{0, "api", "window=0"},
+		{0, "api", "from=2026-11-22T10:00:00Z&to=2026-11-22T11:00:00.123456789+05:30"},
+		{0, "api", "from=0&to=99999999999"},
+		{0, "api", "from=-62135596800"},
+		{0, "api", "from=1&to=1"},
+		{0, "api", "to=5"},
+		{0, "api", "location=%00%09%0A%5C%27%22"},
+		{0, "api", "location=" + url.QueryEscape("日本 ✓") + "&window=1h"},
+		{0, "api", "window=10m&window=1h&location=eu&location=us"},
+		{0, "api", "%zz=1&window=%"},
+		{0, `it's \ a "check"` + "\t\n", "window=1h"},
+		{0, "nope", ""},
+		{0, "", "window=1h"},
+		{0, "a/b", ""},
+		{1, "", "window=24h"},
+		{1, "", "from=1e9"},
+		{2, "", "check_id=api&limit=1"},
+		{2, "", "check_id=%5C%27&limit=99999999999999999999"},
+		{2, "", "limit=-1&window=7d"},
+		{3, "", "window=1h"},
+	} {
+		f.Add(seed.endpoint, seed.check, seed.query)
+	}
+	f.Fuzz(func(t *testing.T, endpoint uint8, check, rawQuery string) {
+		var path string
+		switch endpoint % 4 {
+		case 0:
+			path = "/api/v1/checks/" + url.PathEscape(check) + "/stats"
+		case 1:
+			path = "/api/v1/checks"
+		case 2:
+			path = "/api/v1/alerts"
+		case 3:
+			path = "/api/v1/" + url.PathEscape(check)
+		}
+		u, err := url.Parse(path)
+		if err != nil {
+			t.Skip()
+		}
+		u.RawQuery = rawQuery
+		req := httptest.NewRequest("GET", "/", nil)
+		req.URL, req.RequestURI = u, u.RequestURI()
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		ct, _, _ := mime.ParseMediaType(rec.Header().Get("Content-Type"))
+		body := rec.Body.Bytes()
+		switch {
+		case rec.Code >= 200 && rec.Code < 300:
+			if ct != "application/json" || !json.Valid(body) {
+				t.Fatalf("GET %s: %d %s %q: want JSON", u, rec.Code, ct, body)
+			}
+		case rec.Code >= 400 && rec.Code < 500:
+			var p Problem
+			if ct != "application/problem+json" || json.Unmarshal(body, &p) != nil || p.Status != rec.Code || p.Detail == "" ||
+				(rec.Code == 400 && p.Param == "") {
+				t.Fatalf("GET %s: %d %s %q: want a problem document", u, rec.Code, ct, body)
+			}
+		default:
+			t.Fatalf("GET %s: %d %q: want 2xx or 4xx", u, rec.Code, strings.TrimSpace(string(body)))
+		}
+	})
+}
