@@ -9,7 +9,8 @@
 #
 # Not checked here: building or running the images (no engine). `docker
 # build --check` needs buildx and a BuildKit daemon, neither of which the
-# docker client alone has.
+# docker client alone has: scripts/dockerfile-lint runs the same BuildKit
+# checks in process instead.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -33,6 +34,14 @@ done
 if grep -q 'host_ip: 127.0.0.1' <<<"$rendered"; then
   echo "check-compose: BIND_ADDR=0.0.0.0 left a port bound to 127.0.0.1" >&2; exit 1
 fi
+
+echo "== Dockerfile checks (the rules of docker build --check, without a daemon)"
+lint="$PWD/.cache/bin/dockerfile-lint"
+if [ ! -x "$lint" ] || [ -n "$(find scripts/dockerfile-lint -newer "$lint" -type f)" ]; then
+  mkdir -p .cache/bin
+  (cd scripts/dockerfile-lint && GOWORK=off go build -o "$lint.partial" .) && mv "$lint.partial" "$lint"
+fi
+"$lint" Dockerfile
 
 echo "== prometheus config and rules"
 # promtool comes with Debian's prometheus package (22 MB download): installed
