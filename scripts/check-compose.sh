@@ -35,13 +35,13 @@ if grep -q 'host_ip: 127.0.0.1' <<<"$rendered"; then
   echo "check-compose: BIND_ADDR=0.0.0.0 left a port bound to 127.0.0.1" >&2; exit 1
 fi
 
-echo "== Dockerfile checks (the rules of docker build --check, without a daemon)"
+echo "== Dockerfile checks (the rules of docker build --check, without a daemon) and the build context size"
 lint="$PWD/.cache/bin/dockerfile-lint"
 if [ ! -x "$lint" ] || [ -n "$(find scripts/dockerfile-lint -newer "$lint" -type f)" ]; then
   mkdir -p .cache/bin
   (cd scripts/dockerfile-lint && GOWORK=off go build -o "$lint.partial" .) && mv "$lint.partial" "$lint"
 fi
-"$lint" Dockerfile
+"$lint" -context . -max-context-mb 20 Dockerfile
 
 echo "== prometheus config and rules"
 # promtool comes with Debian's prometheus package (22 MB download): installed

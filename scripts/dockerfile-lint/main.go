@@ -4,6 +4,11 @@
 // It parses every stage (a syntax error or an unknown instruction fails) and
 // prints each rule's warning; any warning or error exits 1.
 //
+// With -context DIR it also measures the build context docker would send
+// from DIR (its .dockerignore read by docker's own pattern matcher) and
+// fails when it exceeds -max-context-mb: a cache or data directory that
+// slipped in would otherwise go unnoticed until someone builds.
+//
 // Its own module (not in go.work) keeps BuildKit out of Picket's modules;
 // scripts/check-compose.sh builds it once per machine into .cache/bin. The
 // BuildKit version is the one docker compose v2.40.3 builds with.
@@ -11,25 +16,96 @@ package main
 
 import (
 	"context"
+	"errors"
+	"flag"
 	"fmt"
+	"io/fs"
 	"os"
+	"path/filepath"
 
 	"github.com/moby/buildkit/client/llb"
 	"github.com/moby/buildkit/client/llb/sourceresolver"
 	"github.com/moby/buildkit/frontend/dockerfile/dockerfile2llb"
 	"github.com/moby/buildkit/frontend/dockerui"
+	"github.com/moby/patternmatcher"
+	"github.com/moby/patternmatcher/ignorefile"
 	digest "github.com/opencontainers/go-digest"
 )
 
 func main() {
-	if len(os.Args) != 2 {
-		fmt.Fprintln(os.Stderr, "usage: dockerfile-lint Dockerfile")
+	contextDir := flag.String("context", "", "also measure the build context of this `dir`")
+	maxMB := flag.Float64("max-context-mb", 20, "largest build context accepted, in MB")
+	flag.Parse()
+	if flag.NArg() != 1 {
+		fmt.Fprintln(os.Stderr, "usage: dockerfile-lint [-context DIR [-max-context-mb N]] Dockerfile")
 		os.Exit(2)
 	}
-	if err := run(os.Args[1]); err != nil {
+	err := run(flag.Arg(0))
+	if err == nil && *contextDir != "" {
+		err = measureContext(*contextDir, *maxMB)
+	}
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "dockerfile-lint:", err)
 		os.Exit(1)
 	}
+}
+
+// measureContext sums the regular files docker would send from dir.
+func measureContext(dir string, maxMB float64) error {
+	var patterns []string
+	f, err := os.Open(filepath.Join(dir, ".dockerignore"))
+	switch {
+	case err == nil:
+		patterns, err = ignorefile.ReadAll(f)
+		f.Close()
+		if err != nil {
+			return fmt.Errorf("%s/.dockerignore: %w", dir, err)
+		}
+	case !errors.Is(err, fs.ErrNotExist):
+		return err
+	}
+	pm, err := patternmatcher.New(patterns)
+	if err != nil {
+		return fmt.Errorf("%s/.dockerignore: %w", dir, err)
+	}
+	var files, bytes int64
+	err = filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, err := filepath.Rel(dir, p)
+		if err != nil || rel == "." {
+			return err
+		}
+		skip, err := pm.MatchesOrParentMatches(filepath.ToSlash(rel))
+		if err != nil {
+			return err
+		}
+		if skip {
+			if d.IsDir() && !pm.Exclusions() {
+				return filepath.SkipDir
+			}
+			return nil
+		}
+		if d.Type().IsRegular() {
+			info, err := d.Info()
+			if err != nil {
+				return err
+			}
+			files++
+			bytes += info.Size()
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	mb := float64(bytes) / 1e6
+	fmt.Printf("build context of %s: %d files, %.1f MB\n", dir, files, mb)
+	if mb > maxMB {
+		return fmt.Errorf("build context of %s is %.1f MB, over %.0f MB: exclude what the images do not need in .dockerignore", dir, mb, maxMB)
+	}
+	return nil
 }
 
 func run(path string) error {
