@@ -1,8 +1,9 @@
 package notifier
 
 import (
-	"github.com/picket-dev/picket/platform/config/configtest"
 	"testing"
+
+	"github.com/picket-dev/picket/platform/config/configtest"
 )
 
 func TestConfigRefusesInvalidFiles(t *testing.T) {
