@@ -192,7 +192,7 @@ func NewWithSinks(cfg Config, sinks []deliver.Sink, log *slog.Logger, reg promet
 	m := &metrics{
 		deliveries: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "picket_notifier_deliveries_total",
-			Help: "Messages and events by destination and outcome (delivered, retried, parked, duplicate, silenced, historical, stale, resolved_not_sent, unrouted, undecodable).",
+			Help: "Messages and events by destination and outcome (delivered, retried, parked, rejected, duplicate, silenced, historical, not_alerting, resolved_not_sent, unrouted, before_first_start, undecodable).",
 		}, []string{"sink", "outcome"}),
 		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "picket_notifier_delivery_duration_seconds",

@@ -10,6 +10,7 @@ import (
 	"slices"
 	"sort"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -777,7 +778,11 @@ const (
 // reports whether it did. A reminder is not parked: the next one follows
 // repeat_interval later.
 func (d *destination) park(ctx context.Context, nt *notice, now time.Time, reason string) bool {
-	d.n.metrics.deliveries.WithLabelValues(d.name, "parked").Inc()
+	outcome := "parked"
+	if strings.HasPrefix(reason, "rejected: ") {
+		outcome = "rejected" // refused for good (3xx, 4xx); parked all the same
+	}
+	d.n.metrics.deliveries.WithLabelValues(d.name, outcome).Inc()
 	n := deliver.Notification{Events: nt.events(), Group: nt.group, Repeat: nt.repeat}
 	key := n.Key()
 	d.log.Error("parking notification", "key", key, "events", len(n.Events), "attempts", nt.attempts, "reason", reason)
