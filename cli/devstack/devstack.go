@@ -342,7 +342,9 @@ func Start(ctx context.Context, cfg Config, opts Options) (_ *Stack, err error) 
 		return nil, fmt.Errorf("notifier: %w", err)
 	}
 	s.run(gctx, n.Run)
-	adm.AddCheck("notifier", n.Ready)
+	for name, c := range n.Checks() { // one line per destination: a stalled one is named
+		adm.AddCheck("notifier "+name, c)
+	}
 
 	// The probers come last: nothing can fail after them (a prober's spool
 	// and client are released only by its Run).
