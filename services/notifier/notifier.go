@@ -19,8 +19,6 @@ import (
 	"github.com/picket-dev/picket/platform/admin"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/twmb/franz-go/pkg/kadm"
-	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/picket-dev/picket/platform/kafka"
@@ -241,10 +239,7 @@ func (n *Notifier) Checks() map[string]admin.Check {
 func (n *Notifier) Run(ctx context.Context) error {
 	defer n.close()
 	if err := retry.Do(ctx, retry.Default, n.log, "create topics", func(ctx context.Context) error {
-		if err := kafka.EnsureTopics(ctx, n.client, n.cfg.Kafka, n.cfg.Kafka.AlertsTopic); err != nil {
-			return err
-		}
-		return n.ensureOwnTopics(ctx)
+		return kafka.EnsureTopics(ctx, n.client, n.cfg.Kafka, n.cfg.Kafka.AlertsTopic, n.cfg.Kafka.NotifierStateTopic)
 	}); err != nil {
 		return err
 	}
@@ -270,30 +265,6 @@ func (n *Notifier) Run(ctx context.Context) error {
 	}
 	wg.Wait()
 	n.log.Info("notifier stopped")
-	return nil
-}
-
-// ensureOwnTopics creates the state topic (compacted) and the park topic.
-func (n *Notifier) ensureOwnTopics(ctx context.Context) error {
-	if !n.cfg.Kafka.CreateTopics {
-		return nil
-	}
-	adm := kadm.NewClient(n.client)
-	for _, t := range []struct {
-		name string
-		cfg  map[string]*string
-	}{
-		{n.cfg.Delivery.StateTopic, map[string]*string{"cleanup.policy": kadm.StringPtr("compact")}},
-		{n.cfg.Delivery.ParkTopic, nil},
-	} {
-		resp, err := adm.CreateTopic(ctx, n.cfg.Kafka.Partitions, n.cfg.Kafka.ReplicationFactor, t.cfg, t.name)
-		if err == nil {
-			err = resp.Err
-		}
-		if err != nil && !errors.Is(err, kerr.TopicAlreadyExists) {
-			return fmt.Errorf("create topic %s: %w", t.name, err)
-		}
-	}
 	return nil
 }
 

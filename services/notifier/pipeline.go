@@ -158,7 +158,7 @@ func (d *destination) assignedCB(ctx context.Context, _ *kgo.Client, parts map[s
 	lctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	err := retry.Do(lctx, retry.Default, d.log, "read notifier state", func(ctx context.Context) error {
 		var err error
-		all, err = loadState(ctx, d.n.cfg.Kafka, d.log, d.n.cfg.Delivery.StateTopic)
+		all, err = loadState(ctx, d.n.cfg.Kafka, d.log, d.n.cfg.Kafka.NotifierStateTopic)
 		return err
 	})
 	cancel()
@@ -797,7 +797,7 @@ func (d *destination) park(ctx context.Context, nt *notice, now time.Time, reaso
 				kgo.RecordHeader{Key: HeaderParkKey, Value: []byte(key)},
 				kgo.RecordHeader{Key: HeaderParkSource, Value: fmt.Appendf(nil, "%s/%d/%d", it.rec.Topic, it.rec.Partition, it.rec.Offset)},
 			)
-			recs = append(recs, &kgo.Record{Topic: d.n.cfg.Delivery.ParkTopic, Key: []byte(d.name), Value: it.rec.Value,
+			recs = append(recs, &kgo.Record{Topic: d.n.cfg.Kafka.NotifyDeadLetterTopic, Key: []byte(d.name), Value: it.rec.Value,
 				Headers: hs, Timestamp: now})
 		}
 		pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
@@ -831,7 +831,7 @@ func (d *destination) writeState(ctx context.Context) bool {
 	}
 	var recs []*kgo.Record
 	for k := range d.dirty {
-		r, err := d.state[k].record(d.n.cfg.Delivery.StateTopic)
+		r, err := d.state[k].record(d.n.cfg.Kafka.NotifierStateTopic)
 		if err != nil {
 			d.log.Error("state record", "err", err)
 			continue

@@ -41,7 +41,7 @@ type RedriveResult struct {
 // edited): a second redrive sends them again, with that same id.
 func Redrive(ctx context.Context, cfg Config, log *slog.Logger, sink deliver.Sink, from, to time.Time) (RedriveResult, error) {
 	res := RedriveResult{Errors: map[string]string{}}
-	recs, err := readAll(ctx, cfg.Kafka, log, cfg.Delivery.ParkTopic)
+	recs, err := readAll(ctx, cfg.Kafka, log, cfg.Kafka.NotifyDeadLetterTopic)
 	if err != nil {
 		return res, fmt.Errorf("redrive: %w", err)
 	}

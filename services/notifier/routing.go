@@ -10,14 +10,10 @@ import (
 )
 
 // DeliveryConfig is how the notifier delivers to every destination: its
-// topics, its retry and parking policy, and per-destination overrides.
+// retry and parking policy, and per-destination overrides. Its topics are in
+// the kafka section (notifier_state_topic, notify_dead_letter_topic), so
+// whatever creates Picket's topics creates them too.
 type DeliveryConfig struct {
-	// StateTopic is the compacted topic recording, per destination and
-	// check/rule, what was last sent and when (rebuilt at start).
-	StateTopic string `koanf:"state_topic"`
-	// ParkTopic holds the events a destination could not take
-	// (`picket notify redrive` re-sends them).
-	ParkTopic string `koanf:"park_topic"`
 	// LogToClickHouse writes the delivery log (every attempt, every event
 	// not sent and why) to the notification_deliveries table of the
 	// `clickhouse` section's server.
@@ -61,8 +57,6 @@ type Policy struct {
 // DefaultDelivery is the default delivery configuration.
 func DefaultDelivery() DeliveryConfig {
 	return DeliveryConfig{
-		StateTopic: "picket.notifier-state.v1",
-		ParkTopic:  "picket.notify-dead-letter.v1",
 		Policy: Policy{
 			MaxAttempts:    20,
 			MaxAge:         time.Hour,
@@ -120,12 +114,6 @@ func (d DeliveryConfig) forDestination(name, kind string) Policy {
 
 // Validate names the offending key.
 func (d DeliveryConfig) Validate(destinations []string) error {
-	if d.StateTopic == "" {
-		return fmt.Errorf("delivery.state_topic: must not be empty")
-	}
-	if d.ParkTopic == "" {
-		return fmt.Errorf("delivery.park_topic: must not be empty")
-	}
 	if err := d.Policy.validate("delivery.policy", true); err != nil {
 		return err
 	}

@@ -306,7 +306,7 @@ func (e *env) committed(dest string) int64 {
 // parked reads the park topic: the parked records' headers by event id.
 func (e *env) parked() map[string]map[string]string {
 	e.t.Helper()
-	recs, err := readAll(context.Background(), e.cfg.Kafka, slog.New(slog.DiscardHandler), e.cfg.Delivery.ParkTopic)
+	recs, err := readAll(context.Background(), e.cfg.Kafka, slog.New(slog.DiscardHandler), e.cfg.Kafka.NotifyDeadLetterTopic)
 	if err != nil {
 		e.t.Fatal(err)
 	}
