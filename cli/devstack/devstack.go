@@ -25,6 +25,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/picket-dev/picket/cli/demo"
+	"github.com/picket-dev/picket/cli/devstack/datadir"
 	"github.com/picket-dev/picket/platform/admin"
 	"github.com/picket-dev/picket/platform/kafka"
 	"github.com/picket-dev/picket/platform/store"
@@ -168,6 +169,9 @@ type Stack struct {
 	// Addresses of what runs, for printing and for tests; TargetURL and
 	// ReceiverURL are empty when the demo is off.
 	KafkaAddr, QueryURL, AdminURL, TargetURL, ReceiverURL string
+	// OpsURL serves replay, backtest and migrate to the picket CLI (package
+	// ops); the data directory's picket-dev.json names it and its token.
+	OpsURL string
 	// Receiver is the demo webhook receiver, nil when the demo is off.
 	Receiver *demo.Receiver
 	// ChecksFile is the checks file the prober follows ("" when none).
@@ -226,7 +230,7 @@ func Start(ctx context.Context, cfg Config, opts Options) (_ *Stack, err error) 
 	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
 		return nil, fmt.Errorf("data_dir: %w", err)
 	}
-	unlock, err := lockDataDir(cfg.DataDir)
+	unlock, err := datadir.Lock(cfg.DataDir, "picket dev")
 	if err != nil {
 		return nil, err
 	}
@@ -343,6 +347,10 @@ func Start(ctx context.Context, cfg Config, opts Options) (_ *Stack, err error) 
 	}
 	s.run(gctx, n.Run)
 	adm.AddCheck("notifier", n.Ready)
+
+	if err := s.serveOps(gctx, cfg, st, kc); err != nil {
+		return nil, err
+	}
 
 	// The probers come last: nothing can fail after them (a prober's spool
 	// and client are released only by its Run).
