@@ -91,7 +91,7 @@ type State struct {
 	Running   bool
 	Holder    string
 	HolderPID int
-	Info    Info
+	Info      Info
 }
 
 // Inspect says whether dir is a dev stack's data directory and whether
