@@ -180,6 +180,7 @@ type Stack struct {
 	Definitions string
 
 	log    *slog.Logger
+	store  *store.Store
 	cancel context.CancelFunc
 	g      *errgroup.Group
 	// undo are the cleanups of what is not owned by a goroutine of g, in
@@ -270,6 +271,7 @@ func Start(ctx context.Context, cfg Config, opts Options) (_ *Stack, err error) 
 	if err != nil {
 		return nil, fmt.Errorf("database: %w", err)
 	}
+	s.store = st
 
 	// The servers: each runs in g from the moment it listens, so a later
 	// failure's cancel shuts it down and frees its port.

@@ -85,6 +85,9 @@ func (s *Stack) serveOps(ctx context.Context, cfg Config, st *store.Store, kc ka
 	return nil
 }
 
+// Store is the stack's ClickHouse store (tests truncate tables with it).
+func (s *Stack) Store() *store.Store { return s.store }
+
 // OpenStopped opens a stopped dev stack's data directory for an operation
 // of the picket CLI (the embedded build): it takes the directory's lock (so
 // a `picket dev` started meanwhile waits its turn with a clear message),

@@ -28,7 +28,7 @@ func startEmbedded(t *testing.T, cfg devstack.Config, checks []check.Check) Pipe
 			t.Errorf("close stack: %v", err)
 		}
 	})
-	return stackPipeline{s}
+	return stackPipeline{s, cfg.DataDir}
 }
 
 func testLogger() *slog.Logger {
