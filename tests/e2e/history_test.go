@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"bytes"
+	"encoding/json"
 	"context"
 	"fmt"
 	"math"
@@ -301,3 +302,5 @@ func TestEmbeddedWebhookReceiverFailsForAWhile(t *testing.T) {
 func TestContainersWebhookReceiverFailsForAWhile(t *testing.T) {
 	webhookReceiverFailsForAWhile(t, startContainers)
 }
+
+func jsonUnmarshal(b []byte, v any) error { return json.Unmarshal(b, v) }

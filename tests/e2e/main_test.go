@@ -10,6 +10,9 @@ import (
 
 func TestMain(m *testing.M) {
 	code := embeddedtest.Main(m)
+	if embeddedPicketDir != "" {
+		os.RemoveAll(embeddedPicketDir)
+	}
 	// A skipped environment is said even without -v: a green run that ran
 	// none of the container scenarios must not pass for one that did.
 	if n := containersSkipped.Load(); n > 0 {
