@@ -115,7 +115,13 @@ func replayCmd(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		remote := req
 		remote.StatePath, remote.StateName = absPath(*statePath), *statePath
 		return dev.run(ctx, "replay", stderr,
-			func(c ops.Client) error { return c.Replay(ctx, remote, stdout, stderr) },
+			func(c ops.Client) error {
+				err := c.Replay(ctx, remote, stdout, stderr)
+				if ctx.Err() != nil {
+					return fmt.Errorf("%w; the dev stack keeps the checkpoint of the last durable batch in %s: run the same command again to resume", err, *statePath)
+				}
+				return err
+			},
 			func(env ops.Env) error { return ops.Replay(ctx, env, req, stdout, stderr) })
 	}
 	st, b, err := clickhouse.OpenStore(cfg.ClickHouse)
