@@ -174,6 +174,10 @@ func TestFaultBrokerStoppedForAWhile(t *testing.T) {
 	})
 	broker.Close()
 	stopped := target.total()
+	eventually(t, 30*time.Second, "/readyz to say Kafka is away", func() (bool, string) {
+		code, body := readyz(t, p.s.AdminURL)
+		return code == http.StatusServiceUnavailable, fmt.Sprintf("%d %s", code, body)
+	})
 	eventually(t, 30*time.Second, "probing to go on without the broker", func() (bool, string) {
 		return target.total() >= stopped+20, fmt.Sprintf("served %d since the broker stopped", target.total()-stopped)
 	})
@@ -186,6 +190,10 @@ func TestFaultBrokerStoppedForAWhile(t *testing.T) {
 	eventually(t, 60*time.Second, "the results queued during the outage stored", func() (bool, string) {
 		st, _ := statsIfAny(t, p.QueryURL(), from, time.Now().Add(time.Minute))
 		return st.Samples >= uint64(restarted), fmt.Sprintf("%d samples, %d served before the broker was back", st.Samples, restarted)
+	})
+	eventually(t, 30*time.Second, "/readyz ready again", func() (bool, string) {
+		code, body := readyz(t, p.s.AdminURL)
+		return code == http.StatusOK, fmt.Sprintf("%d %s", code, body)
 	})
 	if err := p.StopProber(); err != nil {
 		t.Fatal(err)

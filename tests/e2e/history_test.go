@@ -181,13 +181,18 @@ func replayKeepsAndRestoresHistory(t *testing.T, start startFunc) {
 	}
 
 	c := opsClient(t, p)
-	req := ops.ReplayRequest{From: from, To: to, Batch: 7, StatePath: filepath.Join(t.TempDir(), "replay.json"), Log: logConfig()}
+	// As on a terminal: the status line is drawn where the stack runs and
+	// streamed back.
+	req := ops.ReplayRequest{From: from, To: to, Batch: 7, StatePath: filepath.Join(t.TempDir(), "replay.json"), Log: logConfig(), Terminal: true}
 	var out, errOut bytes.Buffer
 	if err := c.Replay(context.Background(), req, &out, &errOut); err != nil {
 		t.Fatalf("replay: %v\n%s", err, errOut.String())
 	}
 	if want := fmt.Sprintf("replayed %d records", total); !strings.Contains(out.String(), want) {
 		t.Errorf("replay printed %q, want %q", out.String(), want)
+	}
+	if want := fmt.Sprintf("replay 100.0%%  %d/%d records", total, total); !strings.Contains(errOut.String(), want) {
+		t.Errorf("the replay's progress did not come back: want %q in %q", want, errOut.String())
 	}
 	sameHistory(t, "after replaying ingested history", readHistory(t, p, "shop", from, to), before)
 
