@@ -506,6 +506,9 @@ func Banner(cfg Config, s *Stack) string {
 	if s.Definitions != "" {
 		fmt.Fprintf(&b, "Checks published with `picket apply -f checks.yaml --set kafka.brokers=%s` run too (topic %s).\n", s.KafkaAddr, s.Definitions)
 	}
+	if s.OpsURL != "" {
+		fmt.Fprintf(&b, "`picket replay --from 1h`, `picket backtest` and `picket migrate` run against this stack (found from %s).\n", cfg.DataDir)
+	}
 	fmt.Fprintf(&b, "Kafka (kfake) listens on %s. Stop with Ctrl-C.\n", s.KafkaAddr)
 	return b.String()
 }
