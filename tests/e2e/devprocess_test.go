@@ -331,7 +331,8 @@ func TestStoppedDevStackReplayBacktestMigrate(t *testing.T) {
 // invented (the stats never exceed what the target served), at most the
 // results not yet acknowledged by Kafka at each kill are lost, and every
 // alert transition reaches the receiver, a transition at most once more per
-// kill (delivery is at least once).
+// kill (delivery is at least once). The loss is bounded, not zero: see
+// lostPerKill.
 func TestDevStackKilledAtRandomPoints(t *testing.T) {
 	const (
 		interval = 50 * time.Millisecond
@@ -357,13 +358,17 @@ func TestDevStackKilledAtRandomPoints(t *testing.T) {
 	target.mu.Unlock()
 	p = f.start(t) // ingests what the last run flushed
 	from, to := began.Add(-time.Minute).Truncate(time.Minute), time.Now().Add(time.Minute)
-	// Per kill: the run in progress and the results Kafka had not acknowledged.
-	const lostPerKill = 3
+	// Per kill: the run in progress and the results still in the prober's
+	// memory queue, not yet acknowledged by Kafka (outbox.memory_records: a
+	// SIGKILL loses them). Measured here at a 50 ms interval: 2 to 8 in all
+	// over 3 kills.
+	const lostPerKill = 5
 	var st api.StatsJSON
 	eventually(t, 60*time.Second, "the stored results to settle", func() (bool, string) {
 		st = statsOf(t, p.queryURL, from, to)
 		return st.Samples >= uint64(total-kills*lostPerKill), fmt.Sprintf("%d samples of %d served", st.Samples, total)
 	})
+	t.Logf("after %d kills: %d of %d served requests stored", kills, st.Samples, total)
 	if st.Samples > uint64(total) || st.Successes > uint64(ok) || st.Samples-st.Successes > uint64(total-ok)+timeouts(st) {
 		t.Errorf("stats %d samples (%d successes): more than the target served (%d, %d of them 200)", st.Samples, st.Successes, total, ok)
 	}
