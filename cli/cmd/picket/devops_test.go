@@ -353,3 +353,34 @@ func TestOperationsSayWhatDoesNotAnswer(t *testing.T) {
 		t.Errorf("picket replay --data-dir on an empty directory: %v, want %q", err, want)
 	}
 }
+
+// `make run` and then `picket migrate` (or replay, backtest) in the same
+// directory needs no flag: ./data is the dev stack's. Naming a server
+// (--set clickhouse.addr=…) goes to that server instead, as in production.
+func TestOperationsFindTheDevStackInDotData(t *testing.T) {
+	work := t.TempDir()
+	cfg := devstack.DefaultConfig()
+	cfg.DataDir = filepath.Join(work, "data")
+	cfg.KafkaAddr, cfg.QueryAddr, cfg.AdminAddr = "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0"
+	cfg.Demo.Enabled = false // the definitions prober alone: no check runs
+	cfg.Database = embeddedtest.Database(t)
+	s, err := devstack.Start(context.Background(), cfg, devstack.Options{Backend: embeddedtest.Backend(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	t.Chdir(work)
+	// The stack's aggregator migrates as it starts; whichever is first
+	// applies them, and then they are up to date.
+	if _, errOut, err := picket(t, "migrate"); err != nil {
+		t.Fatalf("picket migrate: %v\n%s", err, errOut)
+	}
+	out, errOut, err := picket(t, "migrate")
+	if err != nil || out != "up to date\n" || !strings.HasPrefix(errOut, "picket migrate: on the running `picket dev` in data (pid ") {
+		t.Errorf("picket migrate next to a running dev stack's ./data: %v %q %q", err, out, errOut)
+	}
+	_, _, err = picket(t, "migrate", "--set", "clickhouse.addr=127.0.0.1:1", "--set", "clickhouse.dial_timeout=1s")
+	if err == nil || !strings.Contains(err.Error(), "127.0.0.1:1") {
+		t.Errorf("picket migrate naming a server: %v, want it to dial that server", err)
+	}
+}
