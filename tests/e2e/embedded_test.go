@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"io"
 	"log/slog"
 	"os"
 	"testing"
@@ -24,7 +25,9 @@ func startEmbeddedWith(t *testing.T, cfg devstack.Config, opts devstack.Options)
 	cfg.DataDir = t.TempDir()
 	cfg.KafkaAddr, cfg.QueryAddr, cfg.AdminAddr = "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0"
 	cfg.Database = embeddedtest.Database(t)
-	opts.Log = testLogger()
+	if opts.Log == nil {
+		opts.Log = testLogger()
+	}
 	s, err := devstack.Start(context.Background(), cfg, opts)
 	if err != nil {
 		t.Fatalf("start embedded stack: %v", err)
@@ -35,6 +38,15 @@ func startEmbeddedWith(t *testing.T, cfg devstack.Config, opts devstack.Options)
 		}
 	})
 	return stackPipeline{s, cfg.DataDir}
+}
+
+// testLogWriter is where the stack's lines go: nowhere unless
+// PICKET_TEST_LOG is set (the logger's level decides otherwise).
+func testLogWriter() io.Writer {
+	if os.Getenv("PICKET_TEST_LOG") != "" {
+		return os.Stderr
+	}
+	return io.Discard
 }
 
 func testLogger() *slog.Logger {

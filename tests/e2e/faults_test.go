@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -222,7 +223,9 @@ func TestFaultMalformedAndOversizedRecords(t *testing.T) {
 	cfg := faultConfig()
 	cfg.Prober.Definitions = true
 	began := time.Now()
-	p := startEmbeddedWith(t, cfg, devstack.Options{Checks: faultCheck(ts.URL, 50*time.Millisecond), Backend: embeddedtest.Backend(t)})
+	logs := &lockedBuffer{}
+	log := slog.New(slog.NewTextHandler(io.MultiWriter(logs, testLogWriter()), &slog.HandlerOptions{Level: slog.LevelError}))
+	p := startEmbeddedWith(t, cfg, devstack.Options{Checks: faultCheck(ts.URL, 50*time.Millisecond), Backend: embeddedtest.Backend(t), Log: log})
 	eventually(t, 30*time.Second, "some results first", func() (bool, string) {
 		return target.total() >= 5, fmt.Sprintf("served %d", target.total())
 	})
@@ -242,7 +245,10 @@ func TestFaultMalformedAndOversizedRecords(t *testing.T) {
 	}
 	// A definition the prober cannot read is refused by it (logged), not
 	// run; nothing else changes.
-	sent = append(sent, &kgo.Record{Topic: kc.ChecksTopic, Key: []byte("local/broken"), Value: []byte(big)})
+	sent = append(sent,
+		&kgo.Record{Topic: kc.ChecksTopic, Key: []byte("local/broken"), Value: []byte(big)},
+		&kgo.Record{Topic: kc.ChecksTopic, Key: []byte("local/garbled"), Value: []byte("\xff\x00 not a definition"),
+			Headers: []kgo.RecordHeader{{Key: "picket-schema", Value: []byte("picket.checks.v1.Check")}}})
 	if err := cl.ProduceSync(context.Background(), sent...).FirstErr(); err != nil {
 		t.Fatalf("inject: %v", err)
 	}
@@ -272,6 +278,11 @@ func TestFaultMalformedAndOversizedRecords(t *testing.T) {
 			t.Errorf("dead letter of %q without its reason or source: %v", r.Key, h)
 		}
 	}
+	eventually(t, 30*time.Second, "the prober to refuse the broken definitions, saying why", func() (bool, string) {
+		l := logs.String()
+		return strings.Contains(l, `msg="fleet: skipping check definition" service=prober source=definitions check=local/broken partition=0 offset=0 err="unexpected schema`) &&
+			strings.Contains(l, `check=local/garbled`), l
+	})
 	more := target.total()
 	eventually(t, 30*time.Second, "probing and ingestion to go on", func() (bool, string) {
 		return target.total() >= more+10, fmt.Sprintf("served %d", target.total())
