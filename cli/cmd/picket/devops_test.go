@@ -70,7 +70,7 @@ func devWithHistory(t *testing.T, n int) (*devstack.Stack, devstack.Config, *sto
 	cfg.KafkaAddr, cfg.QueryAddr, cfg.AdminAddr = "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0"
 	cfg.Demo.Enabled, cfg.Prober.Definitions = false, false
 	cfg.Database = embeddedtest.Database(t)
-	chk := check.Check{ID: "api", Name: "API", Interval: 50 * time.Millisecond, Timeout: 40 * time.Millisecond,
+	chk := check.Check{ID: "api", Name: "API", Interval: 100 * time.Millisecond, Timeout: 80 * time.Millisecond,
 		HTTP: &check.HTTP{Method: "GET", URL: srv.URL + "/", ExpectedStatus: []int{200}}}
 	s, err := devstack.Start(context.Background(), cfg, devstack.Options{Checks: []check.Check{chk}, Backend: embeddedtest.Backend(t)})
 	if err != nil {
