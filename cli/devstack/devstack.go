@@ -34,6 +34,8 @@ import (
 	"github.com/picket-dev/picket/services/aggregator"
 	"github.com/picket-dev/picket/services/aggregator/alert"
 	"github.com/picket-dev/picket/services/notifier"
+	"github.com/picket-dev/picket/services/notifier/deliver"
+	"github.com/picket-dev/picket/services/notifier/deliverylog"
 	"github.com/picket-dev/picket/services/prober"
 	"github.com/picket-dev/picket/services/prober/check"
 	"github.com/picket-dev/picket/services/query"
@@ -343,12 +345,23 @@ func Start(ctx context.Context, cfg Config, opts Options) (_ *Stack, err error) 
 	// The dev stack's receivers (the demo receiver, a tester's local one)
 	// listen on loopback, which the notifier refuses by default.
 	nc.Safety.Allow = append(nc.Safety.Allow, "127.0.0.0/8", "::1")
-	n, err := notifier.New(nc, log.With("service", "notifier"), reg)
+	sinks, err := notifier.Sinks(nc, deliver.Options{})
 	if err != nil {
 		return nil, fmt.Errorf("notifier: %w", err)
 	}
+	// Every delivery attempt goes to the notification_deliveries table of
+	// the embedded ClickHouse, as a production notifier's with
+	// delivery.log_to_clickhouse.
+	dlog := deliverylog.New(st, log.With("service", "notifier", "component", "delivery-log"), reg, 10000, 1000, time.Second)
+	n, err := notifier.NewWithSinks(nc, sinks, log.With("service", "notifier"), reg, notifier.Options{DeliveryLog: dlog})
+	if err != nil {
+		return nil, fmt.Errorf("notifier: %w", err)
+	}
+	s.run(gctx, dlog.Run)
 	s.run(gctx, n.Run)
-	adm.AddCheck("notifier", n.Ready)
+	for name, c := range n.Checks() { // one line per destination: a stalled one is named
+		adm.AddCheck("notifier "+name, c)
+	}
 
 	if err := s.serveOps(gctx, cfg, st, kc); err != nil {
 		return nil, err

@@ -1,35 +1,18 @@
 package devstack
 
 import (
-	"bytes"
 	"context"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/picket-dev/picket/platform/logtest"
 
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/picket-dev/picket/platform/kafka"
 )
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) lines() []string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return strings.Split(strings.TrimSpace(s.b.String()), "\n")
-}
 
 // logLines returns what a Kafka client producing one record and one line of
 // Picket's own log at info write under c.
@@ -40,7 +23,7 @@ func logLines(t *testing.T, c LogConfig) []string {
 		t.Fatal(err)
 	}
 	defer cluster.Close()
-	var out syncBuffer
+	var out logtest.Buffer
 	log := NewLogger(c, &out)
 	kc := kafka.DefaultConfig()
 	kc.Brokers = cluster.ListenAddrs()
@@ -55,7 +38,7 @@ func logLines(t *testing.T, c LogConfig) []string {
 	}
 	cl.Close()
 	log.Info("picket's own line", "service", "prober")
-	return out.lines()
+	return strings.Split(strings.TrimSpace(out.String()), "\n")
 }
 
 // By default the libraries log at warn: franz-go's INFO chatter does not

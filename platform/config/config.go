@@ -7,6 +7,12 @@
 // sets kafka.brokers. A value (from the environment or --set) is split at
 // commas only when the key it sets is a list: a password "s3cr,et" stays one
 // string.
+//
+// One environment often serves several Picket programs (a shell exporting
+// PICKET_KAFKA__BROKERS and PICKET_CLICKHOUSE__PASSWORD for every picket
+// command, a ConfigMap shared by the services): a variable in one of the
+// SharedSections is ignored by a program whose configuration has no such
+// section. Any other unknown key, from any source, is still refused.
 package config
 
 import (
@@ -16,6 +22,7 @@ import (
 	"os"
 	"reflect"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -30,6 +37,10 @@ import (
 
 // EnvPrefix prefixes every environment variable Picket reads.
 const EnvPrefix = "PICKET_"
+
+// SharedSections are the connection sections several Picket programs read
+// from one environment; see the package comment.
+var SharedSections = []string{"kafka", "clickhouse", "log"}
 
 // Validator is implemented by configurations that check their own values.
 // The error must name the offending key.
@@ -75,7 +86,7 @@ func load(dst, defaults any, src Source, file []byte) error {
 		}
 	}
 	if src.Environ != nil {
-		environ := src.Environ
+		environ := foreignEnvDropped(src.Environ, dst)
 		p := env.Provider(".", env.Opt{
 			Prefix:        EnvPrefix,
 			EnvironFunc:   func() []string { return environ },
@@ -130,6 +141,46 @@ func load(dst, defaults any, src Source, file []byte) error {
 		}
 	}
 	return nil
+}
+
+// foreignEnvDropped returns environ without the PICKET_ variables of shared
+// sections dst has no field for.
+func foreignEnvDropped(environ []string, dst any) []string {
+	own := topLevelKeys(dst)
+	out := make([]string, 0, len(environ))
+	for _, kv := range environ {
+		name, _, _ := strings.Cut(kv, "=")
+		if strings.HasPrefix(name, EnvPrefix) {
+			key, _ := envKey(name, "")
+			section, _, _ := strings.Cut(key, ".")
+			if !own[section] && slices.Contains(SharedSections, section) {
+				continue
+			}
+		}
+		out = append(out, kv)
+	}
+	return out
+}
+
+// topLevelKeys returns the koanf names of the fields of the struct dst
+// points to.
+func topLevelKeys(dst any) map[string]bool {
+	keys := map[string]bool{}
+	t := reflect.TypeOf(dst)
+	for t != nil && t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	if t == nil || t.Kind() != reflect.Struct {
+		return keys
+	}
+	for f := range t.Fields() {
+		name, _, _ := strings.Cut(f.Tag.Get("koanf"), ",")
+		if name == "" {
+			name = strings.ToLower(f.Name)
+		}
+		keys[name] = true
+	}
+	return keys
 }
 
 // envKey turns PICKET_KAFKA__RESULTS_TOPIC into kafka.results_topic. The

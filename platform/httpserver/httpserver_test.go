@@ -2,7 +2,6 @@ package httpserver_test
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"errors"
 	"io"
@@ -10,35 +9,18 @@ import (
 	"net"
 	"net/http"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/picket-dev/picket/platform/logtest"
+
 	"github.com/picket-dev/picket/platform/httpserver"
 )
 
-// syncBuffer is a log sink safe for the server's goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
-func start(t *testing.T, h http.Handler, c httpserver.Config) (*httpserver.Server, context.CancelFunc, <-chan error, *syncBuffer) {
+func start(t *testing.T, h http.Handler, c httpserver.Config) (*httpserver.Server, context.CancelFunc, <-chan error, *logtest.Buffer) {
 	t.Helper()
-	logs := &syncBuffer{}
+	logs := &logtest.Buffer{}
 	s, err := httpserver.Listen("test server", "127.0.0.1:0", h, slog.New(slog.NewTextHandler(logs, nil)), c)
 	if err != nil {
 		t.Fatal(err)

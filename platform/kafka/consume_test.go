@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/picket-dev/picket/platform/logtest"
+
 	"github.com/picket-dev/picket/platform/poll"
 
 	"github.com/twmb/franz-go/pkg/kadm"
@@ -135,7 +137,7 @@ func TestConsumeBatchesReportsAStuckHandler(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer consumer.Close()
-	var logs syncBuffer
+	var logs logtest.Buffer
 	log := slog.New(slog.NewTextHandler(&logs, nil))
 	progress := NewProgress(300 * time.Millisecond)
 	release := make(chan struct{})
@@ -173,21 +175,4 @@ func TestConsumeBatchesReportsAStuckHandler(t *testing.T) {
 	if err := <-done; err != nil {
 		t.Fatal(err)
 	}
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }

@@ -24,9 +24,16 @@ type Config struct {
 	AlertsTopic     string `koanf:"alerts_topic"`
 	DeadLetterTopic string `koanf:"dead_letter_topic"`
 	// ChecksTopic holds check definitions (compacted, keyed by check id).
-	ChecksTopic       string `koanf:"checks_topic"`
-	Partitions        int32  `koanf:"partitions"`
-	ReplicationFactor int16  `koanf:"replication_factor"`
+	ChecksTopic string `koanf:"checks_topic"`
+	// NotifierStateTopic records, per notifier destination and check/rule,
+	// what was last sent and when (compacted: the notifier rebuilds its
+	// state from it at start).
+	NotifierStateTopic string `koanf:"notifier_state_topic"`
+	// NotifyDeadLetterTopic holds the events a notifier destination could not
+	// take (`picket notify redrive` re-sends them).
+	NotifyDeadLetterTopic string `koanf:"notify_dead_letter_topic"`
+	Partitions            int32  `koanf:"partitions"`
+	ReplicationFactor     int16  `koanf:"replication_factor"`
 	// CreateTopics creates missing topics at start-up.
 	CreateTopics bool `koanf:"create_topics"`
 }
@@ -34,15 +41,17 @@ type Config struct {
 // DefaultConfig is the default Kafka configuration.
 func DefaultConfig() Config {
 	return Config{
-		Brokers:           []string{"127.0.0.1:9092"},
-		ClientID:          "picket",
-		ResultsTopic:      "picket.check-results.v1",
-		AlertsTopic:       "picket.alert-state.v1",
-		DeadLetterTopic:   "picket.dead-letter.v1",
-		ChecksTopic:       "picket.check-definitions.v1",
-		Partitions:        6,
-		ReplicationFactor: 1,
-		CreateTopics:      true,
+		Brokers:               []string{"127.0.0.1:9092"},
+		ClientID:              "picket",
+		ResultsTopic:          "picket.check-results.v1",
+		AlertsTopic:           "picket.alert-state.v1",
+		DeadLetterTopic:       "picket.dead-letter.v1",
+		ChecksTopic:           "picket.check-definitions.v1",
+		NotifierStateTopic:    "picket.notifier-state.v1",
+		NotifyDeadLetterTopic: "picket.notify-dead-letter.v1",
+		Partitions:            6,
+		ReplicationFactor:     1,
+		CreateTopics:          true,
 	}
 }
 
@@ -59,6 +68,10 @@ func (c Config) Validate() error {
 		return errors.New("kafka.dead_letter_topic: must not be empty")
 	case c.ChecksTopic == "":
 		return errors.New("kafka.checks_topic: must not be empty")
+	case c.NotifierStateTopic == "":
+		return errors.New("kafka.notifier_state_topic: must not be empty")
+	case c.NotifyDeadLetterTopic == "":
+		return errors.New("kafka.notify_dead_letter_topic: must not be empty")
 	case c.Partitions < 1:
 		return fmt.Errorf("kafka.partitions: %d, must be at least 1", c.Partitions)
 	case c.ReplicationFactor < 1:

@@ -30,6 +30,8 @@ func (c Config) Topics() []TopicSpec {
 		{Name: c.AlertsTopic, Configs: map[string]string{"cleanup.policy": "compact"}},
 		{Name: c.DeadLetterTopic},
 		{Name: c.ChecksTopic, Configs: map[string]string{"cleanup.policy": "compact"}},
+		{Name: c.NotifierStateTopic, Configs: map[string]string{"cleanup.policy": "compact"}},
+		{Name: c.NotifyDeadLetterTopic},
 	}
 }
 

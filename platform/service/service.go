@@ -14,10 +14,11 @@ import (
 	"strings"
 	"syscall"
 
-	"github.com/picket-dev/picket/platform/admin"
-	"github.com/picket-dev/picket/platform/config"
 	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/sync/errgroup"
+
+	"github.com/picket-dev/picket/platform/admin"
+	"github.com/picket-dev/picket/platform/config"
 )
 
 type setFlags []string

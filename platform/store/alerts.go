@@ -36,6 +36,11 @@ type AlertRow struct {
 	Silenced         bool      `ch:"silenced"`
 	Silence          string    `ch:"silence"`
 	Summary          string    `ch:"summary"`
+	// Historical is set on a transition found late (restore, changed rules,
+	// a backlog): recorded, never paged. DetectedAt is when the aggregator
+	// decided it (wall clock); it defaults to At.
+	Historical bool      `ch:"historical"`
+	DetectedAt time.Time `ch:"detected_at"`
 }
 
 // InsertAlerts records transitions; the same transition twice is one row.
@@ -43,6 +48,9 @@ func (s *Store) InsertAlerts(ctx context.Context, rows []AlertRow) error {
 	for i := range rows {
 		if rows[i].DownSince.IsZero() {
 			rows[i].DownSince = time.Unix(0, 0)
+		}
+		if rows[i].DetectedAt.IsZero() {
+			rows[i].DetectedAt = rows[i].At
 		}
 		if rows[i].FailingLocations == nil {
 			rows[i].FailingLocations = []string{}
@@ -60,7 +68,8 @@ type AlertQuery struct {
 
 const alertColumns = `event_id, check_id, check_name, rule, state, previous_state, at, message,
   availability, threshold, window_ms, samples, successes, down_since, last_result_id,
-  kind, value, unit, first_result_id, location, failing_locations, locations, quorum, silenced, silence, summary`
+  kind, value, unit, first_result_id, location, failing_locations, locations, quorum, silenced, silence, summary,
+  historical, detected_at`
 
 // Alerts returns the transitions matching q, newest first.
 func (s *Store) Alerts(ctx context.Context, q AlertQuery) ([]AlertRow, error) {

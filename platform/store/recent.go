@@ -11,6 +11,7 @@ type RecentResult struct {
 	ResultID    string    `ch:"result_id"`
 	CheckID     string    `ch:"check_id"`
 	CheckName   string    `ch:"check_name"`
+	CheckType   string    `ch:"check_type"`
 	Location    string    `ch:"location"`
 	ScheduledAt time.Time `ch:"scheduled_at"`
 	IntervalMS  uint32    `ch:"interval_ms"`
@@ -29,7 +30,7 @@ type RecentResult struct {
 // history alert rules are rebuilt from at restart, and backtests run on.
 func (s *Store) ResultsBetween(ctx context.Context, checks []string, from, to time.Time) ([]RecentResult, error) {
 	var out []RecentResult
-	err := s.b.Select(ctx, &out, s.sql(`SELECT result_id, check_id, check_name, location, scheduled_at,
+	err := s.b.Select(ctx, &out, s.sql(`SELECT result_id, check_id, check_name, check_type, location, scheduled_at,
   interval_ms, success, failure_class, duration_ms, cert_not_after, labels
 FROM ${db}.check_results FINAL
 WHERE (empty({checks:Array(String)}) OR has({checks:Array(String)}, check_id))
@@ -54,4 +55,27 @@ func (s *Store) NewestResult(ctx context.Context) (time.Time, error) {
 		return time.Time{}, nil
 	}
 	return out[0].At, nil
+}
+
+// LastResults returns the newest stored result before before of each of
+// checks that has one: where the alert rules count a silent check's
+// staleness from when its history is older than the restore horizon.
+func (s *Store) LastResults(ctx context.Context, checks []string, before time.Time) ([]RecentResult, error) {
+	if len(checks) == 0 {
+		return nil, nil
+	}
+	var out []RecentResult
+	err := s.b.Select(ctx, &out, s.sql(`SELECT check_id, argMax(result_id, t) AS result_id,
+  argMax(check_name, t) AS check_name, argMax(check_type, t) AS check_type,
+  argMax(location, t) AS location, max(t) AS scheduled_at,
+  argMax(interval_ms, t) AS interval_ms, argMax(success, t) AS success,
+  argMax(duration_ms, t) AS duration_ms, argMax(failure_class, t) AS failure_class,
+  argMax(cert_not_after, t) AS cert_not_after, argMax(labels, t) AS labels
+FROM (SELECT *, scheduled_at AS t FROM ${db}.check_results
+  WHERE has({checks:Array(String)}, check_id) AND scheduled_at < {before:DateTime64(3, 'UTC')})
+GROUP BY check_id ORDER BY check_id`), Params{"checks": ArrayParam(checks), "before": TimeParam(before)})
+	if err != nil {
+		return nil, fmt.Errorf("last results of %d checks before %s: %w", len(checks), before.Format(time.RFC3339), err)
+	}
+	return out, nil
 }

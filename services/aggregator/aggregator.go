@@ -102,6 +102,9 @@ type Aggregator struct {
 	// and before the batch's transitions are emitted; an error stops the
 	// aggregator there.
 	beforePublish func() error
+	// now is the wall clock: when transitions are detected (max_page_age)
+	// and how silent partitions' clocks advance.
+	now func() time.Time
 }
 
 type metrics struct {
@@ -111,6 +114,8 @@ type metrics struct {
 	lastEvent   prometheus.Gauge
 	evaluation  *prometheus.CounterVec
 	pending     prometheus.Gauge
+	tracked     prometheus.Gauge
+	historical  prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer, progress *kafka.Progress) *metrics {
@@ -149,20 +154,29 @@ func newMetrics(reg prometheus.Registerer, progress *kafka.Progress) *metrics {
 		Name: "picket_aggregator_results_awaiting_watermark",
 		Help: "Results buffered until the event-time watermark passes them (a gap from a location is being waited for).",
 	})
-	reg.MustRegister(m.records, m.batch, m.transitions, m.lastEvent, lag, stalled, m.evaluation, m.pending)
+	m.tracked = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "picket_aggregator_tracked_checks",
+		Help: "Checks whose alert rules this instance holds in memory (a check that stopped reporting is evicted after its rules' lookback).",
+	})
+	m.historical = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "picket_aggregator_historical_transitions_total",
+		Help: "Transitions older than alerting.max_page_age when decided (restore, changed rules, a backlog): recorded, never paged.",
+	})
+	reg.MustRegister(m.records, m.batch, m.transitions, m.lastEvent, lag, stalled, m.evaluation, m.pending, m.tracked, m.historical)
 	return m
 }
 
 // New builds an aggregator writing to st.
 func New(cfg Config, st *store.Store, log *slog.Logger, reg prometheus.Registerer) (*Aggregator, error) {
 	progress := kafka.NewProgress(cfg.StallTimeout)
-	a := &Aggregator{cfg: cfg, log: log, store: st, metrics: newMetrics(reg, progress), progress: progress}
+	a := &Aggregator{cfg: cfg, log: log, store: st, metrics: newMetrics(reg, progress), progress: progress, now: time.Now}
 	a.alerts = newAlerting(a)
 	// A new assignment may bring checks another instance was evaluating: the
-	// rules' state is rebuilt before the next batch.
-	reassigned := func(context.Context, *kgo.Client, map[string][]int32) { a.alerts.stale.Store(true) }
+	// rules' state of those partitions is rebuilt before their next batch;
+	// a revoked or lost partition's checks are forgotten.
 	opts := append(cfg.Kafka.ClientOptions(log), kafka.GroupOptions(cfg.Group, cfg.Kafka.ResultsTopic)...)
-	opts = append(opts, kgo.ProducerLinger(0), kgo.OnPartitionsAssigned(reassigned), kgo.OnPartitionsLost(reassigned))
+	opts = append(opts, kgo.ProducerLinger(0), kgo.OnPartitionsAssigned(a.alerts.assigned),
+		kgo.OnPartitionsRevoked(a.alerts.revoked), kgo.OnPartitionsLost(a.alerts.revoked))
 	cl, err := kgo.NewClient(opts...)
 	if err != nil {
 		return nil, fmt.Errorf("kafka client: %w", err)
@@ -196,6 +210,16 @@ func (a *Aggregator) Run(ctx context.Context) error {
 		return err
 	}
 	a.log.Info("aggregator started", "topic", a.cfg.Kafka.ResultsTopic, "group", a.cfg.Group)
+	// Between batches, silent partitions' clocks still advance.
+	idleCtx, stopIdle := context.WithCancel(ctx)
+	idleDone := make(chan struct{})
+	go func() {
+		defer close(idleDone)
+		if err := a.alerts.idle(idleCtx, time.Second); err != nil {
+			a.log.Error("alert rules' idle clock stopped", "err", err)
+		}
+	}()
+	defer func() { stopIdle(); <-idleDone }()
 	err := kafka.ConsumeBatches(ctx, a.client, a.log, kafka.Batching{
 		MaxRecords: a.cfg.BatchMaxRecords, MaxWait: a.cfg.BatchMaxWait, Progress: a.progress,
 	}, a.handle)
@@ -238,7 +262,9 @@ func (a *Aggregator) handle(ctx context.Context, recs []*kgo.Record) error {
 	}
 	// Rebuild the rules' state first if needed (start, reassignment): from
 	// what is stored, before this batch adds to it.
-	restored, err := a.alerts.restoreIfStale(ctx)
+	a.alerts.mu.Lock()
+	defer a.alerts.mu.Unlock()
+	restored, err := a.alerts.restorePending(ctx)
 	if err != nil {
 		return err
 	}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	pollpkg "github.com/picket-dev/picket/platform/poll"
 	"io"
 	"log/slog"
 	"os"
@@ -14,13 +13,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/picket-dev/picket/platform/kafka"
-	"github.com/picket-dev/picket/platform/store"
-	"github.com/picket-dev/picket/platform/store/embedded/embeddedtest"
-	"github.com/picket-dev/picket/schemas/events"
-	eventsv1 "github.com/picket-dev/picket/schemas/gen/picket/events/v1"
-	"github.com/picket-dev/picket/services/aggregator/alert"
-	"github.com/picket-dev/picket/services/aggregator/ingest"
+	pollpkg "github.com/picket-dev/picket/platform/poll"
+
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kfake"
@@ -28,6 +22,14 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/picket-dev/picket/platform/kafka"
+	"github.com/picket-dev/picket/platform/store"
+	"github.com/picket-dev/picket/platform/store/embedded/embeddedtest"
+	"github.com/picket-dev/picket/schemas/events"
+	eventsv1 "github.com/picket-dev/picket/schemas/gen/picket/events/v1"
+	"github.com/picket-dev/picket/services/aggregator/alert"
+	"github.com/picket-dev/picket/services/aggregator/ingest"
 )
 
 var t0 = embeddedtest.Day().Add(10 * time.Hour)
@@ -56,6 +58,8 @@ func newEnv(t *testing.T) *env {
 	// first result waits 2 s of event time for others of its tick.
 	cfg.Alerting.Rules = map[string]alert.Rule{"availability": {Kind: alert.KindAvailability, Threshold: 0.8, Window: 10 * time.Second}}
 	cfg.Alerting.Lateness = 2 * time.Second
+	// Tests pause between phases: no check goes stale unless a test says so.
+	cfg.Alerting.StaleAfter = 1000
 	cl, err := kgo.NewClient(kgo.SeedBrokers(cluster.ListenAddrs()...))
 	if err != nil {
 		t.Fatal(err)

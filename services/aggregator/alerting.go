@@ -2,9 +2,17 @@ package aggregator
 
 import (
 	"context"
+	"fmt"
+	"slices"
 	"sort"
-	"sync/atomic"
+	"sync"
 	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/durationpb"
+	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/picket-dev/picket/platform/kafka"
 	"github.com/picket-dev/picket/platform/retry"
@@ -13,80 +21,180 @@ import (
 	eventsv1 "github.com/picket-dev/picket/schemas/gen/picket/events/v1"
 	"github.com/picket-dev/picket/services/aggregator/alert"
 	"github.com/picket-dev/picket/services/aggregator/ingest"
-	"github.com/twmb/franz-go/pkg/kgo"
-	"google.golang.org/protobuf/proto"
-	"google.golang.org/protobuf/types/known/durationpb"
-	"google.golang.org/protobuf/types/known/timestamppb"
 )
 
-// alerting holds the rules' state of every check this instance evaluates.
+// alerting holds the rules' state of the checks of the results partitions
+// this instance owns.
+//
+// Clocks. Rules run on event time. Each owned partition has a clock: the
+// newest scheduled time seen on it, which other checks' results advance, so
+// a check whose own results stopped still flushes its gaps and goes stale.
+// When the whole partition is silent (no record at all for longer than the
+// lateness), the wall clock is the only clock left: the partition's event
+// time then advances by the wall time elapsed since its last record (or its
+// restore), minus that grace. This never jumps to the wall clock, so a
+// backlog being caught up (records keep arriving, old) is judged on its own
+// event time, and a pause shorter than the lateness (a rebalance, a slow
+// insert) changes nothing; the cost is that consumption stalled for longer
+// than stale_after intervals plus twice the lateness counts as silence.
 type alerting struct {
 	a *Aggregator
-	// stale asks for a restore before the next batch: set at start and when
-	// the group assigns partitions (the callback runs on another goroutine).
-	stale    atomic.Bool
+	// mu is held by a batch's alert work, the idle tick and the partition
+	// callbacks (which the client never runs during a batch).
+	mu       sync.Mutex
 	trackers map[string]*alert.Tracker
 	// recorded is the last recorded state of each (check, rule), read from
-	// the compacted alert topic at restore, for checks without a tracker yet.
+	// the compacted alert topic at restore (and kept when a tracker is
+	// evicted), for checks without a tracker.
 	recorded map[string]map[string]alert.State
-	// partition of each check, and the newest event time seen per partition.
+	// partition of each tracked check; clocks of the owned partitions.
 	partition map[string]int32
-	newest    map[int32]time.Time
+	clocks    map[int32]*clock
+	// toRestore are partitions assigned and not yet restored.
+	toRestore map[int32]bool
+	// partitions is the results topic's partition count, as last read.
+	partitions int32
+	// misplaced are checks whose records arrive on another partition than
+	// their key's: warned about once.
+	misplaced map[string]bool
+}
+
+// clock is one partition's event-time clock.
+type clock struct {
+	newest time.Time // the newest scheduled time seen on the partition
+	heard  time.Time // wall time of its last record, or of its restore
+}
+
+// at is the partition's event time at wall time now, the wall clock
+// counting once the partition has been silent for grace.
+func (c *clock) at(now time.Time, grace time.Duration) time.Time {
+	if c.newest.IsZero() {
+		return c.newest
+	}
+	return c.newest.Add(max(0, now.Sub(c.heard)-grace))
 }
 
 func newAlerting(a *Aggregator) *alerting {
-	al := &alerting{a: a}
-	al.reset()
-	al.stale.Store(true)
-	return al
-}
-
-func (al *alerting) reset() {
-	al.trackers = map[string]*alert.Tracker{}
-	al.recorded = map[string]map[string]alert.State{}
-	al.partition = map[string]int32{}
-	al.newest = map[int32]time.Time{}
+	return &alerting{a: a, trackers: map[string]*alert.Tracker{}, recorded: map[string]map[string]alert.State{},
+		partition: map[string]int32{}, clocks: map[int32]*clock{}, toRestore: map[int32]bool{}, misplaced: map[string]bool{}}
 }
 
 func (al *alerting) options(checkID string) alert.Options {
-	return alert.Options{Lateness: al.a.cfg.Alerting.Lateness, Silences: al.a.cfg.Alerting.Silences, States: al.recorded[checkID]}
+	c := al.a.cfg.Alerting
+	return alert.Options{Lateness: c.Lateness, StaleAfter: c.StaleAfter, Silences: c.Silences, States: al.recorded[checkID]}
 }
 
-// restoreIfStale rebuilds the rules' state when asked to, and returns the
-// transitions the stored history holds that were never emitted.
-func (al *alerting) restoreIfStale(ctx context.Context) ([]*alert.Transition, error) {
-	if !al.stale.Swap(false) {
+// assigned is the client's OnPartitionsAssigned: the partitions' checks are
+// rebuilt from storage before anything else is evaluated (another instance
+// may have evaluated them until now).
+func (al *alerting) assigned(_ context.Context, _ *kgo.Client, m map[string][]int32) {
+	al.mu.Lock()
+	defer al.mu.Unlock()
+	for _, p := range m[al.a.cfg.Kafka.ResultsTopic] {
+		al.drop(p)
+		al.toRestore[p] = true
+	}
+}
+
+// revoked is OnPartitionsRevoked and OnPartitionsLost: the partitions'
+// checks are forgotten, so nothing is evaluated or published for them here
+// once another instance may own them.
+func (al *alerting) revoked(_ context.Context, _ *kgo.Client, m map[string][]int32) {
+	al.mu.Lock()
+	defer al.mu.Unlock()
+	for _, p := range m[al.a.cfg.Kafka.ResultsTopic] {
+		al.drop(p)
+		delete(al.toRestore, p)
+	}
+}
+
+// drop forgets partition p's checks.
+func (al *alerting) drop(p int32) {
+	delete(al.clocks, p)
+	for id, q := range al.partition {
+		if q == p {
+			delete(al.trackers, id)
+			delete(al.partition, id)
+		}
+	}
+	for id := range al.recorded {
+		if al.partitions > 0 && partitionOf(id, al.partitions) == p {
+			delete(al.recorded, id)
+		}
+	}
+	al.a.metrics.tracked.Set(float64(len(al.trackers)))
+}
+
+// keyPartitioner is the producers' partitioner (the prober's: franz-go's
+// default), which places a keyed record at murmur2(key) mod partitions, as
+// Kafka's Java client does. Results are keyed by check id. Used under al.mu.
+var keyPartitioner = kgo.UniformBytesPartitioner(64<<10, true, true, nil).ForTopic("").(kgo.TopicBackupPartitioner)
+
+// partitionOf is the results partition of a check's records.
+func partitionOf(checkID string, partitions int32) int32 {
+	return int32(keyPartitioner.PartitionByBackup(&kgo.Record{Key: []byte(checkID)}, int(partitions), nil))
+}
+
+// restorePending rebuilds the checks of partitions assigned since the last
+// call, and returns the transitions their stored history holds that were
+// never emitted.
+func (al *alerting) restorePending(ctx context.Context) ([]*alert.Transition, error) {
+	if len(al.toRestore) == 0 {
 		return nil, nil
 	}
+	parts := make([]int32, 0, len(al.toRestore))
+	for p := range al.toRestore {
+		parts = append(parts, p)
+	}
+	slices.Sort(parts)
 	var out []*alert.Transition
 	err := retry.Do(ctx, retry.Default, al.a.log, "restore alert states", func(ctx context.Context) error {
 		var err error
-		out, err = al.restore(ctx)
+		out, err = al.restore(ctx, parts)
 		return err
 	})
 	if err != nil {
-		al.stale.Store(true)
+		return nil, err
 	}
-	return out, err
+	for _, p := range parts {
+		delete(al.toRestore, p)
+	}
+	return out, nil
 }
 
-// restore rebuilds every check's rules from the compacted alert topic (the
-// last state of each rule) and the stored results of the restore horizon.
-// Results up to the later of the recorded transition and the horizon's
-// start plus the rules' lookback only fill the windows; the later ones are
-// evaluated again, which yields nothing already reported (evaluation is
-// deterministic) and exactly the transitions lost in a crash.
-func (al *alerting) restore(ctx context.Context) ([]*alert.Transition, error) {
+// restore rebuilds the checks of partitions parts (those whose key maps
+// there) from the compacted alert topic (the last state of each rule) and
+// the stored results of the restore horizon. Results up to the later of the
+// recorded transition and the horizon's start plus the rules' lookback only
+// fill the windows; the later ones are evaluated again under the watermark's
+// rules, as live results are: a result of the partition still in Kafka and
+// within the lateness of the newest stored one is still evaluated in order
+// when it arrives. Evaluation being deterministic, this yields nothing
+// already reported, and exactly the transitions lost in a crash, or found
+// by changed rules.
+func (al *alerting) restore(ctx context.Context, parts []int32) ([]*alert.Transition, error) {
 	cfg := al.a.cfg
+	now := al.a.now()
+	n, err := al.partitionCount(ctx)
+	if err != nil {
+		return nil, err
+	}
+	mine := func(checkID string) bool { return slices.Contains(parts, partitionOf(checkID, n)) }
+	for _, p := range parts {
+		al.drop(p)
+		al.clocks[p] = &clock{heard: now}
+	}
 	latest, err := kafka.LatestByKey(ctx, cfg.Kafka, al.a.log, cfg.Kafka.AlertsTopic)
 	if err != nil {
 		return nil, err
 	}
-	al.reset()
 	for _, r := range latest {
 		var ev eventsv1.AlertStateChanged
 		if err := events.Decode(events.AlertStateChangedV1, kafka.RecordHeaders(r), r.Value, &ev); err != nil {
 			al.a.log.Warn("skipping undecodable alert state", "partition", r.Partition, "offset", r.Offset, "err", err)
+			continue
+		}
+		if !mine(ev.GetCheckId()) {
 			continue
 		}
 		if al.recorded[ev.GetCheckId()] == nil {
@@ -99,45 +207,124 @@ func (al *alerting) restore(ctx context.Context) ([]*alert.Transition, error) {
 		return nil, err
 	}
 	from := newest.Add(-cfg.Alerting.RestoreHorizon)
-	stored, err := al.a.store.ResultsBetween(ctx, nil, from, newest.Add(time.Millisecond))
+	for _, p := range parts {
+		// A partition with nothing stored in the horizon starts at its start.
+		al.clocks[p].newest = from
+	}
+	seen, err := al.a.store.Checks(ctx, from)
 	if err != nil {
 		return nil, err
 	}
-	var out []*alert.Transition
-	for _, r := range stored {
-		tr := al.trackers[r.CheckID]
+	var ids []string
+	for _, c := range seen {
+		if mine(c.CheckID) {
+			ids = append(ids, c.CheckID)
+		}
+	}
+	var stored []store.RecentResult
+	if len(ids) > 0 {
+		if stored, err = al.a.store.ResultsBetween(ctx, ids, from, newest.Add(time.Millisecond)); err != nil {
+			return nil, err
+		}
+	}
+	restored := map[string]*alert.Tracker{}
+	add := func(r store.RecentResult) {
+		tr := restored[r.CheckID]
 		if tr == nil {
 			tr = alert.NewTracker(r.CheckID, r.CheckName, cfg.Alerting.For(r.CheckID), al.options(r.CheckID))
 			tr.Quiet(from.Add(tr.Lookback(time.Duration(r.IntervalMS) * time.Millisecond)))
-			al.trackers[r.CheckID] = tr
+			restored[r.CheckID] = tr
 		}
 		tr.SetName(r.CheckName, r.Labels)
-		tr.Add(ingest.StoredSample(r))
+		tr.SetType(r.CheckType)
+		tr.AddStored(ingest.StoredSample(r))
+		p := partitionOf(r.CheckID, n)
+		al.partition[r.CheckID] = p
+		if c := al.clocks[p]; r.ScheduledAt.After(c.newest) {
+			c.newest = r.ScheduledAt
+		}
 	}
-	for _, tr := range al.trackers {
-		out = append(out, tr.Flush()...)
+	for _, r := range stored {
+		add(r)
 	}
-	al.a.log.Info("alert states restored", "recorded", len(latest), "checks", len(al.trackers),
-		"results", len(stored), "from", from, "recovered_transitions", len(out))
+	// Checks with a recorded state but nothing in the horizon fell silent
+	// before it: their staleness counts from their newest stored result.
+	var silent []string
+	for id, states := range al.recorded {
+		if restored[id] != nil || !mine(id) {
+			continue
+		}
+		for _, st := range states {
+			if st.State != alert.StateStale {
+				silent = append(silent, id)
+				break
+			}
+		}
+	}
+	sort.Strings(silent)
+	lasts, err := al.a.store.LastResults(ctx, silent, from)
+	if err != nil {
+		return nil, err
+	}
+	for _, r := range lasts {
+		add(r)
+	}
+	var out []*alert.Transition
+	for id, tr := range restored {
+		al.trackers[id] = tr
+		out = append(out, tr.Advance(al.clocks[al.partition[id]].newest)...)
+	}
+	al.evict(now)
+	al.a.log.Info("alert states restored", "partitions", parts, "recorded", len(latest), "checks", len(restored),
+		"results", len(stored), "silent_checks", len(lasts), "from", from, "recovered_transitions", len(out))
+	sortTransitions(out)
 	return out, nil
+}
+
+// partitionCount reads the results topic's partition count.
+func (al *alerting) partitionCount(ctx context.Context) (int32, error) {
+	topic := al.a.cfg.Kafka.ResultsTopic
+	tds, err := kadm.NewClient(al.a.client).ListTopics(ctx, topic)
+	if err != nil {
+		return 0, fmt.Errorf("partitions of %s: %w", topic, err)
+	}
+	td, ok := tds[topic]
+	if !ok || td.Err != nil || len(td.Partitions) == 0 {
+		return 0, fmt.Errorf("partitions of %s: topic not found (%v)", topic, td.Err)
+	}
+	al.partitions = int32(len(td.Partitions))
+	return al.partitions, nil
 }
 
 // observe offers a batch's results to their checks' rules and evaluates
 // whatever the watermarks let through.
 func (al *alerting) observe(recs []*kgo.Record, evs []*eventsv1.CheckResult) []*alert.Transition {
 	m := al.a.metrics.evaluation
+	now := al.a.now()
 	for i, ev := range evs {
 		id := ev.GetCheckId()
+		p := recs[i].Partition
 		tr := al.trackers[id]
 		if tr == nil {
 			tr = alert.NewTracker(id, ev.GetCheckName(), al.a.cfg.Alerting.For(id), al.options(id))
 			al.trackers[id] = tr
+			if al.partitions > 0 && partitionOf(id, al.partitions) != p && !al.misplaced[id] {
+				al.misplaced[id] = true
+				al.a.log.Warn("results of a check arrive on another partition than their key's: after a rebalance, its rules are not rebuilt from storage",
+					"check", id, "partition", p, "key_partition", partitionOf(id, al.partitions))
+			}
 		}
-		tr.SetName(ev.GetCheckName(), ev.GetLabels())
-		p := recs[i].Partition
 		al.partition[id] = p
-		if at := ev.GetScheduledAt().AsTime(); at.After(al.newest[p]) {
-			al.newest[p] = at
+		tr.SetName(ev.GetCheckName(), ev.GetLabels())
+		tr.SetType(ev.GetCheckType())
+		c := al.clocks[p]
+		if c == nil {
+			c = &clock{}
+			al.clocks[p] = c
+		}
+		c.heard = now
+		if at := ev.GetScheduledAt().AsTime(); at.After(c.newest) {
+			c.newest = at
 		}
 		switch tr.Add(ingest.Sample(ev)) {
 		case alert.Duplicate:
@@ -146,20 +333,83 @@ func (al *alerting) observe(recs []*kgo.Record, evs []*eventsv1.CheckResult) []*
 			m.WithLabelValues("late").Inc()
 			al.a.log.Warn("result too late for the alert rules (stored, not evaluated)", "check", id,
 				"location", ev.GetLocation(), "scheduled_at", ev.GetScheduledAt().AsTime(), "watermark", tr.Watermark())
+		case alert.Skipped:
+			m.WithLabelValues("overload").Inc()
 		default:
 			m.WithLabelValues("evaluated").Inc()
 		}
 	}
+	return al.advance(now)
+}
+
+// advance evaluates every check on its partition's clock at wall time now:
+// what the watermarks let through, and the checks gone stale; then evicts
+// the trackers of checks that stopped reporting.
+func (al *alerting) advance(now time.Time) []*alert.Transition {
 	var out []*alert.Transition
 	pending := 0
 	for id, tr := range al.trackers {
-		if tr.Pending() == 0 {
+		c := al.clocks[al.partition[id]]
+		if c == nil {
 			continue
 		}
-		out = append(out, tr.Advance(al.newest[al.partition[id]])...)
+		out = append(out, tr.Advance(c.at(now, al.a.cfg.Alerting.Lateness))...)
 		pending += tr.Pending()
 	}
+	al.evict(now)
 	al.a.metrics.pending.Set(float64(pending))
+	sortTransitions(out)
+	return out
+}
+
+// evict drops the trackers of checks stale for longer than their rules'
+// lookback and the lateness: they hold nothing but their states, kept in
+// recorded so a check that reports again starts from them.
+func (al *alerting) evict(now time.Time) {
+	for id, tr := range al.trackers {
+		c := al.clocks[al.partition[id]]
+		if c == nil || !tr.Idle(c.at(now, al.a.cfg.Alerting.Lateness)) {
+			continue
+		}
+		al.recorded[id] = tr.States()
+		delete(al.trackers, id)
+		delete(al.partition, id)
+	}
+	al.a.metrics.tracked.Set(float64(len(al.trackers)))
+}
+
+// idle runs while no batch does: it restores newly assigned partitions and
+// advances the clocks of silent ones, so their gaps flush and their checks
+// go stale. It stops when ctx ends.
+func (al *alerting) idle(ctx context.Context, every time.Duration) error {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+		if err := al.tick(ctx); err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return err
+		}
+	}
+}
+
+func (al *alerting) tick(ctx context.Context) error {
+	al.mu.Lock()
+	defer al.mu.Unlock()
+	trs, err := al.restorePending(ctx)
+	if err != nil {
+		return err
+	}
+	return al.publish(ctx, append(trs, al.advance(al.a.now())...))
+}
+
+func sortTransitions(out []*alert.Transition) {
 	sort.Slice(out, func(i, j int) bool {
 		a, b := out[i], out[j]
 		if !a.At.Equal(b.At) {
@@ -170,20 +420,27 @@ func (al *alerting) observe(recs []*kgo.Record, evs []*eventsv1.CheckResult) []*
 		}
 		return a.RuleName < b.RuleName
 	})
-	return out
 }
 
 // publish emits transitions to the alert topic and then records them in
 // ClickHouse. The topic, keyed check/rule and compacted, is what a restart
 // restores from; both writes are idempotent (deterministic event ids).
+//
+// Each transition is stamped with when it was decided; one older than
+// alerting.max_page_age then is historical: recorded, never paged.
 func (al *alerting) publish(ctx context.Context, trs []*alert.Transition) error {
 	if len(trs) == 0 {
 		return nil
 	}
 	a := al.a
+	now := a.now()
 	recs := make([]*kgo.Record, len(trs))
 	rows := make([]store.AlertRow, len(trs))
 	for i, tr := range trs {
+		if tr.DetectedAt.IsZero() {
+			tr.DetectedAt = now
+			tr.Historical = a.cfg.Alerting.MaxPageAge > 0 && now.Sub(tr.At) > a.cfg.Alerting.MaxPageAge
+		}
 		value, err := proto.Marshal(Event(tr))
 		if err != nil {
 			return err
@@ -194,7 +451,7 @@ func (al *alerting) publish(ctx context.Context, trs []*alert.Transition) error 
 		}
 		rows[i] = AlertRow(tr)
 		a.log.Info("alert state changed", "check", tr.CheckID, "rule", tr.RuleName, "state", tr.To,
-			"silenced", tr.Silenced, "message", tr.Message)
+			"silenced", tr.Silenced, "historical", tr.Historical, "message", tr.Message)
 	}
 	if err := retry.Do(ctx, retry.Default, a.log, "produce alert events", func(ctx context.Context) error {
 		return kafka.Produce(ctx, a.client, recs...)
@@ -208,6 +465,9 @@ func (al *alerting) publish(ctx context.Context, trs []*alert.Transition) error 
 	}
 	for _, tr := range trs {
 		a.metrics.transitions.WithLabelValues(tr.To).Inc()
+		if tr.Historical {
+			a.metrics.historical.Inc()
+		}
 	}
 	return nil
 }
@@ -240,8 +500,12 @@ func Event(tr *alert.Transition) *eventsv1.AlertStateChanged {
 		Quorum:           uint32(max(1, tr.Rule.Quorum)),
 		Silenced:         tr.Silenced,
 		Silence:          tr.Silence,
+		Historical:       tr.Historical,
 	}
-	if tr.To == alert.StateUp && !tr.Since.IsZero() {
+	if !tr.DetectedAt.IsZero() {
+		ev.DetectedAt = timestamppb.New(tr.DetectedAt)
+	}
+	if tr.To != alert.StateDown && tr.To != alert.StateDegraded && alert.Open(tr.From) && !tr.Since.IsZero() {
 		ev.DownSince = timestamppb.New(tr.Since)
 	}
 	return ev
@@ -250,15 +514,17 @@ func Event(tr *alert.Transition) *eventsv1.AlertStateChanged {
 // threshold is the rule's limit in the unit of the transition's value.
 func threshold(tr *alert.Transition) float64 {
 	r := tr.Rule
-	switch r.Kind {
-	case alert.KindLatency:
+	switch {
+	case tr.To == alert.StateStale:
+		return tr.Value // the intervals without a result
+	case r.Kind == alert.KindLatency:
 		return float64(r.Limit) / float64(time.Millisecond)
-	case alert.KindConsecutive:
+	case r.Kind == alert.KindConsecutive:
 		if tr.To == alert.StateUp {
 			return float64(r.Successes)
 		}
 		return float64(r.Failures)
-	case alert.KindCertificate:
+	case r.Kind == alert.KindCertificate:
 		return float64(r.Days)
 	}
 	return r.Threshold
@@ -275,6 +541,7 @@ func AlertRow(tr *alert.Transition) store.AlertRow {
 		Kind: tr.Rule.Kind, Value: tr.Value, Unit: tr.Unit, FirstResultID: tr.FirstResultID, Location: tr.Location,
 		FailingLocations: tr.FailingLocations, Locations: uint32(tr.Locations), Quorum: ev.GetQuorum(),
 		Silenced: tr.Silenced, Silence: tr.Silence, Summary: tr.Summary,
+		Historical: tr.Historical, DetectedAt: tr.DetectedAt,
 	}
 	if ev.GetDownSince() != nil {
 		row.DownSince = tr.Since

@@ -22,6 +22,10 @@ func TestConfigRefusesInvalidFiles(t *testing.T) {
 		"invalid-silence-order.yaml":   "config: alerting.silences[0].to: 2026-11-22T02:00:00Z must be after from (2026-11-22T04:00:00Z)",
 		"invalid-consecutive.yaml":     "config: alerting.rules.flapping.successes: 0 must be at least 1",
 		"invalid-horizon.yaml":         "config: alerting.restore_horizon: 5m0s must be longer than the longest rule window (15m0s)",
+		"invalid-max-page-age.yaml": "config: alerting.max_page_age: 20s must be longer than alerting.lateness (30s): " +
+			"a transition that waited for a late result would never be paged (0 pages every transition)",
+		"invalid-max-page-age-negative.yaml": "config: alerting.max_page_age: -1m0s must not be negative (0 pages every transition)",
+		"invalid-stale-after.yaml":           "config: alerting.stale_after: 0 must be at least 1 (intervals without a result before a check is stale)",
 	}
 	configtest.RefusesInvalidFiles(t, func() any { c := DefaultConfig(); return &c }, want)
 }

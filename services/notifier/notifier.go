@@ -1,36 +1,46 @@
-// Package notifier consumes alert state changes and delivers each to every
-// configured sink. It commits an offset only once every sink has taken the
-// events before it, or refused them for good (logged and counted).
+// Package notifier consumes alert state changes and delivers them to every
+// configured destination, each on its own: its own consumer group, retries,
+// rate limit and parking, so that one destination failing never delays
+// another. It commits an alert offset for a destination only once that
+// destination took the events before it, or they were parked, and the state
+// topic says so: it must never lose an event, nor send one twice except the
+// ones in flight at a crash.
 package notifier
 
 import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/picket-dev/picket/platform/admin"
 	"log/slog"
 	"net/url"
+	"sync"
 	"time"
+
+	"github.com/picket-dev/picket/platform/admin"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/picket-dev/picket/platform/kafka"
 	"github.com/picket-dev/picket/platform/retry"
+	"github.com/picket-dev/picket/platform/store/clickhouse"
 	"github.com/picket-dev/picket/platform/telemetry"
-	"github.com/picket-dev/picket/schemas/events"
 	eventsv1 "github.com/picket-dev/picket/schemas/gen/picket/events/v1"
 	"github.com/picket-dev/picket/services/notifier/deliver"
 	"github.com/picket-dev/picket/services/notifier/safedial"
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/twmb/franz-go/pkg/kgo"
-	"golang.org/x/sync/errgroup"
 )
 
 // Config is the notifier's configuration.
 type Config struct {
-	Kafka    kafka.Config        `koanf:"kafka"`
-	Group    string              `koanf:"group"`
-	Webhooks []WebhookConfig     `koanf:"webhooks"`
-	Admin    admin.Config        `koanf:"admin"`
-	Log      telemetry.LogConfig `koanf:"log"`
+	Kafka    kafka.Config    `koanf:"kafka"`
+	Group    string          `koanf:"group"`
+	Webhooks []WebhookConfig `koanf:"webhooks"`
+	Delivery DeliveryConfig  `koanf:"delivery"`
+	Routes   []RouteConfig   `koanf:"routes"`
+	// ClickHouse receives the delivery log when delivery.log_to_clickhouse.
+	ClickHouse clickhouse.Config   `koanf:"clickhouse"`
+	Admin      admin.Config        `koanf:"admin"`
+	Log        telemetry.LogConfig `koanf:"log"`
 
 	// Destinations are the notification sinks (deliver.Kinds); the legacy
 	// webhooks entries are generic webhooks too.
@@ -51,10 +61,12 @@ type WebhookConfig struct {
 // DefaultConfig is the notifier's default configuration.
 func DefaultConfig() Config {
 	return Config{
-		Kafka: kafka.DefaultConfig(),
-		Group: "picket-notifier",
-		Admin: admin.Config{Addr: ":9103"},
-		Log:   telemetry.DefaultLog(),
+		Kafka:      kafka.DefaultConfig(),
+		Group:      "picket-notifier",
+		Delivery:   DefaultDelivery(),
+		ClickHouse: clickhouse.DefaultConfig(),
+		Admin:      admin.Config{Addr: ":9103"},
+		Log:        telemetry.DefaultLog(),
 	}
 }
 
@@ -87,164 +99,192 @@ func (c Config) Validate() error {
 	if err := c.validateDestinations(names); err != nil {
 		return err
 	}
+	if err := c.Delivery.Validate(c.destinationNames()); err != nil {
+		return err
+	}
+	if err := validateRoutes(c.Routes, c.destinationNames()); err != nil {
+		return err
+	}
+	if c.Delivery.LogToClickHouse {
+		if err := c.ClickHouse.Validate(); err != nil {
+			return err
+		}
+	}
 	return c.Log.Validate()
+}
+
+// destinationNames are the names of the configured destinations.
+func (c Config) destinationNames() []string {
+	var names []string
+	for _, w := range c.Webhooks {
+		names = append(names, w.Name)
+	}
+	for _, d := range c.Destinations {
+		names = append(names, d.Name)
+	}
+	return names
 }
 
 // Notifier delivers alert events.
 type Notifier struct {
 	cfg     Config
 	log     *slog.Logger
-	client  *kgo.Client
-	sinks   []deliver.Sink
-	sent    map[string]*recent // per sink: event ids already delivered
+	client  *kgo.Client // produces state, parked events and dead letters
+	dests   []*destination
 	metrics *metrics
+	now     func() time.Time
+	dlog    DeliveryLog
+	checks  checkLabels
+}
+
+// DeliveryLog records every attempt and every decision not to send (the
+// delivery log table). Record must not block: it buffers.
+type DeliveryLog interface {
+	Record(Delivery)
+}
+
+// Delivery is one row of the delivery log.
+type Delivery struct {
+	EventID, Key, Destination string
+	Attempt                   int
+	// Status is delivered, retry, permanent, gone, parked, or why the event
+	// was not sent (silenced, historical, stale, resolved_not_sent).
+	Status  string
+	Latency time.Duration
+	Error   string
+	At      time.Time
+}
+
+// Options are what tests and embedders change.
+type Options struct {
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+	// DeliveryLog, when set, receives every attempt.
+	DeliveryLog DeliveryLog
 }
 
 type metrics struct {
 	deliveries *prometheus.CounterVec
 	latency    *prometheus.HistogramVec
+	disabled   *prometheus.GaugeVec
 }
 
-// New builds a notifier delivering to the configured webhooks.
+// New builds a notifier delivering to the configured destinations.
 func New(cfg Config, log *slog.Logger, reg prometheus.Registerer) (*Notifier, error) {
 	sinks, err := Sinks(cfg, deliver.Options{})
 	if err != nil {
 		return nil, err
 	}
-	return NewWithSinks(cfg, sinks, log, reg)
+	return NewWithSinks(cfg, sinks, log, reg, Options{})
 }
 
 // NewWithSinks builds a notifier delivering to sinks.
-func NewWithSinks(cfg Config, sinks []deliver.Sink, log *slog.Logger, reg prometheus.Registerer) (*Notifier, error) {
-	opts := append(cfg.Kafka.ClientOptions(log), kafka.GroupOptions(cfg.Group, cfg.Kafka.AlertsTopic)...)
-	cl, err := kgo.NewClient(opts...)
+func NewWithSinks(cfg Config, sinks []deliver.Sink, log *slog.Logger, reg prometheus.Registerer, o Options) (*Notifier, error) {
+	cl, err := kgo.NewClient(cfg.Kafka.ClientOptions(log)...)
 	if err != nil {
 		return nil, fmt.Errorf("kafka client: %w", err)
+	}
+	if o.Now == nil {
+		o.Now = time.Now
 	}
 	m := &metrics{
 		deliveries: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "picket_notifier_deliveries_total",
-			Help: "Deliveries by sink and outcome (delivered, duplicate, rejected).",
+			Help: "Messages and events by destination and outcome (delivered, retried, parked, rejected, duplicate, silenced, historical, not_alerting, resolved_not_sent, unrouted, before_first_start, undecodable).",
 		}, []string{"sink", "outcome"}),
 		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "picket_notifier_delivery_duration_seconds",
-			Help:    "Time to deliver one event to one sink, retries included.",
+			Help:    "Time of one successful request to a destination.",
 			Buckets: prometheus.DefBuckets,
 		}, []string{"sink"}),
+		disabled: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "picket_notifier_destination_disabled",
+			Help: "1 when a destination answered 410 Gone and gets nothing more until restarted.",
+		}, []string{"destination"}),
 	}
-	reg.MustRegister(m.deliveries, m.latency)
-	sent := map[string]*recent{}
+	reg.MustRegister(m.deliveries, m.latency, m.disabled)
+	n := &Notifier{cfg: cfg, log: log, client: cl, metrics: m, now: o.Now, dlog: o.DeliveryLog}
 	for _, s := range sinks {
-		sent[s.Name()] = newRecent(10000)
+		d := newDestination(n, s)
+		n.dests = append(n.dests, d)
+		m.disabled.WithLabelValues(s.Name()).Set(0)
+		reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name:        "picket_notifier_destination_stalled_seconds",
+			Help:        "How long a destination has failed to take the events waiting for it, once that is stall_after or more; 0 while it delivers.",
+			ConstLabels: prometheus.Labels{"destination": s.Name()},
+		}, func() float64 { return d.Stalled().Seconds() }))
 	}
-	return &Notifier{cfg: cfg, log: log, client: cl, sinks: sinks, sent: sent, metrics: m}, nil
+	return n, nil
+}
+
+func (n *Notifier) close() {
+	n.client.Close()
 }
 
 // Ready reports whether Kafka answers.
 func (n *Notifier) Ready(ctx context.Context) error { return n.client.Ping(ctx) }
 
+// Checks are the readiness checks of /readyz: Kafka, and one per
+// destination, so a stalled destination is named on its own line and the
+// others still say ok.
+func (n *Notifier) Checks() map[string]admin.Check {
+	c := map[string]admin.Check{"kafka": n.Ready}
+	for _, d := range n.dests {
+		c["destination "+d.name] = d.Ready
+	}
+	return c
+}
+
 // Run consumes and delivers until ctx is done.
 func (n *Notifier) Run(ctx context.Context) error {
-	defer n.client.Close()
+	defer n.close()
 	if err := retry.Do(ctx, retry.Default, n.log, "create topics", func(ctx context.Context) error {
-		return kafka.EnsureTopics(ctx, n.client, n.cfg.Kafka, n.cfg.Kafka.AlertsTopic)
+		return kafka.EnsureTopics(ctx, n.client, n.cfg.Kafka, n.cfg.Kafka.AlertsTopic, n.cfg.Kafka.NotifierStateTopic)
 	}); err != nil {
 		return err
 	}
-	n.log.Info("notifier started", "topic", n.cfg.Kafka.AlertsTopic, "sinks", len(n.sinks))
-	err := kafka.ConsumeBatches(ctx, n.client, n.log, kafka.Batching{MaxRecords: 500}, n.handle)
-	n.log.Info("notifier stopped")
-	return err
-}
-
-func (n *Notifier) handle(ctx context.Context, recs []*kgo.Record) error {
-	var evs []*eventsv1.AlertStateChanged
-	var dead []*kgo.Record
-	for _, r := range recs {
-		var ev eventsv1.AlertStateChanged
-		if err := events.Decode(events.AlertStateChangedV1, kafka.RecordHeaders(r), r.Value, &ev); err != nil {
-			n.log.Warn("dead-lettering alert record", "partition", r.Partition, "offset", r.Offset, "reason", err)
-			dead = append(dead, kafka.DeadLetter(n.cfg.Kafka.DeadLetterTopic, r, err, time.Now()))
-			continue
-		}
-		evs = append(evs, &ev)
+	// Routes by label need the labels before the first event; a checks
+	// topic that cannot be read leaves them empty (logged) until it can.
+	lctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	if err := retry.Do(lctx, retry.Default, n.log, "read check labels", func(ctx context.Context) error {
+		return n.checks.load(ctx, n.cfg.Kafka, n.log)
+	}); err != nil && ctx.Err() == nil {
+		n.log.Error("could not read check labels; routes by label match nothing until they are read", "topic", n.cfg.Kafka.ChecksTopic, "err", err)
 	}
-	if err := retry.Do(ctx, retry.Default, n.log, "produce dead letters", func(ctx context.Context) error {
-		return kafka.ProduceDeadLetters(ctx, n.client, dead...)
-	}); err != nil {
-		return err
-	}
-	// Sinks run in parallel; each takes the events in order.
-	g, gctx := errgroup.WithContext(ctx)
-	for _, s := range n.sinks {
-		g.Go(func() error {
-			for _, ev := range evs {
-				if err := n.deliver(gctx, s, ev); err != nil {
-					return err
-				}
+	cancel()
+	n.log.Info("notifier started", "topic", n.cfg.Kafka.AlertsTopic, "destinations", len(n.dests))
+	var wg sync.WaitGroup
+	wg.Go(func() { n.checks.run(ctx, n.cfg.Kafka, n.log) })
+	for _, d := range n.dests {
+		wg.Go(func() {
+			if err := d.run(ctx); err != nil {
+				d.log.Error("destination stopped", "err", err)
+				d.setStatus(func() { d.disabled, d.failingSince = "stopped: "+err.Error(), n.now() })
 			}
-			return nil
 		})
 	}
-	return g.Wait()
-}
-
-// deliver sends ev to s, retrying transient failures until it is delivered,
-// rejected for good, or ctx ends.
-func (n *Notifier) deliver(ctx context.Context, s deliver.Sink, ev *eventsv1.AlertStateChanged) error {
-	sent := n.sent[s.Name()]
-	if sent.has(ev.GetEventId()) {
-		n.metrics.deliveries.WithLabelValues(s.Name(), "duplicate").Inc()
-		return nil
-	}
-	if ev.GetSilenced() {
-		// Recorded by the aggregator, flagged; a maintenance window means
-		// nobody is paged for it.
-		n.metrics.deliveries.WithLabelValues(s.Name(), "silenced").Inc()
-		n.log.Info("not delivering silenced transition", "sink", s.Name(), "check", ev.GetCheckId(),
-			"rule", ev.GetRule(), "state", deliver.StateLabel(ev.GetState()), "silence", ev.GetSilence())
-		return nil
-	}
-	start := time.Now()
-	err := retry.Do(ctx, retry.Default, n.log.With("sink", s.Name(), "event_id", ev.GetEventId()), "deliver", func(ctx context.Context) error {
-		err := s.Send(ctx, deliver.Single(ev))
-		if o, _ := deliver.Classify(err); o == deliver.Permanent || o == deliver.Gone {
-			return retry.Permanent{Err: err}
-		}
-		return err
-	})
-	outcome, _ := deliver.Classify(err)
-	switch {
-	case err == nil:
-		n.metrics.deliveries.WithLabelValues(s.Name(), "delivered").Inc()
-		n.metrics.latency.WithLabelValues(s.Name()).Observe(time.Since(start).Seconds())
-		n.log.Info("delivered", "sink", s.Name(), "check", ev.GetCheckId(), "state", deliver.StateLabel(ev.GetState()))
-	case outcome == deliver.Permanent || outcome == deliver.Gone:
-		n.metrics.deliveries.WithLabelValues(s.Name(), "rejected").Inc()
-		n.log.Error("sink rejected event; not retrying", "sink", s.Name(), "event_id", ev.GetEventId(), "err", err)
-	default:
-		return err
-	}
-	sent.add(ev.GetEventId())
+	wg.Wait()
+	n.log.Info("notifier stopped")
 	return nil
 }
 
-// recent remembers the last n ids, so a redelivered batch is not sent twice.
-type recent struct {
-	ids  map[string]struct{}
-	ring []string
-	next int
+// produce writes recs, retrying until Kafka took them or ctx ends; it
+// reports whether they were written.
+func (n *Notifier) produce(ctx context.Context, log *slog.Logger, what string, recs ...*kgo.Record) bool {
+	if len(recs) == 0 {
+		return true
+	}
+	err := retry.Do(ctx, retry.Default, log, what, func(ctx context.Context) error {
+		return kafka.Produce(ctx, n.client, recs...)
+	})
+	return err == nil
 }
 
-func newRecent(n int) *recent { return &recent{ids: map[string]struct{}{}, ring: make([]string, n)} }
-
-func (r *recent) has(id string) bool { _, ok := r.ids[id]; return ok }
-
-func (r *recent) add(id string) {
-	if old := r.ring[r.next]; old != "" {
-		delete(r.ids, old)
+// record hands one delivery-log row to the delivery log, if any.
+func (n *Notifier) record(dest, key string, ev *eventsv1.AlertStateChanged, attempt int, status string, latency time.Duration, errText string) {
+	if n.dlog == nil {
+		return
 	}
-	r.ring[r.next] = id
-	r.ids[id] = struct{}{}
-	r.next = (r.next + 1) % len(r.ring)
+	n.dlog.Record(Delivery{EventID: ev.GetEventId(), Key: key, Destination: dest, Attempt: attempt, Status: status,
+		Latency: latency, Error: errText, At: n.now()})
 }

@@ -1,7 +1,6 @@
 package notifier
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"log/slog"
@@ -12,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/picket-dev/picket/platform/logtest"
+
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -21,23 +22,6 @@ import (
 	eventsv1 "github.com/picket-dev/picket/schemas/gen/picket/events/v1"
 	"github.com/picket-dev/picket/services/notifier/deliver"
 )
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // The notifier's own logs — retries, rejections, deliveries — never show a
 // destination's token, signing secret or routing key: a Slack destination
@@ -77,7 +61,7 @@ func TestNotifierLogsCarryNoSecret(t *testing.T) {
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	var logs syncBuffer
+	var logs logtest.Buffer
 	n, err := New(cfg, slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug})), prometheus.NewRegistry())
 	if err != nil {
 		t.Fatal(err)
@@ -103,7 +87,7 @@ func TestNotifierLogsCarryNoSecret(t *testing.T) {
 	}
 	poll.Until(t, 20*time.Second, "delivered to chat and hooks, rejected by pager", func() (bool, string) {
 		out := logs.String()
-		ok := strings.Count(out, `msg=delivered`) == 2 && strings.Contains(out, "sink rejected event")
+		ok := strings.Count(out, `msg=delivered`) == 2 && strings.Contains(out, "parking notification")
 		return ok, out
 	})
 	out := logs.String()

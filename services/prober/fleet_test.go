@@ -15,11 +15,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/picket-dev/picket/platform/kafka"
-	"github.com/picket-dev/picket/services/prober/check"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/picket-dev/picket/platform/kafka"
+	"github.com/picket-dev/picket/services/prober/check"
 )
 
 func (p *Prober) running() []string {

@@ -126,6 +126,28 @@ func TestReloadOnFileChange(t *testing.T) {
 	}
 }
 
+// A file caught empty (truncated before being written) stops nothing; an
+// explicit empty list does.
+func TestReloadOfAnEmptyFileStopsNothing(t *testing.T) {
+	pc := &pathCounter{n: map[string]int{}}
+	srv := httptest.NewServer(pc)
+	defer srv.Close()
+	p, file := startFileProber(t, 10*time.Millisecond, checksYAML(srv.URL, "a"))
+	waitFor(t, "a running", func() bool { return pc.get("/a") >= 2 })
+	a := p.runner("a")
+	if err := os.WriteFile(file, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the reload error", func() bool { return testutil.ToFloat64(p.metrics.reloads.WithLabelValues("error")) >= 1 })
+	if p.runner("a") != a {
+		t.Fatal("an empty file stopped the running checks")
+	}
+	if err := os.WriteFile(file, []byte("checks: []\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "a stopped by checks: []", func() bool { return p.runner("a") == nil })
+}
+
 func TestReloadOnSIGHUP(t *testing.T) {
 	pc := &pathCounter{n: map[string]int{}}
 	srv := httptest.NewServer(pc)

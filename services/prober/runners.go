@@ -184,6 +184,14 @@ func statFile(path string) (fileState, error) {
 // nothing: the checks keep running as they were.
 func (p *Prober) reload(ctx context.Context, why string) {
 	checks, err := check.Load(p.cfg.ChecksFile)
+	if err == nil && len(checks) == 0 {
+		// An editor or a config tool that truncates before writing leaves
+		// an empty file for a moment, which would read as "no checks" and
+		// stop them all: only an explicit `checks: []` removes every check.
+		if st, serr := os.Stat(p.cfg.ChecksFile); serr == nil && st.Size() == 0 {
+			err = fmt.Errorf("%s is empty (caught while being written?): write `checks: []` to remove every check", p.cfg.ChecksFile)
+		}
+	}
 	if err != nil {
 		p.metrics.reloads.WithLabelValues("error").Inc()
 		p.log.Error("checks not reloaded; the running checks are unchanged", "why", why, "err", err)

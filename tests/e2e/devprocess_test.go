@@ -20,6 +20,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/picket-dev/picket/platform/logtest"
 	"github.com/picket-dev/picket/services/query/api"
 )
 
@@ -61,24 +62,7 @@ type devProcess struct {
 	cmd      *exec.Cmd
 	queryURL string
 	done     chan error
-	output   *lockedBuffer
-}
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
+	output   *logtest.Buffer
 }
 
 // devFixture is what a `picket dev` process of a test runs: one check of a
@@ -142,7 +126,7 @@ func (f *devFixture) start(t *testing.T) *devProcess {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := &devProcess{cmd: cmd, done: make(chan error, 1), output: &lockedBuffer{}}
+	p := &devProcess{cmd: cmd, done: make(chan error, 1), output: &logtest.Buffer{}}
 	cmd.Stderr = p.output
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

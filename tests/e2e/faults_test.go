@@ -22,6 +22,7 @@ import (
 
 	"github.com/picket-dev/picket/cli/devstack"
 	"github.com/picket-dev/picket/platform/kafka"
+	"github.com/picket-dev/picket/platform/logtest"
 	"github.com/picket-dev/picket/platform/store"
 	"github.com/picket-dev/picket/platform/store/embedded/embeddedtest"
 	"github.com/picket-dev/picket/services/prober/check"
@@ -265,7 +266,7 @@ func TestFaultMalformedAndOversizedRecords(t *testing.T) {
 	cfg := faultConfig()
 	cfg.Prober.Definitions = true
 	began := time.Now()
-	logs := &lockedBuffer{}
+	logs := &logtest.Buffer{}
 	log := slog.New(slog.NewTextHandler(io.MultiWriter(logs, testLogWriter()), &slog.HandlerOptions{Level: slog.LevelError}))
 	p := startEmbeddedWith(t, cfg, devstack.Options{Checks: faultCheck(ts.URL, 50*time.Millisecond), Backend: embeddedtest.Backend(t), Log: log})
 	eventually(t, 30*time.Second, "some results first", func() (bool, string) {

@@ -15,6 +15,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/picket-dev/picket/platform/logtest"
+
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -150,7 +152,7 @@ func TestApplyPublishesReferencesTheProberResolves(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Setenv(tokenEnv, "t0k,en")
-	var logs syncBuffer
+	var logs logtest.Buffer
 	cfg := prober.DefaultConfig()
 	cfg.Kafka, cfg.Source, cfg.Outbox.Dir = kc, "kafka", t.TempDir()
 	cfg.Fleet.SessionTimeout = 2 * time.Second
@@ -200,22 +202,4 @@ func TestApplyPublishesReferencesTheProberResolves(t *testing.T) {
 	if l := logs.String(); !strings.Contains(l, "check cannot run on this prober") || !strings.Contains(l, missingEnv) {
 		t.Fatalf("no error log naming %s:\n%s", missingEnv, l)
 	}
-}
-
-// syncBuffer is a bytes.Buffer a logger and a test may share.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }

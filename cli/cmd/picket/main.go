@@ -39,6 +39,7 @@ commands:
   migrate   apply the ClickHouse migrations (to a server, or a picket dev stack)
   replay    re-read a time range of results into ClickHouse (--from T [--to T]), resumable
   backtest  evaluate candidate alert rules over history (--rules rules.yaml --from T [--to T2])
+  notify    re-send parked notifications (redrive --destination D --from T [--to T2]), or send a test one (test D)
 
 Each command takes --config FILE and --set key=value; run 'picket <command> -h'.`
 
@@ -68,6 +69,8 @@ func dispatch(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return replayCmd(ctx, args[1:], stdout, stderr)
 	case "backtest":
 		return backtestCmd(ctx, args[1:], stdout, stderr)
+	case "notify":
+		return notifyCmd(ctx, args[1:], stdout, stderr)
 	case "-h", "--help", "help":
 		fmt.Fprintln(stdout, usage)
 		return nil

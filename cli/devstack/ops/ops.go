@@ -197,7 +197,8 @@ func (r rulesFile) Validate() error {
 // LoadRules reads a candidate rules file; only what it says applies (no
 // default rule is added).
 func LoadRules(path string) (alert.Config, error) {
-	def := rulesFile{Alerting: alert.Config{Lateness: alert.DefaultConfig().Lateness, RestoreHorizon: alert.DefaultConfig().RestoreHorizon}}
+	d := alert.DefaultConfig() // its timings; its rules would be candidates nobody wrote
+	def := rulesFile{Alerting: alert.Config{Lateness: d.Lateness, RestoreHorizon: d.RestoreHorizon, MaxPageAge: d.MaxPageAge, StaleAfter: d.StaleAfter}}
 	rf := def
 	if err := config.Load(&rf, def, config.Source{File: path}); err != nil {
 		return alert.Config{}, fmt.Errorf("rules %s: %w", path, err)

@@ -42,6 +42,9 @@ const (
 	StateUp       = "up"
 	StateDown     = "down"
 	StateDegraded = "degraded"
+	// StateStale is a check that stopped reporting: no result for
+	// Config.StaleAfter intervals. Entering it resolves an open alert.
+	StateStale = "stale"
 )
 
 // Rule is one alert rule. Which fields apply depends on Kind.
@@ -237,6 +240,15 @@ type Config struct {
 	// emitting it is recovered when it lies within the horizon's last part
 	// after the rules' lookback.
 	RestoreHorizon time.Duration `koanf:"restore_horizon"`
+	// MaxPageAge is how old (wall clock at decision minus event time) a
+	// transition may be and still be paged. An older one — found by the
+	// restore after a restart, by re-evaluating history under changed rules,
+	// or while catching up a backlog — is recorded with historical=true and
+	// never paged. 0 pages every transition.
+	MaxPageAge time.Duration `koanf:"max_page_age"`
+	// StaleAfter is how many of its intervals a check may send no result
+	// before its rules go stale (its open alerts resolve).
+	StaleAfter int `koanf:"stale_after"`
 	// Rules apply to every check, by name.
 	Rules map[string]Rule `koanf:"rules"`
 	// Checks holds per-check overrides, by check id.
@@ -248,7 +260,7 @@ type Config struct {
 
 // DefaultConfig is the seed's availability rule on every check.
 func DefaultConfig() Config {
-	return Config{Lateness: 30 * time.Second, RestoreHorizon: 10 * time.Minute,
+	return Config{Lateness: 30 * time.Second, RestoreHorizon: 10 * time.Minute, MaxPageAge: time.Minute, StaleAfter: 5,
 		Rules: map[string]Rule{"availability": DefaultRule()}}
 }
 
@@ -293,6 +305,15 @@ func (c Config) MaxLookback(interval time.Duration) time.Duration {
 func (c Config) Validate() error {
 	if c.Lateness < 0 {
 		return fmt.Errorf("alerting.lateness: %s must not be negative", c.Lateness)
+	}
+	if c.MaxPageAge < 0 {
+		return fmt.Errorf("alerting.max_page_age: %s must not be negative (0 pages every transition)", c.MaxPageAge)
+	}
+	if c.MaxPageAge > 0 && c.MaxPageAge <= c.Lateness {
+		return fmt.Errorf("alerting.max_page_age: %s must be longer than alerting.lateness (%s): a transition that waited for a late result would never be paged (0 pages every transition)", c.MaxPageAge, c.Lateness)
+	}
+	if c.StaleAfter < 1 {
+		return fmt.Errorf("alerting.stale_after: %d must be at least 1 (intervals without a result before a check is stale)", c.StaleAfter)
 	}
 	if c.RestoreHorizon <= 0 {
 		return fmt.Errorf("alerting.restore_horizon: %s must be positive", c.RestoreHorizon)

@@ -1,13 +1,16 @@
 package alert
 
 import (
-	"math"
 	"slices"
 	"sort"
 	"time"
 
 	"github.com/picket-dev/picket/schemas/events"
 )
+
+// This file decides which results are evaluated and when: buffering, the
+// watermark, lateness, and staleness (a check that stopped reporting).
+// judge.go judges the rules over what it lets through.
 
 // Sample is one result as the rules see it.
 type Sample struct {
@@ -20,6 +23,12 @@ type Sample struct {
 	// CertNotAfter is the earliest expiry of the server's chain; zero when
 	// the run saw no certificate.
 	CertNotAfter time.Time
+	// Skipped is a run the prober skipped because it was overloaded
+	// (FAILURE_CLASS_OVERLOAD): it says nothing about the target, so it
+	// neither fails nor succeeds any rule. It still counts as its location's
+	// result for that tick (the tick is accounted for: no gap to wait for)
+	// and as a sign the check is reporting (its prober is alive).
+	Skipped bool
 }
 
 func (s Sample) before(o Sample) bool {
@@ -32,49 +41,6 @@ func (s Sample) before(o Sample) bool {
 	return s.ResultID < o.ResultID
 }
 
-// State is where one rule of one check stands.
-type State struct {
-	// State is up, down or degraded; empty means up.
-	State string
-	// Since is when the current state began (zero if never transitioned).
-	Since time.Time
-}
-
-func (s State) name() string {
-	if s.State == "" {
-		return StateUp
-	}
-	return s.State
-}
-
-// Transition is a change of state of one rule, with its evidence.
-type Transition struct {
-	EventID   string
-	CheckID   string
-	CheckName string
-	RuleName  string
-	Rule      Rule
-	From, To  string // states
-	At        time.Time
-	// Since is when the previous state began: on recovery, when the alert opened.
-	Since time.Time
-	// The deciding location's evidence.
-	Value         float64
-	Unit          string
-	Availability  float64
-	Samples       int
-	Successes     int
-	FirstResultID string
-	LastResultID  string
-	Location      string
-	// FailingLocations fail the rule at At, out of Locations active.
-	FailingLocations []string
-	Locations        int
-	Silenced         bool
-	Silence          string
-	Summary, Message string
-}
-
 // Tracker evaluates one check's rules over its results in event-time order.
 //
 // Results are buffered until the check's watermark passes them. Each
@@ -84,10 +50,18 @@ type Transition struct {
 // been seen; a location that fell silent for longer than Lateness no longer
 // holds the others back. A result at or before the watermark is late: it is
 // not evaluated (it is still stored and counted in stats).
+//
+// A check with no result for StaleAfter intervals after its newest one goes
+// stale at that event time, once the caller's clock is Lateness past it: each
+// rule not already stale transitions to stale (an open alert is resolved),
+// the watermark moves to that time, and the locations' windows and verdicts
+// are cleared, so a check that reports again is judged afresh.
 type Tracker struct {
 	checkID, checkName string
+	checkType          string
 	labels             map[string]string
 	lateness           time.Duration
+	staleAfter         int
 	silences           []Silence
 	rules              []*ruleTrack
 	locs               map[string]*location
@@ -95,6 +69,19 @@ type Tracker struct {
 	pendingIDs         map[string]struct{}
 	watermark          time.Time // every result at or before it has been evaluated
 	maxSeen            time.Time
+	// last is the newest result added (any location); evaluated the newest
+	// evaluated (or skipped), and interval its interval: staleness is
+	// counted from them.
+	last      Sample
+	evaluated Sample
+	interval  time.Duration
+	// staleAt is when the check last went stale (zero: never).
+	staleAt time.Time
+	// stored are the ids of the results read back from storage (AddStored):
+	// when the same results are redelivered from Kafka (a batch stored but
+	// not committed before a restart or a rebalance) they are duplicates, not
+	// late, however far behind the watermark. Bounded by the restore horizon.
+	stored map[string]struct{}
 }
 
 type location struct {
@@ -103,51 +90,21 @@ type location struct {
 	samples  []Sample // evaluated, in event-time order, within the lookback
 }
 
-type ruleTrack struct {
-	NamedRule
-	state State
-	// quietUntil: evaluations at or before it update the rule's view but
-	// emit nothing (history already reported, read back at restore).
-	quietUntil time.Time
-	locs       map[string]*locRule
-}
-
-// locRule is one rule's view of one location.
-type locRule struct {
-	// judged is false until the location had enough results for a verdict.
-	judged   bool
-	failing  bool
-	lastAt   time.Time
-	interval time.Duration
-	// consecutive: the current run of failures (lastOK false) or successes.
-	run      int
-	lastOK   bool
-	runFirst string
-	// error_rate: since when the rate has been above the threshold.
-	above time.Time
-	ev    evidence
-}
-
-type evidence struct {
-	value               float64
-	samples, successes  int
-	first, last         string
-	availability        float64
-	hasAvailabilityData bool
-}
-
 // Options configure a tracker.
 type Options struct {
 	Lateness time.Duration
-	Silences []Silence
+	// StaleAfter is how many intervals without any result make the check
+	// stale; 0 never does.
+	StaleAfter int
+	Silences   []Silence
 	// States are the rules' states as last recorded, by rule name.
 	States map[string]State
 }
 
 // NewTracker tracks checkID under rules, starting from the recorded states.
 func NewTracker(checkID, checkName string, rules []NamedRule, o Options) *Tracker {
-	t := &Tracker{checkID: checkID, checkName: checkName, lateness: o.Lateness, silences: o.Silences,
-		locs: map[string]*location{}, pendingIDs: map[string]struct{}{}}
+	t := &Tracker{checkID: checkID, checkName: checkName, lateness: o.Lateness, staleAfter: o.StaleAfter,
+		silences: o.Silences, locs: map[string]*location{}, pendingIDs: map[string]struct{}{}}
 	for _, r := range rules {
 		st := o.States[r.Name]
 		t.rules = append(t.rules, &ruleTrack{NamedRule: r, state: st, quietUntil: st.Since, locs: map[string]*locRule{}})
@@ -165,7 +122,9 @@ func (t *Tracker) States() map[string]State {
 }
 
 // Quiet makes evaluations at or before until emit nothing: used when
-// restoring, for history whose transitions were already reported.
+// restoring, for history whose transitions were already reported. (A
+// transition to stale is not quieted: it depends on no window, only on the
+// newest result, and is emitted unless the recorded state is already it.)
 func (t *Tracker) Quiet(until time.Time) {
 	for _, r := range t.rules {
 		r.quietUntil = maxTime(r.quietUntil, until)
@@ -188,6 +147,13 @@ func (t *Tracker) SetName(name string, labels map[string]string) {
 	}
 }
 
+// SetType updates the check's probe kind ("http", "tcp", …), which messages name.
+func (t *Tracker) SetType(checkType string) {
+	if checkType != "" {
+		t.checkType = checkType
+	}
+}
+
 // Outcome says what Add did with a result.
 type Outcome int
 
@@ -196,6 +162,7 @@ const (
 	Buffered  Outcome = iota // waiting for the watermark
 	Duplicate                // seen before: ignored
 	Late                     // at or before the watermark, not seen before: not evaluated
+	Skipped                  // a run skipped for overload: holds its tick, judges nothing
 )
 
 // Add buffers one result. Call Advance to evaluate what became ready.
@@ -204,6 +171,12 @@ func (t *Tracker) Add(s Sample) Outcome {
 		return Duplicate
 	}
 	if !s.At.After(t.watermark) {
+		if s.Skipped {
+			return Skipped // nothing to evaluate, late or not
+		}
+		if _, ok := t.stored[s.ResultID]; ok {
+			return Duplicate
+		}
 		if l := t.locs[s.Location]; l != nil {
 			for _, e := range l.samples {
 				if e.ResultID == s.ResultID {
@@ -219,29 +192,47 @@ func (t *Tracker) Add(s Sample) Outcome {
 	if s.At.After(t.maxSeen) {
 		t.maxSeen = s.At
 	}
+	if t.last.ResultID == "" || t.last.before(s) {
+		t.last = s
+	}
 	if t.locs[s.Location] == nil {
 		t.locs[s.Location] = &location{}
+	}
+	if s.Skipped {
+		return Skipped
 	}
 	return Buffered
 }
 
+// AddStored buffers a result read back from storage (restore), and
+// remembers it: delivered again from Kafka, it is a duplicate.
+func (t *Tracker) AddStored(s Sample) Outcome {
+	if t.stored == nil {
+		t.stored = map[string]struct{}{}
+	}
+	t.stored[s.ResultID] = struct{}{}
+	return t.Add(s)
+}
+
 // Advance evaluates every buffered result the watermark has passed, in
-// event-time order, and returns the transitions they caused. newest is the
-// newest event time seen by the caller on the check's partition: it lets a
-// check whose own results stopped still flush a gap after Lateness.
-func (t *Tracker) Advance(newest time.Time) []*Transition {
-	if len(t.pending) == 0 {
-		return nil
+// event-time order, and returns the transitions they caused, then those of
+// the check going stale. clock is the newest event time the caller knows of
+// on the check's partition (advanced by the wall clock while the partition
+// is silent): it lets a check whose own results stopped still flush a gap
+// after Lateness, and go stale.
+func (t *Tracker) Advance(clock time.Time) []*Transition {
+	var out []*Transition
+	if len(t.pending) > 0 {
+		if wm, ok := t.nextWatermark(clock); ok {
+			out = t.evaluateUpTo(wm)
+		}
 	}
-	wm, ok := t.nextWatermark(newest)
-	if !ok {
-		return nil
-	}
-	return t.evaluateUpTo(wm)
+	return append(out, t.expire(clock)...)
 }
 
 // Flush evaluates every buffered result regardless of the watermark: for
-// history read back from storage, which is complete.
+// history read back from storage, which is complete. It never makes the
+// check stale: Advance with the clock of the history's end does.
 func (t *Tracker) Flush() []*Transition {
 	if len(t.pending) == 0 {
 		return nil
@@ -316,6 +307,18 @@ func (t *Tracker) evaluateUpTo(wm time.Time) []*Transition {
 		}
 		delete(t.pendingIDs, s.ResultID)
 		n++
+		// A silence of stale_after intervals before s: the check went stale
+		// then, whenever (and in whatever batches) s arrives.
+		if at, ok := t.staleTime(); ok && s.At.After(at) {
+			out = append(out, t.goStale(at)...)
+		}
+		t.evaluated = s
+		if s.Interval > 0 {
+			t.interval = s.Interval
+		}
+		if s.Skipped {
+			continue // held its tick; judges nothing
+		}
 		out = append(out, t.evaluate(s)...)
 	}
 	t.pending = slices.Delete(t.pending, 0, n)
@@ -332,185 +335,74 @@ func (t *Tracker) Lookback(interval time.Duration) time.Duration {
 	return lb + interval
 }
 
-// evaluate applies every rule at s's event time.
-func (t *Tracker) evaluate(s Sample) []*Transition {
-	l := t.locs[s.Location]
-	if s.Interval > 0 {
-		l.interval = s.Interval
+// staleTime is the event time the check goes stale at if no result newer
+// than its newest evaluated one arrives.
+func (t *Tracker) staleTime() (time.Time, bool) {
+	if t.staleAfter <= 0 || t.evaluated.ResultID == "" || t.interval <= 0 {
+		return time.Time{}, false
 	}
-	l.samples = append(l.samples, s)
-	from := s.At.Add(-t.Lookback(l.interval))
-	i := 0
-	for i < len(l.samples) && !l.samples[i].At.After(from) {
-		i++
-	}
-	l.samples = l.samples[i:]
+	return t.evaluated.At.Add(time.Duration(t.staleAfter) * t.interval), true
+}
 
+// Stale reports whether the check went stale and has not reported since.
+func (t *Tracker) Stale() bool { return !t.staleAt.IsZero() && t.last.At.Before(t.staleAt) }
+
+// expire makes the check stale once clock is Lateness past its stale time
+// with nothing pending: a result of the silent period arriving after that is
+// late, as any result more than Lateness behind the partition. (A check
+// whose next result comes after its stale time goes stale when that result
+// is evaluated: see evaluateUpTo.)
+func (t *Tracker) expire(clock time.Time) []*Transition {
+	at, ok := t.staleTime()
+	if !ok || len(t.pending) > 0 || clock.Add(-t.lateness).Before(at) {
+		return nil
+	}
+	return t.goStale(at)
+}
+
+// goStale puts every rule not already stale in the stale state at at (once
+// per silence), and clears the windows and verdicts: a check that reports
+// again is judged on its new results only.
+func (t *Tracker) goStale(at time.Time) []*Transition {
+	if t.staleAt.Equal(at) {
+		return nil
+	}
+	t.staleAt = at
+	t.watermark = maxTime(t.watermark, at)
+	for _, l := range t.locs {
+		l.samples = nil
+	}
 	var out []*Transition
 	for _, r := range t.rules {
-		lr := r.locs[s.Location]
-		if lr == nil {
-			lr = &locRule{}
-			r.locs[s.Location] = lr
+		r.locs = map[string]*locRule{}
+		if r.state.name() == StateStale || !at.After(r.state.Since) {
+			continue
 		}
-		lr.lastAt, lr.interval = s.At, l.interval
-		r.judge(lr, l.samples, s)
-		if tr := t.decide(r, s); tr != nil {
-			out = append(out, tr)
+		tr := &Transition{
+			CheckID: t.checkID, CheckName: t.checkName, CheckType: t.checkType, RuleName: r.Name, Rule: r.Rule,
+			From: r.state.name(), To: StateStale, At: at, Since: r.state.Since,
+			Value: float64(t.staleAfter), Unit: "intervals", LastResultID: t.evaluated.ResultID, FirstResultID: t.evaluated.ResultID,
+			Location: t.evaluated.Location, FailingLocations: []string{}, Silent: at.Sub(t.evaluated.At),
 		}
+		if sil, ok := silencedBy(t.silences, t.checkID, t.labels, r.Name, at); ok {
+			tr.Silenced, tr.Silence = true, sil.Name
+		}
+		tr.Summary, tr.Message = texts(tr)
+		tr.EventID = events.AlertEventID(t.checkID, r.Name, AlertState(StateStale), at)
+		r.state = State{State: StateStale, Since: at}
+		out = append(out, tr)
 	}
 	return out
 }
 
-// decide combines the locations' verdicts with the quorum into the check's
-// state for rule r, and returns the transition if it changed.
-func (t *Tracker) decide(r *ruleTrack, s Sample) *Transition {
-	var failing []string
-	active := 0
-	for name, lr := range r.locs {
-		stale := max(r.Lookback(lr.interval), 2*lr.interval)
-		if lr.lastAt.Before(s.At.Add(-stale)) {
-			continue // this location stopped reporting: neither failing nor counted
-		}
-		if !lr.judged {
-			continue
-		}
-		active++
-		if lr.failing {
-			failing = append(failing, name)
-		}
+// Idle reports whether the tracker holds nothing worth keeping at clock:
+// the check went stale, and its rules' lookback and the lateness have passed
+// since its newest result. Its states (States) are all that is left.
+func (t *Tracker) Idle(clock time.Time) bool {
+	if !t.Stale() || len(t.pending) > 0 {
+		return false
 	}
-	sort.Strings(failing)
-	if active == 0 {
-		return nil // nothing to judge on yet
-	}
-	next := StateUp
-	if len(failing) >= r.quorum() {
-		next = r.failState()
-	}
-	if next == r.state.name() || !s.At.After(r.quietUntil) {
-		return nil
-	}
-	ev := r.locs[s.Location].ev
-	tr := &Transition{
-		CheckID: t.checkID, CheckName: t.checkName, RuleName: r.Name, Rule: r.Rule,
-		From: r.state.name(), To: next, At: s.At, Since: r.state.Since,
-		Value: ev.value, Unit: unit(r.Kind), Samples: ev.samples, Successes: ev.successes,
-		FirstResultID: ev.first, LastResultID: ev.last, Location: s.Location,
-		FailingLocations: failing, Locations: active,
-	}
-	if ev.hasAvailabilityData {
-		tr.Availability = ev.availability
-	}
-	if sil, ok := silencedBy(t.silences, t.checkID, t.labels, r.Name, s.At); ok {
-		tr.Silenced, tr.Silence = true, sil.Name
-	}
-	tr.Summary, tr.Message = texts(tr)
-	tr.EventID = events.AlertEventID(t.checkID, r.Name, AlertState(next), s.At)
-	r.state = State{State: next, Since: s.At}
-	return tr
-}
-
-// judge updates the location's verdict for rule r with sample s; samples
-// are the location's evaluated results, s last.
-func (r *ruleTrack) judge(lr *locRule, samples []Sample, s Sample) {
-	switch r.Kind {
-	case KindAvailability, KindErrorRate, KindLatency:
-		win := window(samples, s.At.Add(-r.Window))
-		if len(win) < r.minSamples(lr.interval) {
-			if r.Kind == KindErrorRate {
-				lr.above = time.Time{}
-			}
-			return // too few results to judge: the verdict stands
-		}
-		ok := 0
-		for _, w := range win {
-			if w.Success {
-				ok++
-			}
-		}
-		avail := float64(ok) / float64(len(win))
-		lr.judged = true
-		lr.ev = evidence{samples: len(win), successes: ok, first: win[0].ResultID, last: s.ResultID,
-			availability: avail, hasAvailabilityData: true}
-		switch r.Kind {
-		case KindAvailability:
-			lr.ev.value = avail
-			lr.failing = avail < r.Threshold
-		case KindErrorRate:
-			rate := 1 - avail
-			lr.ev.value = rate
-			if rate <= r.Threshold {
-				lr.above, lr.failing = time.Time{}, false
-				return
-			}
-			if lr.above.IsZero() {
-				lr.above = s.At
-			}
-			lr.failing = s.At.Sub(lr.above) >= r.For
-		case KindLatency:
-			p := percentile(win, r.Percentile)
-			lr.ev.value = float64(p) / float64(time.Millisecond)
-			lr.failing = p > r.Limit
-		}
-	case KindConsecutive:
-		if lr.run > 0 && lr.lastOK == s.Success {
-			lr.run++
-		} else {
-			lr.run, lr.lastOK, lr.runFirst = 1, s.Success, s.ResultID
-		}
-		lr.judged = true
-		lr.ev = evidence{value: float64(lr.run), samples: lr.run, first: lr.runFirst, last: s.ResultID}
-		if s.Success {
-			lr.ev.successes = lr.run
-		}
-		switch {
-		case !lr.failing && !s.Success && lr.run >= r.Failures:
-			lr.failing = true
-		case lr.failing && s.Success && lr.run >= r.Successes:
-			lr.failing = false
-		}
-	case KindCertificate:
-		if s.CertNotAfter.IsZero() {
-			return // no handshake, no news about the certificate
-		}
-		lr.judged = true
-		left := s.CertNotAfter.Sub(s.At)
-		lr.ev = evidence{value: left.Hours() / 24, samples: 1, first: s.ResultID, last: s.ResultID}
-		lr.failing = left < time.Duration(r.Days)*24*time.Hour
-	}
-}
-
-// window is the suffix of samples after from.
-func window(samples []Sample, from time.Time) []Sample {
-	i := len(samples)
-	for i > 0 && samples[i-1].At.After(from) {
-		i--
-	}
-	return samples[i:]
-}
-
-// percentile is the nearest-rank p-th percentile of the durations.
-func percentile(win []Sample, p float64) time.Duration {
-	d := make([]time.Duration, len(win))
-	for i, s := range win {
-		d[i] = s.Duration
-	}
-	slices.Sort(d)
-	rank := int(math.Ceil(p / 100 * float64(len(d))))
-	return d[min(max(rank, 1), len(d))-1]
-}
-
-func unit(kind string) string {
-	switch kind {
-	case KindLatency:
-		return "ms"
-	case KindConsecutive:
-		return "results"
-	case KindCertificate:
-		return "days"
-	}
-	return "ratio"
+	return !clock.Add(-t.lateness).Before(maxTime(t.staleAt, t.last.At.Add(t.Lookback(t.interval))))
 }
 
 func maxTime(a, b time.Time) time.Time {

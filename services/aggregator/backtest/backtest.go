@@ -61,6 +61,14 @@ func Run(ctx context.Context, st *store.Store, o Options) (Report, error) {
 	}
 	rep := Report{From: o.From, To: o.To}
 	trackers := map[string]*alert.Tracker{}
+	report := func(ts []*alert.Transition) {
+		for _, t := range ts {
+			if !t.At.Before(o.From) {
+				rep.Candidate = append(rep.Candidate, Transition{CheckID: t.CheckID, Rule: t.RuleName, State: t.To,
+					At: t.At, Message: t.Message, Silenced: t.Silenced})
+			}
+		}
+	}
 	for at := o.From.Add(-o.Warmup); at.Before(o.To); at = at.Add(o.Chunk) {
 		end := minTime(at.Add(o.Chunk), o.To)
 		rows, err := st.ResultsBetween(ctx, o.Checks, at, end)
@@ -72,20 +80,21 @@ func Run(ctx context.Context, st *store.Store, o Options) (Report, error) {
 			tr := trackers[r.CheckID]
 			if tr == nil {
 				tr = alert.NewTracker(r.CheckID, r.CheckName, o.Rules.For(r.CheckID),
-					alert.Options{Lateness: o.Rules.Lateness, Silences: o.Rules.Silences})
+					alert.Options{Lateness: o.Rules.Lateness, StaleAfter: o.Rules.StaleAfter, Silences: o.Rules.Silences})
 				trackers[r.CheckID] = tr
 			}
 			tr.SetName(r.CheckName, r.Labels)
+			tr.SetType(r.CheckType)
 			tr.Add(ingest.StoredSample(r))
 		}
-		// Stored history is complete: no watermark to wait for.
+		// Stored history is complete: no watermark to wait for. Every result
+		// before end is read, so end is the clock for the checks that fell
+		// silent (live, the partition's newer results or the wall clock); a
+		// silence followed by a result goes stale as that result is
+		// evaluated, in any chunking, as live in any batching.
 		for _, tr := range trackers {
-			for _, t := range tr.Flush() {
-				if !t.At.Before(o.From) {
-					rep.Candidate = append(rep.Candidate, Transition{CheckID: t.CheckID, Rule: t.RuleName, State: t.To,
-						At: t.At, Message: t.Message, Silenced: t.Silenced})
-				}
-			}
+			report(tr.Flush())
+			report(tr.Advance(end))
 		}
 	}
 	actual, err := st.Alerts(ctx, store.AlertQuery{From: o.From, To: o.To, Limit: 1_000_000})

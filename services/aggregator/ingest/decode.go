@@ -134,6 +134,8 @@ func Sample(ev *eventsv1.CheckResult) alert.Sample {
 		Interval: ev.GetInterval().AsDuration(), Success: ev.GetSuccess(),
 		// Through milliseconds as stored, so live and restored evaluations agree.
 		Duration: time.Duration(ms(ev.GetDuration()) * float64(time.Millisecond)),
+		// As stored: the class is kept for failures only (Row).
+		Skipped: !ev.GetSuccess() && ev.GetFailureClass() == eventsv1.FailureClass_FAILURE_CLASS_OVERLOAD,
 	}
 	if na := ev.GetCertificate().GetNotAfter(); na != nil {
 		s.CertNotAfter = na.AsTime().Truncate(time.Millisecond)
@@ -147,6 +149,7 @@ func StoredSample(r store.RecentResult) alert.Sample {
 		ResultID: r.ResultID, Location: r.Location, At: r.ScheduledAt,
 		Interval: time.Duration(r.IntervalMS) * time.Millisecond, Success: r.Success,
 		Duration: time.Duration(r.DurationMS * float64(time.Millisecond)),
+		Skipped:  r.FailureClass == store.OverloadClass,
 	}
 	if r.CertNotAfter.Unix() > 0 {
 		s.CertNotAfter = r.CertNotAfter

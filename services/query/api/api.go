@@ -285,6 +285,10 @@ type AlertJSON struct {
 	Quorum           uint32   `json:"quorum"`
 	Silenced         bool     `json:"silenced"`
 	Silence          string   `json:"silence,omitempty"`
+	// Historical: found late (restore, changed rules, a backlog), recorded
+	// and never paged; DetectedAt is when the aggregator decided it.
+	Historical bool      `json:"historical"`
+	DetectedAt time.Time `json:"detected_at"`
 }
 
 func (a *API) alerts(w http.ResponseWriter, r *http.Request) {
@@ -315,6 +319,7 @@ func (a *API) alerts(w http.ResponseWriter, r *http.Request) {
 			Kind: ar.Kind, Value: ar.Value, Unit: ar.Unit, Summary: ar.Summary, FirstResultID: ar.FirstResultID,
 			LastResultID: ar.LastResultID, Location: ar.Location, FailingLocations: ar.FailingLocations,
 			Locations: ar.Locations, Quorum: ar.Quorum, Silenced: ar.Silenced, Silence: ar.Silence,
+			Historical: ar.Historical, DetectedAt: ar.DetectedAt.UTC(),
 		}
 		if out[i].FailingLocations == nil {
 			out[i].FailingLocations = []string{}

@@ -252,6 +252,8 @@ func TestAlertHistory(t *testing.T) {
 		FailingLocations: []string{"eu", "us"}, Locations: 3, Quorum: 2, Silenced: true, Silence: "db-maintenance", Summary: "Website API is down"}
 	up := down
 	up.EventID, up.State, up.PreviousState, up.At, up.Message, up.DownSince = "u", "up", "down", now.Add(-30*time.Minute), "up msg", down.At
+	// Found by a restore 10 minutes after the fact: recorded, never paged.
+	up.Historical, up.DetectedAt = true, now.Add(-20*time.Minute)
 	other := down
 	other.EventID, other.CheckID = "o", "web"
 	if err := st.InsertAlerts(context.Background(), []store.AlertRow{down, up, other}); err != nil {
@@ -262,6 +264,10 @@ func TestAlertHistory(t *testing.T) {
 	if len(a.Alerts) != 2 || a.Alerts[0].Message != "up msg" || a.Alerts[1].DownSince != nil ||
 		a.Alerts[0].DownSince == nil || !a.Alerts[0].DownSince.Equal(down.At) || a.Alerts[0].WindowSeconds != 120 {
 		t.Fatalf("alerts %+v", a)
+	}
+	// historical and detected_at (which defaults to the event time).
+	if u, d := a.Alerts[0], a.Alerts[1]; !u.Historical || !u.DetectedAt.Equal(up.DetectedAt) || d.Historical || !d.DetectedAt.Equal(down.At) {
+		t.Fatalf("historical/detected_at: up %v %v, down %v %v", u.Historical, u.DetectedAt, d.Historical, d.DetectedAt)
 	}
 	if d := a.Alerts[1]; d.Kind != "availability" || d.Value != 0.5 || d.Unit != "ratio" || d.FirstResultID != "r1" ||
 		d.LastResultID != "r24" || fmt.Sprint(d.FailingLocations) != "[eu us]" || d.Locations != 3 || d.Quorum != 2 ||

@@ -1,0 +1,117 @@
+package notifier
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/picket-dev/picket/platform/kafka"
+	"github.com/picket-dev/picket/schemas/events"
+	eventsv1 "github.com/picket-dev/picket/schemas/gen/picket/events/v1"
+	"github.com/picket-dev/picket/services/notifier/deliver"
+)
+
+// readAll reads topic from its start to the end offsets it has now, outside
+// any consumer group.
+func readAll(ctx context.Context, c kafka.Config, log *slog.Logger, topic string) ([]*kgo.Record, error) {
+	cl, err := kgo.NewClient(c.ClientOptions(log)...)
+	if err != nil {
+		return nil, err
+	}
+	defer cl.Close()
+	var out []*kgo.Record
+	err = kafka.ReadToEnd(ctx, cl, topic, func(r *kgo.Record) { out = append(out, r) })
+	return out, err
+}
+
+// RedriveResult is what Redrive did.
+type RedriveResult struct {
+	// Sent were delivered; Failed were not (Errors says why, per event id).
+	Sent, Failed int
+	Errors       map[string]string
+}
+
+// Redrive re-sends the events parked for destination dest between from
+// (inclusive) and to (exclusive; zero: now) through sink, once each, with
+// the notification key they were parked with, so receivers see the same
+// webhook-id. It does not remove them from the park topic (a topic is not
+// edited): a second redrive sends them again, with that same id.
+func Redrive(ctx context.Context, cfg Config, log *slog.Logger, sink deliver.Sink, from, to time.Time) (RedriveResult, error) {
+	res := RedriveResult{Errors: map[string]string{}}
+	recs, err := readAll(ctx, cfg.Kafka, log, cfg.Kafka.NotifyDeadLetterTopic)
+	if err != nil {
+		return res, fmt.Errorf("redrive: %w", err)
+	}
+	for _, r := range recs {
+		if string(r.Key) != sink.Name() || r.Timestamp.Before(from) || (!to.IsZero() && !r.Timestamp.Before(to)) {
+			continue
+		}
+		var key string
+		for _, h := range r.Headers {
+			if h.Key == HeaderParkKey {
+				key = string(h.Value)
+			}
+		}
+		var ev eventsv1.AlertStateChanged
+		if err := events.Decode(events.AlertStateChangedV1, kafka.RecordHeaders(r), r.Value, &ev); err != nil {
+			res.Failed++
+			res.Errors[fmt.Sprintf("offset %d", r.Offset)] = err.Error()
+			continue
+		}
+		n := deliver.Notification{ID: key, Events: []*eventsv1.AlertStateChanged{&ev}}
+		if err := sink.Send(ctx, n); err != nil {
+			res.Failed++
+			res.Errors[ev.GetEventId()] = err.Error()
+			log.Warn("redrive failed", "destination", sink.Name(), "event_id", ev.GetEventId(), "err", err)
+			continue
+		}
+		res.Sent++
+		log.Info("redriven", "destination", sink.Name(), "event_id", ev.GetEventId(), "key", n.Key())
+	}
+	return res, nil
+}
+
+// sinkNamed is the configured destination called name.
+func sinkNamed(cfg Config, name string) (deliver.Sink, error) {
+	sinks, err := Sinks(cfg, deliver.Options{})
+	if err != nil {
+		return nil, err
+	}
+	var names []string
+	for _, s := range sinks {
+		if s.Name() == name {
+			return s, nil
+		}
+		names = append(names, s.Name())
+	}
+	return nil, fmt.Errorf("no destination is named %q (configured: %v)", name, names)
+}
+
+// RedriveDestination is Redrive for the configured destination named dest
+// (`picket notify redrive`).
+func RedriveDestination(ctx context.Context, cfg Config, log *slog.Logger, dest string, from, to time.Time) (RedriveResult, error) {
+	s, err := sinkNamed(cfg, dest)
+	if err != nil {
+		return RedriveResult{}, fmt.Errorf("redrive: %w", err)
+	}
+	return Redrive(ctx, cfg, log, s, from, to)
+}
+
+// SendTest renders and sends one sample notification to the configured
+// destination named dest, once, without retrying: the error says what the
+// destination answered.
+func SendTest(ctx context.Context, cfg Config, dest string, now time.Time) (string, error) {
+	s, err := sinkNamed(cfg, dest)
+	if err != nil {
+		return "", fmt.Errorf("notify test: %w", err)
+	}
+	n := deliver.Sample(now)
+	if err := s.Send(ctx, n); err != nil {
+		o, _ := deliver.Classify(err)
+		return n.Key(), fmt.Errorf("notify test: %s (%s): %w", dest, o, err)
+	}
+	return n.Key(), nil
+}
