@@ -25,6 +25,7 @@ import (
 	"github.com/picket-dev/picket/platform/logtest"
 	"github.com/picket-dev/picket/platform/store"
 	"github.com/picket-dev/picket/platform/store/embedded/embeddedtest"
+	"github.com/picket-dev/picket/services/notifier"
 	"github.com/picket-dev/picket/services/prober/check"
 	"github.com/picket-dev/picket/services/query/api"
 )
@@ -265,6 +266,11 @@ func TestFaultMalformedAndOversizedRecords(t *testing.T) {
 	defer ts.Close()
 	cfg := faultConfig()
 	cfg.Prober.Definitions = true
+	// The notifier reads the alert topic per destination: one destination,
+	// so each bad alert record is dead-lettered once.
+	hook := httptest.NewServer(&recorder{})
+	defer hook.Close()
+	cfg.Webhooks = append(cfg.Webhooks, notifier.WebhookConfig{Name: "recorder", URL: hook.URL, Timeout: 5 * time.Second})
 	began := time.Now()
 	logs := &logtest.Buffer{}
 	log := slog.New(slog.NewTextHandler(io.MultiWriter(logs, testLogWriter()), &slog.HandlerOptions{Level: slog.LevelError}))

@@ -270,6 +270,8 @@ func webhookReceiverFailsForAWhile(t *testing.T, start startFunc) {
 	}
 	eventually(t, 60*time.Second, "the down and the up delivered", func() (bool, string) {
 		got := recv.rec.payloads()
+		recv.mu.Lock()
+		defer recv.mu.Unlock()
 		return len(got) >= 2, fmt.Sprintf("%d accepted of %d attempts", len(got), len(recv.attempts))
 	})
 	got := recv.rec.payloads()
