@@ -100,6 +100,9 @@ prober: {definitions: false}
 demo: {enabled: false}
 alerting:
   lateness: 300ms
+  # A restart after a kill leaves a gap of a second or two: not long
+  # enough to call the check stale (10 s at the 50 ms interval).
+  stale_after: 200
   rules:
     availability: {disabled: true}
     streak: {kind: consecutive, failures: 3, successes: 3}
