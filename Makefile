@@ -1,12 +1,16 @@
 # The front door: `make run` runs the whole pipeline in one process,
 # `make test` runs every check CI runs.
-.PHONY: run test generate tidy build
+.PHONY: run test generate tidy build e2e-containers
 
 run:
 	CHDB_LIB_PATH="$$(scripts/libchdb.sh)" go run -tags embedded ./cli/cmd/picket dev
 
 test:
 	scripts/test.sh
+
+# The e2e scenarios on Redpanda and ClickHouse containers (testcontainers-go); each says why it skips without Docker.
+e2e-containers:
+	CHDB_LIB_PATH="$$(scripts/libchdb.sh)" go test -race -count=1 -v -run '^TestContainers' ./tests/e2e/
 
 # Regenerate the Go code of the event schemas after editing schemas/proto.
 generate:

@@ -25,6 +25,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/picket-dev/picket/cli/demo"
+	"github.com/picket-dev/picket/cli/devstack/datadir"
 	"github.com/picket-dev/picket/platform/admin"
 	"github.com/picket-dev/picket/platform/kafka"
 	"github.com/picket-dev/picket/platform/store"
@@ -170,6 +171,9 @@ type Stack struct {
 	// Addresses of what runs, for printing and for tests; TargetURL and
 	// ReceiverURL are empty when the demo is off.
 	KafkaAddr, QueryURL, AdminURL, TargetURL, ReceiverURL string
+	// OpsURL serves replay, backtest and migrate to the picket CLI (package
+	// ops); the data directory's picket-dev.json names it and its token.
+	OpsURL string
 	// Receiver is the demo webhook receiver, nil when the demo is off.
 	Receiver *demo.Receiver
 	// ChecksFile is the checks file the prober follows ("" when none).
@@ -178,6 +182,7 @@ type Stack struct {
 	Definitions string
 
 	log    *slog.Logger
+	store  *store.Store
 	cancel context.CancelFunc
 	g      *errgroup.Group
 	// undo are the cleanups of what is not owned by a goroutine of g, in
@@ -228,7 +233,7 @@ func Start(ctx context.Context, cfg Config, opts Options) (_ *Stack, err error) 
 	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
 		return nil, fmt.Errorf("data_dir: %w", err)
 	}
-	unlock, err := lockDataDir(cfg.DataDir)
+	unlock, err := datadir.Lock(cfg.DataDir, "picket dev")
 	if err != nil {
 		return nil, err
 	}
@@ -268,6 +273,7 @@ func Start(ctx context.Context, cfg Config, opts Options) (_ *Stack, err error) 
 	if err != nil {
 		return nil, fmt.Errorf("database: %w", err)
 	}
+	s.store = st
 
 	// The servers: each runs in g from the moment it listens, so a later
 	// failure's cancel shuts it down and frees its port.
@@ -355,6 +361,10 @@ func Start(ctx context.Context, cfg Config, opts Options) (_ *Stack, err error) 
 	s.run(gctx, n.Run)
 	for name, c := range n.Checks() { // one line per destination: a stalled one is named
 		adm.AddCheck("notifier "+name, c)
+	}
+
+	if err := s.serveOps(gctx, cfg, st, kc); err != nil {
+		return nil, err
 	}
 
 	// The probers come last: nothing can fail after them (a prober's spool
@@ -508,6 +518,9 @@ func Banner(cfg Config, s *Stack) string {
 	}
 	if s.Definitions != "" {
 		fmt.Fprintf(&b, "Checks published with `picket apply -f checks.yaml --set kafka.brokers=%s` run too (topic %s).\n", s.KafkaAddr, s.Definitions)
+	}
+	if s.OpsURL != "" {
+		fmt.Fprintf(&b, "`picket replay --from 1h`, `picket backtest` and `picket migrate` run against this stack (found from %s).\n", cfg.DataDir)
 	}
 	fmt.Fprintf(&b, "Kafka (kfake) listens on %s. Stop with Ctrl-C.\n", s.KafkaAddr)
 	return b.String()

@@ -248,8 +248,11 @@ func TestAppliedChecksAreProbed(t *testing.T) {
 func TestBannerNamesOnlyWhatRuns(t *testing.T) {
 	cfg := DefaultConfig()
 	s := &Stack{KafkaAddr: "127.0.0.1:9092", QueryURL: "http://127.0.0.1:8080", AdminURL: "http://127.0.0.1:9100",
-		TargetURL: "http://127.0.0.1:8081", ReceiverURL: "http://127.0.0.1:8082"}
+		TargetURL: "http://127.0.0.1:8081", ReceiverURL: "http://127.0.0.1:8082", OpsURL: "http://127.0.0.1:40000"}
 	with := Banner(cfg, s)
+	if want := "`picket replay --from 1h`, `picket backtest` and `picket migrate` run against this stack (found from data)."; !strings.Contains(with, want) {
+		t.Errorf("banner does not say replay and backtest run against it (%q):\n%s", want, with)
+	}
 	for _, want := range []string{"demo target       http://127.0.0.1:8081/reservations", "webhooks received http://127.0.0.1:8082/",
 		"/api/v1/checks/reservations/stats?window=10m"} {
 		if !strings.Contains(with, want) {

@@ -107,6 +107,14 @@ func collect(ctx context.Context, cl *kgo.Client, log *slog.Logger, b Batching) 
 			}
 		})
 		got := fetches.Records()
+		if len(got) == 0 && len(recs) == 0 {
+			// A poll that brought only errors (the group lost its broker:
+			// an injected fetch error) still blocks rebalances until
+			// AllowRebalance: return, so the caller allows the rejoin that
+			// the next records wait for, instead of polling forever with
+			// the new assignment held back.
+			return nil
+		}
 		if len(got) > 0 && len(recs) == 0 && b.MaxWait > 0 {
 			var cancel context.CancelFunc
 			pollCtx, cancel = context.WithTimeout(ctx, b.MaxWait)

@@ -2,7 +2,11 @@ package e2e
 
 import (
 	"context"
+	"fmt"
+	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/testcontainers/testcontainers-go"
 	tcclickhouse "github.com/testcontainers/testcontainers-go/modules/clickhouse"
@@ -20,12 +24,45 @@ const (
 	redpandaImage   = "redpandadata/redpanda:v24.3.6"
 )
 
+var (
+	dockerOnce   sync.Once
+	dockerReason string
+	// containersSkipped counts the scenarios skipped for want of Docker;
+	// TestMain says so even without -v.
+	containersSkipped atomic.Int64
+)
+
+// dockerUnavailable says why no Docker engine can run the containers ("" if
+// one answers), asking once per test binary.
+func dockerUnavailable() string {
+	dockerOnce.Do(func() {
+		defer func() {
+			if r := recover(); r != nil {
+				dockerReason = fmt.Sprintf("no Docker engine: %v", r)
+			}
+		}()
+		provider, err := testcontainers.ProviderDocker.GetProvider()
+		if err == nil {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			err = provider.Health(ctx)
+		}
+		if err != nil {
+			dockerReason = "no Docker engine answers (the containers environment needs one): " + err.Error()
+		}
+	})
+	return dockerReason
+}
+
 // startContainers runs the same pipeline against a real Kafka-protocol
 // broker (Redpanda) and a real ClickHouse server through clickhouse-go. It
 // skips, saying why, where no Docker engine answers.
 func startContainers(t *testing.T, cfg devstack.Config, checks []check.Check) Pipeline {
 	t.Helper()
-	testcontainers.SkipIfProviderIsNotHealthy(t)
+	if reason := dockerUnavailable(); reason != "" {
+		containersSkipped.Add(1)
+		t.Skip(reason)
+	}
 	ctx := context.Background()
 
 	rp, err := redpanda.Run(ctx, redpandaImage, redpanda.WithAutoCreateTopics())
@@ -68,7 +105,7 @@ func startContainers(t *testing.T, cfg devstack.Config, checks []check.Check) Pi
 			t.Errorf("close stack: %v", err)
 		}
 	})
-	return stackPipeline{s}
+	return stackPipeline{s, cfg.DataDir}
 }
 
 func TestContainersOutageAndRecovery(t *testing.T) { outageAndRecovery(t, startContainers) }

@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"io"
 	"log/slog"
 	"os"
 	"testing"
@@ -14,12 +15,20 @@ import (
 // startEmbedded runs the pipeline on kfake and libchdb, in a fresh database.
 func startEmbedded(t *testing.T, cfg devstack.Config, checks []check.Check) Pipeline {
 	t.Helper()
+	return startEmbeddedWith(t, cfg, devstack.Options{Checks: checks, Backend: embeddedtest.Backend(t)})
+}
+
+// startEmbeddedWith is startEmbedded with the options a fault test changes
+// (a ClickHouse backend that refuses writes, a broker it stops).
+func startEmbeddedWith(t *testing.T, cfg devstack.Config, opts devstack.Options) stackPipeline {
+	t.Helper()
 	cfg.DataDir = t.TempDir()
 	cfg.KafkaAddr, cfg.QueryAddr, cfg.AdminAddr = "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0"
 	cfg.Database = embeddedtest.Database(t)
-	s, err := devstack.Start(context.Background(), cfg, devstack.Options{
-		Checks: checks, Backend: embeddedtest.Backend(t), Log: testLogger(),
-	})
+	if opts.Log == nil {
+		opts.Log = testLogger()
+	}
+	s, err := devstack.Start(context.Background(), cfg, opts)
 	if err != nil {
 		t.Fatalf("start embedded stack: %v", err)
 	}
@@ -28,7 +37,16 @@ func startEmbedded(t *testing.T, cfg devstack.Config, checks []check.Check) Pipe
 			t.Errorf("close stack: %v", err)
 		}
 	})
-	return stackPipeline{s}
+	return stackPipeline{s, cfg.DataDir}
+}
+
+// testLogWriter is where the stack's lines go: nowhere unless
+// PICKET_TEST_LOG is set (the logger's level decides otherwise).
+func testLogWriter() io.Writer {
+	if os.Getenv("PICKET_TEST_LOG") != "" {
+		return os.Stderr
+	}
+	return io.Discard
 }
 
 func testLogger() *slog.Logger {

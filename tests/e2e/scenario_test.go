@@ -16,6 +16,7 @@ import (
 
 	"github.com/picket-dev/picket/cli/devstack"
 	"github.com/picket-dev/picket/platform/poll"
+	"github.com/picket-dev/picket/platform/store"
 	"github.com/picket-dev/picket/services/aggregator/alert"
 	"github.com/picket-dev/picket/services/notifier"
 	"github.com/picket-dev/picket/services/notifier/deliver"
@@ -28,15 +29,26 @@ import (
 type Pipeline interface {
 	QueryURL() string
 	StopProber() error
+	// DataDir is the stack's data directory: its picket-dev.json says where
+	// its operations API (replay, backtest, migrate) listens.
+	DataDir() string
+	// Store is its ClickHouse, for what a scenario does behind its back
+	// (truncating tables).
+	Store() *store.Store
 }
 
 // startFunc starts a pipeline with cfg's alert rules and webhooks, running checks.
 type startFunc func(t *testing.T, cfg devstack.Config, checks []check.Check) Pipeline
 
-type stackPipeline struct{ s *devstack.Stack }
+type stackPipeline struct {
+	s       *devstack.Stack
+	dataDir string
+}
 
-func (p stackPipeline) QueryURL() string  { return p.s.QueryURL }
-func (p stackPipeline) StopProber() error { return p.s.StopProber() }
+func (p stackPipeline) QueryURL() string    { return p.s.QueryURL }
+func (p stackPipeline) StopProber() error   { return p.s.StopProber() }
+func (p stackPipeline) DataDir() string     { return p.dataDir }
+func (p stackPipeline) Store() *store.Store { return p.s.Store() }
 
 // scriptedTarget answers 200 to its first okBefore requests, 500 to the next
 // failing ones, and 200 after that, logging what it served and when: the

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/picket-dev/picket/cli/devstack/ops"
 	"github.com/picket-dev/picket/platform/config"
 	"github.com/picket-dev/picket/platform/service"
 	"github.com/picket-dev/picket/platform/store/clickhouse"
@@ -22,22 +23,10 @@ type backtestConfig struct {
 
 func (c backtestConfig) Validate() error { return c.ClickHouse.Validate() }
 
-// rulesFile is a candidate rules file: an `alerting:` section, as in the
-// aggregator's configuration.
-type rulesFile struct {
-	Alerting alert.Config `koanf:"alerting"`
-}
-
-func (r rulesFile) Validate() error {
-	if len(r.Alerting.Rules) == 0 && len(r.Alerting.Checks) == 0 {
-		return errors.New("alerting.rules: no rules to backtest")
-	}
-	return r.Alerting.Validate()
-}
-
 // backtestFlags are the parsed flags of `picket backtest`.
 type backtestFlags struct {
 	rules   string
+	dataDir string
 	opts    backtest.Options
 	sources func() config.Source
 }
@@ -49,6 +38,7 @@ func parseBacktest(args []string, now time.Time, stderr io.Writer) (backtestFlag
 	to := fs.String("to", "now", "end of the period: RFC 3339 time, a duration ago, or now")
 	warmup := fs.Duration("warmup", time.Hour, "history before --from the rules see first, so their windows are full")
 	checks := fs.String("check", "", "comma-separated check ids (default: every check)")
+	dataDir := fs.String("data-dir", "", dataDirUsage)
 	if err := fs.Parse(args); err != nil {
 		return backtestFlags{}, err
 	}
@@ -61,7 +51,7 @@ func parseBacktest(args []string, now time.Time, stderr io.Writer) (backtestFlag
 	if *from == "" {
 		return backtestFlags{}, errors.New("backtest: --from is required")
 	}
-	f := backtestFlags{rules: *rules, sources: source}
+	f := backtestFlags{rules: *rules, dataDir: *dataDir, sources: source}
 	var err error
 	if f.opts.From, err = flagTime("from", *from, now); err != nil {
 		return backtestFlags{}, err
@@ -87,15 +77,7 @@ func parseBacktest(args []string, now time.Time, stderr io.Writer) (backtestFlag
 
 // loadRules reads a candidate rules file; only what it says applies (no
 // default rule is added).
-func loadRules(path string) (alert.Config, error) {
-	d := alert.DefaultConfig() // its timings; its rules would be candidates nobody wrote
-	def := rulesFile{Alerting: alert.Config{Lateness: d.Lateness, RestoreHorizon: d.RestoreHorizon, MaxPageAge: d.MaxPageAge, StaleAfter: d.StaleAfter}}
-	rf := def
-	if err := config.Load(&rf, def, config.Source{File: path}); err != nil {
-		return alert.Config{}, fmt.Errorf("rules %s: %w", path, err)
-	}
-	return rf.Alerting, nil
-}
+func loadRules(path string) (alert.Config, error) { return ops.LoadRules(path) }
 
 // backtestCmd evaluates candidate rules over stored history and prints the
 // transitions they would have produced next to the ones emitted.
@@ -104,24 +86,35 @@ func backtestCmd(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	if err != nil {
 		return err
 	}
+	// The rules are read here first, so a mistake in them is reported
+	// before any stack is contacted.
 	if f.opts.Rules, err = loadRules(f.rules); err != nil {
 		return err
 	}
 	def := backtestConfig{ClickHouse: clickhouse.DefaultConfig()}
 	cfg := def
-	if err := config.Load(&cfg, def, f.sources()); err != nil {
+	src := f.sources()
+	if err := config.Load(&cfg, def, src); err != nil {
 		return err
+	}
+	req := ops.BacktestRequest{RulesFile: f.rules, From: f.opts.From, To: f.opts.To, Warmup: f.opts.Warmup, Checks: f.opts.Checks}
+	dev, err := findDev(f.dataDir, src)
+	if err != nil {
+		return fmt.Errorf("backtest: %w", err)
+	}
+	if dev != nil {
+		remote := req
+		remote.RulesFile = absPath(f.rules)
+		return dev.run(ctx, "backtest", stderr,
+			func(c ops.Client) error { return c.Backtest(ctx, remote, stdout, stderr) },
+			func(env ops.Env) error { return ops.Backtest(ctx, env, req, stdout) })
 	}
 	st, b, err := clickhouse.OpenStore(cfg.ClickHouse)
 	if err != nil {
-		return err
+		return fmt.Errorf("backtest: %w", err)
 	}
 	defer b.Close()
-	rep, err := backtest.Run(ctx, st, f.opts)
-	if err != nil {
-		return err
-	}
-	return rep.Print(stdout)
+	return ops.Backtest(ctx, ops.Env{Store: st, Where: "ClickHouse " + strings.Join(cfg.ClickHouse.Addr, ",")}, req, stdout)
 }
 
 // flagTime parses a time flag: RFC 3339, a duration meaning that long

@@ -2,7 +2,7 @@
 //
 //	picket dev       run the whole pipeline in one process (kfake + libchdb)
 //	picket apply     publish check definitions for the probers' fleets
-//	picket migrate   apply the ClickHouse migrations to a server
+//	picket migrate   apply the ClickHouse migrations
 //	picket replay    re-read a time range of results into ClickHouse
 //	picket backtest  evaluate candidate alert rules over stored history
 //
@@ -20,10 +20,6 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
-
-	"github.com/picket-dev/picket/platform/config"
-	"github.com/picket-dev/picket/platform/service"
-	"github.com/picket-dev/picket/platform/store/clickhouse"
 )
 
 func main() {
@@ -40,7 +36,7 @@ const usage = `usage: picket <command> [flags]
 commands:
   dev       run the whole pipeline in one process (embedded Kafka and ClickHouse)
   apply     publish check definitions (-f checks.yaml [--prune] [--dry-run])
-  migrate   apply the ClickHouse migrations to a server
+  migrate   apply the ClickHouse migrations (to a server, or a picket dev stack)
   replay    re-read a time range of results into ClickHouse (--from T [--to T]), resumable
   backtest  evaluate candidate alert rules over history (--rules rules.yaml --from T [--to T2])
   notify    re-send parked notifications (redrive --destination D --from T [--to T2]), or send a test one (test D)
@@ -80,36 +76,4 @@ func dispatch(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return nil
 	}
 	return fmt.Errorf("unknown command %q\n%s", args[0], usage)
-}
-
-// migrateConfig is `picket migrate`'s configuration.
-type migrateConfig struct {
-	ClickHouse clickhouse.Config `koanf:"clickhouse"`
-}
-
-func (c migrateConfig) Validate() error { return c.ClickHouse.Validate() }
-
-func migrate(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	src, err := service.Flags("picket migrate", args, stderr)
-	if err != nil {
-		return err
-	}
-	def := migrateConfig{ClickHouse: clickhouse.DefaultConfig()}
-	cfg := def
-	if err := config.Load(&cfg, def, src); err != nil {
-		return err
-	}
-	st, b, err := clickhouse.OpenStore(cfg.ClickHouse)
-	if err != nil {
-		return err
-	}
-	defer b.Close()
-	applied, err := st.Migrate(ctx)
-	for _, m := range applied {
-		fmt.Fprintln(stdout, "applied", m)
-	}
-	if err == nil && len(applied) == 0 {
-		fmt.Fprintln(stdout, "up to date")
-	}
-	return err
 }

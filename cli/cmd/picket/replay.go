@@ -5,15 +5,15 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
+	"strings"
 	"time"
 
+	"github.com/picket-dev/picket/cli/devstack/ops"
 	"github.com/picket-dev/picket/platform/config"
 	"github.com/picket-dev/picket/platform/kafka"
 	"github.com/picket-dev/picket/platform/service"
 	"github.com/picket-dev/picket/platform/store/clickhouse"
 	"github.com/picket-dev/picket/platform/telemetry"
-	"github.com/picket-dev/picket/services/aggregator/replay"
 )
 
 // replayConfig is `picket replay`'s configuration: where the results are and
@@ -34,7 +34,7 @@ func (c replayConfig) Validate() error {
 	return c.Log.Validate()
 }
 
-const replayUsage = `usage: picket replay --from T [--to T] [--state FILE] [--restart] [--batch N] [--config FILE] [--set key=value]
+const replayUsage = `usage: picket replay --from T [--to T] [--state FILE] [--restart] [--batch N] [--data-dir DIR] [--config FILE] [--set key=value]
 
 Re-reads the results topic for a time range (by record timestamp, the results' scheduled
 time) and rewrites ClickHouse for it: raw rows, then the minute, hour and day rollups they
@@ -42,7 +42,9 @@ touch, as live ingestion does; both are idempotent. It uses no consumer group, e
 alert event and notifies no one. T is an RFC 3339 time (2026-11-21T00:00:00Z) or a duration
 ago (24h) or, for --to, now; without --to it runs to the end of the topic as of its start.
 Progress is checkpointed in the state file after every batch: interrupt it at any time and
-run the same command again to resume.`
+run the same command again to resume. With a ` + "`picket dev`" + ` (make run) it replays into the dev
+stack of ./data or --data-dir: the running one does it for this command (progress shows here),
+and a stopped one's data is opened by the embedded build (-tags embedded).`
 
 // replayCmd is `picket replay`.
 func replayCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -56,6 +58,7 @@ func replayCmd(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	statePath := fs.String("state", "picket-replay.json", "checkpoint `file`: rerunning the same replay resumes from it")
 	restart := fs.Bool("restart", false, "discard the state file's replay and start over")
 	batch := fs.Int("batch", 10000, "records per ClickHouse insert")
+	dataDir := fs.String("data-dir", "", dataDirUsage)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -95,83 +98,42 @@ func replayCmd(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	}
 	def := replayConfig{Kafka: kafka.DefaultConfig(), ClickHouse: clickhouse.DefaultConfig(), Log: telemetry.DefaultLog()}
 	cfg := def
-	if err := config.Load(&cfg, def, source()); err != nil {
+	src := source()
+	if err := config.Load(&cfg, def, src); err != nil {
 		return err
 	}
-
-	// On a terminal, one status line redrawn in place, log lines above it;
-	// elsewhere, plain log lines.
-	var (
-		logOut   io.Writer = stderr
-		status   *replay.StatusLine
-		logEvery = 10 * time.Second
-	)
-	if isTerminal(stderr) {
-		status = replay.NewStatusLine(stderr)
-		logOut, logEvery = status, 0
+	req := ops.ReplayRequest{
+		From: from, To: to, Spec: spec, Batch: *batch, StatePath: *statePath, Restart: *restart,
+		Log: cfg.Log, Terminal: isTerminal(stderr),
 	}
-	log := telemetry.NewLogger(cfg.Log, logOut).With("component", "replay")
-	kafkaLog := telemetry.NewLogger(telemetry.LogConfig{Format: cfg.Log.Format, Level: "warn"}, logOut)
-
+	req.Log.Format = resolveFormat(req.Log.Format, stderr)
+	dev, err := findDev(*dataDir, src)
+	if err != nil {
+		return fmt.Errorf("replay: %w", err)
+	}
+	if dev != nil {
+		remote := req
+		remote.StatePath, remote.StateName = absPath(*statePath), *statePath
+		return dev.run(ctx, "replay", stderr,
+			func(c ops.Client) error {
+				err := c.Replay(ctx, remote, stdout, stderr)
+				if ctx.Err() != nil {
+					return fmt.Errorf("%w; the dev stack keeps the checkpoint of the last durable batch in %s: run the same command again to resume", err, *statePath)
+				}
+				return err
+			},
+			func(env ops.Env) error { return ops.Replay(ctx, env, req, stdout, stderr) })
+	}
 	st, b, err := clickhouse.OpenStore(cfg.ClickHouse)
 	if err != nil {
-		return err
+		return fmt.Errorf("replay: %w", err)
 	}
 	defer b.Close()
-	if applied, err := st.Migrate(ctx); err != nil {
-		return err
-	} else if len(applied) > 0 {
-		log.Info("applied migrations", "migrations", applied)
+	env := ops.Env{
+		Store: st, Kafka: cfg.Kafka.ClientOptions, ResultsTopic: cfg.Kafka.ResultsTopic,
+		Where: fmt.Sprintf("ClickHouse %s", strings.Join(cfg.ClickHouse.Addr, ",")),
 	}
-
-	o := replay.DefaultOptions()
-	o.Kafka = cfg.Kafka.ClientOptions(kafkaLog)
-	o.Topic = cfg.Kafka.ResultsTopic
-	o.From, o.To, o.Spec = from, to, spec
-	o.BatchMaxRecords = *batch
-	o.StatePath = *statePath
-	o.Restart = *restart
-	o.Log = log
-	o.LogEvery = logEvery
-	if status != nil {
-		o.Progress = status.Update
-	}
-	sum, err := replay.Run(ctx, st, o)
-	if status != nil {
-		status.Close()
-	}
-	if errors.Is(err, replay.ErrOtherReplay) {
-		return fmt.Errorf("replay: %w; rerun that replay to finish it, or pass --restart to discard it", err)
-	}
-	if sum.State.Topic == "" { // it did not start
-		return err
-	}
-	printReplay(stdout, sum, *statePath)
-	if err != nil {
-		return fmt.Errorf("%w (state in %s)", err, *statePath)
-	}
-	return nil
-}
-
-// printReplay prints what a replay run did.
-func printReplay(w io.Writer, sum replay.Summary, statePath string) {
-	s := sum.State
-	if sum.AlreadyFinished {
-		fmt.Fprintf(w, "replay %s of %s into %s already finished at %s (%d records, state in %s); --restart replays it again\n",
-			s.Spec, s.Topic, s.Database, s.FinishedAt.Format(time.RFC3339), s.Records, statePath)
-		return
-	}
-	verb := "replayed"
-	if sum.Resumed {
-		verb = "resumed: replayed"
-	}
-	to := "the end of the topic as of its start"
-	if !s.To.IsZero() {
-		to = s.To.Format(time.RFC3339)
-	}
-	fmt.Fprintf(w, "%s %d records of %s from %s to %s into %s in %s: %d written, %d skipped as undecodable, %.0f records/s\n",
-		verb, sum.Records, s.Topic, s.From.Format(time.RFC3339), to, s.Database, sum.Duration.Round(time.Millisecond),
-		sum.Decoded, sum.Skipped, sum.Rate())
+	return ops.Replay(ctx, env, req, stdout, stderr)
 }
 
 // timeFlag parses a time flag as backtest does (flagTime) and returns its
@@ -186,14 +148,4 @@ func timeFlag(name, v string, now time.Time) (time.Time, string, error) {
 		return abs.UTC(), abs.UTC().Format(time.RFC3339Nano), nil
 	}
 	return t.UTC(), v, nil
-}
-
-// isTerminal reports whether w is a terminal (a character device).
-func isTerminal(w io.Writer) bool {
-	f, ok := w.(*os.File)
-	if !ok {
-		return false
-	}
-	st, err := f.Stat()
-	return err == nil && st.Mode()&os.ModeCharDevice != 0
 }

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/picket-dev/picket/cli/devstack/ops"
 	"github.com/picket-dev/picket/services/aggregator/replay"
 )
 
@@ -73,7 +74,7 @@ func TestReplaySummaryLines(t *testing.T) {
 			"replay --from 24h of picket.check-results.v1 into picket already finished at 2026-11-22T06:00:00Z (17288 records, state in r.json); --restart replays it again\n"},
 	} {
 		var out bytes.Buffer
-		printReplay(&out, c.sum, "r.json")
+		ops.PrintReplay(&out, c.sum, "r.json")
 		if out.String() != c.want {
 			t.Errorf("got  %q\nwant %q", out.String(), c.want)
 		}
