@@ -420,16 +420,17 @@ func BenchmarkIngest(b *testing.B) {
 		// rebuilt as the aggregator rebuilds them.
 		st, direct := benchTimedStore(b)
 		benchPhase(b, "insert+rollup", &insertRollup, &insertRollupCPU, func(ctx context.Context) {
-			a := &Aggregator{store: st, log: quiet}
 			for chunk := range slices.Chunk(rows, batch) {
 				if err := st.InsertResults(ctx, chunk); err != nil {
 					b.Fatal(err)
 				}
-				one := make([]*kgo.Record, len(chunk)) // one partition: the span of the chunk
-				for i := range one {
-					one[i] = &kgo.Record{}
+				var spans ingest.Spans // one partition: the span of the chunk
+				for _, r := range chunk {
+					spans.Add(0, r)
 				}
-				if err := a.rebuildRollups(ctx, one, chunk); err != nil {
+				if err := spans.Each(func(checks []string, from, to time.Time) error {
+					return st.RebuildRollups(ctx, checks, from, to)
+				}); err != nil {
 					b.Fatal(err)
 				}
 			}
