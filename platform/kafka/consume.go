@@ -44,25 +44,35 @@ type Batching struct {
 	// Progress, when set, is kept up to date: the lag of the consumer's
 	// partitions, the batch in hand, and whether the consumer is stalled.
 	Progress *Progress
-	// Flush, when set, defers commits: a handled batch's offsets are held
-	// until Flush has made durable whatever the handler left for it (rows
-	// inserted in bulk, rollups rebuilt), which ConsumeBatches calls at most
-	// FlushEvery after the oldest held batch was handled (waiting for no
-	// record to do so), and on shutdown. No rebalance happens while offsets
-	// are held, so a partition is never given away with work undone; a
-	// crash redelivers what was held, and the handler's writes being
-	// idempotent, the redelivery redoes it.
-	Flush func(ctx context.Context) error
-	// FlushEvery bounds how long offsets are held (Flush set).
+	// Flush, when set, defers commits to work done off the consuming path
+	// (rollups rebuilt for many batches at once). At most FlushEvery after
+	// the oldest batch not yet flushed was handled, ConsumeBatches calls
+	// Flush in the consuming goroutine, where it takes what the batches
+	// handled so far left to do, and runs the function it returns in
+	// another goroutine while the next batches are handled (one at a time).
+	// When that returns nil, the offsets of the batches handled before
+	// Flush was called are committed; an error stops ConsumeBatches as a
+	// handler's does. What a crash or a rebalance leaves unflushed is
+	// redelivered, uncommitted, and the handler's writes being idempotent,
+	// the redelivery redoes it.
+	Flush func() func(ctx context.Context) error
+	// FlushEvery bounds how long offsets wait for a Flush (Flush set).
 	FlushEvery time.Duration
+}
+
+// flight is a Flush running, and the records it makes committable.
+type flight struct {
+	recs []*kgo.Record
+	ctx  context.Context // done when the flush is
+	err  error
 }
 
 // ConsumeBatches collects batches of up to b.MaxRecords records, waiting at
 // most b.MaxWait after the first while behind, from a client made with
 // GroupOptions; hands each batch to handle and commits its offsets only
 // after handle (and b.Flush, when set) succeeded, until ctx ends. Because
-// rebalances wait for the current batch (and the held ones), partitions are
-// never revoked with work half done.
+// rebalances wait for the current batch, partitions are never revoked with
+// a batch half handled.
 func ConsumeBatches(ctx context.Context, cl *kgo.Client, log *slog.Logger, b Batching, handle BatchHandler) error {
 	if b.Progress != nil {
 		wctx, stop := context.WithCancel(ctx)
@@ -72,71 +82,113 @@ func ConsumeBatches(ctx context.Context, cl *kgo.Client, log *slog.Logger, b Bat
 		defer stop()
 	}
 	var (
-		held    []*kgo.Record
-		heldAt  time.Time // when the oldest held batch was handled
-		release = func(ctx context.Context) error {
-			if b.Flush != nil && len(held) > 0 {
-				if err := b.Flush(ctx); err != nil {
-					return err
-				}
-			}
-			commit(ctx, cl, log, held)
-			held = held[:0]
-			cl.AllowRebalance()
-			return nil
-		}
+		held     []*kgo.Record // handled, not in a flush yet
+		heldAt   time.Time     // when the oldest of them was handled
+		inflight *flight
 	)
+	start := func() {
+		run := b.Flush()
+		fctx, done := context.WithCancel(ctx)
+		f := &flight{recs: held, ctx: fctx}
+		held, inflight = nil, f
+		go func() {
+			defer done()
+			f.err = run(ctx) // ends with an error when ctx does: nothing committed
+		}()
+	}
+	// land waits for the flight and commits its records, or returns its error.
+	land := func() error {
+		<-inflight.ctx.Done()
+		f := inflight
+		inflight = nil
+		if f.err != nil {
+			return f.err
+		}
+		commit(ctx, cl, log, f.recs)
+		return nil
+	}
+	defer func() {
+		if inflight != nil {
+			<-inflight.ctx.Done()
+		}
+	}()
 	for {
-		var due time.Time
-		if len(held) > 0 {
-			due = heldAt.Add(b.FlushEvery)
-		}
-		recs := collect(ctx, cl, log, b, due)
-		if ctx.Err() != nil {
-			// Shutting down: what was handled is made durable and committed
-			// if it can be in a few seconds; else it is redelivered later.
-			if len(held) > 0 {
-				fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-				err := release(fctx)
-				cancel()
-				if err != nil {
-					log.Warn("flush at shutdown failed; the held batches will be redelivered", "records", len(held), "err", err)
-				}
-			}
-			cl.AllowRebalance()
-			return nil
-		}
-		if len(recs) > 0 {
-			if b.Progress != nil {
-				b.Progress.begin(recs)
-			}
-			err := handle(ctx, recs)
-			if b.Progress != nil {
-				b.Progress.end()
-			}
-			if err != nil {
+		if inflight != nil && inflight.ctx.Err() != nil {
+			if err := land(); err != nil {
 				cl.AllowRebalance()
-				if ctx.Err() != nil {
-					return nil // shutting down: the batch is redelivered later
-				}
 				return err
 			}
+		}
+		if b.Flush != nil && inflight == nil && len(held) > 0 && time.Since(heldAt) >= b.FlushEvery {
+			start()
+		}
+		wake := ctx // while nothing came: stop waiting for records when
+		var cancelWake context.CancelFunc = func() {}
+		switch {
+		case inflight != nil:
+			wake = inflight.ctx // the flight lands,
+		case len(held) > 0:
+			wake, cancelWake = context.WithDeadline(ctx, heldAt.Add(b.FlushEvery)) // or the next is due
+		}
+		recs := collect(ctx, wake, cl, log, b)
+		cancelWake()
+		if ctx.Err() != nil {
+			return shutdown(ctx, cl, log, b, inflight, held)
+		}
+		if len(recs) == 0 {
+			cl.AllowRebalance()
+			continue
+		}
+		if b.Progress != nil {
+			b.Progress.begin(recs)
+		}
+		err := handle(ctx, recs)
+		if b.Progress != nil {
+			b.Progress.end()
+		}
+		if err != nil {
+			cl.AllowRebalance()
+			if ctx.Err() != nil {
+				return nil // shutting down: the batch is redelivered later
+			}
+			return err
+		}
+		if b.Flush == nil {
+			commit(ctx, cl, log, recs)
+		} else {
 			if len(held) == 0 {
 				heldAt = time.Now()
 			}
 			held = append(held, recs...)
 		}
-		if b.Flush != nil && len(held) > 0 && time.Since(heldAt) < b.FlushEvery {
-			continue // rebalances wait for the held batches' flush
-		}
-		if err := release(ctx); err != nil {
-			cl.AllowRebalance()
-			if ctx.Err() != nil {
-				return nil
-			}
-			return err
-		}
+		cl.AllowRebalance()
 	}
+}
+
+// shutdown lands the flight in the air and flushes and commits what was
+// handled since, if that can be done in a few seconds; else it is
+// redelivered later.
+func shutdown(ctx context.Context, cl *kgo.Client, log *slog.Logger, b Batching, inflight *flight, held []*kgo.Record) error {
+	defer cl.AllowRebalance()
+	if inflight != nil {
+		<-inflight.ctx.Done()
+		if inflight.err != nil {
+			log.Warn("flush failed at shutdown; its batches will be redelivered", "records", len(inflight.recs)+len(held), "err", inflight.err)
+			return nil
+		}
+		commit(ctx, cl, log, inflight.recs)
+	}
+	if len(held) == 0 {
+		return nil
+	}
+	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	if err := b.Flush()(fctx); err != nil {
+		log.Warn("flush failed at shutdown; its batches will be redelivered", "records", len(held), "err", err)
+		return nil
+	}
+	commit(ctx, cl, log, held)
+	return nil
 }
 
 // commit commits recs' offsets once their side effects are durable, even if
@@ -156,15 +208,10 @@ func commit(ctx context.Context, cl *kgo.Client, log *slog.Logger, recs []*kgo.R
 
 // collect polls until the batch is full, every partition it read from is
 // caught up, MaxWait has passed since its first record, or ctx ends; and,
-// while the batch is empty, until due (when set).
-func collect(ctx context.Context, cl *kgo.Client, log *slog.Logger, b Batching, due time.Time) []*kgo.Record {
+// while the batch is empty, until wake is done.
+func collect(ctx, wake context.Context, cl *kgo.Client, log *slog.Logger, b Batching) []*kgo.Record {
 	var recs []*kgo.Record
-	pollCtx := ctx
-	if !due.IsZero() {
-		var cancel context.CancelFunc
-		pollCtx, cancel = context.WithDeadline(ctx, due)
-		defer cancel()
-	}
+	pollCtx := wake
 	// behind are the partitions of the batch not read to their end.
 	behind := map[topicPartition]bool{}
 	waiting := false
@@ -192,7 +239,7 @@ func collect(ctx context.Context, cl *kgo.Client, log *slog.Logger, b Batching, 
 		recs = append(recs, got...)
 		if len(recs) == 0 {
 			if pollCtx.Err() != nil {
-				return nil // due: nothing came
+				return nil // woken: nothing came
 			}
 			continue
 		}

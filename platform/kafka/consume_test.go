@@ -227,10 +227,11 @@ func TestConsumeBatchesCaughtUpHandsOverWithoutWaiting(t *testing.T) {
 	}
 }
 
-// With Flush set, offsets are held until Flush made the handled batches
-// durable: Flush runs FlushEvery after the first held batch even when no
-// further record comes, and only then are the offsets committed; a Flush
-// that fails commits nothing.
+// With Flush set, offsets are held until a Flush made the handled batches
+// durable: it runs FlushEvery after the first held batch even when no
+// further record comes, and only then are the offsets of the batches
+// handled before it committed; a Flush that fails commits nothing and
+// stops the consumer.
 func TestConsumeBatchesHoldsOffsetsUntilFlushed(t *testing.T) {
 	cluster, producer := setup(t, 5)
 	consumer, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(cluster.ListenAddrs()...)}, GroupOptions("g", "in")...)...)
@@ -248,17 +249,22 @@ func TestConsumeBatchesHoldsOffsetsUntilFlushed(t *testing.T) {
 	go func() {
 		done <- ConsumeBatches(ctx, consumer, slog.New(slog.NewTextHandler(io.Discard, nil)),
 			Batching{MaxRecords: 2, MaxWait: time.Millisecond, FlushEvery: 300 * time.Millisecond,
-				Flush: func(context.Context) error {
+				Flush: func() func(context.Context) error {
 					mu.Lock()
-					defer mu.Unlock()
-					if failFlush {
-						return boom
+					upTo := handled
+					mu.Unlock()
+					return func(context.Context) error {
+						mu.Lock()
+						defer mu.Unlock()
+						if failFlush {
+							return boom
+						}
+						if c := committed(t, producer, "g"); c != int64(flushedAt) {
+							t.Errorf("committed %d before the flush of %d handled records, want %d", c, upTo, flushedAt)
+						}
+						flushedAt = upTo
+						return nil
 					}
-					if c := committed(t, producer, "g"); c != int64(flushedAt) {
-						t.Errorf("committed %d before the flush of %d handled records, want %d", c, handled, flushedAt)
-					}
-					flushedAt = handled
-					return nil
 				}},
 			func(_ context.Context, recs []*kgo.Record) error {
 				mu.Lock()

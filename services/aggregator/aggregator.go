@@ -123,7 +123,7 @@ type Aggregator struct {
 	// and how silent partitions' clocks advance.
 	now func() time.Time
 	// rollups are the buckets touched by the rows ingested since the last
-	// rebuild: used by the consuming goroutine only.
+	// rebuild began: used by the consuming goroutine only.
 	rollups ingest.Spans
 }
 
@@ -310,9 +310,10 @@ func (a *Aggregator) handle(ctx context.Context, recs []*kgo.Record) error {
 		return err
 	}
 	// The rollups are off the alert path: rebuilt for every batch since
-	// the last rebuild, every rollup_interval (flushRollups), before the
-	// batches' offsets are committed. A crash in between redelivers those
-	// batches, whose rows then mark their buckets again.
+	// the last rebuild, every rollup_interval, while the next batches are
+	// handled (flushRollups), and before the batches' offsets are
+	// committed. A crash or a rebalance in between redelivers those batches,
+	// whose rows then mark their buckets again.
 	for i, r := range rows {
 		a.rollups.Add(good[i].Partition, r)
 	}
@@ -324,30 +325,34 @@ func (a *Aggregator) handle(ctx context.Context, recs []*kgo.Record) error {
 	return nil
 }
 
-// flushRollups rebuilds the rollups of what was ingested since the last
-// rebuild; the consumer then commits those batches' offsets.
-func (a *Aggregator) flushRollups(ctx context.Context) error {
-	if a.beforeRollups != nil {
-		if err := a.beforeRollups(); err != nil {
+// flushRollups takes the buckets touched by what was ingested since the
+// last rebuild, and returns their rebuild: run by the consumer while it
+// goes on with the next batches (the alert path never waits for it), and
+// followed by the commit of those batches' offsets.
+func (a *Aggregator) flushRollups() func(context.Context) error {
+	spans := a.rollups
+	a.rollups = ingest.Spans{}
+	return func(ctx context.Context) error {
+		if a.beforeRollups != nil {
+			if err := a.beforeRollups(); err != nil {
+				return err
+			}
+		}
+		if err := spans.EachMerged(time.Minute, func(checks []string, from, to time.Time) error {
+			return a.retry(ctx, "rebuild rollups", func(ctx context.Context) error {
+				for _, t := range []string{"check_rollup_1m", "check_rollup_1h", "check_rollup_1d"} {
+					a.metrics.statements.WithLabelValues(t).Inc()
+				}
+				return a.store.RebuildRollups(ctx, checks, from, to)
+			})
+		}); err != nil {
 			return err
 		}
+		if a.afterWrite != nil {
+			return a.afterWrite()
+		}
+		return nil
 	}
-	spans := a.rollups
-	if err := spans.EachMerged(time.Minute, func(checks []string, from, to time.Time) error {
-		return a.retry(ctx, "rebuild rollups", func(ctx context.Context) error {
-			for _, t := range []string{"check_rollup_1m", "check_rollup_1h", "check_rollup_1d"} {
-				a.metrics.statements.WithLabelValues(t).Inc()
-			}
-			return a.store.RebuildRollups(ctx, checks, from, to)
-		})
-	}); err != nil {
-		return err
-	}
-	a.rollups = ingest.Spans{}
-	if a.afterWrite != nil {
-		return a.afterWrite()
-	}
-	return nil
 }
 
 // retry is retry.Do that tells the consumer's progress what it is retrying,
