@@ -60,6 +60,31 @@ type Batching struct {
 	FlushEvery time.Duration
 }
 
+// heldOffsets are the newest record handled of each partition: what a
+// commit of everything handled needs, without holding every record.
+type heldOffsets map[topicPartition]*kgo.Record
+
+func (h heldOffsets) add(recs []*kgo.Record) heldOffsets {
+	if h == nil {
+		h = heldOffsets{}
+	}
+	for _, r := range recs {
+		tp := topicPartition{r.Topic, r.Partition}
+		if last := h[tp]; last == nil || r.Offset > last.Offset {
+			h[tp] = r
+		}
+	}
+	return h
+}
+
+func (h heldOffsets) records() []*kgo.Record {
+	out := make([]*kgo.Record, 0, len(h))
+	for _, r := range h {
+		out = append(out, r)
+	}
+	return out
+}
+
 // flight is a Flush running, and the records it makes committable.
 type flight struct {
 	recs []*kgo.Record
@@ -82,14 +107,14 @@ func ConsumeBatches(ctx context.Context, cl *kgo.Client, log *slog.Logger, b Bat
 		defer stop()
 	}
 	var (
-		held     []*kgo.Record // handled, not in a flush yet
-		heldAt   time.Time     // when the oldest of them was handled
+		held     heldOffsets // handled, not in a flush yet
+		heldAt   time.Time   // when the oldest of them was handled
 		inflight *flight
 	)
 	start := func() {
 		run := b.Flush()
 		fctx, done := context.WithCancel(ctx)
-		f := &flight{recs: held, ctx: fctx}
+		f := &flight{recs: held.records(), ctx: fctx}
 		held, inflight = nil, f
 		go func() {
 			defer done()
@@ -133,7 +158,7 @@ func ConsumeBatches(ctx context.Context, cl *kgo.Client, log *slog.Logger, b Bat
 		recs := collect(ctx, wake, cl, log, b)
 		cancelWake()
 		if ctx.Err() != nil {
-			return shutdown(ctx, cl, log, b, inflight, held)
+			return shutdown(ctx, cl, log, b, inflight, held.records())
 		}
 		if len(recs) == 0 {
 			cl.AllowRebalance()
@@ -159,7 +184,7 @@ func ConsumeBatches(ctx context.Context, cl *kgo.Client, log *slog.Logger, b Bat
 			if len(held) == 0 {
 				heldAt = time.Now()
 			}
-			held = append(held, recs...)
+			held = held.add(recs)
 		}
 		cl.AllowRebalance()
 	}
@@ -173,7 +198,7 @@ func shutdown(ctx context.Context, cl *kgo.Client, log *slog.Logger, b Batching,
 	if inflight != nil {
 		<-inflight.ctx.Done()
 		if inflight.err != nil {
-			log.Warn("flush failed at shutdown; its batches will be redelivered", "records", len(inflight.recs)+len(held), "err", inflight.err)
+			log.Warn("flush failed at shutdown; its batches will be redelivered", "partitions", len(inflight.recs)+len(held), "err", inflight.err)
 			return nil
 		}
 		commit(ctx, cl, log, inflight.recs)
@@ -184,7 +209,7 @@ func shutdown(ctx context.Context, cl *kgo.Client, log *slog.Logger, b Batching,
 	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
 	if err := b.Flush()(fctx); err != nil {
-		log.Warn("flush failed at shutdown; its batches will be redelivered", "records", len(held), "err", err)
+		log.Warn("flush failed at shutdown; its batches will be redelivered", "partitions", len(held), "err", err)
 		return nil
 	}
 	commit(ctx, cl, log, held)

@@ -105,6 +105,12 @@ func aggregateList(all bool, expr func(aggregate) string) string {
 	return strings.Join(out, ",\n  ")
 }
 
+// rollupSettings end every rebuild: one thread, a low query priority and
+// nice 19, so that a rebuild (off the alert path, of up to every check's
+// buckets at once) yields the server's cores to the inserts and reads that
+// someone waits for (the results insert an alert waits on above all).
+const rollupSettings = "\nSETTINGS max_threads = 1, max_insert_threads = 1, priority = 10, os_thread_priority = 19"
+
 // rollupInsert is the INSERT prefix of a rebuild of table, whose SELECT
 // lists check_id, location, the bucket, the aggregates and the version.
 func rollupInsert(table string) string {
@@ -139,7 +145,7 @@ func (s *Store) rebuildFrom(ctx context.Context, fine, coarse Resolution, checks
 FROM ${db}.`+fine.table+` FINAL
 WHERE has({checks:Array(String)}, check_id)
   AND bucket >= {from:DateTime64(3, 'UTC')} AND bucket < {to:DateTime64(3, 'UTC')}
-GROUP BY check_id, location, b`), Params{"checks": ArrayParam(checks), "from": TimeParam(from), "to": TimeParam(to)})
+GROUP BY check_id, location, b`+rollupSettings), Params{"checks": ArrayParam(checks), "from": TimeParam(from), "to": TimeParam(to)})
 	if err != nil {
 		return fmt.Errorf("rebuild %s: %w", coarse.table, err)
 	}
@@ -160,7 +166,7 @@ func (s *Store) RebuildMinutes(ctx context.Context, checks []string, from, to ti
 FROM ${db}.check_results FINAL
 WHERE has({checks:Array(String)}, check_id)
   AND scheduled_at >= {from:DateTime64(3, 'UTC')} AND scheduled_at < {to:DateTime64(3, 'UTC')}
-GROUP BY check_id, location, bucket`), Params{"checks": ArrayParam(checks), "from": TimeParam(from), "to": TimeParam(to)})
+GROUP BY check_id, location, bucket`+rollupSettings), Params{"checks": ArrayParam(checks), "from": TimeParam(from), "to": TimeParam(to)})
 	if err != nil {
 		return fmt.Errorf("rebuild minute rollups: %w", err)
 	}
