@@ -6,6 +6,7 @@ package aggregator
 //	export CHDB_LIB_PATH=$(scripts/libchdb.sh)
 //	go test -run XXX -bench Ingest -benchtime=1x ./services/aggregator/
 //	go test -run XXX -bench DownTransitionLatency -benchtime=1x ./services/aggregator/
+//	go test -run XXX -bench SteadyState -benchtime=1x ./services/aggregator/ -args -bench.steady-run=2m
 //
 // Sizes are flags of the test binary, after -args (e.g. -args -bench.ticks=400).
 
@@ -709,6 +710,9 @@ type steadyRun struct {
 	heapPeak   uint64 // the Go heap in use, sampled every 100 ms
 	rssEnd     uint64 // the process's resident set at the end (the engine included)
 	down, up   []time.Duration
+	// inserts and rollups are the results inserts' and the rollup
+	// statements' durations.
+	inserts, rollups []time.Duration
 }
 
 // rss is the process's resident set size in bytes.
@@ -765,12 +769,20 @@ func BenchmarkSteadyState(b *testing.B) {
 		b.ReportMetric(sum(base, func(r steadyRun) float64 { return float64(r.statements[table]) / r.wall.Seconds() }), "direct-"+table+"-inserts/s")
 		b.ReportMetric(sum(agg, func(r steadyRun) float64 { return float64(r.statements[table]) / r.wall.Seconds() }), "aggregator-"+table+"-inserts/s")
 	}
-	var down, up []time.Duration
+	var down, up, inserts, rollups []time.Duration
 	for _, r := range agg {
 		down, up = append(down, r.down...), append(up, r.up...)
+		inserts, rollups = append(inserts, r.inserts...), append(rollups, r.rollups...)
 	}
 	slices.Sort(down)
 	slices.Sort(up)
+	slices.Sort(inserts)
+	slices.Sort(rollups)
+	// Where an alert's time goes: the results insert it waits for.
+	b.ReportMetric(quantileMS(inserts, 0.5), "results-insert-p50-ms")
+	b.ReportMetric(quantileMS(inserts, 0.99), "results-insert-p99-ms")
+	b.ReportMetric(quantileMS(rollups, 0.5), "rollup-statement-p50-ms")
+	b.ReportMetric(quantileMS(rollups, 0.99), "rollup-statement-p99-ms")
 	b.ReportMetric(float64(len(down)), "downs")
 	b.ReportMetric(quantileMS(down, 0.5), "down-p50-ms")
 	b.ReportMetric(quantileMS(down, 0.99), "down-p99-ms")
@@ -969,6 +981,7 @@ func steadyState(b *testing.B, aggregator bool) steadyRun {
 	wg.Wait()
 	steps.mu.Lock()
 	run.statements = maps.Clone(steps.statements)
+	run.inserts, run.rollups = slices.Clone(steps.inserts), slices.Clone(steps.rollups)
 	steps.mu.Unlock()
 	benchCheckStored(b, st, run.results, aggregator)
 	benchDropDatabase(b, st)
