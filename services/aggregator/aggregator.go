@@ -366,18 +366,3 @@ func (a *Aggregator) retry(ctx context.Context, what string, fn func(context.Con
 		return err
 	})
 }
-
-// rebuildRollups recomputes the minute, hour and day rollups the batch's rows
-// fall in, from the deduplicated raw rows: a redelivered or late result
-// changes nothing, or exactly its own buckets.
-func (a *Aggregator) rebuildRollups(ctx context.Context, recs []*kgo.Record, rows []store.ResultRow) error {
-	var spans ingest.Spans
-	for i, r := range rows {
-		spans.Add(recs[i].Partition, r)
-	}
-	return spans.Each(func(checks []string, from, to time.Time) error {
-		return a.retry(ctx, "rebuild rollups", func(ctx context.Context) error {
-			return a.store.RebuildRollups(ctx, checks, from, to)
-		})
-	})
-}
