@@ -85,6 +85,9 @@ func (h heldOffsets) records() []*kgo.Record {
 	return out
 }
 
+// shutdownGrace is how long a flush may go on once shutdown began.
+const shutdownGrace = 10 * time.Second
+
 // flight is a Flush running, and the records it makes committable.
 type flight struct {
 	recs []*kgo.Record
@@ -116,9 +119,16 @@ func ConsumeBatches(ctx context.Context, cl *kgo.Client, log *slog.Logger, b Bat
 		fctx, done := context.WithCancel(ctx)
 		f := &flight{recs: held.records(), ctx: fctx}
 		held, inflight = nil, f
+		// At shutdown the flush gets a few seconds to finish, so that a
+		// clean stop commits what it handled; past them it ends with an
+		// error, and nothing it covers is committed.
+		rctx, cancelRun := context.WithCancel(context.WithoutCancel(ctx))
+		stop := context.AfterFunc(ctx, func() { time.AfterFunc(shutdownGrace, cancelRun) })
 		go func() {
 			defer done()
-			f.err = run(ctx) // ends with an error when ctx does: nothing committed
+			defer cancelRun()
+			defer stop()
+			f.err = run(rctx)
 		}()
 	}
 	// land waits for the flight and commits its records, or returns its error.
@@ -206,7 +216,7 @@ func shutdown(ctx context.Context, cl *kgo.Client, log *slog.Logger, b Batching,
 	if len(held) == 0 {
 		return nil
 	}
-	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), shutdownGrace)
 	defer cancel()
 	if err := b.Flush()(fctx); err != nil {
 		log.Warn("flush failed at shutdown; its batches will be redelivered", "partitions", len(held), "err", err)

@@ -105,6 +105,11 @@ func aggregateList(all bool, expr func(aggregate) string) string {
 	return strings.Join(out, ",\n  ")
 }
 
+// Rebuilds select their checks with IN, which the primary key (check_id
+// first) narrows to the checks' granules; has() on the same array is not
+// used by the index and reads the whole table, FINAL (measured: 1.8 s
+// against 0.07 s for 1,000 of 10,000 checks in 660,000 raw rows).
+//
 // rollupSettings end every rebuild: one thread, a low query priority and
 // nice 19, so that a rebuild (off the alert path, of up to every check's
 // buckets at once) yields the server's cores to the inserts and reads that
@@ -143,7 +148,7 @@ func (s *Store) rebuildFrom(ctx context.Context, fine, coarse Resolution, checks
   `+aggregateList(true, func(a aggregate) string { return a.merge })+`,
   now64(3)
 FROM ${db}.`+fine.table+` FINAL
-WHERE has({checks:Array(String)}, check_id)
+WHERE check_id IN {checks:Array(String)}
   AND bucket >= {from:DateTime64(3, 'UTC')} AND bucket < {to:DateTime64(3, 'UTC')}
 GROUP BY check_id, location, b`+rollupSettings), Params{"checks": ArrayParam(checks), "from": TimeParam(from), "to": TimeParam(to)})
 	if err != nil {
@@ -164,7 +169,7 @@ func (s *Store) RebuildMinutes(ctx context.Context, checks []string, from, to ti
   `+aggregateList(true, func(a aggregate) string { return a.fromRaw })+`,
   now64(3)
 FROM ${db}.check_results FINAL
-WHERE has({checks:Array(String)}, check_id)
+WHERE check_id IN {checks:Array(String)}
   AND scheduled_at >= {from:DateTime64(3, 'UTC')} AND scheduled_at < {to:DateTime64(3, 'UTC')}
 GROUP BY check_id, location, bucket`+rollupSettings), Params{"checks": ArrayParam(checks), "from": TimeParam(from), "to": TimeParam(to)})
 	if err != nil {
