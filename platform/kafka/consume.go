@@ -35,18 +35,72 @@ type BatchHandler func(ctx context.Context, recs []*kgo.Record) error
 type Batching struct {
 	// MaxRecords caps a batch.
 	MaxRecords int
-	// MaxWait is how long a batch may wait for more records once it has one.
+	// MaxWait is how long a batch may wait for more records once it has one,
+	// while the consumer is behind. A consumer caught up (every partition of
+	// the batch read to its end as the fetch saw it) hands the batch over as
+	// soon as the fetch returns: nothing more is there to wait for, and
+	// waiting would only delay what the records cause (an alert).
 	MaxWait time.Duration
 	// Progress, when set, is kept up to date: the lag of the consumer's
 	// partitions, the batch in hand, and whether the consumer is stalled.
 	Progress *Progress
+	// Flush, when set, defers commits to work done off the consuming path
+	// (rollups rebuilt for many batches at once). At most FlushEvery after
+	// the oldest batch not yet flushed was handled, ConsumeBatches calls
+	// Flush in the consuming goroutine, where it takes what the batches
+	// handled so far left to do, and runs the function it returns in
+	// another goroutine while the next batches are handled (one at a time).
+	// When that returns nil, the offsets of the batches handled before
+	// Flush was called are committed; an error stops ConsumeBatches as a
+	// handler's does. What a crash or a rebalance leaves unflushed is
+	// redelivered, uncommitted, and the handler's writes being idempotent,
+	// the redelivery redoes it.
+	Flush func() func(ctx context.Context) error
+	// FlushEvery bounds how long offsets wait for a Flush (Flush set).
+	FlushEvery time.Duration
+}
+
+// heldOffsets are the newest record handled of each partition: what a
+// commit of everything handled needs, without holding every record.
+type heldOffsets map[topicPartition]*kgo.Record
+
+func (h heldOffsets) add(recs []*kgo.Record) heldOffsets {
+	if h == nil {
+		h = heldOffsets{}
+	}
+	for _, r := range recs {
+		tp := topicPartition{r.Topic, r.Partition}
+		if last := h[tp]; last == nil || r.Offset > last.Offset {
+			h[tp] = r
+		}
+	}
+	return h
+}
+
+func (h heldOffsets) records() []*kgo.Record {
+	out := make([]*kgo.Record, 0, len(h))
+	for _, r := range h {
+		out = append(out, r)
+	}
+	return out
+}
+
+// shutdownGrace is how long a flush may go on once shutdown began.
+const shutdownGrace = 10 * time.Second
+
+// flight is a Flush running, and the records it makes committable.
+type flight struct {
+	recs []*kgo.Record
+	ctx  context.Context // done when the flush is
+	err  error
 }
 
 // ConsumeBatches collects batches of up to b.MaxRecords records, waiting at
-// most b.MaxWait after the first, from a client made with GroupOptions; hands
-// each batch to handle and commits its offsets only after handle succeeded,
-// until ctx ends. Because rebalances wait for the current batch, partitions
-// are never revoked with work half done.
+// most b.MaxWait after the first while behind, from a client made with
+// GroupOptions; hands each batch to handle and commits its offsets only
+// after handle (and b.Flush, when set) succeeded, until ctx ends. Because
+// rebalances wait for the current batch, partitions are never revoked with
+// a batch half handled.
 func ConsumeBatches(ctx context.Context, cl *kgo.Client, log *slog.Logger, b Batching, handle BatchHandler) error {
 	if b.Progress != nil {
 		wctx, stop := context.WithCancel(ctx)
@@ -55,11 +109,66 @@ func ConsumeBatches(ctx context.Context, cl *kgo.Client, log *slog.Logger, b Bat
 		defer wg.Wait()
 		defer stop()
 	}
+	var (
+		held     heldOffsets // handled, not in a flush yet
+		heldAt   time.Time   // when the oldest of them was handled
+		inflight *flight
+	)
+	start := func() {
+		run := b.Flush()
+		fctx, done := context.WithCancel(ctx)
+		f := &flight{recs: held.records(), ctx: fctx}
+		held, inflight = nil, f
+		// At shutdown the flush gets a few seconds to finish, so that a
+		// clean stop commits what it handled; past them it ends with an
+		// error, and nothing it covers is committed.
+		rctx, cancelRun := context.WithCancel(context.WithoutCancel(ctx))
+		stop := context.AfterFunc(ctx, func() { time.AfterFunc(shutdownGrace, cancelRun) })
+		go func() {
+			defer done()
+			defer cancelRun()
+			defer stop()
+			f.err = run(rctx)
+		}()
+	}
+	// land waits for the flight and commits its records, or returns its error.
+	land := func() error {
+		<-inflight.ctx.Done()
+		f := inflight
+		inflight = nil
+		if f.err != nil {
+			return f.err
+		}
+		commit(ctx, cl, log, f.recs)
+		return nil
+	}
+	defer func() {
+		if inflight != nil {
+			<-inflight.ctx.Done()
+		}
+	}()
 	for {
-		recs := collect(ctx, cl, log, b)
+		if inflight != nil && inflight.ctx.Err() != nil {
+			if err := land(); err != nil {
+				cl.AllowRebalance()
+				return err
+			}
+		}
+		if b.Flush != nil && inflight == nil && len(held) > 0 && time.Since(heldAt) >= b.FlushEvery {
+			start()
+		}
+		wake := ctx // while nothing came: stop waiting for records when
+		var cancelWake context.CancelFunc = func() {}
+		switch {
+		case inflight != nil:
+			wake = inflight.ctx // the flight lands,
+		case len(held) > 0:
+			wake, cancelWake = context.WithDeadline(ctx, heldAt.Add(b.FlushEvery)) // or the next is due
+		}
+		recs := collect(ctx, wake, cl, log, b)
+		cancelWake()
 		if ctx.Err() != nil {
-			cl.AllowRebalance()
-			return nil
+			return shutdown(ctx, cl, log, b, inflight, held.records())
 		}
 		if len(recs) == 0 {
 			cl.AllowRebalance()
@@ -79,23 +188,68 @@ func ConsumeBatches(ctx context.Context, cl *kgo.Client, log *slog.Logger, b Bat
 			}
 			return err
 		}
-		// The side effects are durable: commit even if shutdown has begun.
-		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-		err = cl.CommitRecords(cctx, recs...)
-		cancel()
-		cl.AllowRebalance()
-		if err != nil {
-			// Not fatal: the batch is redelivered and its writes are idempotent.
-			log.Warn("commit failed; batch will be redelivered", "records", len(recs), "err", err)
+		if b.Flush == nil {
+			commit(ctx, cl, log, recs)
+		} else {
+			if len(held) == 0 {
+				heldAt = time.Now()
+			}
+			held = held.add(recs)
 		}
+		cl.AllowRebalance()
 	}
 }
 
-// collect polls until the batch is full, MaxWait has passed since its first
-// record, or ctx ends.
-func collect(ctx context.Context, cl *kgo.Client, log *slog.Logger, b Batching) []*kgo.Record {
+// shutdown lands the flight in the air and flushes and commits what was
+// handled since, if that can be done in a few seconds; else it is
+// redelivered later.
+func shutdown(ctx context.Context, cl *kgo.Client, log *slog.Logger, b Batching, inflight *flight, held []*kgo.Record) error {
+	defer cl.AllowRebalance()
+	if inflight != nil {
+		<-inflight.ctx.Done()
+		if inflight.err != nil {
+			log.Warn("flush failed at shutdown; its batches will be redelivered", "partitions", len(inflight.recs)+len(held), "err", inflight.err)
+			return nil
+		}
+		commit(ctx, cl, log, inflight.recs)
+	}
+	if len(held) == 0 {
+		return nil
+	}
+	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), shutdownGrace)
+	defer cancel()
+	if err := b.Flush()(fctx); err != nil {
+		log.Warn("flush failed at shutdown; its batches will be redelivered", "partitions", len(held), "err", err)
+		return nil
+	}
+	commit(ctx, cl, log, held)
+	return nil
+}
+
+// commit commits recs' offsets once their side effects are durable, even if
+// shutdown has begun.
+func commit(ctx context.Context, cl *kgo.Client, log *slog.Logger, recs []*kgo.Record) {
+	if len(recs) == 0 {
+		return
+	}
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	err := cl.CommitRecords(cctx, recs...)
+	cancel()
+	if err != nil {
+		// Not fatal: the batch is redelivered and its writes are idempotent.
+		log.Warn("commit failed; batch will be redelivered", "records", len(recs), "err", err)
+	}
+}
+
+// collect polls until the batch is full, every partition it read from is
+// caught up, MaxWait has passed since its first record, or ctx ends; and,
+// while the batch is empty, until wake is done.
+func collect(ctx, wake context.Context, cl *kgo.Client, log *slog.Logger, b Batching) []*kgo.Record {
 	var recs []*kgo.Record
-	pollCtx := ctx
+	pollCtx := wake
+	// behind are the partitions of the batch not read to their end.
+	behind := map[topicPartition]bool{}
+	waiting := false
 	for len(recs) < b.MaxRecords {
 		fetches := cl.PollRecords(pollCtx, b.MaxRecords-len(recs))
 		if fetches.IsClientClosed() || ctx.Err() != nil {
@@ -106,22 +260,35 @@ func collect(ctx context.Context, cl *kgo.Client, log *slog.Logger, b Batching) 
 				log.Warn("fetch error", "topic", topic, "partition", p, "err", err)
 			}
 		})
+		fetches.EachPartition(func(p kgo.FetchTopicPartition) {
+			if n := len(p.Records); n > 0 {
+				tp := topicPartition{p.Topic, p.Partition}
+				if p.Records[n-1].Offset+1 < p.HighWatermark {
+					behind[tp] = true
+				} else {
+					delete(behind, tp)
+				}
+			}
+		})
 		got := fetches.Records()
-		if len(got) == 0 && len(recs) == 0 {
-			// A poll that brought only errors (the group lost its broker:
-			// an injected fetch error) still blocks rebalances until
-			// AllowRebalance: return, so the caller allows the rejoin that
-			// the next records wait for, instead of polling forever with
-			// the new assignment held back.
+		recs = append(recs, got...)
+		if len(recs) == 0 {
+			// Woken with nothing, or a poll that brought only errors (the
+			// group lost its broker): return either way. A poll still blocks
+			// rebalances until AllowRebalance, so polling on here would hold
+			// back the rejoin that the next records wait for.
 			return nil
 		}
-		if len(got) > 0 && len(recs) == 0 && b.MaxWait > 0 {
+		if b.MaxWait <= 0 || len(behind) == 0 {
+			return recs // caught up: nothing to wait for
+		}
+		if !waiting {
+			waiting = true
 			var cancel context.CancelFunc
 			pollCtx, cancel = context.WithTimeout(ctx, b.MaxWait)
 			defer cancel()
 		}
-		recs = append(recs, got...)
-		if len(recs) > 0 && (b.MaxWait <= 0 || pollCtx.Err() != nil) {
+		if pollCtx.Err() != nil {
 			return recs
 		}
 	}

@@ -176,3 +176,104 @@ func TestConsumeBatchesReportsAStuckHandler(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// A consumer caught up hands a record over as soon as its fetch returns,
+// not after MaxWait (which only a consumer behind waits, to batch up): a
+// result causing an alert is not held back by the batching.
+func TestConsumeBatchesCaughtUpHandsOverWithoutWaiting(t *testing.T) {
+	cluster, producer := setup(t, 0)
+	consumer, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(cluster.ListenAddrs()...)}, GroupOptions("g", "in")...)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer consumer.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	handled := make(chan time.Time, 10)
+	done := make(chan error, 1)
+	go func() {
+		done <- ConsumeBatches(ctx, consumer, slog.New(slog.NewTextHandler(io.Discard, nil)),
+			Batching{MaxRecords: 1000, MaxWait: time.Minute},
+			func(_ context.Context, recs []*kgo.Record) error { handled <- time.Now(); return nil })
+	}()
+	defer func() { cancel(); <-done }()
+	for i := range 3 {
+		produced := time.Now()
+		if err := producer.ProduceSync(context.Background(), &kgo.Record{Value: []byte(strconv.Itoa(i))}).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case at := <-handled:
+			if d := at.Sub(produced); d > 2*time.Second {
+				t.Fatalf("record %d handed over %v after it was produced", i, d)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("record %d not handed over in 10 s (MaxWait is a minute)", i)
+		}
+	}
+}
+
+// With Flush set, offsets are held until a Flush made the handled batches
+// durable: it runs FlushEvery after the first held batch even when no
+// further record comes, and only then are the offsets of the batches
+// handled before it committed; a Flush that fails commits nothing and
+// stops the consumer.
+func TestConsumeBatchesHoldsOffsetsUntilFlushed(t *testing.T) {
+	cluster, producer := setup(t, 5)
+	consumer, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(cluster.ListenAddrs()...)}, GroupOptions("g", "in")...)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer consumer.Close()
+	var mu sync.Mutex
+	handled, flushedAt := 0, 0
+	boom := errors.New("insert refused for good")
+	failFlush := false
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() {
+		done <- ConsumeBatches(ctx, consumer, slog.New(slog.NewTextHandler(io.Discard, nil)),
+			Batching{MaxRecords: 2, MaxWait: time.Millisecond, FlushEvery: 300 * time.Millisecond,
+				Flush: func() func(context.Context) error {
+					mu.Lock()
+					upTo := handled
+					mu.Unlock()
+					return func(context.Context) error {
+						mu.Lock()
+						defer mu.Unlock()
+						if failFlush {
+							return boom
+						}
+						if c := committed(t, producer, "g"); c != int64(flushedAt) {
+							t.Errorf("committed %d before the flush of %d handled records, want %d", c, upTo, flushedAt)
+						}
+						flushedAt = upTo
+						return nil
+					}
+				}},
+			func(_ context.Context, recs []*kgo.Record) error {
+				mu.Lock()
+				defer mu.Unlock()
+				handled += len(recs)
+				return nil
+			})
+	}()
+	poll.Until(t, 10*time.Second, "5 offsets committed after a flush", func() (bool, string) {
+		n := committed(t, producer, "g")
+		mu.Lock()
+		defer mu.Unlock()
+		return n == 5 && flushedAt == 5, fmt.Sprint(n, flushedAt)
+	})
+	mu.Lock()
+	failFlush = true
+	mu.Unlock()
+	if err := producer.ProduceSync(context.Background(), &kgo.Record{Value: []byte("5")}).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; !errors.Is(err, boom) {
+		t.Fatalf("error %v, want the flush's", err)
+	}
+	if n := committed(t, producer, "g"); n != 5 {
+		t.Fatalf("committed %d after a failed flush, want 5", n)
+	}
+}

@@ -105,6 +105,17 @@ func aggregateList(all bool, expr func(aggregate) string) string {
 	return strings.Join(out, ",\n  ")
 }
 
+// Rebuilds select their checks with IN, which the primary key (check_id
+// first) narrows to the checks' granules; has() on the same array is not
+// used by the index and reads the whole table, FINAL (measured: 1.8 s
+// against 0.07 s for 1,000 of 10,000 checks in 660,000 raw rows).
+//
+// rollupSettings end every rebuild: one thread, a low query priority and
+// nice 19, so that a rebuild (off the alert path, of up to every check's
+// buckets at once) yields the server's cores to the inserts and reads that
+// someone waits for (the results insert an alert waits on above all).
+const rollupSettings = "\nSETTINGS max_threads = 1, max_insert_threads = 1, priority = 10, os_thread_priority = 19"
+
 // rollupInsert is the INSERT prefix of a rebuild of table, whose SELECT
 // lists check_id, location, the bucket, the aggregates and the version.
 func rollupInsert(table string) string {
@@ -137,9 +148,9 @@ func (s *Store) rebuildFrom(ctx context.Context, fine, coarse Resolution, checks
   `+aggregateList(true, func(a aggregate) string { return a.merge })+`,
   now64(3)
 FROM ${db}.`+fine.table+` FINAL
-WHERE has({checks:Array(String)}, check_id)
+WHERE check_id IN {checks:Array(String)}
   AND bucket >= {from:DateTime64(3, 'UTC')} AND bucket < {to:DateTime64(3, 'UTC')}
-GROUP BY check_id, location, b`), Params{"checks": ArrayParam(checks), "from": TimeParam(from), "to": TimeParam(to)})
+GROUP BY check_id, location, b`+rollupSettings), Params{"checks": ArrayParam(checks), "from": TimeParam(from), "to": TimeParam(to)})
 	if err != nil {
 		return fmt.Errorf("rebuild %s: %w", coarse.table, err)
 	}
@@ -158,9 +169,9 @@ func (s *Store) RebuildMinutes(ctx context.Context, checks []string, from, to ti
   `+aggregateList(true, func(a aggregate) string { return a.fromRaw })+`,
   now64(3)
 FROM ${db}.check_results FINAL
-WHERE has({checks:Array(String)}, check_id)
+WHERE check_id IN {checks:Array(String)}
   AND scheduled_at >= {from:DateTime64(3, 'UTC')} AND scheduled_at < {to:DateTime64(3, 'UTC')}
-GROUP BY check_id, location, bucket`), Params{"checks": ArrayParam(checks), "from": TimeParam(from), "to": TimeParam(to)})
+GROUP BY check_id, location, bucket`+rollupSettings), Params{"checks": ArrayParam(checks), "from": TimeParam(from), "to": TimeParam(to)})
 	if err != nil {
 		return fmt.Errorf("rebuild minute rollups: %w", err)
 	}

@@ -34,8 +34,14 @@ type Config struct {
 	Group string `koanf:"group"`
 	// BatchMaxRecords caps the records written in one ClickHouse insert.
 	BatchMaxRecords int `koanf:"batch_max_records"`
-	// BatchMaxWait is how long a batch waits for more records once it has one.
+	// BatchMaxWait is how long a batch waits for more records once it has
+	// one, while the consumer is behind; caught up, a batch is handed over as
+	// soon as its fetch returns.
 	BatchMaxWait time.Duration `koanf:"batch_max_wait"`
+	// RollupInterval is how often the rollups of what was ingested are
+	// rebuilt (one statement per rollup table for everything ingested
+	// since), and so how long offsets wait for them to be committed.
+	RollupInterval time.Duration `koanf:"rollup_interval"`
 	// StallTimeout is how long the consumer may not advance, with records
 	// waiting, before it is reported stalled (/readyz, a metric, an error log).
 	StallTimeout time.Duration       `koanf:"stall_timeout"`
@@ -52,6 +58,7 @@ func DefaultConfig() Config {
 		Group:           "picket-aggregator",
 		BatchMaxRecords: 10000,
 		BatchMaxWait:    250 * time.Millisecond,
+		RollupInterval:  time.Second,
 		StallTimeout:    time.Minute,
 		ClickHouse:      clickhouse.DefaultConfig(),
 		Alerting:        alert.DefaultConfig(),
@@ -74,6 +81,11 @@ func (c Config) Validate() error {
 		return fmt.Errorf("batch_max_wait: %s must not be negative", c.BatchMaxWait)
 	case c.StallTimeout <= 0:
 		return fmt.Errorf("stall_timeout: %s must be positive", c.StallTimeout)
+	case c.RollupInterval <= 0:
+		return fmt.Errorf("rollup_interval: %s must be positive", c.RollupInterval)
+	case c.RollupInterval > c.StallTimeout/2:
+		// Offsets wait for the rollups: longer would look like a stall.
+		return fmt.Errorf("rollup_interval: %s must be at most half the stall_timeout (%s)", c.RollupInterval, c.StallTimeout)
 	}
 	if err := c.ClickHouse.Validate(); err != nil {
 		return err
@@ -94,17 +106,25 @@ type Aggregator struct {
 	alerts  *alerting
 	// progress is the consumer's lag and whether it is stalled.
 	progress *kafka.Progress
-	// afterWrite, when set (by tests), runs after a batch is durable and
-	// before its offsets are committed; an error stops the aggregator there,
-	// as a crash would.
+	// afterWrite, when set (by tests), runs after the batches handled since
+	// the last rollup rebuild are durable (rows, alert events, rollups) and
+	// before their offsets are committed; an error stops the aggregator
+	// there, as a crash would.
 	afterWrite func() error
 	// beforePublish, when set (by tests), runs after the results are stored
 	// and before the batch's transitions are emitted; an error stops the
 	// aggregator there.
 	beforePublish func() error
+	// beforeRollups, when set (by tests), runs when the rollups of the
+	// batches handled since the last rebuild are due, before they are
+	// rebuilt; an error stops the aggregator there.
+	beforeRollups func() error
 	// now is the wall clock: when transitions are detected (max_page_age)
 	// and how silent partitions' clocks advance.
 	now func() time.Time
+	// rollups are the buckets touched by the rows ingested since the last
+	// rebuild began: used by the consuming goroutine only.
+	rollups ingest.Spans
 }
 
 type metrics struct {
@@ -116,6 +136,7 @@ type metrics struct {
 	pending     prometheus.Gauge
 	tracked     prometheus.Gauge
 	historical  prometheus.Counter
+	statements  *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer, progress *kafka.Progress) *metrics {
@@ -162,7 +183,11 @@ func newMetrics(reg prometheus.Registerer, progress *kafka.Progress) *metrics {
 		Name: "picket_aggregator_historical_transitions_total",
 		Help: "Transitions older than alerting.max_page_age when decided (restore, changed rules, a backlog): recorded, never paged.",
 	})
-	reg.MustRegister(m.records, m.batch, m.transitions, m.lastEvent, lag, stalled, m.evaluation, m.pending, m.tracked, m.historical)
+	m.statements = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "picket_aggregator_insert_statements_total",
+		Help: "INSERT statements made to ClickHouse, by table (retries included): a part each on a real server.",
+	}, []string{"table"})
+	reg.MustRegister(m.records, m.batch, m.transitions, m.lastEvent, lag, stalled, m.evaluation, m.pending, m.tracked, m.historical, m.statements)
 	return m
 }
 
@@ -222,6 +247,7 @@ func (a *Aggregator) Run(ctx context.Context) error {
 	defer func() { stopIdle(); <-idleDone }()
 	err := kafka.ConsumeBatches(ctx, a.client, a.log, kafka.Batching{
 		MaxRecords: a.cfg.BatchMaxRecords, MaxWait: a.cfg.BatchMaxWait, Progress: a.progress,
+		Flush: a.flushRollups, FlushEvery: a.cfg.RollupInterval,
 	}, a.handle)
 	a.log.Info("aggregator stopped")
 	return err
@@ -269,6 +295,7 @@ func (a *Aggregator) handle(ctx context.Context, recs []*kgo.Record) error {
 		return err
 	}
 	if err := a.retry(ctx, "insert results", func(ctx context.Context) error {
+		a.metrics.statements.WithLabelValues("check_results").Inc()
 		return a.store.InsertResults(ctx, rows)
 	}); err != nil {
 		return err
@@ -279,23 +306,53 @@ func (a *Aggregator) handle(ctx context.Context, recs []*kgo.Record) error {
 			return err
 		}
 	}
-	// Alerts before rollups: the rollups are not on the alert path, and the
-	// batch is committed only after both anyway.
 	if err := a.alerts.publish(ctx, transitions); err != nil {
 		return err
 	}
-	if err := a.rebuildRollups(ctx, good, rows); err != nil {
-		return err
+	// The rollups are off the alert path: rebuilt for every batch since
+	// the last rebuild, every rollup_interval, while the next batches are
+	// handled (flushRollups), and before the batches' offsets are
+	// committed. A crash or a rebalance in between redelivers those batches,
+	// whose rows then mark their buckets again.
+	for i, r := range rows {
+		a.rollups.Add(good[i].Partition, r)
 	}
 	a.metrics.records.WithLabelValues("ingested").Add(float64(len(rows)))
 	a.metrics.records.WithLabelValues("dead_lettered").Add(float64(len(dead)))
 	if !maxAt.IsZero() {
 		a.metrics.lastEvent.Set(float64(maxAt.UnixMilli()) / 1000)
 	}
-	if a.afterWrite != nil {
-		return a.afterWrite()
-	}
 	return nil
+}
+
+// flushRollups takes the buckets touched by what was ingested since the
+// last rebuild, and returns their rebuild: run by the consumer while it
+// goes on with the next batches (the alert path never waits for it), and
+// followed by the commit of those batches' offsets.
+func (a *Aggregator) flushRollups() func(context.Context) error {
+	spans := a.rollups
+	a.rollups = ingest.Spans{}
+	return func(ctx context.Context) error {
+		if a.beforeRollups != nil {
+			if err := a.beforeRollups(); err != nil {
+				return err
+			}
+		}
+		if err := spans.EachMerged(time.Minute, func(checks []string, from, to time.Time) error {
+			return a.retry(ctx, "rebuild rollups", func(ctx context.Context) error {
+				for _, t := range []string{"check_rollup_1m", "check_rollup_1h", "check_rollup_1d"} {
+					a.metrics.statements.WithLabelValues(t).Inc()
+				}
+				return a.store.RebuildRollups(ctx, checks, from, to)
+			})
+		}); err != nil {
+			return err
+		}
+		if a.afterWrite != nil {
+			return a.afterWrite()
+		}
+		return nil
+	}
 }
 
 // retry is retry.Do that tells the consumer's progress what it is retrying,
@@ -307,20 +364,5 @@ func (a *Aggregator) retry(ctx context.Context, what string, fn func(context.Con
 			a.progress.Retrying(what, err)
 		}
 		return err
-	})
-}
-
-// rebuildRollups recomputes the minute, hour and day rollups the batch's rows
-// fall in, from the deduplicated raw rows: a redelivered or late result
-// changes nothing, or exactly its own buckets.
-func (a *Aggregator) rebuildRollups(ctx context.Context, recs []*kgo.Record, rows []store.ResultRow) error {
-	var spans ingest.Spans
-	for i, r := range rows {
-		spans.Add(recs[i].Partition, r)
-	}
-	return spans.Each(func(checks []string, from, to time.Time) error {
-		return a.retry(ctx, "rebuild rollups", func(ctx context.Context) error {
-			return a.store.RebuildRollups(ctx, checks, from, to)
-		})
 	})
 }

@@ -459,6 +459,7 @@ func (al *alerting) publish(ctx context.Context, trs []*alert.Transition) error 
 		return err
 	}
 	if err := retry.Do(ctx, retry.Default, a.log, "insert alert events", func(ctx context.Context) error {
+		a.metrics.statements.WithLabelValues("alert_events").Inc()
 		return a.store.InsertAlerts(ctx, rows)
 	}); err != nil {
 		return err

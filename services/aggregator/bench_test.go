@@ -6,6 +6,7 @@ package aggregator
 //	export CHDB_LIB_PATH=$(scripts/libchdb.sh)
 //	go test -run XXX -bench Ingest -benchtime=1x ./services/aggregator/
 //	go test -run XXX -bench DownTransitionLatency -benchtime=1x ./services/aggregator/
+//	go test -run XXX -bench SteadyState -benchtime=1x ./services/aggregator/ -args -bench.steady-run=2m
 //
 // Sizes are flags of the test binary, after -args (e.g. -args -bench.ticks=400).
 
@@ -15,9 +16,11 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"math"
 	"math/rand/v2"
 	"os"
+	"runtime"
 	"runtime/pprof"
 	"slices"
 	"strings"
@@ -128,11 +131,11 @@ func benchAggregator(b *testing.B, cfg Config, st *store.Store, hook func(*Aggre
 	return stop
 }
 
-// timedBackend wraps a Store's engine to split each batch's handling into its
-// steps: the results insert, evaluating and publishing the transitions (from
-// the end of the insert to the end of the alert_events insert: alert events
-// produced and inserted) and the rollup rebuild (from there to the
-// afterWrite hook). It also counts the
+// timedBackend wraps a Store's engine to split the aggregator's work into
+// its steps: the results inserts, evaluating and publishing the transitions
+// (from the end of a results insert to the end of the alert_events insert
+// after it: alert events produced and inserted) and the rollup rebuild
+// statements; and counts the insert statements per table. It also counts the
 // (check, minute) pairs the inserted rows touch and those the minute rollup
 // rebuilds re-read: their ratio is the rebuild's amplification.
 type timedBackend struct {
@@ -143,13 +146,15 @@ type timedBackend struct {
 	touched, rebuilt            int
 	// firstInsert is when the first results insert began.
 	firstInsert time.Time
+	// statements counts insert statements by table.
+	statements map[string]int
 }
 
 // benchTimedStore is a fresh migrated database whose engine calls are timed.
 func benchTimedStore(b *testing.B) (*store.Store, *timedBackend) {
 	b.Helper()
 	plain := embeddedtest.Store(b)
-	tb := &timedBackend{Backend: plain.Backend()}
+	tb := &timedBackend{Backend: plain.Backend(), statements: map[string]int{}}
 	st, err := store.New(tb, plain.Database())
 	if err != nil {
 		b.Fatal(err)
@@ -160,9 +165,14 @@ func benchTimedStore(b *testing.B) (*store.Store, *timedBackend) {
 func (t *timedBackend) Insert(ctx context.Context, table string, rows any) error {
 	began := time.Now()
 	err := t.Backend.Insert(ctx, table, rows)
+	t.mu.Lock()
+	t.statements[table[strings.LastIndex(table, ".")+1:]]++
+	t.mu.Unlock()
 	if strings.HasSuffix(table, ".alert_events") {
 		t.mu.Lock()
 		t.publishEnd = time.Now()
+		// From the end of the results insert: evaluating and publishing.
+		t.publishes = append(t.publishes, t.publishEnd.Sub(t.insertEnd))
 		t.mu.Unlock()
 	}
 	if strings.HasSuffix(table, ".check_results") {
@@ -188,7 +198,17 @@ func (t *timedBackend) Insert(ctx context.Context, table string, rows any) error
 }
 
 func (t *timedBackend) Exec(ctx context.Context, query string, params store.Params) error {
+	began := time.Now()
 	err := t.Backend.Exec(ctx, query, params)
+	if table, ok := strings.CutPrefix(query, "INSERT INTO "); ok {
+		table, _, _ = strings.Cut(table, " ")
+		t.mu.Lock()
+		t.statements[table[strings.LastIndex(table, ".")+1:]]++
+		if strings.Contains(table, "check_rollup_") {
+			t.rollups = append(t.rollups, time.Since(began))
+		}
+		t.mu.Unlock()
+	}
 	if strings.Contains(query, ".check_rollup_1m") && strings.Contains(query, ".check_results FINAL") {
 		from, err1 := time.Parse("2006-01-02 15:04:05.000", params["from"])
 		to, err2 := time.Parse("2006-01-02 15:04:05.000", params["to"])
@@ -201,20 +221,9 @@ func (t *timedBackend) Exec(ctx context.Context, query string, params store.Para
 	return err
 }
 
-// hook sets the aggregator's hooks that delimit the steps.
-func (t *timedBackend) hook(a *Aggregator) {
-	a.afterWrite = func() error {
-		t.mu.Lock()
-		defer t.mu.Unlock()
-		published := t.publishEnd
-		if published.Before(t.insertEnd) {
-			published = t.insertEnd // no transitions in this batch
-		}
-		t.publishes = append(t.publishes, published.Sub(t.insertEnd))
-		t.rollups = append(t.rollups, time.Since(published))
-		return nil
-	}
-}
+// hook sets the aggregator's hooks that delimit the steps (none left: the
+// engine calls are timed themselves).
+func (t *timedBackend) hook(*Aggregator) {}
 
 // processCPU is the CPU time the process has used so far, the engine's own
 // threads included (which a Go CPU profile does not see).
@@ -420,16 +429,17 @@ func BenchmarkIngest(b *testing.B) {
 		// rebuilt as the aggregator rebuilds them.
 		st, direct := benchTimedStore(b)
 		benchPhase(b, "insert+rollup", &insertRollup, &insertRollupCPU, func(ctx context.Context) {
-			a := &Aggregator{store: st, log: quiet}
 			for chunk := range slices.Chunk(rows, batch) {
 				if err := st.InsertResults(ctx, chunk); err != nil {
 					b.Fatal(err)
 				}
-				one := make([]*kgo.Record, len(chunk)) // one partition: the span of the chunk
-				for i := range one {
-					one[i] = &kgo.Record{}
+				var spans ingest.Spans // one partition: the span of the chunk
+				for _, r := range chunk {
+					spans.Add(0, r)
 				}
-				if err := a.rebuildRollups(ctx, one, chunk); err != nil {
+				if err := spans.Each(func(checks []string, from, to time.Time) error {
+					return st.RebuildRollups(ctx, checks, from, to)
+				}); err != nil {
 					b.Fatal(err)
 				}
 			}
@@ -685,4 +695,297 @@ func downTransitionLatency(b *testing.B, interval time.Duration, checks, ticks i
 	}
 	b.StartTimer()
 	return down, up, steps
+}
+
+var (
+	benchSteadyChecks = flag.Int("bench.steady-checks", 10000, "BenchmarkSteadyState: background checks, each every 10 s")
+	benchSteadyRun    = flag.Duration("bench.steady-run", 30*time.Second, "BenchmarkSteadyState: how long each run produces results")
+)
+
+// steadyRun is what one run of BenchmarkSteadyState measured.
+type steadyRun struct {
+	results    int
+	wall, cpu  time.Duration
+	statements map[string]int
+	heapPeak   uint64 // the Go heap in use, sampled every 100 ms
+	rssEnd     uint64 // the process's resident set at the end (the engine included)
+	down, up   []time.Duration
+	// inserts and rollups are the results inserts' and the rollup
+	// statements' durations.
+	inserts, rollups []time.Duration
+}
+
+// rss is the process's resident set size in bytes.
+func rss(b *testing.B) uint64 {
+	raw, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		b.Fatal(err)
+	}
+	for line := range strings.Lines(string(raw)) {
+		if rest, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			var kb uint64
+			fmt.Sscan(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(rest), "kB")), &kb)
+			return kb << 10
+		}
+	}
+	return 0
+}
+
+// BenchmarkSteadyState is the production shape of issue 12: 10,000 checks
+// every 10 s (1,000 results/s, spread evenly) plus 16 checks at 100 ms with
+// repeated outages (BenchmarkDownTransitionLatency's), produced in real time
+// for bench.steady-run. It runs twice on the same load: a direct-insert
+// baseline (a group consumer inserting the decoded rows, one insert per
+// second: ClickHouse's guidance) and the aggregator. It reports insert
+// statements per second per table, process CPU per result (the producer and
+// the engine included, the same in both runs), the Go heap's peak and the
+// resident set, and the alert latency (produce of the deciding result to the
+// transition read from the alert topic).
+func BenchmarkSteadyState(b *testing.B) {
+	var base, agg []steadyRun
+	for i := 0; i < b.N; i++ {
+		base = append(base, steadyState(b, false))
+		agg = append(agg, steadyState(b, true))
+	}
+	b.StopTimer()
+	b.ReportMetric(0, "ns/op")
+	sum := func(runs []steadyRun, f func(steadyRun) float64) float64 {
+		var s float64
+		for _, r := range runs {
+			s += f(r)
+		}
+		return s / float64(len(runs))
+	}
+	cpuPer := func(r steadyRun) float64 { return float64(r.cpu.Microseconds()) / float64(r.results) }
+	b.ReportMetric(sum(base, func(r steadyRun) float64 { return float64(r.results) / r.wall.Seconds() }), "results/s")
+	b.ReportMetric(sum(base, cpuPer), "direct-cpu-us/result")
+	b.ReportMetric(sum(agg, cpuPer), "aggregator-cpu-us/result")
+	b.ReportMetric(sum(agg, cpuPer)/sum(base, cpuPer), "aggregator/direct-cpu")
+	b.ReportMetric(sum(base, func(r steadyRun) float64 { return float64(r.heapPeak) / (1 << 20) }), "direct-heap-peak-MiB")
+	b.ReportMetric(sum(agg, func(r steadyRun) float64 { return float64(r.heapPeak) / (1 << 20) }), "aggregator-heap-peak-MiB")
+	b.ReportMetric(sum(base, func(r steadyRun) float64 { return float64(r.rssEnd) / (1 << 20) }), "direct-rss-MiB")
+	b.ReportMetric(sum(agg, func(r steadyRun) float64 { return float64(r.rssEnd) / (1 << 20) }), "aggregator-rss-MiB")
+	for _, table := range []string{"check_results", "alert_events", "check_rollup_1m", "check_rollup_1h", "check_rollup_1d"} {
+		b.ReportMetric(sum(base, func(r steadyRun) float64 { return float64(r.statements[table]) / r.wall.Seconds() }), "direct-"+table+"-inserts/s")
+		b.ReportMetric(sum(agg, func(r steadyRun) float64 { return float64(r.statements[table]) / r.wall.Seconds() }), "aggregator-"+table+"-inserts/s")
+	}
+	var down, up, inserts, rollups []time.Duration
+	for _, r := range agg {
+		down, up = append(down, r.down...), append(up, r.up...)
+		inserts, rollups = append(inserts, r.inserts...), append(rollups, r.rollups...)
+	}
+	slices.Sort(down)
+	slices.Sort(up)
+	slices.Sort(inserts)
+	slices.Sort(rollups)
+	// Where an alert's time goes: the results insert it waits for.
+	b.ReportMetric(quantileMS(inserts, 0.5), "results-insert-p50-ms")
+	b.ReportMetric(quantileMS(inserts, 0.99), "results-insert-p99-ms")
+	b.ReportMetric(quantileMS(rollups, 0.5), "rollup-statement-p50-ms")
+	b.ReportMetric(quantileMS(rollups, 0.99), "rollup-statement-p99-ms")
+	b.ReportMetric(float64(len(down)), "downs")
+	b.ReportMetric(quantileMS(down, 0.5), "down-p50-ms")
+	b.ReportMetric(quantileMS(down, 0.99), "down-p99-ms")
+	b.ReportMetric(quantileMS(down, 1), "down-max-ms")
+	b.ReportMetric(quantileMS(up, 0.99), "up-p99-ms")
+}
+
+// steadyState runs the steady load once, into the aggregator or the direct
+// baseline.
+func steadyState(b *testing.B, aggregator bool) steadyRun {
+	b.StopTimer()
+	const interval = 100 * time.Millisecond
+	c := newBenchCluster(b)
+	cfg := c.cfg
+	cfg.Alerting.Rules = map[string]alert.Rule{"availability": {Kind: alert.KindAvailability, Threshold: 0.8, Window: 2 * time.Second}}
+	cfg.Alerting.Lateness = time.Second
+	st, steps := benchTimedStore(b)
+	live, background := *benchLatencyN, *benchSteadyChecks
+	ticks := int(*benchSteadyRun / interval)
+	schedules := make([]outageSchedule, live)
+	var wantDown, wantUp int
+	for i := range schedules {
+		schedules[i] = outageSchedule{warm: 30 + (5*i)%35, fail: 10, ok: 25 + i%3}
+		d, u := schedules[i].transitions(ticks)
+		wantDown, wantUp = wantDown+d, wantUp+u
+	}
+	var (
+		mu       sync.Mutex
+		produced = map[string]time.Time{}
+		run      = steadyRun{}
+		readErr  error
+	)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	defer cancel()
+	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+	var stop func() error
+	if aggregator {
+		alerts, err := kgo.NewClient(kgo.SeedBrokers(c.cluster.ListenAddrs()...), kgo.ConsumeTopics(cfg.Kafka.AlertsTopic),
+			kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchMaxWait(time.Second))
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer alerts.Close()
+		wg.Go(func() {
+			for {
+				fs := alerts.PollFetches(ctx)
+				seen := time.Now()
+				if ctx.Err() != nil {
+					return
+				}
+				for _, r := range fs.Records() {
+					var ev eventsv1.AlertStateChanged
+					if err := events.Decode(events.AlertStateChangedV1, kafka.RecordHeaders(r), r.Value, &ev); err != nil {
+						mu.Lock()
+						readErr = err
+						mu.Unlock()
+						continue
+					}
+					mu.Lock()
+					if at, ok := produced[ev.GetLastResultId()]; ok {
+						switch ev.GetState() {
+						case eventsv1.AlertState_ALERT_STATE_DOWN:
+							run.down = append(run.down, seen.Sub(at))
+						case eventsv1.AlertState_ALERT_STATE_UP:
+							run.up = append(run.up, seen.Sub(at))
+						}
+					}
+					mu.Unlock()
+				}
+			}
+		})
+		cfg.Group = "bench-steady"
+		stop = benchAggregator(b, cfg, st, nil)
+	} else {
+		// The baseline: decode and insert the rows, once a second.
+		cfg.Group = "bench-steady-direct"
+		cl, err := kgo.NewClient(append(cfg.Kafka.ClientOptions(quiet), kafka.GroupOptions(cfg.Group, cfg.Kafka.ResultsTopic)...)...)
+		if err != nil {
+			b.Fatal(err)
+		}
+		dctx, dcancel := context.WithCancel(ctx)
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			defer cl.Close()
+			var rows []store.ResultRow
+			var recs []*kgo.Record
+			last := time.Now()
+			for dctx.Err() == nil {
+				pctx, pcancel := context.WithDeadline(dctx, last.Add(time.Second))
+				fs := cl.PollRecords(pctx, 10000)
+				pcancel()
+				for _, r := range fs.Records() {
+					ev, err := ingest.Decode(r)
+					if err != nil {
+						b.Error(err)
+						return
+					}
+					rows, recs = append(rows, ingest.Row(ev)), append(recs, r)
+				}
+				if time.Since(last) >= time.Second || dctx.Err() != nil {
+					last = time.Now()
+					if len(rows) > 0 {
+						if err := st.InsertResults(context.Background(), rows); err != nil {
+							b.Error(err)
+							return
+						}
+						if err := cl.CommitRecords(context.Background(), recs...); err != nil {
+							b.Error(err)
+							return
+						}
+					}
+					rows, recs = rows[:0], recs[:0]
+				}
+				cl.AllowRebalance()
+			}
+		}()
+		stop = func() error { dcancel(); <-done; return nil }
+		b.Cleanup(func() { _ = stop() })
+	}
+	pollpkg.Until(b, time.Minute, "the consumer to join its group", func() (bool, string) {
+		gs, err := c.admin.DescribeGroups(context.Background(), cfg.Group)
+		if err != nil {
+			return false, err.Error()
+		}
+		g := gs[cfg.Group]
+		return g.State == "Stable" && len(g.Members) == 1, g.State
+	})
+	wg.Go(func() {
+		tk := time.NewTicker(100 * time.Millisecond)
+		defer tk.Stop()
+		var ms runtime.MemStats
+		for ctx.Err() == nil {
+			runtime.ReadMemStats(&ms)
+			mu.Lock()
+			run.heapPeak = max(run.heapPeak, ms.HeapInuse)
+			mu.Unlock()
+			select {
+			case <-ctx.Done():
+			case <-tk.C:
+			}
+		}
+	})
+
+	b.StartTimer()
+	rng := rand.New(rand.NewPCG(1, 2))
+	start := time.Now().Truncate(interval).Add(interval)
+	per := background / 100 // background checks due each 100 ms
+	cpu0, began := processCPU(b), time.Now()
+	tk := time.NewTicker(interval)
+	for k := range ticks {
+		<-tk.C
+		tick := start.Add(time.Duration(k) * interval)
+		recs := make([]*kgo.Record, 0, live+per)
+		for i, s := range schedules {
+			recs = append(recs, benchRecord(b, benchResult(rng, fmt.Sprintf("live-%02d", i), "loc-0", tick, interval, !s.failing(k))))
+		}
+		for j := range per {
+			id := fmt.Sprintf("bg-%05d", (k%100)*per+j)
+			recs = append(recs, benchRecord(b, benchResult(rng, id, "loc-0", tick, 10*time.Second, true)))
+		}
+		now := time.Now()
+		mu.Lock()
+		for i := range live {
+			produced[events.ResultID(fmt.Sprintf("live-%02d", i), "loc-0", tick)] = now
+		}
+		mu.Unlock()
+		if err := c.producer.ProduceSync(context.Background(), recs...).FirstErr(); err != nil {
+			b.Fatal(err)
+		}
+		run.results += len(recs)
+	}
+	tk.Stop()
+	pollpkg.Until(b, time.Minute, "every result committed", func() (bool, string) {
+		got, err := c.committed(cfg.Group)
+		return err == nil && got == int64(run.results), fmt.Sprint(got, err)
+	})
+	run.wall, run.cpu = time.Since(began), processCPU(b)-cpu0
+	b.StopTimer()
+	if aggregator {
+		pollpkg.Until(b, 30*time.Second, "every transition on the alert topic", func() (bool, string) {
+			mu.Lock()
+			defer mu.Unlock()
+			return len(run.down) >= wantDown && len(run.up) >= wantUp,
+				fmt.Sprintf("down %d/%d, up %d/%d, reader error %v", len(run.down), wantDown, len(run.up), wantUp, readErr)
+		})
+	}
+	run.rssEnd = rss(b)
+	if err := stop(); err != nil {
+		b.Fatal(err)
+	}
+	cancel()
+	wg.Wait()
+	steps.mu.Lock()
+	run.statements = maps.Clone(steps.statements)
+	run.inserts, run.rollups = slices.Clone(steps.inserts), slices.Clone(steps.rollups)
+	steps.mu.Unlock()
+	benchCheckStored(b, st, run.results, aggregator)
+	benchDropDatabase(b, st)
+	mu.Lock()
+	defer mu.Unlock()
+	return run
 }

@@ -26,6 +26,8 @@ func TestConfigRefusesInvalidFiles(t *testing.T) {
 			"a transition that waited for a late result would never be paged (0 pages every transition)",
 		"invalid-max-page-age-negative.yaml": "config: alerting.max_page_age: -1m0s must not be negative (0 pages every transition)",
 		"invalid-stale-after.yaml":           "config: alerting.stale_after: 0 must be at least 1 (intervals without a result before a check is stale)",
+		"invalid-rollup-interval.yaml":       "config: rollup_interval: 0s must be positive",
+		"invalid-rollup-interval-stall.yaml": "config: rollup_interval: 6s must be at most half the stall_timeout (10s)",
 	}
 	configtest.RefusesInvalidFiles(t, func() any { c := DefaultConfig(); return &c }, want)
 }

@@ -61,3 +61,40 @@ func (s *Spans) Each(fn func(checks []string, from, to time.Time) error) error {
 	}
 	return nil
 }
+
+// EachMerged is Each with the spans of partitions whose time ranges overlap
+// or lie within gap of each other merged into one (their checks, in
+// partition order, over the union of their ranges): the coalesced rebuild
+// of many batches then takes one statement per rollup table, not one per
+// partition, while a partition far behind the others (catching up) still
+// gets its own, so the others' buckets are not rebuilt over its range.
+func (s *Spans) EachMerged(gap time.Duration, fn func(checks []string, from, to time.Time) error) error {
+	parts := slices.Sorted(maps.Keys(s.by))
+	slices.SortStableFunc(parts, func(a, b int32) int { return s.by[a].from.Compare(s.by[b].from) })
+	var cur *span
+	for _, p := range parts {
+		sp := s.by[p]
+		if cur != nil && !sp.from.After(cur.to.Add(gap)) {
+			for _, c := range sp.checks {
+				if !cur.seen[c] {
+					cur.seen[c] = true
+					cur.checks = append(cur.checks, c)
+				}
+			}
+			if sp.to.After(cur.to) {
+				cur.to = sp.to
+			}
+			continue
+		}
+		if cur != nil {
+			if err := fn(cur.checks, cur.from, cur.to); err != nil {
+				return err
+			}
+		}
+		cur = &span{checks: slices.Clone(sp.checks), seen: maps.Clone(sp.seen), from: sp.from, to: sp.to}
+	}
+	if cur != nil {
+		return fn(cur.checks, cur.from, cur.to)
+	}
+	return nil
+}

@@ -40,3 +40,36 @@ func TestSpansArePerPartition(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// Merged, partitions at the same event time share one span (one rebuild
+// statement per rollup table for all of them), and a partition a day behind
+// keeps its own.
+func TestSpansMergeWhenClose(t *testing.T) {
+	t0 := time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC)
+	var s Spans
+	s.Add(2, store.ResultRow{CheckID: "web", ScheduledAt: t0.Add(20 * time.Second)})
+	s.Add(1, store.ResultRow{CheckID: "db", ScheduledAt: t0})
+	s.Add(0, store.ResultRow{CheckID: "api", ScheduledAt: t0.Add(-24 * time.Hour)})
+	s.Add(3, store.ResultRow{CheckID: "dns", ScheduledAt: t0.Add(70 * time.Second)})
+	s.Add(1, store.ResultRow{CheckID: "db", ScheduledAt: t0.Add(10 * time.Second)})
+	var got []string
+	if err := s.EachMerged(time.Minute, func(checks []string, from, to time.Time) error {
+		got = append(got, fmt.Sprintf("%v %s %s", checks, from.Format("01-02T15:04:05"), to.Format("01-02T15:04:05")))
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"[api] 11-21T10:00:00 11-21T10:00:00", "[db web dns] 11-22T10:00:00 11-22T10:01:10"}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("spans %q, want %q", got, want)
+	}
+	// Merging leaves the spans as they were.
+	got = nil
+	_ = s.Each(func(checks []string, from, to time.Time) error {
+		got = append(got, fmt.Sprint(checks))
+		return nil
+	})
+	if fmt.Sprint(got) != "[[api] [db] [web] [dns]]" {
+		t.Fatalf("after merging: %v", got)
+	}
+}
