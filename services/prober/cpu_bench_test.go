@@ -24,6 +24,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/twmb/franz-go/pkg/kfake"
 
+	"github.com/picket-dev/picket/platform/poll"
 	"github.com/picket-dev/picket/services/prober/check"
 )
 
@@ -191,7 +192,8 @@ func bareLoopCPU(b *testing.B, target string, window time.Duration) (cpuUse, int
 	return cpu, reqs
 }
 
-// proberCPU runs the prober on checks for a second of warm-up plus window and
+// proberCPU runs the prober on checks, warms up until they all started and a
+// second more, then measures for window and
 // returns the process's CPU µs per probe run in the window.
 func proberCPU(b *testing.B, checks []check.Check, broker string, window time.Duration) (cpuUse, int) {
 	cfg := DefaultConfig()
@@ -206,7 +208,14 @@ func proberCPU(b *testing.B, checks []check.Check, broker string, window time.Du
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- p.Run(ctx) }()
-	time.Sleep(time.Second) // warm-up: topics created, the first runs under way
+	// Warm-up: topics created, every check started (starting 10,000 checks
+	// is a cost of its own, not a probe's), then a second of runs.
+	poll.True(b, time.Minute, "every check started", func() bool {
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		return len(p.runners) == len(checks)
+	})
+	time.Sleep(time.Second) // runs under way
 	runtime.GC()
 	cpu0, runs0 := cpuTime(b), runs.Load()
 	time.Sleep(window) // the measured window
