@@ -52,13 +52,23 @@ func TestCPUTarget(t *testing.T) {
 	io.Copy(io.Discard, os.Stdin) // until the benchmark closes the pipe
 }
 
-// cpuUse is CPU time spent, per request or probe when divided.
-type cpuUse struct{ user, sys time.Duration }
+// cpuUse is CPU time spent and garbage collections run; heap is the live
+// heap at the start (cpuTime runs right after a runtime.GC).
+type cpuUse struct {
+	user, sys time.Duration
+	gcs       uint32
+	heap      uint64
+}
 
-func (c cpuUse) sub(d cpuUse) cpuUse { return cpuUse{c.user - d.user, c.sys - d.sys} }
+func (c cpuUse) sub(d cpuUse) cpuUse {
+	return cpuUse{c.user - d.user, c.sys - d.sys, c.gcs - d.gcs, d.heap}
+}
 
-// cpuPer returns user+system and user-only µs per one of n.
-func cpuPer(c cpuUse, n int) (total, user float64) {
+// cpuPer returns user+system and user-only µs per one of n, and what
+// b.ReportMetric shows of the garbage collector under prefix.
+func cpuPer(b *testing.B, prefix string, c cpuUse, n int) (total, user float64) {
+	b.ReportMetric(float64(c.gcs)*1000/float64(n), prefix+"_gc/1000probes")
+	b.ReportMetric(float64(c.heap)/(1<<20), prefix+"_live_MB")
 	return float64((c.user + c.sys).Microseconds()) / float64(n), float64(c.user.Microseconds()) / float64(n)
 }
 
@@ -68,7 +78,9 @@ func cpuTime(b *testing.B) cpuUse {
 	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
 		b.Fatal(err)
 	}
-	return cpuUse{time.Duration(ru.Utime.Nano()), time.Duration(ru.Stime.Nano())}
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	return cpuUse{time.Duration(ru.Utime.Nano()), time.Duration(ru.Stime.Nano()), ms.NumGC, ms.HeapAlloc}
 }
 
 // BenchmarkCPUPerProbeAt1000PerSecond measures, on one core
@@ -99,10 +111,12 @@ func BenchmarkCPUPerProbeAt1000PerSecond(b *testing.B) {
 		// Labelled so a -cpuprofile splits them: -tagfocus side=prober.
 		var bare, bareUser, prober, proberUser float64
 		pprof.Do(context.Background(), pprof.Labels("side", "bare"), func(context.Context) {
-			bare, bareUser = cpuPer(bareLoopCPU(b, target, window))
+			cpu, n := bareLoopCPU(b, target, window)
+			bare, bareUser = cpuPer(b, "bare", cpu, n)
 		})
 		pprof.Do(context.Background(), pprof.Labels("side", "prober"), func(context.Context) {
-			prober, proberUser = cpuPer(proberCPU(b, checks, broker, window))
+			cpu, n := proberCPU(b, checks, broker, window)
+			prober, proberUser = cpuPer(b, "prober", cpu, n)
 		})
 		b.ReportMetric(bare, "bare_us/probe")
 		b.ReportMetric(prober, "prober_us/probe")
@@ -192,8 +206,8 @@ func bareLoopCPU(b *testing.B, target string, window time.Duration) (cpuUse, int
 	return cpu, reqs
 }
 
-// proberCPU runs the prober on checks, warms up until they all started and a
-// second more, then measures for window and
+// proberCPU runs the prober on checks, warms up until they all started and
+// ran once, then measures for window and
 // returns the process's CPU µs per probe run in the window.
 func proberCPU(b *testing.B, checks []check.Check, broker string, window time.Duration) (cpuUse, int) {
 	cfg := DefaultConfig()
@@ -209,13 +223,14 @@ func proberCPU(b *testing.B, checks []check.Check, broker string, window time.Du
 	done := make(chan error, 1)
 	go func() { done <- p.Run(ctx) }()
 	// Warm-up: topics created, every check started (starting 10,000 checks
-	// is a cost of its own, not a probe's), then a second of runs.
+	// is a cost of its own, not a probe's), then one interval, so every
+	// check ran once (its first run creates its metric series).
 	poll.True(b, time.Minute, "every check started", func() bool {
 		p.mu.Lock()
 		defer p.mu.Unlock()
 		return len(p.runners) == len(checks)
 	})
-	time.Sleep(time.Second) // runs under way
+	time.Sleep(checks[0].Interval) // every check's first run
 	runtime.GC()
 	cpu0, runs0 := cpuTime(b), runs.Load()
 	time.Sleep(window) // the measured window
