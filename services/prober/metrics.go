@@ -1,6 +1,7 @@
 package prober
 
 import (
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -17,9 +18,23 @@ type metrics struct {
 	phases       *prometheus.HistogramVec
 	skipped      *prometheus.CounterVec
 	spoolErrors  prometheus.Counter
+	// phase are the location's phase histograms, in phaseNames' order,
+	// looked up once (on first use, so a phase never seen shows no series).
+	phase [len(phaseNames)]func() prometheus.Observer
 }
 
-func newMetrics(reg prometheus.Registerer) *metrics {
+// phaseNames label picket_prober_phase_duration_seconds.
+var phaseNames = [...]string{"dns", "connect", "tls", "processing", "transfer"}
+
+// checkMetrics are one check's series, looked up on their first use instead
+// of by label values on every run. Only the check's runs use it, one at a
+// time (the scheduler never overlaps them), so it needs no lock.
+type checkMetrics struct {
+	runsOK         prometheus.Counter
+	durOK, durFail prometheus.Observer
+}
+
+func newMetrics(reg prometheus.Registerer, location string) *metrics {
 	m := &metrics{
 		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "picket_prober_run_duration_seconds",
@@ -65,6 +80,9 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		Name: "picket_prober_outbox_errors_total",
 		Help: "Failed reads or removals of spool segments (retried; a damaged segment is set aside and its results counted as dropped).",
 	})
+	for i, name := range phaseNames {
+		m.phase[i] = sync.OnceValue(func() prometheus.Observer { return m.phases.WithLabelValues(location, name) })
+	}
 	for _, r := range []string{skipLate, skipBusy, skipShutdown} {
 		m.skipped.WithLabelValues(r)
 	}

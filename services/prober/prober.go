@@ -103,7 +103,7 @@ func NewWithChecks(cfg Config, checks []check.Check, log *slog.Logger, reg prome
 	if err != nil {
 		return nil, fmt.Errorf("kafka client: %w", err)
 	}
-	m := newMetrics(reg)
+	m := newMetrics(reg, cfg.Location)
 	ob, err := outbox.Open(outbox.Config{
 		Dir: cfg.Outbox.Dir, MemoryRecords: cfg.Outbox.MemoryRecords, MaxSpoolBytes: cfg.Outbox.MaxSpoolBytes,
 		SegmentBytes: spoolSegmentBytes, Batch: 1000,

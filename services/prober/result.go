@@ -54,21 +54,28 @@ func Result(c check.Check, location string, tick time.Time, r probe.Result, atte
 	return ev
 }
 
-func (p *Prober) emit(c check.Check, tick time.Time, r probe.Result, attempts int) {
-	outcome, reason := "success", "none"
-	if !r.Success {
-		outcome, reason = "failure", failureReason(r.Class)
+func (p *Prober) emit(c check.Check, cm *checkMetrics, tick time.Time, r probe.Result, attempts int) {
+	m := p.metrics
+	switch {
+	case r.Success:
+		if cm.runsOK == nil {
+			cm.runsOK = m.runs.WithLabelValues(c.ID, "none")
+			cm.durOK = m.duration.WithLabelValues(c.ID, p.cfg.Location, "success")
+		}
+		cm.runsOK.Inc()
+		cm.durOK.Observe(r.Duration.Seconds())
+	case r.Class == eventsv1.FailureClass_FAILURE_CLASS_OVERLOAD: // a run not run has no duration
+		m.runs.WithLabelValues(c.ID, failureReason(r.Class)).Inc()
+	default:
+		m.runs.WithLabelValues(c.ID, failureReason(r.Class)).Inc()
+		if cm.durFail == nil {
+			cm.durFail = m.duration.WithLabelValues(c.ID, p.cfg.Location, "failure")
+		}
+		cm.durFail.Observe(r.Duration.Seconds())
 	}
-	p.metrics.runs.WithLabelValues(c.ID, reason).Inc()
-	if r.Class != eventsv1.FailureClass_FAILURE_CLASS_OVERLOAD { // a run not run has no duration
-		p.metrics.duration.WithLabelValues(c.ID, p.cfg.Location, outcome).Observe(r.Duration.Seconds())
-	}
-	for phase, d := range map[string]time.Duration{
-		"dns": r.Phases.DNS, "connect": r.Phases.Connect, "tls": r.Phases.TLS,
-		"processing": r.Phases.Processing, "transfer": r.Phases.Transfer,
-	} {
+	for i, d := range [...]time.Duration{r.Phases.DNS, r.Phases.Connect, r.Phases.TLS, r.Phases.Processing, r.Phases.Transfer} {
 		if d > 0 {
-			p.metrics.phases.WithLabelValues(p.cfg.Location, phase).Observe(d.Seconds())
+			m.phase[i]().Observe(d.Seconds())
 		}
 	}
 

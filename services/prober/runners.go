@@ -73,12 +73,13 @@ func (p *Prober) start(ctx context.Context, c check.Check) *runner {
 		p.log.Error("check cannot run on this prober: each run fails as internal", "check", c.ID, "err", err)
 	}
 	r := &runner{check: c, fingerprint: fingerprint(c)}
+	cm := &checkMetrics{}
 	r.entry = p.sched.Add(c.ID, c.Interval, func(tick time.Time, lag time.Duration) {
 		p.metrics.lag.Observe(lag.Seconds())
 		if p.onRun != nil {
 			p.onRun(c.ID, tick, lag)
 		}
-		p.run(ctx, c, tick, lag)
+		p.run(ctx, c, cm, tick, lag)
 	})
 	return r
 }
@@ -98,10 +99,10 @@ const (
 // class OVERLOAD, which nothing counts against the target. ctx ends at
 // shutdown: retries stop then, and p.runCtx cuts the attempt in progress
 // after the grace.
-func (p *Prober) run(ctx context.Context, c check.Check, tick time.Time, lag time.Duration) {
+func (p *Prober) run(ctx context.Context, c check.Check, cm *checkMetrics, tick time.Time, lag time.Duration) {
 	maxDelay := p.cfg.MaxStartDelay
 	if lag > maxDelay {
-		p.skip(c, tick, skipLate, fmt.Sprintf("not run: the prober is overloaded; it got to this run %s after its tick (max_start_delay %s)",
+		p.skip(c, cm, tick, skipLate, fmt.Sprintf("not run: the prober is overloaded; it got to this run %s after its tick (max_start_delay %s)",
 			lag.Round(time.Millisecond), maxDelay))
 		return
 	}
@@ -113,12 +114,12 @@ func (p *Prober) run(ctx context.Context, c check.Check, tick time.Time, lag tim
 		case p.slots <- struct{}{}:
 			wait.Stop()
 		case <-wait.C:
-			p.skip(c, tick, skipBusy, fmt.Sprintf("not run: the prober is overloaded; all %d run slots (max_concurrency) stayed busy for max_start_delay %s",
+			p.skip(c, cm, tick, skipBusy, fmt.Sprintf("not run: the prober is overloaded; all %d run slots (max_concurrency) stayed busy for max_start_delay %s",
 				cap(p.slots), maxDelay))
 			return
 		case <-ctx.Done():
 			wait.Stop()
-			p.skip(c, tick, skipShutdown, "not run: the prober was shutting down")
+			p.skip(c, cm, tick, skipShutdown, "not run: the prober was shutting down")
 			return
 		}
 	}
@@ -135,11 +136,11 @@ func (p *Prober) run(ctx context.Context, c check.Check, tick time.Time, lag tim
 		res = notRun(res.Start, fmt.Sprintf("not confirmed: the prober shut down before retry %d of %d (attempt %d: %s)",
 			attempts, c.Retries, attempts, res.Message))
 	}
-	p.emit(c, tick, res, attempts)
+	p.emit(c, cm, tick, res, attempts)
 }
 
 // skip emits the result of a run that was not run.
-func (p *Prober) skip(c check.Check, tick time.Time, reason, msg string) {
+func (p *Prober) skip(c check.Check, cm *checkMetrics, tick time.Time, reason, msg string) {
 	p.metrics.skipped.WithLabelValues(reason).Inc()
 	n := p.skippedN.Add(1)
 	if reason != skipShutdown {
@@ -149,7 +150,7 @@ func (p *Prober) skip(c check.Check, tick time.Time, reason, msg string) {
 				"check", c.ID, "reason", reason, "skipped_since_start", n)
 		}
 	}
-	p.emit(c, tick, notRun(time.Now(), msg), 0)
+	p.emit(c, cm, tick, notRun(time.Now(), msg), 0)
 }
 
 // stopAll stops every check and waits for the runs in progress.

@@ -37,7 +37,10 @@ func exchange(ctx context.Context, h *check.HTTP, url string, headers map[string
 		body = strings.NewReader(reqBody)
 	}
 	res := Result{Start: time.Now()}
-	req, err := http.NewRequestWithContext(ctx, h.Method, url, body)
+	// The trace goes into the request's context from the start: adding it
+	// afterwards (req.WithContext) copies the request on every run.
+	var pt phaseTimer
+	req, err := http.NewRequestWithContext(httptrace.WithClientTrace(ctx, pt.trace()), h.Method, url, body)
 	if err != nil {
 		res.Class, res.Message = eventsv1.FailureClass_FAILURE_CLASS_INTERNAL, err.Error()
 		return res
@@ -52,8 +55,6 @@ func exchange(ctx context.Context, h *check.HTTP, url string, headers map[string
 		req.Header.Set("User-Agent", "picket-prober/1")
 	}
 	h.Authorize(req)
-	var pt phaseTimer
-	req = req.WithContext(httptrace.WithClientTrace(ctx, pt.trace()))
 	limit := h.RedirectLimit()
 	client := http.Client{Transport: h.Transport(), CheckRedirect: func(_ *http.Request, via []*http.Request) error {
 		if len(via) > limit {

@@ -43,8 +43,11 @@ func (s *Scheduler) Add(id string, interval time.Duration, run func(tick time.Ti
 	s.mu.Lock()
 	e.next = Next(s.clock.Now(), interval, offset)
 	heap.Push(&s.queue, e)
+	head := e.index == 0
 	s.mu.Unlock()
-	s.poke()
+	if head {
+		s.poke()
+	}
 	return e
 }
 
@@ -66,6 +69,10 @@ func (s *Scheduler) Remove(e *Entry) <-chan struct{} {
 	return e.done
 }
 
+// poke wakes Run to look at the queue again. Only a new head needs it: Run
+// sleeps until the head's tick, which an entry queued behind it does not
+// change (with 10,000 checks, waking for every finished run would double
+// the scheduler's wake-ups and timers).
 func (s *Scheduler) poke() {
 	select {
 	case s.wake <- struct{}{}:
@@ -121,8 +128,11 @@ func (s *Scheduler) dispatch(e *Entry) {
 		}
 		e.next = Next(later(s.clock.Now(), tick), e.interval, e.offset)
 		heap.Push(&s.queue, e)
+		head := e.index == 0
 		s.mu.Unlock()
-		s.poke()
+		if head {
+			s.poke()
+		}
 	}()
 }
 
