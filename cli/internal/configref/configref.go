@@ -21,6 +21,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/picket-dev/picket/cli/devstack"
 	"github.com/picket-dev/picket/platform/config"
@@ -89,6 +90,8 @@ type Generator struct {
 type typeDoc struct {
 	doc    string
 	fields map[string]string
+	// keys maps the Go names of the fields to their koanf keys.
+	keys map[string]string
 }
 
 // NewGenerator reads the modules of the go.work in root.
@@ -214,7 +217,7 @@ func (g *Generator) typeDocs(pkg string) (map[string]*typeDoc, error) {
 				if doc == nil && len(gd.Specs) == 1 {
 					doc = gd.Doc
 				}
-				out[ts.Name.Name] = &typeDoc{doc: oneLine(doc), fields: fieldDocs(st)}
+				out[ts.Name.Name] = &typeDoc{doc: oneLine(doc), fields: fieldDocs(st), keys: fieldKeys(st)}
 			}
 		}
 	}
@@ -248,11 +251,67 @@ func fieldDocs(st *ast.StructType) map[string]string {
 	return out
 }
 
+// fieldKeys maps the Go name of each field of st to its koanf key.
+func fieldKeys(st *ast.StructType) map[string]string {
+	out := map[string]string{}
+	for _, f := range st.Fields.List {
+		if f.Tag == nil {
+			continue
+		}
+		tag, err := strconv.Unquote(f.Tag.Value)
+		if err != nil {
+			continue
+		}
+		key, _, _ := strings.Cut(reflect.StructTag(tag).Get("koanf"), ",")
+		for _, n := range f.Names {
+			switch {
+			case key == "-":
+			case key == "":
+				out[n.Name] = strings.ToLower(n.Name)
+			default:
+				out[n.Name] = key
+			}
+		}
+	}
+	return out
+}
+
+// keyNames writes the Go field names of more than one word in doc as the
+// keys a user sets ("GroupWait is how long" → "`group_wait` is how long"),
+// outside code spans.
+func keyNames(doc string, keys map[string]string) string {
+	parts := strings.Split(doc, "`")
+	for i := 0; i < len(parts); i += 2 {
+		var b strings.Builder
+		word := 0
+		flush := func(end int) {
+			w := parts[i][word:end]
+			// A one-word name stays: "Kafka" is also the broker, "ClickHouse" the server.
+			if k, ok := keys[w]; ok && k != strings.ToLower(w) {
+				w = "`" + k + "`"
+			}
+			b.WriteString(w)
+		}
+		for j, r := range parts[i] {
+			if !isIdent(r) {
+				flush(j)
+				b.WriteRune(r)
+				word = j + utf8.RuneLen(r)
+			}
+		}
+		flush(len(parts[i]))
+		parts[i] = b.String()
+	}
+	return strings.Join(parts, "`")
+}
+
+func isIdent(r rune) bool {
+	return r == '_' || r >= '0' && r <= '9' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z'
+}
+
 // mentions reports whether doc names the Go identifier name as a word.
 func mentions(doc, name string) bool {
-	for w := range strings.FieldsFuncSeq(doc, func(r rune) bool {
-		return !(r == '_' || r >= '0' && r <= '9' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z')
-	}) {
+	for w := range strings.FieldsFuncSeq(doc, func(r rune) bool { return !isIdent(r) }) {
 		if w == name {
 			return true
 		}
@@ -311,7 +370,7 @@ func (g *Generator) walkStruct(rows *[]Row, prefix string, t reflect.Type, v ref
 		if v.IsValid() {
 			fv = v.Field(i)
 		}
-		meaning := td.fields[f.Name]
+		meaning := keyNames(td.fields[f.Name], td.keys)
 		if err := g.walkValue(rows, prefix+name, f.Type, fv, meaning); err != nil {
 			return err
 		}
@@ -333,7 +392,7 @@ func (g *Generator) walkValue(rows *[]Row, key string, t reflect.Type, v reflect
 		}
 	}
 	if meaning == "" {
-		meaning = g.containerDoc(t)
+		meaning = g.containerDoc(key, t)
 	}
 	switch {
 	case t.Kind() == reflect.Struct && t != timeType:
@@ -400,9 +459,14 @@ func (g *Generator) walkValue(rows *[]Row, key string, t reflect.Type, v reflect
 
 // containerDoc is, for a section, a map or a list of sections, the doc
 // comment of its struct type: the meaning of a field documented only there.
-func (g *Generator) containerDoc(t reflect.Type) string {
-	if t.Kind() == reflect.Map || t.Kind() == reflect.Slice {
-		t = t.Elem()
+// Its leading type name becomes the key: "`webhooks[]` is one generic JSON
+// webhook".
+func (g *Generator) containerDoc(key string, t reflect.Type) string {
+	switch t.Kind() {
+	case reflect.Map:
+		t, key = t.Elem(), key+"."+Placeholder
+	case reflect.Slice:
+		t, key = t.Elem(), key+"[]"
 	}
 	if t.Kind() == reflect.Pointer {
 		t = t.Elem()
@@ -414,7 +478,11 @@ func (g *Generator) containerDoc(t reflect.Type) string {
 	if err != nil || docs[t.Name()] == nil {
 		return ""
 	}
-	return docs[t.Name()].doc
+	doc := docs[t.Name()].doc
+	if rest, ok := strings.CutPrefix(doc, t.Name()+" "); ok {
+		doc = "`" + key + "` " + rest
+	}
+	return doc
 }
 
 // walkElem adds the keys of a map entry or list item at key.
