@@ -83,8 +83,11 @@ func firstDiff(want, got string) string {
 var decodeProblems = []string{"unknown key", "expected type", "cannot parse", "unconvertible", "invalid duration", "--set"}
 
 // TestEveryListedKeyIsAccepted loads every leaf key of the reference through
-// the real loader (--set key=default for keys outside lists, a YAML file for
-// list items), so the reference cannot name a key the programs refuse.
+// the real loader (--set key=default and its PICKET_ variable for keys
+// outside lists, a YAML file for list items), so the reference cannot name a
+// key the programs refuse. A key in a map entry or list item may leave that
+// entry incomplete (a rule without its kind): only a refusal of the key or
+// its value fails.
 func TestEveryListedKeyIsAccepted(t *testing.T) {
 	g, _ := generator(t)
 	for _, p := range Programs() {
@@ -114,13 +117,21 @@ func TestEveryListedKeyIsAccepted(t *testing.T) {
 				} else {
 					src.Sets = []string{key + "=" + r.SetValue}
 				}
+				if key == r.Key && !strings.Contains(key, "[]") {
+					// A key with its own default set to it leaves the default
+					// configuration, which is valid; so does its variable.
+					if err := load(p.Default, src); err != nil {
+						t.Fatalf("--set %s=%q: %v", key, r.SetValue, err)
+					}
+					env := config.EnvPrefix + strings.ToUpper(strings.ReplaceAll(key, ".", "__")) + "=" + r.SetValue
+					if err := load(p.Default, config.Source{Environ: []string{env}}); err != nil {
+						t.Fatalf("%s: %v", env, err)
+					}
+					return
+				}
 				err := load(p.Default, src)
 				if err == nil {
 					return
-				}
-				if key == r.Key && !strings.Contains(key, "[]") {
-					// A key with its own default set to it leaves the default configuration, which is valid.
-					t.Fatalf("%s=%q: %v", key, r.SetValue, err)
 				}
 				for _, bad := range decodeProblems {
 					if strings.Contains(err.Error(), bad) {
