@@ -16,6 +16,10 @@ e2e-containers:
 generate:
 	cd schemas && ../scripts/buf.sh generate
 
+# Regenerate docs/configuration.md after changing a config struct, default or doc comment.
+config-docs:
+	go test -count=1 -run '^TestConfigurationReferenceIsCurrent$$' ./cli/internal/configref -update
+
 tidy:
 	scripts/tidy.sh
 
