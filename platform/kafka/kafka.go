@@ -17,11 +17,16 @@ import (
 
 // Config is the Kafka section every service shares.
 type Config struct {
-	Brokers  []string `koanf:"brokers"`
-	ClientID string   `koanf:"client_id"`
-	// Topics and how to create them when missing.
-	ResultsTopic    string `koanf:"results_topic"`
-	AlertsTopic     string `koanf:"alerts_topic"`
+	// Brokers are the seed brokers (host:port); the rest are discovered.
+	Brokers []string `koanf:"brokers"`
+	// ClientID names this client in the brokers' logs and quotas.
+	ClientID string `koanf:"client_id"`
+	// ResultsTopic carries one CheckResult per run, keyed by check id.
+	ResultsTopic string `koanf:"results_topic"`
+	// AlertsTopic carries AlertStateChanged, keyed check/rule (compacted).
+	AlertsTopic string `koanf:"alerts_topic"`
+	// DeadLetterTopic holds the records that could not be decoded or
+	// validated, with the reason and the source in headers.
 	DeadLetterTopic string `koanf:"dead_letter_topic"`
 	// ChecksTopic holds check definitions (compacted, keyed by check id).
 	ChecksTopic string `koanf:"checks_topic"`
@@ -32,8 +37,9 @@ type Config struct {
 	// NotifyDeadLetterTopic holds the events a notifier destination could not
 	// take (`picket notify redrive` re-sends them).
 	NotifyDeadLetterTopic string `koanf:"notify_dead_letter_topic"`
-	Partitions            int32  `koanf:"partitions"`
-	ReplicationFactor     int16  `koanf:"replication_factor"`
+	// Partitions and ReplicationFactor are used when creating a missing topic.
+	Partitions        int32 `koanf:"partitions"`
+	ReplicationFactor int16 `koanf:"replication_factor"`
 	// CreateTopics creates missing topics at start-up.
 	CreateTopics bool `koanf:"create_topics"`
 }

@@ -17,11 +17,16 @@ import (
 
 // Config says how to reach the server and which database holds the tables.
 type Config struct {
-	Addr     []string      `koanf:"addr"`
-	Database string        `koanf:"database"`
-	Username string        `koanf:"username"`
-	Password string        `koanf:"password"`
-	Dial     time.Duration `koanf:"dial_timeout"`
+	// Addr lists the servers' native-protocol addresses (host:9000).
+	Addr []string `koanf:"addr"`
+	// Database holds Picket's tables; the migrations create it.
+	Database string `koanf:"database"`
+	// Username and Password authenticate to the server; give the password
+	// by PICKET_CLICKHOUSE__PASSWORD rather than in a file.
+	Username string `koanf:"username"`
+	Password string `koanf:"password"`
+	// Dial bounds connecting to a server.
+	Dial time.Duration `koanf:"dial_timeout"`
 }
 
 // DefaultConfig is a server on localhost, database picket.
