@@ -44,7 +44,8 @@ func Root(t testing.TB) string {
 }
 
 var (
-	fenced = regexp.MustCompile("(?s)```[a-z]*\n(.*?)```")
+	// A fenced block tagged text is a drawing or sample output, not code.
+	fenced = regexp.MustCompile("(?s)```([a-z]*)\n(.*?)```")
 	inline = regexp.MustCompile("(?s)`([^`]+)`")
 )
 
@@ -69,7 +70,10 @@ func Spans(t testing.TB, root string) []Span {
 		rel, _ := filepath.Rel(root, path)
 		text := string(b)
 		for _, m := range fenced.FindAllStringSubmatch(text, -1) {
-			for line := range strings.SplitSeq(m[1], "\n") {
+			if m[1] == "text" {
+				continue
+			}
+			for line := range strings.SplitSeq(m[2], "\n") {
 				if line, _, _ = strings.Cut(line, " #"); strings.TrimSpace(line) != "" {
 					out = append(out, Span{File: rel, Tokens: strings.Fields(line)})
 				}
