@@ -107,13 +107,13 @@ func validateResponse(t testing.TB, rawURL string, status int, contentType strin
 	if err != nil {
 		t.Fatal(err)
 	}
-	tmpl, ok := operationOf(doc, u.Path)
+	tmpl, ok := operationOf(doc, u.EscapedPath())
 	if !ok {
 		if status == http.StatusNotFound && contentType == "application/problem+json" {
 			validateBody(t, rawURL, "Problem", body) // no such route: still a problem document
 			return
 		}
-		t.Errorf("GET %s: no documented path matches %s", rawURL, u.Path)
+		t.Errorf("GET %s: no documented path matches %s", rawURL, u.EscapedPath())
 		return
 	}
 	op, ok := doc.Paths[tmpl]["get"]
