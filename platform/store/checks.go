@@ -58,12 +58,12 @@ func (s *Store) newestRows(ctx context.Context, cond string, p Params) ([]Result
 	err := s.b.Select(ctx, &rows, s.sql(`SELECT `+resultColumns+`
 FROM ${db}.check_results
 PREWHERE scheduled_at >= {since:DateTime64(3, 'UTC')}
-  AND (empty({checks:Array(String)}) OR has({checks:Array(String)}, check_id))
+  AND (empty({checks:Array(String)}) OR check_id IN (SELECT arrayJoin({checks:Array(String)})))
   AND (check_id, location, scheduled_at) IN (
     SELECT check_id, location, max(scheduled_at)
     FROM ${db}.check_results
     PREWHERE scheduled_at >= {since:DateTime64(3, 'UTC')}
-      AND (empty({checks:Array(String)}) OR has({checks:Array(String)}, check_id))
+      AND (empty({checks:Array(String)}) OR check_id IN (SELECT arrayJoin({checks:Array(String)})))
     WHERE `+cond+`
     GROUP BY check_id, location)
 WHERE `+cond+`
@@ -88,7 +88,7 @@ func (s *Store) LastTransitions(ctx context.Context, checks []string) ([]AlertRo
 	var out []AlertRow
 	err := s.b.Select(ctx, &out, s.sql(`SELECT `+alertColumns+`
 FROM ${db}.alert_events FINAL
-WHERE empty({checks:Array(String)}) OR has({checks:Array(String)}, check_id)
+WHERE empty({checks:Array(String)}) OR check_id IN (SELECT arrayJoin({checks:Array(String)}))
 ORDER BY check_id, rule, at DESC
 LIMIT 1 BY check_id, rule`), Params{"checks": ArrayParam(checks)})
 	if err != nil {

@@ -148,9 +148,11 @@ func overviewQuery(windows [overviewWindow][]part) (string, Params) {
 				"sumIf(detail_runs, "+day+") AS d_runs",
 				"quantilesDDMergeStateIf"+ddsketch+"(duration_ns_q, "+day+") AS d_q")
 		}
+		// check_id IN a set, not has(array, check_id): has compares every
+		// row with every element of the page's up to 1,000 ids.
 		sources = append(sources, `SELECT check_id, `+strings.Join(cols, ",\n  ")+`
 FROM ${db}.`+table+` FINAL
-PREWHERE has({checks:Array(String)}, check_id) AND (`+strings.Join(any, " OR ")+`)
+PREWHERE check_id IN (SELECT arrayJoin({checks:Array(String)})) AND (`+strings.Join(any, " OR ")+`)
 GROUP BY check_id`)
 	}
 	var outer []string
