@@ -121,7 +121,7 @@ func FuzzQueryParams(f *testing.F) {
 		ct, _, _ := mime.ParseMediaType(rec.Header().Get("Content-Type"))
 		body := rec.Body.Bytes()
 		if rec.Code < 500 {
-			validateResponse(t, u.String(), rec.Code, rec.Header().Get("Content-Type"), body)
+			validateAt(t, u.String(), u.EscapedPath(), rec.Code, rec.Header().Get("Content-Type"), body)
 		}
 		switch {
 		case rec.Code >= 200 && rec.Code < 300:

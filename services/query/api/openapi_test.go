@@ -102,18 +102,25 @@ func operationOf(doc openapiDoc, path string) (string, bool) {
 // route, its status and content type, and its body against the schema.
 func validateResponse(t testing.TB, rawURL string, status int, contentType string, body []byte) {
 	t.Helper()
-	doc := loadSpec(t)
 	u, err := url.Parse(rawURL)
 	if err != nil {
 		t.Fatal(err)
 	}
-	tmpl, ok := operationOf(doc, u.EscapedPath())
+	validateAt(t, rawURL, u.EscapedPath(), status, contentType, body)
+}
+
+// validateAt is validateResponse for the (escaped) path of a request that
+// rawURL names.
+func validateAt(t testing.TB, rawURL, path string, status int, contentType string, body []byte) {
+	t.Helper()
+	doc := loadSpec(t)
+	tmpl, ok := operationOf(doc, path)
 	if !ok {
 		if status == http.StatusNotFound && contentType == "application/problem+json" {
 			validateBody(t, rawURL, "Problem", body) // no such route: still a problem document
 			return
 		}
-		t.Errorf("GET %s: no documented path matches %s", rawURL, u.EscapedPath())
+		t.Errorf("GET %s: no documented path matches %s", rawURL, path)
 		return
 	}
 	op, ok := doc.Paths[tmpl]["get"]
