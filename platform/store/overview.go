@@ -51,8 +51,14 @@ func (f OverviewFigures) Percentiles24h() Percentiles {
 // days, hours and minutes from the rollups, the sub-minute edges from the raw
 // rows), and every table is read once for all windows and checks. Checks
 // without a run in 30 days are left out.
-func (s *Store) Overview(ctx context.Context, checks []string, now time.Time) ([]OverviewFigures, error) {
-	p := plan{rawFrom: now.Add(-rawRetention)} // interval 0: every rollup level
+//
+// interval is the shortest probing interval among checks (0: unknown). As in
+// WindowStats, hours and minutes are read from their rollups only where the
+// raw rows would be more (see plan): a rollup row's sketches cost far more to
+// decode than a raw row, and a query touching every check touches every
+// granule of a rollup table. The sketch is read only where the 24 hours are.
+func (s *Store) Overview(ctx context.Context, checks []string, now time.Time, interval time.Duration) ([]OverviewFigures, error) {
+	p := plan{interval: interval, rawFrom: now.Add(-rawRetention)}
 	var windows [overviewWindow][]part
 	to := ceilMilli(now)
 	for i, w := range overviewWindows {
@@ -135,13 +141,17 @@ func overviewQuery(windows [overviewWindow][]part) (string, Params) {
 			}
 		}
 		day := in[1]
-		if raw {
+		switch {
+		case day == "0": // no sketch to read from this table
+			cols = append(cols, "toFloat64(0) AS d_sum", "toFloat64(0) AS d_max", "toUInt64(0) AS d_runs",
+				"arrayReduce('quantilesDDState"+ddsketch+"', emptyArrayFloat64()) AS d_q")
+		case raw:
 			cols = append(cols,
 				"sumIf(duration_ms, "+measured+" AND "+day+") AS d_sum",
 				"maxIf(duration_ms, "+measured+" AND "+day+") AS d_max",
 				"countIf("+measured+" AND "+day+") AS d_runs",
 				"quantilesDDStateIf"+ddsketch+"(duration_ms * 1e6, "+measured+" AND "+day+") AS d_q")
-		} else {
+		default:
 			cols = append(cols,
 				"sumIf(duration_sum, "+day+") AS d_sum",
 				"maxIf(duration_max, "+day+") AS d_max",

@@ -67,10 +67,14 @@ func (a *API) overview(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ids := make([]string, len(checks))
+	var interval time.Duration // the shortest of the page's: it decides which rollups pay
 	for i, c := range checks {
 		ids[i] = c.ID
+		if d := time.Duration(c.IntervalSecs * float64(time.Second)); d > 0 && (interval == 0 || d < interval) {
+			interval = d
+		}
 	}
-	figures, err := a.store.Overview(r.Context(), ids, now)
+	figures, err := a.store.Overview(r.Context(), ids, now, interval)
 	if err != nil {
 		a.internal(w, r, err)
 		return

@@ -107,8 +107,17 @@ func TestOverview(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	every, err := st.Overview(context.Background(), []string{"gone", "pay", "web"}, now, 0) // every rollup level
+	if err != nil {
+		t.Fatal(err)
+	}
 	for i, c := range o.Checks {
 		r := raw[i]
+		if e := every[i]; e.Runs10m != r.Runs10m || e.Successes10m != r.Successes10m || e.Runs24h != r.Runs24h ||
+			e.Successes24h != r.Successes24h || e.Runs30d != r.Runs30d || e.Successes30d != r.Successes30d ||
+			math.Abs(e.DurationSum24h-r.DurationSum24h) > 1e-6 || e.DetailRuns24h != r.DetailRuns24h {
+			t.Errorf("%s: every rollup level %+v, raw %+v", c.ID, e, r)
+		}
 		if *c.Availability24h != float64(r.Successes24h)/float64(r.Runs24h) || *c.Availability30d != float64(r.Successes30d)/float64(r.Runs30d) {
 			t.Errorf("%s: rollups %+v, raw %+v", c.ID, c, r)
 		}
