@@ -69,9 +69,15 @@ func (a *API) Handler() http.Handler {
 	})
 	r.Route("/api/v1", func(r chi.Router) {
 		r.Use(a.deadline)
+		r.Get("/openapi.json", serveOpenAPI)
+		r.Get("/overview", a.overview)
 		r.Get("/checks", a.checks)
+		r.Get("/checks/{checkID}", a.check)
 		r.Get("/checks/{checkID}/stats", a.stats)
+		r.Get("/checks/{checkID}/results", a.results)
+		r.Get("/checks/{checkID}/series", a.series)
 		r.Get("/alerts", a.alerts)
+		r.Get("/alerts/open", a.openAlerts)
 	})
 	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, Problem{Status: http.StatusNotFound, Detail: "no route for " + r.URL.Path})
@@ -104,33 +110,6 @@ func (a *API) internal(w http.ResponseWriter, r *http.Request, err error) {
 	a.storeFailures.WithLabelValues("error").Inc()
 	a.log.Error("query failed", "path", r.URL.Path, "err", err)
 	writeProblem(w, Problem{Status: http.StatusServiceUnavailable, Detail: "the stats store did not answer; try again"})
-}
-
-// CheckJSON is one entry of GET /api/v1/checks.
-type CheckJSON struct {
-	ID        string    `json:"id"`
-	Name      string    `json:"name"`
-	Type      string    `json:"type"`
-	Locations []string  `json:"locations"`
-	LastSeen  time.Time `json:"last_seen"`
-}
-
-func (a *API) checks(w http.ResponseWriter, r *http.Request) {
-	from, _, param, err := timeRange(r.URL.Query(), a.now(), 24*time.Hour)
-	if err != nil {
-		badParam(w, param, err.Error())
-		return
-	}
-	cs, err := a.store.Checks(r.Context(), from)
-	if err != nil {
-		a.internal(w, r, err)
-		return
-	}
-	out := make([]CheckJSON, len(cs))
-	for i, c := range cs {
-		out[i] = CheckJSON{ID: c.CheckID, Name: c.CheckName, Type: c.CheckType, Locations: c.Locations, LastSeen: c.LastSeen}
-	}
-	writeJSON(w, map[string]any{"checks": out})
 }
 
 // MinMax is an average and a maximum, in milliseconds.
@@ -178,6 +157,8 @@ type StatsJSON struct {
 	// cover: all of them, unless the range reaches back before the rollups
 	// had phases (migration 0009).
 	DetailSamples uint64 `json:"detail_samples"`
+	// ByLocation are the same figures per location (by=location), by name.
+	ByLocation []StatsJSON `json:"by_location,omitempty"`
 }
 
 // PhasesJSON are average phase times.
@@ -239,9 +220,23 @@ func (a *API) stats(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+	out := statsJSON(sq, st)
+	if by := q.Get("by"); by == "location" {
+		if out.ByLocation, err = a.statsByLocation(r.Context(), sq); err != nil {
+			a.internal(w, r, err)
+			return
+		}
+	} else if by != "" {
+		badParam(w, "by", "by "+strconv.Quote(by)+": want location")
+		return
+	}
+	writeJSON(w, out)
+}
+
+func statsJSON(sq store.StatsQuery, st store.Stats) StatsJSON {
 	ph := st.Phases
-	writeJSON(w, StatsJSON{
-		CheckID: sq.CheckID, Location: sq.Location, From: from.UTC(), To: to.UTC(),
+	return StatsJSON{
+		CheckID: sq.CheckID, Location: sq.Location, From: sq.From.UTC(), To: sq.To.UTC(),
 		Samples: st.Samples, Skipped: st.Skipped, Successes: st.Successes, Availability: st.Availability,
 		ResponseTimeMS: latency(st.AvgResponseMS, st.MaxResponseMS, st.Response),
 		TTFBMS:         MinMax{Avg: st.AvgTTFBMS, Max: st.MaxTTFBMS},
@@ -252,7 +247,7 @@ func (a *API) stats(w http.ResponseWriter, r *http.Request) {
 		PhaseTimingsMS: PhaseTimingsJSON{DNS: phaseTiming(ph.DNS), Connect: phaseTiming(ph.Connect), TLS: phaseTiming(ph.TLS),
 			Processing: phaseTiming(ph.Processing), Transfer: phaseTiming(ph.Transfer)},
 		DetailSamples: st.DetailSamples,
-	})
+	}
 }
 
 // AlertJSON is one entry of GET /api/v1/alerts.
@@ -305,11 +300,15 @@ func (a *API) alerts(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	rows, err := a.store.Alerts(r.Context(), store.AlertQuery{CheckID: q.Get("check_id"), From: from, To: to, Limit: limit})
-	if err != nil {
-		a.internal(w, r, err)
+	rows, next, ok := a.alertPage(w, r, from, to, limit)
+	if !ok {
 		return
 	}
+	writeJSON(w, AlertsJSON{Alerts: alertsJSON(rows), NextCursor: next})
+}
+
+// alertsJSON is rows as the API shows them.
+func alertsJSON(rows []store.AlertRow) []AlertJSON {
 	out := make([]AlertJSON, len(rows))
 	for i, ar := range rows {
 		out[i] = AlertJSON{
@@ -329,5 +328,5 @@ func (a *API) alerts(w http.ResponseWriter, r *http.Request) {
 			out[i].DownSince = &ds
 		}
 	}
-	writeJSON(w, map[string]any{"alerts": out})
+	return out
 }

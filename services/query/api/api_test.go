@@ -47,6 +47,7 @@ func get(t *testing.T, url string, wantStatus int, v any) http.Header {
 	}
 	defer resp.Body.Close()
 	body, _ := io.ReadAll(resp.Body)
+	validateResponse(t, url, resp.StatusCode, resp.Header.Get("Content-Type"), body)
 	if resp.StatusCode != wantStatus {
 		t.Fatalf("GET %s: %d %s, want %d", url, resp.StatusCode, body, wantStatus)
 	}

@@ -20,7 +20,8 @@ import (
 // from, to, location, check_id, limit, anything else — the API answers 2xx
 // with JSON or 4xx with a problem document whose status matches: never a
 // 5xx (a store error caused by a parameter, a panic), through the chi router
-// and the embedded engine.
+// and the embedded engine; and every answer is one the OpenAPI document
+// describes.
 func FuzzQueryParams(f *testing.F) {
 	st := embeddedtest.Store(f)
 	var rows []store.ResultRow
@@ -74,12 +75,21 @@ func FuzzQueryParams(f *testing.F) {
 		{2, "", "check_id=%5C%27&limit=99999999999999999999"},
 		{2, "", "limit=-1&window=7d"},
 		{3, "", "window=1h"},
+		{4, "", "label=team:web&state=down,up&limit=1"},
+		{4, "", "cursor=eyJhZnRlciI6ImFwaSJ9&label=%00:%27"},
+		{5, "api", ""},
+		{6, "api", "failures=true&limit=1&cursor=eyJ0IjoiMjAyNi0xMS0yOVQxMTo1OTowMFoiLCJsIjoiZXUiLCJyIjoieCJ9"},
+		{6, "api", "cursor=bm90IGpzb24"},
+		{7, "api", "figure=p95&window=400d&step=1d"},
+		{7, "api", "figure=runs&step=99999999999999999999m"},
+		{8, "", ""},
+		{2, "", "state=down&rule=%27&cursor=e30"},
 	} {
 		f.Add(seed.endpoint, seed.check, seed.query)
 	}
 	f.Fuzz(func(t *testing.T, endpoint uint8, check, rawQuery string) {
 		var path string
-		switch endpoint % 4 {
+		switch endpoint % 9 {
 		case 0:
 			path = "/api/v1/checks/" + url.PathEscape(check) + "/stats"
 		case 1:
@@ -88,6 +98,16 @@ func FuzzQueryParams(f *testing.F) {
 			path = "/api/v1/alerts"
 		case 3:
 			path = "/api/v1/" + url.PathEscape(check)
+		case 4:
+			path = "/api/v1/overview"
+		case 5:
+			path = "/api/v1/checks/" + url.PathEscape(check)
+		case 6:
+			path = "/api/v1/checks/" + url.PathEscape(check) + "/results"
+		case 7:
+			path = "/api/v1/checks/" + url.PathEscape(check) + "/series"
+		case 8:
+			path = "/api/v1/alerts/open"
 		}
 		u, err := url.Parse(path)
 		if err != nil {
@@ -100,6 +120,9 @@ func FuzzQueryParams(f *testing.F) {
 		h.ServeHTTP(rec, req)
 		ct, _, _ := mime.ParseMediaType(rec.Header().Get("Content-Type"))
 		body := rec.Body.Bytes()
+		if rec.Code < 500 {
+			validateAt(t, u.String(), u.EscapedPath(), rec.Code, rec.Header().Get("Content-Type"), body)
+		}
 		switch {
 		case rec.Code >= 200 && rec.Code < 300:
 			if ct != "application/json" || !json.Valid(body) {
