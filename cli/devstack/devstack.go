@@ -363,7 +363,7 @@ func Start(ctx context.Context, cfg Config, opts Options) (_ *Stack, err error) 
 		adm.AddCheck("notifier "+name, c)
 	}
 
-	if err := s.serveOps(gctx, cfg, st, kc); err != nil {
+	if err := s.serveOps(gctx, cfg, st, kc, nc); err != nil {
 		return nil, err
 	}
 

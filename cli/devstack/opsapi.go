@@ -22,6 +22,7 @@ import (
 	"github.com/picket-dev/picket/platform/kafka"
 	"github.com/picket-dev/picket/platform/store"
 	"github.com/picket-dev/picket/platform/store/embedded"
+	"github.com/picket-dev/picket/services/notifier"
 )
 
 // serveOps serves the operations API (replay, backtest, migrate; package
@@ -29,7 +30,7 @@ import (
 // saying where and with which token, so the picket CLI finds it from the
 // data directory. It is not on admin_addr: that one may be reachable from
 // elsewhere, and these operations rewrite history.
-func (s *Stack) serveOps(ctx context.Context, cfg Config, st *store.Store, kc kafka.Config) error {
+func (s *Stack) serveOps(ctx context.Context, cfg Config, st *store.Store, kc kafka.Config, nc notifier.Config) error {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return fmt.Errorf("operations API: %w", err)
@@ -39,7 +40,8 @@ func (s *Stack) serveOps(ctx context.Context, cfg Config, st *store.Store, kc ka
 	token := hex.EncodeToString(tok)
 	env := ops.Env{
 		Store: st, Kafka: kc.ClientOptions, ResultsTopic: kc.ResultsTopic,
-		Where: "the `picket dev` in " + cfg.DataDir,
+		Where:    "the `picket dev` in " + cfg.DataDir,
+		Notifier: &nc,
 	}
 	log := s.log.With("component", "ops")
 	var inflight sync.WaitGroup

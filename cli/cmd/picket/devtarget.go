@@ -95,6 +95,16 @@ func (d *devTarget) run(ctx context.Context, what string, stderr io.Writer,
 	return errors.Join(err, closeEnv())
 }
 
+// notify runs a notify operation on the running dev stack's notifier. A
+// stopped stack has none: its destinations live in the running process.
+func (d *devTarget) notify(ctx context.Context, what string, stderr io.Writer, remote func(ops.Client) error) error {
+	if !d.state.Running {
+		return fmt.Errorf("%s: the `picket dev` in %s is stopped, and its notifier with it: start it (make run) and run this "+
+			"again, or give a notifier configuration with --config", what, d.dir)
+	}
+	return d.run(ctx, what, stderr, remote, nil)
+}
+
 // absPath is p made absolute, for a dev stack that reads or writes it from
 // its own working directory.
 func absPath(p string) string {

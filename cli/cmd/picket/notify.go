@@ -7,6 +7,7 @@ import (
 	"io"
 	"time"
 
+	"github.com/picket-dev/picket/cli/devstack/ops"
 	"github.com/picket-dev/picket/platform/config"
 	"github.com/picket-dev/picket/platform/service"
 	"github.com/picket-dev/picket/platform/telemetry"
@@ -22,7 +23,8 @@ const notifyUsage = `usage: picket notify <redrive|test> [flags] --config notifi
   test DESTINATION
       renders and sends one sample notification to DESTINATION, once.
 
-Both read the notifier's configuration (--config, --set, PICKET_ variables).`
+Both read the notifier's configuration (--config, --set, PICKET_ variables). Without one, against
+the running ` + "`picket dev`" + ` of ./data (or --data-dir), they use its notifier's destinations.`
 
 // notifyCmd is `picket notify`: small wrappers around the notifier module.
 func notifyCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -52,6 +54,7 @@ func notifyRedrive(ctx context.Context, args []string, stdout, stderr io.Writer)
 	fs, source := service.FlagSet("picket notify redrive", stderr)
 	fs.Usage = func() { fmt.Fprintln(fs.Output(), notifyUsage); fs.PrintDefaults() }
 	dest := fs.String("destination", "", "the destination `name` whose parked events to re-send (required)")
+	dataDir := fs.String("data-dir", "", dataDirUsage)
 	fromFlag := fs.String("from", "", "parked at or after `T` (required)")
 	toFlag := fs.String("to", "", "parked before `T` (default: now)")
 	if err := fs.Parse(args); err != nil {
@@ -80,7 +83,17 @@ func notifyRedrive(ctx context.Context, args []string, stdout, stderr io.Writer)
 	if !to.After(from) {
 		return fmt.Errorf("notify redrive: --to %s must be after --from %s", to.Format(time.RFC3339), from.Format(time.RFC3339))
 	}
-	cfg, err := notifierConfig(source)
+	src := source()
+	dev, err := findDev(*dataDir, src)
+	if err != nil {
+		return fmt.Errorf("notify redrive: %w", err)
+	}
+	if dev != nil {
+		return dev.notify(ctx, "notify redrive", stderr, func(c ops.Client) error {
+			return c.NotifyRedrive(ctx, ops.NotifyRedriveRequest{Destination: *dest, From: from, To: to}, stdout, stderr)
+		})
+	}
+	cfg, err := notifierConfig(func() config.Source { return src })
 	if err != nil {
 		return err
 	}
@@ -102,6 +115,7 @@ func notifyRedrive(ctx context.Context, args []string, stdout, stderr io.Writer)
 func notifyTest(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs, source := service.FlagSet("picket notify test", stderr)
 	fs.Usage = func() { fmt.Fprintln(fs.Output(), notifyUsage); fs.PrintDefaults() }
+	dataDir := fs.String("data-dir", "", dataDirUsage)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -115,7 +129,17 @@ func notifyTest(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if fs.NArg() > 0 {
 		return fmt.Errorf("notify test: unexpected argument %q", fs.Arg(0))
 	}
-	cfg, err := notifierConfig(source)
+	src := source()
+	dev, err := findDev(*dataDir, src)
+	if err != nil {
+		return fmt.Errorf("notify test: %w", err)
+	}
+	if dev != nil {
+		return dev.notify(ctx, "notify test", stderr, func(c ops.Client) error {
+			return c.NotifyTest(ctx, ops.NotifyTestRequest{Destination: dest}, stdout, stderr)
+		})
+	}
+	cfg, err := notifierConfig(func() config.Source { return src })
 	if err != nil {
 		return err
 	}

@@ -26,6 +26,7 @@ import (
 	"github.com/picket-dev/picket/services/aggregator/alert"
 	"github.com/picket-dev/picket/services/aggregator/backtest"
 	"github.com/picket-dev/picket/services/aggregator/replay"
+	"github.com/picket-dev/picket/services/notifier"
 )
 
 // Env is what an operation runs against.
@@ -38,6 +39,9 @@ type Env struct {
 	// Where names the stack for the user ("ClickHouse 127.0.0.1:9000", "the
 	// `picket dev` in data").
 	Where string
+	// Notifier is the running notifier's configuration (its destinations),
+	// for the notify operations; nil where no notifier runs.
+	Notifier *notifier.Config
 }
 
 // Migrate applies the ClickHouse migrations and prints what it applied.

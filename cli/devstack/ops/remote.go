@@ -41,6 +41,12 @@ func Handler(env Env, token string, log *slog.Logger) http.Handler {
 	mux.HandleFunc("POST /v1/backtest", serve(env, token, log, func(ctx context.Context, env Env, req BacktestRequest, stdout, _ io.Writer) error {
 		return Backtest(ctx, env, req, stdout)
 	}))
+	mux.HandleFunc("POST /v1/notify-test", serve(env, token, log, func(ctx context.Context, env Env, req NotifyTestRequest, stdout, _ io.Writer) error {
+		return NotifyTest(ctx, env, req, stdout)
+	}))
+	mux.HandleFunc("POST /v1/notify-redrive", serve(env, token, log, func(ctx context.Context, env Env, req NotifyRedriveRequest, stdout, stderr io.Writer) error {
+		return NotifyRedrive(ctx, env, req, stdout, stderr)
+	}))
 	return mux
 }
 
@@ -132,6 +138,16 @@ func (c Client) Replay(ctx context.Context, req ReplayRequest, stdout, stderr io
 // Backtest runs Backtest on the stack.
 func (c Client) Backtest(ctx context.Context, req BacktestRequest, stdout, stderr io.Writer) error {
 	return c.do(ctx, "backtest", req, stdout, stderr)
+}
+
+// NotifyTest runs NotifyTest on the stack's notifier.
+func (c Client) NotifyTest(ctx context.Context, req NotifyTestRequest, stdout, stderr io.Writer) error {
+	return c.do(ctx, "notify-test", req, stdout, stderr)
+}
+
+// NotifyRedrive runs NotifyRedrive on the stack's notifier.
+func (c Client) NotifyRedrive(ctx context.Context, req NotifyRedriveRequest, stdout, stderr io.Writer) error {
+	return c.do(ctx, "notify-redrive", req, stdout, stderr)
 }
 
 func (c Client) do(ctx context.Context, op string, req any, stdout, stderr io.Writer) error {
