@@ -139,12 +139,22 @@ func WriteInfo(dir string, info Info) error {
 	if err != nil {
 		return err
 	}
-	tmp := filepath.Join(dir, InfoFile+".tmp")
-	if err := os.WriteFile(tmp, append(b, '\n'), 0o600); err != nil {
+	// CreateTemp makes a new file, mode 0600, every time: a leftover temp
+	// file from a crash keeps no looser mode for the token.
+	f, err := os.CreateTemp(dir, InfoFile+".*.tmp")
+	if err != nil {
 		return fmt.Errorf("data_dir %s: %w", dir, err)
 	}
-	if err := os.Rename(tmp, filepath.Join(dir, InfoFile)); err != nil {
-		return fmt.Errorf("data_dir %s: %w", dir, err)
+	_, werr := f.Write(append(b, '\n'))
+	if cerr := f.Close(); werr == nil {
+		werr = cerr
+	}
+	if werr == nil {
+		werr = os.Rename(f.Name(), filepath.Join(dir, InfoFile))
+	}
+	if werr != nil {
+		os.Remove(f.Name())
+		return fmt.Errorf("data_dir %s: %w", dir, werr)
 	}
 	return nil
 }

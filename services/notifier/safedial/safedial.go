@@ -192,7 +192,11 @@ var blocked = []struct {
 // Check returns nil if addr may be connected for host (the name in the URL,
 // or "" when unknown), or a *RefusedError.
 func (p Policy) Check(host string, addr netip.Addr) error {
-	addr = addr.Unmap()
+	// The zone goes first: a zoned address is contained in no prefix and
+	// equal to no metadata address, so [64:ff9b::a9fe:a9fe%1] would pass
+	// every check below as "public" and reach 169.254.169.254 through a
+	// NAT64 gateway.
+	addr = addr.Unmap().WithZone("")
 	// NAT64 (64:ff9b::/96) and 6to4 (2002::/16) carry an IPv4 address a
 	// gateway will connect to: judge that one.
 	if inner, ok := embeddedV4(addr); ok {
@@ -209,7 +213,6 @@ func (p Policy) Check(host string, addr netip.Addr) error {
 			return &RefusedError{Host: host, Addr: addr, Reason: reasonMetadata}
 		}
 	}
-	addr = addr.WithZone("")
 	if host != "" && p.hostAllowed(host) {
 		return nil
 	}

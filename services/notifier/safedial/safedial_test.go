@@ -41,6 +41,11 @@ func TestCheckRanges(t *testing.T) {
 		{addr: "64:ff9b::a00:1", refused: true, contains: "private"},          // NAT64 of 10.0.0.1
 		{addr: "2002:a9fe:a9fe::1", refused: true, contains: "metadata"},      // 6to4 of 169.254.169.254
 		{addr: "::ffff:169.254.169.254", refused: true, contains: "metadata"}, // mapped
+		// A zone hides an address from prefix and equality checks unless it
+		// is dropped first.
+		{addr: "64:ff9b::a9fe:a9fe%1", refused: true, contains: "metadata"}, // zoned NAT64 of 169.254.169.254
+		{addr: "fd00:ec2::254%eth0", policy: allowAll, refused: true, contains: "metadata"},
+		{addr: "fe80::1%eth0", refused: true, contains: "link-local"},
 		// Metadata services stay refused whatever is allowed.
 		{addr: "169.254.169.254", refused: true, contains: "metadata"},
 		{addr: "169.254.169.254", policy: allowAll, refused: true, contains: "metadata"},
