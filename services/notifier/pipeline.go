@@ -88,6 +88,10 @@ type notice struct {
 	next      time.Time
 	lastErr   error
 	finished  bool
+	// parkReason is set once nt was given up on but parking it failed
+	// (Kafka away): from then on only the parking is tried again, never
+	// another send of what the destination refused or may already have.
+	parkReason string
 }
 
 func (nt *notice) events() []*eventsv1.AlertStateChanged {
@@ -645,11 +649,16 @@ type sendResult struct {
 	n       deliver.Notification
 	err     error
 	latency time.Duration
+	// parkOnly: nothing was sent, nt's parking is due again.
+	parkOnly bool
 }
 
 // send makes one attempt at nt; it touches nothing shared, so that several
 // run at once.
 func (d *destination) send(ctx context.Context, nt *notice) sendResult {
+	if nt.parkReason != "" {
+		return sendResult{parkOnly: true}
+	}
 	n := deliver.Notification{Events: nt.events(), Group: nt.group, Repeat: nt.repeat, Labels: d.n.labelsFor(nt.events())}
 	t0 := time.Now()
 	// Not cancelled by shutdown: a request the receiver may already have
@@ -663,6 +672,9 @@ func (d *destination) send(ctx context.Context, nt *notice) sendResult {
 // finished with (delivered or parked); false leaves it queued for its next
 // attempt.
 func (d *destination) handle(ctx context.Context, nt *notice, r sendResult, now time.Time) bool {
+	if r.parkOnly {
+		return d.park(ctx, nt, now, nt.parkReason)
+	}
 	n, err, latency := r.n, r.err, r.latency
 	if err != nil && ctx.Err() != nil {
 		return false // shutting down: not done, not committed, sent again later
@@ -782,7 +794,6 @@ func (d *destination) park(ctx context.Context, nt *notice, now time.Time, reaso
 	if strings.HasPrefix(reason, "rejected: ") {
 		outcome = "rejected" // refused for good (3xx, 4xx); parked all the same
 	}
-	d.n.metrics.deliveries.WithLabelValues(d.name, outcome).Inc()
 	n := deliver.Notification{Events: nt.events(), Group: nt.group, Repeat: nt.repeat}
 	key := n.Key()
 	d.log.Error("parking notification", "key", key, "events", len(n.Events), "attempts", nt.attempts, "reason", reason)
@@ -804,9 +815,14 @@ func (d *destination) park(ctx context.Context, nt *notice, now time.Time, reaso
 		ok := d.n.produce(pctx, d.log, "park", recs...)
 		cancel()
 		if !ok {
-			return false // not finished: tried again, or sent again after a restart
+			// Not finished: the parking alone is tried again after a
+			// backoff (a restart sends it again: at most this one twice).
+			nt.parkReason = reason
+			nt.next = now.Add(d.backoff(nt.attempts))
+			return false
 		}
 	}
+	d.n.metrics.deliveries.WithLabelValues(d.name, outcome).Inc()
 	for _, ev := range n.Events {
 		d.n.record(d.name, key, ev, nt.attempts, "parked", 0, reason)
 	}
