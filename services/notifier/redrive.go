@@ -37,14 +37,26 @@ type RedriveResult struct {
 // Redrive re-sends the events parked for destination dest between from
 // (inclusive) and to (exclusive; zero: now) through sink, once each, with
 // the notification key they were parked with, so receivers see the same
-// webhook-id. It does not remove them from the park topic (a topic is not
-// edited): a second redrive sends them again, with that same id.
+// webhook-id. The events of one parked notification (a group) go out again
+// as one notification: sent one by one under the group's key, a receiver
+// that drops repeated webhook-ids would keep only the first. It does not
+// remove them from the park topic (a topic is not edited): a second redrive
+// sends them again, with that same id.
 func Redrive(ctx context.Context, cfg Config, log *slog.Logger, sink deliver.Sink, from, to time.Time) (RedriveResult, error) {
 	res := RedriveResult{Errors: map[string]string{}}
 	recs, err := readAll(ctx, cfg.Kafka, log, cfg.Kafka.NotifyDeadLetterTopic)
 	if err != nil {
 		return res, fmt.Errorf("redrive: %w", err)
 	}
+	// The parked notifications, in the order they were parked, each with
+	// its events once.
+	type parked struct {
+		key  string
+		evs  []*eventsv1.AlertStateChanged
+		seen map[string]bool
+	}
+	var order []*parked
+	byKey := map[string]*parked{}
 	for _, r := range recs {
 		if string(r.Key) != sink.Name() || r.Timestamp.Before(from) || (!to.IsZero() && !r.Timestamp.Before(to)) {
 			continue
@@ -55,21 +67,39 @@ func Redrive(ctx context.Context, cfg Config, log *slog.Logger, sink deliver.Sin
 				key = string(h.Value)
 			}
 		}
-		var ev eventsv1.AlertStateChanged
-		if err := events.Decode(events.AlertStateChangedV1, kafka.RecordHeaders(r), r.Value, &ev); err != nil {
+		ev := new(eventsv1.AlertStateChanged)
+		if err := events.Decode(events.AlertStateChangedV1, kafka.RecordHeaders(r), r.Value, ev); err != nil {
 			res.Failed++
 			res.Errors[fmt.Sprintf("offset %d", r.Offset)] = err.Error()
 			continue
 		}
-		n := deliver.Notification{ID: key, Events: []*eventsv1.AlertStateChanged{&ev}}
+		id := key
+		if id == "" {
+			id = "event " + ev.GetEventId() // parked without a key: on its own
+		}
+		p := byKey[id]
+		if p == nil {
+			p = &parked{key: key, seen: map[string]bool{}}
+			byKey[id] = p
+			order = append(order, p)
+		}
+		if !p.seen[ev.GetEventId()] {
+			p.seen[ev.GetEventId()] = true
+			p.evs = append(p.evs, ev)
+		}
+	}
+	for _, p := range order {
+		n := deliver.Notification{ID: p.key, Events: p.evs}
 		if err := sink.Send(ctx, n); err != nil {
-			res.Failed++
-			res.Errors[ev.GetEventId()] = err.Error()
-			log.Warn("redrive failed", "destination", sink.Name(), "event_id", ev.GetEventId(), "err", err)
+			res.Failed += len(p.evs)
+			for _, ev := range p.evs {
+				res.Errors[ev.GetEventId()] = err.Error()
+			}
+			log.Warn("redrive failed", "destination", sink.Name(), "key", n.Key(), "events", len(p.evs), "err", err)
 			continue
 		}
-		res.Sent++
-		log.Info("redriven", "destination", sink.Name(), "event_id", ev.GetEventId(), "key", n.Key())
+		res.Sent += len(p.evs)
+		log.Info("redriven", "destination", sink.Name(), "key", n.Key(), "events", len(p.evs))
 	}
 	return res, nil
 }
