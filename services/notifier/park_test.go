@@ -14,6 +14,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	eventsv1 "github.com/picket-dev/picket/schemas/gen/picket/events/v1"
 	"github.com/picket-dev/picket/services/notifier/deliver"
 
 	"github.com/picket-dev/picket/platform/poll"
@@ -121,5 +122,44 @@ func TestRedriveSendsAParkedGroupAsOneNotification(t *testing.T) {
 	}
 	if want := []string{"grp_abc:g1,g2,g3", "s1:s1"}; !slices.Equal(got, want) {
 		t.Fatalf("redriven %q, want %q", got, want)
+	}
+}
+
+// An alert's older transition still waiting (its route's group_wait) when a
+// newer one arrives is not sent after it: the receiver is never paged for
+// the past (a down after its up).
+func TestANewerTransitionSupersedesAnOlderOneStillWaiting(t *testing.T) {
+	e := newEnv(t)
+	rc := newRecv(t)
+	e.cfg.Routes = []RouteConfig{
+		{Match: RouteMatch{States: []string{"down"}}, Destinations: []string{"d0"}, GroupWait: time.Minute},
+		{Destinations: []string{"d0"}},
+	}
+	clock := &fakeClock{t: time.Now()}
+	n, _ := e.start(sinksFor([]*recv{rc}), Options{Now: clock.now})
+	waiting := func() int {
+		d := n.dests[0]
+		d.mu.Lock()
+		defer d.mu.Unlock()
+		c := 0
+		for _, g := range d.groups {
+			c += len(g.items)
+		}
+		return c
+	}
+	e.produce(alertEvent("d1", "api", down))
+	poll.Until(t, 20*time.Second, "the down waiting in its group", func() (bool, string) { return waiting() == 1, fmt.Sprint(waiting()) })
+	e.produce(alertEvent("u1", "api", eventsv1.AlertState_ALERT_STATE_UP))
+	poll.Until(t, 20*time.Second, "the up delivered", func() (bool, string) {
+		return rc.eventsGot()["u1"] == 1, fmt.Sprint(rc.eventsGot())
+	})
+	clock.add(2 * time.Minute) // the down's group_wait is over
+	poll.Until(t, 20*time.Second, "no group waiting", func() (bool, string) { return waiting() == 0, fmt.Sprint(waiting()) })
+	poll.Until(t, 20*time.Second, "everything committed", func() (bool, string) {
+		c := e.committed("d0")
+		return c == 2, fmt.Sprint(c)
+	})
+	if got := rc.eventsGot(); got["d1"] != 0 || got["u1"] != 1 {
+		t.Fatalf("the receiver got %v: the down was sent after its up", got)
 	}
 }

@@ -373,6 +373,7 @@ func (d *destination) route(it *item) {
 		d.n.metrics.deliveries.WithLabelValues(d.name, "before_first_start").Inc()
 		return
 	}
+	d.supersede(it)
 	if ev.GetHistorical() {
 		// Found late (a restore): recorded in the history, never paged.
 		d.settle(it, "historical")
@@ -422,6 +423,27 @@ func (d *destination) route(it *item) {
 		if !g.lastSent.IsZero() && r.GroupInterval > 0 {
 			g.flushAt = maxTime(g.flushAt, g.lastSent.Add(r.GroupInterval))
 		}
+	}
+}
+
+// supersede settles the items of it's alert that came before it and still
+// wait in a group. Flushed after it (their group's group_wait or
+// group_interval ends later than its route's), they would page for the past:
+// a down after its up, a new PagerDuty incident for an alert already
+// resolved. As in Alertmanager, a group shows the alert's newest state. The
+// queue needs nothing: it sends an alert's messages in order.
+func (d *destination) supersede(it *item) {
+	retire := func(items []*item) []*item {
+		return slices.DeleteFunc(items, func(o *item) bool {
+			if o == it || o.done || o.key != it.key {
+				return false
+			}
+			d.settle(o, "superseded")
+			return true
+		})
+	}
+	for _, g := range d.groups {
+		g.items = retire(g.items)
 	}
 }
 
