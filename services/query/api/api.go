@@ -72,10 +72,11 @@ func (a *API) Handler() http.Handler {
 		r.Get("/openapi.json", serveOpenAPI)
 		r.Get("/overview", a.overview)
 		r.Get("/checks", a.checks)
-		r.Get("/checks/{checkID}", a.check)
-		r.Get("/checks/{checkID}/stats", a.stats)
-		r.Get("/checks/{checkID}/results", a.results)
-		r.Get("/checks/{checkID}/series", a.series)
+		oneCheck := r.With(checkIDGiven)
+		oneCheck.Get("/checks/{checkID}", a.check)
+		oneCheck.Get("/checks/{checkID}/stats", a.stats)
+		oneCheck.Get("/checks/{checkID}/results", a.results)
+		oneCheck.Get("/checks/{checkID}/series", a.series)
 		r.Get("/alerts", a.alerts)
 		r.Get("/alerts/open", a.openAlerts)
 	})
@@ -329,4 +330,17 @@ func alertsJSON(rows []store.AlertRow) []AlertJSON {
 		}
 	}
 	return out
+}
+
+// checkIDGiven answers 404 for an empty check id (/api/v1/checks//stats),
+// which names no check and no documented route, before any parameter is
+// read.
+func checkIDGiven(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if chi.URLParam(r, "checkID") == "" {
+			writeProblem(w, Problem{Status: http.StatusNotFound, Detail: "no route for " + r.URL.Path + ": the check id is empty"})
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
 }
