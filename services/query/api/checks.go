@@ -273,31 +273,39 @@ type CheckListJSON struct {
 }
 
 func (a *API) checks(w http.ResponseWriter, r *http.Request) {
-	q := r.URL.Query()
-	from, _, param, err := timeRange(q, a.now(), 24*time.Hour)
-	if err != nil {
-		badParam(w, param, err.Error())
-		return
-	}
-	f, ok := parseCheckFilter(w, r)
-	if !ok {
-		return
-	}
-	limit, err := intParam(q, "limit", 10000, 1, 10000)
-	if err != nil {
-		badParam(w, "limit", err.Error())
-		return
-	}
-	all, err := a.catalog(r.Context(), from, nil)
-	if err != nil {
-		a.internal(w, r, err)
-		return
-	}
-	out, next, ok := page(w, r, all, f, limit)
+	out, next, ok := a.checkPage(w, r, a.now(), 10000, 10000)
 	if !ok {
 		return
 	}
 	writeJSON(w, CheckListJSON{Checks: out, NextCursor: next})
+}
+
+// checkPage reads the parameters the check list and the overview share
+// (window or from/to, label and state filters, limit up to maxLimit, cursor)
+// and returns that page of the checks with results in the window; false
+// means it answered the request with a problem.
+func (a *API) checkPage(w http.ResponseWriter, r *http.Request, now time.Time, defLimit, maxLimit int) ([]CheckJSON, string, bool) {
+	q := r.URL.Query()
+	from, _, param, err := timeRange(q, now, 24*time.Hour)
+	if err != nil {
+		badParam(w, param, err.Error())
+		return nil, "", false
+	}
+	f, ok := parseCheckFilter(w, r)
+	if !ok {
+		return nil, "", false
+	}
+	limit, err := intParam(q, "limit", defLimit, 1, maxLimit)
+	if err != nil {
+		badParam(w, "limit", err.Error())
+		return nil, "", false
+	}
+	all, err := a.catalog(r.Context(), from, nil)
+	if err != nil {
+		a.internal(w, r, err)
+		return nil, "", false
+	}
+	return page(w, r, all, f, limit)
 }
 
 // checkLookback is how far back GET /api/v1/checks/{id} looks for the

@@ -111,7 +111,7 @@ func FuzzQueryParams(f *testing.F) {
 		}
 		u, err := url.Parse(path)
 		if err != nil {
-			t.Skip()
+			t.Skip("no client can send this path: it does not parse as a URL") // the router is never reached
 		}
 		u.RawQuery = rawQuery
 		req := httptest.NewRequest("GET", "/", nil)

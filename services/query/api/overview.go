@@ -41,28 +41,8 @@ func ratio(n, d uint64) *float64 {
 }
 
 func (a *API) overview(w http.ResponseWriter, r *http.Request) {
-	q := r.URL.Query()
 	now := a.now()
-	from, _, param, err := timeRange(q, now, 24*time.Hour)
-	if err != nil {
-		badParam(w, param, err.Error())
-		return
-	}
-	f, ok := parseCheckFilter(w, r)
-	if !ok {
-		return
-	}
-	limit, err := intParam(q, "limit", 100, 1, 1000)
-	if err != nil {
-		badParam(w, "limit", err.Error())
-		return
-	}
-	all, err := a.catalog(r.Context(), from, nil)
-	if err != nil {
-		a.internal(w, r, err)
-		return
-	}
-	checks, next, ok := page(w, r, all, f, limit)
+	checks, next, ok := a.checkPage(w, r, now, 100, 1000)
 	if !ok {
 		return
 	}
