@@ -73,3 +73,49 @@ func TestConcurrencyKeepsEachAlertInOrder(t *testing.T) {
 		}
 	}
 }
+
+// A rate limit spaces the starts of requests; it does not serialise them.
+// A receiver taking 150 ms with rate_per_second 20 and concurrency 4 has
+// several requests open at once (one at a time before: the rate limit
+// made a round of one), and no two starts are closer than the limit allows.
+func TestRateLimitKeepsConcurrency(t *testing.T) {
+	var (
+		mu             sync.Mutex
+		inFlight, peak int
+		starts         []time.Time
+	)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+		mu.Lock()
+		inFlight++
+		peak = max(peak, inFlight)
+		starts = append(starts, time.Now())
+		mu.Unlock()
+		time.Sleep(150 * time.Millisecond) // a slow receiver, not a wait for a result
+		mu.Lock()
+		inFlight--
+		mu.Unlock()
+	}))
+	defer srv.Close()
+	e := newEnv(t)
+	e.cfg.Delivery.Destinations = map[string]Policy{"d0": {Concurrency: 4, RatePerSecond: 20}}
+	e.start([]deliver.Sink{&httpSink{name: "d0", url: srv.URL + "/hook/" + secretToken, client: http.DefaultClient}}, Options{})
+	const checks = 12
+	for c := range checks {
+		e.produce(alertEvent(fmt.Sprintf("e%d", c), fmt.Sprintf("c%d", c), down))
+	}
+	poll.Until(t, 30*time.Second, "every event", func() (bool, string) {
+		return e.committed("d0") == checks, fmt.Sprint(e.committed("d0"))
+	})
+	mu.Lock()
+	defer mu.Unlock()
+	if peak < 2 || peak > 4 {
+		t.Fatalf("peak in flight %d, want 2 to 4 (concurrency 4, 150 ms a request, 20 starts/s)", peak)
+	}
+	for i := 1; i < len(starts); i++ {
+		// 50 ms apart at 20/s; the receiver sees them a little jittered.
+		if gap := starts[i].Sub(starts[i-1]); gap < 35*time.Millisecond {
+			t.Fatalf("requests %d and %d started %s apart, faster than 20/s", i-1, i, gap)
+		}
+	}
+}

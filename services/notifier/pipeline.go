@@ -88,6 +88,7 @@ type notice struct {
 	next      time.Time
 	lastErr   error
 	finished  bool
+	sending   bool // a request for it is open
 	// parkReason is set once nt was given up on but parking it failed
 	// (Kafka away): from then on only the parking is tried again, never
 	// another send of what the destination refused or may already have.
@@ -562,30 +563,52 @@ func (b byEventID) Swap(i, j int) {
 
 // sendDue sends the messages that are due for at most maxRound: up to
 // `concurrency` at a time, never two of one alert at once nor one before an
-// earlier one of the same alert. While the destination is failing, only the
-// oldest message is tried (the others wait behind it), so a dead destination
-// gets one request per backoff, not one per waiting message.
+// earlier one of the same alert. A slot freed by an answer is filled at
+// once, and the rate limit spaces the starts of requests, not rounds of
+// them, so a slow destination with a rate limit still has `concurrency`
+// requests open. While the destination is failing, only the oldest message
+// is tried (the others wait behind it), so a dead destination gets one
+// request per backoff, not one per waiting message.
 func (d *destination) sendDue(ctx context.Context) {
+	type answer struct {
+		nt  *notice
+		r   sendResult
+		now time.Time
+	}
+	limit := max(d.policy.Concurrency, 1)
+	answers := make(chan answer, limit)
+	inFlight := 0
 	start := time.Now()
-	for time.Since(start) < maxRound && ctx.Err() == nil && d.status().disabled == "" {
-		now := d.n.now()
-		batch := d.pickDue(now)
-		if len(batch) == 0 {
-			break
-		}
-		results := make([]sendResult, len(batch))
-		if len(batch) == 1 {
-			results[0] = d.send(ctx, batch[0])
-		} else {
-			var wg sync.WaitGroup
-			for i, nt := range batch {
-				wg.Go(func() { results[i] = d.send(ctx, nt) })
+	for {
+		var rateWait time.Duration
+		if time.Since(start) < maxRound && ctx.Err() == nil && d.status().disabled == "" {
+			now := d.n.now()
+			var batch []*notice
+			batch, rateWait = d.pickDue(now, limit-inFlight)
+			for _, nt := range batch {
+				nt.sending = true
+				inFlight++
+				go func() { answers <- answer{nt, d.send(ctx, nt), now} }()
 			}
-			wg.Wait()
 		}
-		for i, nt := range batch {
-			nt.finished = d.handle(ctx, nt, results[i], now)
+		if inFlight == 0 {
+			break // the poll loop wakes for the next due message (wake)
 		}
+		var a answer
+		if rateWait > 0 {
+			t := time.NewTimer(rateWait)
+			select {
+			case a = <-answers:
+				t.Stop()
+			case <-t.C:
+				continue // the next start is due
+			}
+		} else {
+			a = <-answers
+		}
+		inFlight--
+		a.nt.sending = false
+		a.nt.finished = d.handle(ctx, a.nt, a.r, a.now)
 		d.writeState(ctx)
 		d.queue = slices.DeleteFunc(d.queue, func(nt *notice) bool { return nt.finished })
 	}
@@ -596,46 +619,54 @@ func (d *destination) sendDue(ctx context.Context) {
 	}
 }
 
-// pickDue chooses the messages to send now, in queue order.
-func (d *destination) pickDue(now time.Time) []*notice {
-	limit := max(d.policy.Concurrency, 1)
+// pickDue chooses, in queue order, up to slots messages to start now. When
+// the rate limit holds back a message that is otherwise due, rateWait says
+// how long until the next start is allowed.
+func (d *destination) pickDue(now time.Time, slots int) (out []*notice, rateWait time.Duration) {
+	strict := max(d.policy.Concurrency, 1) == 1
 	if !d.status().failingSince.IsZero() {
-		limit = 1
+		// Failing: only the oldest message is tried, alone.
+		strict = true
+		for _, nt := range d.queue {
+			if nt.sending {
+				return nil, 0
+			}
+		}
+		slots = min(slots, 1)
 	}
 	blocked := map[string]bool{}
-	var out []*notice
 	for _, nt := range d.queue {
-		if len(out) >= limit {
+		if len(out) >= slots {
 			break
 		}
 		if nt.finished {
 			continue
 		}
-		if d.dropDuplicates(nt) {
+		if !nt.sending && d.dropDuplicates(nt) {
 			nt.finished = true
 			continue
 		}
 		keys := nt.keys()
-		free := true
+		free := !nt.sending
 		for _, k := range keys {
 			free = free && !blocked[k]
 			blocked[k] = true
 		}
 		if !free || now.Before(nt.next) {
-			if limit == 1 {
+			if strict {
 				break // failing, or one at a time: strictly in order
 			}
 			continue
 		}
 		if d.policy.RatePerSecond > 0 {
 			if now.Before(d.nextSend) {
-				break
+				return out, d.nextSend.Sub(now)
 			}
 			d.nextSend = now.Add(time.Duration(float64(time.Second) / d.policy.RatePerSecond))
 		}
 		out = append(out, nt)
 	}
-	return out
+	return out, 0
 }
 
 func (nt *notice) keys() []string {

@@ -317,10 +317,14 @@ func (b *limitedBuilder) Write(p []byte) (int, error) {
 // event arrives. Where a type cannot be known (a function's result, an
 // untracked variable) it checks nothing rather than refuse a valid template.
 type checker struct {
-	t    *template.Template
-	root reflect.Type
-	vars map[string]reflect.Type
+	t      *template.Template
+	root   reflect.Type
+	vars   map[string]reflect.Type
+	ranges int // ranges open around the node checked
 }
+
+// maxRangeDepth bounds nested ranges (the events, then each one's labels).
+const maxRangeDepth = 2
 
 func (c *checker) errorf(n parse.Node, format string, args ...any) error {
 	loc, _ := c.t.ErrorContext(n)
@@ -362,6 +366,22 @@ func (c *checker) branch(b *parse.BranchNode, dot reflect.Type, inner func(refle
 	t, err := c.pipe(b.Pipe, dot)
 	if err != nil {
 		return err
+	}
+	if b.NodeType == parse.NodeRange && elem(t) == nil {
+		// text/template also ranges over an integer or a function: a
+		// {{range 100000000000}} writes nothing, so the output bound never
+		// stops it, and it would hold the destination forever. Only the
+		// lists of the context may be ranged over.
+		return c.errorf(b, "range over %s: only a list or map of the context (e.g. .Events, .Labels) can be ranged over", describe(t))
+	}
+	if b.NodeType == parse.NodeRange {
+		// Ranges over the events of a large group, nested, multiply: three
+		// deep over 3,000 events is 27e9 steps, with or without output.
+		if c.ranges == maxRangeDepth {
+			return c.errorf(b, "ranges nest at most %d deep", maxRangeDepth)
+		}
+		c.ranges++
+		defer func() { c.ranges-- }()
 	}
 	if b.NodeType == parse.NodeRange && len(b.Pipe.Decl) > 0 {
 		// {{range $i, $e := .X}}: the last variable is the element.
@@ -486,6 +506,15 @@ func (c *checker) fields(n parse.Node, t reflect.Type, names []string) (reflect.
 		}
 	}
 	return t, nil
+}
+
+// describe names t for an error; nil is a value whose type is not known
+// here (a literal, a function's result).
+func describe(t reflect.Type) string {
+	if t == nil {
+		return "a value that is not a list"
+	}
+	return typeName(t)
 }
 
 func typeName(t reflect.Type) string {

@@ -86,7 +86,7 @@ func TestTemplateUnknownFieldRefused(t *testing.T) {
 // A template failing at run time falls back to the default, so the alert
 // still goes out, and says why.
 func TestTemplateRuntimeFailureFallsBack(t *testing.T) {
-	tm, err := ParseTemplates(TemplateConfig{Text: `{{index .Events 99}}`, Title: `{{range .Events}}{{range $.Events}}{{range $.Events}}{{$.Message}}{{$.Message}}{{$.Message}}{{end}}{{end}}{{end}}`})
+	tm, err := ParseTemplates(TemplateConfig{Text: `{{index .Events 99}}`, Title: `{{range .Events}}{{range $.Events}}{{$.Message}}{{$.Message}}{{$.Message}}{{$.Message}}{{end}}{{end}}`})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -100,5 +100,35 @@ func TestTemplateRuntimeFailureFallsBack(t *testing.T) {
 	}
 	if title != "43 alerts changed state" || !strings.HasPrefix(text, n.Events[0].GetMessage()+"\n") {
 		t.Fatalf("fallback title %q text %.80q", title, text)
+	}
+}
+
+// A range that would run without end or without bound is refused when the
+// configuration is checked: text/template ranges over an integer, and a
+// {{range 100000000000}} writes nothing, so the output bound never stops it
+// and the destination would render forever. Ranges over the context's lists
+// and maps, two deep, are kept.
+func TestTemplateUnboundedRangeRefused(t *testing.T) {
+	for tmpl, want := range map[string]string{
+		`{{range 100000000000}}{{end}}`:                                              `text:1:8: range over a value that is not a list`,
+		`{{range .Count}}x{{end}}`:                                                   `range over int`,
+		`{{range $i := 99999999999}}{{end}}`:                                         `range over a value that is not a list`,
+		`{{range .Check.Name}}{{end}}`:                                               `range over string`,
+		`{{range len .Events}}{{end}}`:                                               `range over a value that is not a list`,
+		`{{range .Events}}{{range $.Events}}{{range $.Events}}{{end}}{{end}}{{end}}`: `ranges nest at most 2 deep`,
+	} {
+		_, err := ParseTemplates(TemplateConfig{Text: tmpl})
+		if err == nil || !strings.Contains(err.Error(), want) || !strings.HasPrefix(err.Error(), "template.text: ") {
+			t.Errorf("%s: error %v, want one containing %q", tmpl, err, want)
+		}
+	}
+	for _, ok := range []string{
+		`{{range .Events}}{{range $k, $v := .Labels}}{{$k}}={{$v}} {{end}}{{end}}`,
+		`{{range $k, $v := .Labels}}{{$k}}{{end}}{{range .Events}}{{.Message}}{{end}}`,
+		`{{$e := .Events}}{{range $e}}{{.Message}}{{end}}`,
+	} {
+		if _, err := ParseTemplates(TemplateConfig{Text: ok}); err != nil {
+			t.Errorf("%s: %v", ok, err)
+		}
 	}
 }
