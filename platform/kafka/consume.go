@@ -58,29 +58,89 @@ type Batching struct {
 	Flush func() func(ctx context.Context) error
 	// FlushEvery bounds how long offsets wait for a Flush (Flush set).
 	FlushEvery time.Duration
+	// Revocations, when set, keeps the offsets of partitions revoked while
+	// their batches waited for a Flush from being committed (Flush set).
+	Revocations *Revocations
 }
 
 // heldOffsets are the newest record handled of each partition: what a
 // commit of everything handled needs, without holding every record.
-type heldOffsets map[topicPartition]*kgo.Record
+type heldOffsets map[topicPartition]heldRecord
 
-func (h heldOffsets) add(recs []*kgo.Record) heldOffsets {
+// heldRecord is a handled record and its partition's revocation count when
+// it was handled.
+type heldRecord struct {
+	rec   *kgo.Record
+	epoch uint64
+}
+
+func (h heldOffsets) add(recs []*kgo.Record, rv *Revocations) heldOffsets {
 	if h == nil {
 		h = heldOffsets{}
 	}
 	for _, r := range recs {
 		tp := topicPartition{r.Topic, r.Partition}
-		if last := h[tp]; last == nil || r.Offset > last.Offset {
-			h[tp] = r
+		if last, ok := h[tp]; !ok || r.Offset > last.rec.Offset {
+			h[tp] = heldRecord{r, rv.epoch(tp)}
 		}
 	}
 	return h
 }
 
-func (h heldOffsets) records() []*kgo.Record {
-	out := make([]*kgo.Record, 0, len(h))
+func (h heldOffsets) records() []heldRecord {
+	out := make([]heldRecord, 0, len(h))
 	for _, r := range h {
 		out = append(out, r)
+	}
+	return out
+}
+
+// Revocations counts the times each partition was revoked from or lost by
+// a consumer, so that ConsumeBatches never commits an offset handled before
+// a revocation: a flush landing after the partition moved would commit over
+// what its new owner committed since, moving the group back. Call Revoked
+// from the client's OnPartitionsRevoked and OnPartitionsLost, and give it
+// in Batching. The nil Revocations counts nothing.
+type Revocations struct {
+	mu sync.Mutex
+	n  map[topicPartition]uint64
+}
+
+// NewRevocations returns an empty Revocations.
+func NewRevocations() *Revocations { return &Revocations{n: map[topicPartition]uint64{}} }
+
+// Revoked records that the partitions of m (topic → partitions) left this
+// consumer.
+func (r *Revocations) Revoked(m map[string][]int32) {
+	if r == nil {
+		return
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for topic, parts := range m {
+		for _, p := range parts {
+			r.n[topicPartition{topic, p}]++
+		}
+	}
+}
+
+func (r *Revocations) epoch(tp topicPartition) uint64 {
+	if r == nil {
+		return 0
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.n[tp]
+}
+
+// current is the records of held whose partitions stayed with this consumer
+// since they were handled.
+func (r *Revocations) current(held []heldRecord) []*kgo.Record {
+	out := make([]*kgo.Record, 0, len(held))
+	for _, h := range held {
+		if r.epoch(topicPartition{h.rec.Topic, h.rec.Partition}) == h.epoch {
+			out = append(out, h.rec)
+		}
 	}
 	return out
 }
@@ -90,7 +150,7 @@ const shutdownGrace = 10 * time.Second
 
 // flight is a Flush running, and the records it makes committable.
 type flight struct {
-	recs []*kgo.Record
+	recs []heldRecord
 	ctx  context.Context // done when the flush is
 	err  error
 }
@@ -139,7 +199,10 @@ func ConsumeBatches(ctx context.Context, cl *kgo.Client, log *slog.Logger, b Bat
 		if f.err != nil {
 			return f.err
 		}
-		commit(ctx, cl, log, f.recs)
+		if b.Progress != nil {
+			b.Progress.flushed()
+		}
+		commit(ctx, cl, log, b.Revocations.current(f.recs))
 		return nil
 	}
 	defer func() {
@@ -194,7 +257,7 @@ func ConsumeBatches(ctx context.Context, cl *kgo.Client, log *slog.Logger, b Bat
 			if len(held) == 0 {
 				heldAt = time.Now()
 			}
-			held = held.add(recs)
+			held = held.add(recs, b.Revocations)
 		}
 		cl.AllowRebalance()
 	}
@@ -203,7 +266,7 @@ func ConsumeBatches(ctx context.Context, cl *kgo.Client, log *slog.Logger, b Bat
 // shutdown lands the flight in the air and flushes and commits what was
 // handled since, if that can be done in a few seconds; else it is
 // redelivered later.
-func shutdown(ctx context.Context, cl *kgo.Client, log *slog.Logger, b Batching, inflight *flight, held []*kgo.Record) error {
+func shutdown(ctx context.Context, cl *kgo.Client, log *slog.Logger, b Batching, inflight *flight, held []heldRecord) error {
 	defer cl.AllowRebalance()
 	if inflight != nil {
 		<-inflight.ctx.Done()
@@ -211,7 +274,7 @@ func shutdown(ctx context.Context, cl *kgo.Client, log *slog.Logger, b Batching,
 			log.Warn("flush failed at shutdown; its batches will be redelivered", "partitions", len(inflight.recs)+len(held), "err", inflight.err)
 			return nil
 		}
-		commit(ctx, cl, log, inflight.recs)
+		commit(ctx, cl, log, b.Revocations.current(inflight.recs))
 	}
 	if len(held) == 0 {
 		return nil
@@ -222,7 +285,7 @@ func shutdown(ctx context.Context, cl *kgo.Client, log *slog.Logger, b Batching,
 		log.Warn("flush failed at shutdown; its batches will be redelivered", "partitions", len(held), "err", err)
 		return nil
 	}
-	commit(ctx, cl, log, held)
+	commit(ctx, cl, log, b.Revocations.current(held))
 	return nil
 }
 

@@ -177,6 +177,52 @@ func TestConsumeBatchesReportsAStuckHandler(t *testing.T) {
 	}
 }
 
+// A flush that keeps failing holds every offset back while the batches go
+// on being handled: the stall Err reports names the flush and its error
+// (it said only "has not advanced" before), until a flush lands.
+func TestConsumeBatchesNamesAFailingFlush(t *testing.T) {
+	cluster, _ := setup(t, 5)
+	consumer, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(cluster.ListenAddrs()...)}, GroupOptions("g", "in")...)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer consumer.Close()
+	progress := NewProgress(300 * time.Millisecond)
+	release := make(chan struct{})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() {
+		done <- ConsumeBatches(ctx, consumer, slog.New(slog.NewTextHandler(io.Discard, nil)),
+			Batching{MaxRecords: 10, Progress: progress, FlushEvery: 10 * time.Millisecond,
+				Flush: func() func(context.Context) error {
+					return func(ctx context.Context) error {
+						progress.RetryingFlush("rebuild rollups", errors.New("clickhouse: too many parts"))
+						select {
+						case <-release:
+							return nil
+						case <-ctx.Done():
+							return ctx.Err()
+						}
+					}
+				}},
+			func(context.Context, []*kgo.Record) error { return nil })
+	}()
+	poll.Until(t, 10*time.Second, "stalled, naming the flush", func() (bool, string) {
+		err := progress.Err()
+		return err != nil && strings.Contains(err.Error(), "offsets held for a flush retrying rebuild rollups: clickhouse: too many parts") &&
+			strings.Contains(err.Error(), "5 records waiting"), fmt.Sprint(progress.Err())
+	})
+	close(release)
+	poll.Until(t, 10*time.Second, "progressing again", func() (bool, string) {
+		return progress.Err() == nil && progress.Lag() == 0, fmt.Sprint(progress.Lag(), progress.Err())
+	})
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}
+
 // A consumer caught up hands a record over as soon as its fetch returns,
 // not after MaxWait (which only a consumer behind waits, to batch up): a
 // result causing an alert is not held back by the batching.
@@ -275,5 +321,132 @@ func TestConsumeBatchesHoldsOffsetsUntilFlushed(t *testing.T) {
 	}
 	if n := committed(t, producer, "g"); n != 5 {
 		t.Fatalf("committed %d after a failed flush, want 5", n)
+	}
+}
+
+// A flush that lands after a rebalance took one of its partitions away does
+// not commit that partition's offsets: its new owner has committed further
+// since, and committing what the flush covered would move the group back
+// (the records since redelivered, the next owner starting over). The
+// partitions that stayed are committed as usual.
+func TestLateFlushDoesNotCommitRevokedPartitions(t *testing.T) {
+	cluster, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(2, "in"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cluster.Close()
+	producer, err := kgo.NewClient(kgo.SeedBrokers(cluster.ListenAddrs()...), kgo.DefaultProduceTopic("in"),
+		kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer producer.Close()
+	produce := func(p int32, n int) {
+		t.Helper()
+		for range n {
+			if err := producer.ProduceSync(context.Background(), &kgo.Record{Partition: p, Value: []byte("x")}).FirstErr(); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	offsets := func() map[int32]int64 {
+		o, err := kadm.NewClient(producer).FetchOffsets(context.Background(), "g")
+		out := map[int32]int64{}
+		if err == nil {
+			o.Each(func(r kadm.OffsetResponse) { out[r.Partition] = r.At })
+		}
+		return out
+	}
+	produce(0, 5)
+	produce(1, 5)
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	defer cancel()
+
+	// A holds its first flush until released.
+	rv := NewRevocations()
+	a, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(cluster.ListenAddrs()...)},
+		append(GroupOptions("g", "in"),
+			kgo.OnPartitionsRevoked(func(_ context.Context, _ *kgo.Client, m map[string][]int32) { rv.Revoked(m) }),
+			kgo.OnPartitionsLost(func(_ context.Context, _ *kgo.Client, m map[string][]int32) { rv.Revoked(m) }))...)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	release := make(chan struct{})
+	var (
+		mu       sync.Mutex
+		handledA int
+		flushing bool
+	)
+	wg.Go(func() {
+		ConsumeBatches(ctx, a, log, Batching{MaxRecords: 3, FlushEvery: 20 * time.Millisecond, Revocations: rv,
+			Flush: func() func(context.Context) error {
+				return func(ctx context.Context) error {
+					mu.Lock()
+					flushing = true
+					mu.Unlock()
+					select {
+					case <-release:
+						return nil
+					case <-ctx.Done():
+						return ctx.Err()
+					}
+				}
+			}},
+			func(_ context.Context, recs []*kgo.Record) error {
+				mu.Lock()
+				handledA += len(recs)
+				mu.Unlock()
+				return nil
+			})
+	})
+	poll.Until(t, 10*time.Second, "A handled all 10 with a flush in flight", func() (bool, string) {
+		mu.Lock()
+		defer mu.Unlock()
+		return handledA == 10 && flushing, fmt.Sprint(handledA, flushing)
+	})
+
+	// B joins: one partition moves to it; it commits as it goes.
+	moved := make(chan int32, 2)
+	b, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(cluster.ListenAddrs()...)},
+		append(GroupOptions("g", "in"), kgo.OnPartitionsAssigned(func(_ context.Context, _ *kgo.Client, m map[string][]int32) {
+			for _, p := range m["in"] {
+				moved <- p
+			}
+		}))...)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	wg.Go(func() {
+		ConsumeBatches(ctx, b, log, Batching{MaxRecords: 100}, func(context.Context, []*kgo.Record) error { return nil })
+	})
+	var p int32
+	select {
+	case p = <-moved:
+	case <-time.After(20 * time.Second):
+		t.Fatal("B was assigned nothing in 20 s")
+	}
+	stayed := 1 - p
+	produce(p, 5)
+	poll.Until(t, 20*time.Second, "B committed its partition to 10", func() (bool, string) {
+		o := offsets()
+		return o[p] == 10, fmt.Sprint(o)
+	})
+
+	// A's flush lands; a new record on the partition A kept is flushed and
+	// committed after it.
+	close(release)
+	produce(stayed, 1)
+	poll.Until(t, 20*time.Second, "A committed the partition it kept, past the late flush", func() (bool, string) {
+		o := offsets()
+		return o[stayed] == 6, fmt.Sprint(o)
+	})
+	if o := offsets(); o[p] != 10 {
+		t.Fatalf("partition %d committed at %d after A's late flush, want B's 10 (the group moved back)", p, o[p])
 	}
 }

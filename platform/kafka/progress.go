@@ -42,6 +42,10 @@ type Progress struct {
 	// failing is what the handler last reported it is retrying.
 	failingOp  string
 	failingErr error
+	// flushOp and flushErr are what a Flush in flight last reported it is
+	// retrying, until a Flush lands.
+	flushOp  string
+	flushErr error
 	// measureErr is why the last measurement failed, if it did.
 	measureErr error
 	// loggedAt is when the stall was last logged (zero: not stalled).
@@ -111,6 +115,21 @@ func (p *Progress) Retrying(op string, err error) {
 	p.failingOp, p.failingErr = op, err
 }
 
+// RetryingFlush tells what the Flush in flight (Batching.Flush) is
+// retrying and why: while the offsets it holds back wait, Err names it,
+// until a Flush lands.
+func (p *Progress) RetryingFlush(op string, err error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.flushOp, p.flushErr = op, err
+}
+
+func (p *Progress) flushed() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.flushOp, p.flushErr = "", nil
+}
+
 func (p *Progress) begin(recs []*kgo.Record) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -166,6 +185,9 @@ func (p *Progress) stalledLocked(now time.Time) (time.Duration, string) {
 	}
 	if age == 0 {
 		return 0, ""
+	}
+	if p.flushErr != nil {
+		where = append(where, fmt.Sprintf("offsets held for a flush retrying %s: %v", p.flushOp, p.flushErr))
 	}
 	if p.measureErr != nil {
 		where = append(where, fmt.Sprintf("lag not measured: %v", p.measureErr))

@@ -106,6 +106,12 @@ type Aggregator struct {
 	alerts  *alerting
 	// progress is the consumer's lag and whether it is stalled.
 	progress *kafka.Progress
+	// revocations keeps a late rollup flush from committing the offsets of
+	// partitions revoked meanwhile.
+	revocations *kafka.Revocations
+	// rollupFault, when set (by tests), fails the rollup rebuild, which is
+	// then retried, while it returns an error.
+	rollupFault func() error
 	// afterWrite, when set (by tests), runs after the batches handled since
 	// the last rollup rebuild are durable (rows, alert events, rollups) and
 	// before their offsets are committed; an error stops the aggregator
@@ -200,8 +206,15 @@ func New(cfg Config, st *store.Store, log *slog.Logger, reg prometheus.Registere
 	// rules' state of those partitions is rebuilt before their next batch;
 	// a revoked or lost partition's checks are forgotten.
 	opts := append(cfg.Kafka.ClientOptions(log), kafka.GroupOptions(cfg.Group, cfg.Kafka.ResultsTopic)...)
+	// Offsets of a partition that left while its batches waited for the
+	// rollup flush are not committed after it (revocations).
+	a.revocations = kafka.NewRevocations()
+	revoked := func(ctx context.Context, cl *kgo.Client, m map[string][]int32) {
+		a.revocations.Revoked(m)
+		a.alerts.revoked(ctx, cl, m)
+	}
 	opts = append(opts, kgo.ProducerLinger(0), kgo.OnPartitionsAssigned(a.alerts.assigned),
-		kgo.OnPartitionsRevoked(a.alerts.revoked), kgo.OnPartitionsLost(a.alerts.revoked))
+		kgo.OnPartitionsRevoked(revoked), kgo.OnPartitionsLost(revoked))
 	cl, err := kgo.NewClient(opts...)
 	if err != nil {
 		return nil, fmt.Errorf("kafka client: %w", err)
@@ -247,7 +260,7 @@ func (a *Aggregator) Run(ctx context.Context) error {
 	defer func() { stopIdle(); <-idleDone }()
 	err := kafka.ConsumeBatches(ctx, a.client, a.log, kafka.Batching{
 		MaxRecords: a.cfg.BatchMaxRecords, MaxWait: a.cfg.BatchMaxWait, Progress: a.progress,
-		Flush: a.flushRollups, FlushEvery: a.cfg.RollupInterval,
+		Flush: a.flushRollups, FlushEvery: a.cfg.RollupInterval, Revocations: a.revocations,
 	}, a.handle)
 	a.log.Info("aggregator stopped")
 	return err
@@ -339,7 +352,12 @@ func (a *Aggregator) flushRollups() func(context.Context) error {
 			}
 		}
 		if err := spans.EachMerged(time.Minute, func(checks []string, from, to time.Time) error {
-			return a.retry(ctx, "rebuild rollups", func(ctx context.Context) error {
+			return a.retryFlush(ctx, "rebuild rollups", func(ctx context.Context) error {
+				if a.rollupFault != nil {
+					if err := a.rollupFault(); err != nil {
+						return err
+					}
+				}
 				for _, t := range []string{"check_rollup_1m", "check_rollup_1h", "check_rollup_1d"} {
 					a.metrics.statements.WithLabelValues(t).Inc()
 				}
@@ -353,6 +371,18 @@ func (a *Aggregator) flushRollups() func(context.Context) error {
 		}
 		return nil
 	}
+}
+
+// retryFlush is retry.Do for the rollup flush, off the consuming path: the
+// consumer's progress names it while the offsets it holds back wait.
+func (a *Aggregator) retryFlush(ctx context.Context, what string, fn func(context.Context) error) error {
+	return retry.Do(ctx, retry.Default, a.log, what, func(ctx context.Context) error {
+		err := fn(ctx)
+		if err != nil {
+			a.progress.RetryingFlush(what, err)
+		}
+		return err
+	})
 }
 
 // retry is retry.Do that tells the consumer's progress what it is retrying,

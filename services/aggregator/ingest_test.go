@@ -3,6 +3,7 @@ package aggregator
 import (
 	"context"
 	"crypto/rand"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -11,6 +12,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -183,6 +185,39 @@ func TestAStuckConsumerIsNotReady(t *testing.T) {
 		code, body := get(t, "http://"+addr+"/readyz")
 		return code == http.StatusOK && metric(t, addr, "picket_aggregator_consumer_lag_records") == 0 &&
 			metric(t, addr, "picket_aggregator_consumer_stalled_seconds") == 0 && e.committed(t) == 5, fmt.Sprint(code, " ", body)
+	})
+}
+
+// A rollup rebuild that keeps failing holds back every commit while
+// ingestion goes on: /readyz names the rebuild and its error (it said only
+// that partitions had not advanced), and clears once a rebuild succeeds.
+func TestAFailingRollupFlushIsNamedInReadyz(t *testing.T) {
+	e := newEnv(t)
+	e.cfg.StallTimeout = 300 * time.Millisecond
+	var recs []*kgo.Record
+	for i := range 5 {
+		recs = append(recs, record(t, result("api", i, true)))
+	}
+	e.produce(t, recs...)
+	var failing atomic.Bool
+	failing.Store(true)
+	_, addr := e.runAggregator(t, func(a *Aggregator) {
+		a.rollupFault = func() error {
+			if failing.Load() {
+				return errors.New("code: 252, too many parts")
+			}
+			return nil
+		}
+	})
+	poll(t, "/readyz names the failing rebuild", func() (bool, string) {
+		code, body := get(t, "http://"+addr+"/readyz")
+		return code == http.StatusServiceUnavailable && strings.Contains(body, "consumer stalled") &&
+			strings.Contains(body, "offsets held for a flush retrying rebuild rollups: code: 252, too many parts"), fmt.Sprint(code, " ", body)
+	})
+	failing.Store(false)
+	poll(t, "ready again, all committed", func() (bool, string) {
+		code, body := get(t, "http://"+addr+"/readyz")
+		return code == http.StatusOK && e.committed(t) == 5, fmt.Sprint(code, " ", body)
 	})
 }
 
