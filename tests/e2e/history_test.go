@@ -5,13 +5,10 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"math"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"path/filepath"
-	"regexp"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -21,6 +18,7 @@ import (
 	"github.com/picket-dev/picket/cli/devstack/datadir"
 	"github.com/picket-dev/picket/cli/devstack/ops"
 	"github.com/picket-dev/picket/platform/store"
+	"github.com/picket-dev/picket/platform/store/storetest"
 	"github.com/picket-dev/picket/platform/telemetry"
 	"github.com/picket-dev/picket/services/aggregator/alert"
 	"github.com/picket-dev/picket/services/notifier"
@@ -39,8 +37,6 @@ func opsClient(t *testing.T, p Pipeline) ops.Client {
 	return ops.Client{URL: st.Info.OpsURL, Token: st.Info.Token, Where: "the stack in " + p.DataDir()}
 }
 
-var rollupTables = []string{"check_rollup_1m", "check_rollup_1h", "check_rollup_1d"}
-
 func sumRuns(t *testing.T, st *store.Store, table string) int {
 	t.Helper()
 	var rows []struct {
@@ -53,11 +49,10 @@ func sumRuns(t *testing.T, st *store.Store, table string) int {
 }
 
 // history is what a user sees of a check's history: its stats over a range
-// (the query API's JSON) and every rollup row (FINAL, its version aside).
+// (the query API's JSON) and every rollup row.
 type history struct {
-	stats   string
+	storetest.Picture
 	samples uint64
-	rollups []string
 }
 
 func readHistory(t *testing.T, p Pipeline, checkID string, from, to time.Time) history {
@@ -65,79 +60,15 @@ func readHistory(t *testing.T, p Pipeline, checkID string, from, to time.Time) h
 	q := url.Values{"from": {from.Format(time.RFC3339)}, "to": {to.Format(time.RFC3339)}}
 	var js api.StatsJSON
 	u := p.QueryURL() + "/api/v1/checks/" + checkID + "/stats?" + q.Encode()
-	h := history{stats: "no result stored"}
+	h := history{Picture: storetest.Picture{Stats: "no result stored"}}
 	if resp, err := http.Get(u); err != nil {
 		t.Fatal(err)
 	} else if resp.Body.Close(); resp.StatusCode != http.StatusNotFound { // 404: none stored (truncated)
 		getJSON(t, u, &js)
-		h.stats, h.samples = fmt.Sprintf("%+v", js), js.Samples
+		h.Stats, h.samples = fmt.Sprintf("%+v", js), js.Samples
 	}
-	st, ctx := p.Store(), context.Background()
-	for _, table := range rollupTables {
-		var cols []struct {
-			Name string `ch:"name"`
-			Type string `ch:"type"`
-		}
-		if err := st.Backend().Select(ctx, &cols, `SELECT name, type FROM system.columns WHERE database = {db:String} AND table = {table:String} ORDER BY position`,
-			store.Params{"db": st.Database(), "table": table}); err != nil || len(cols) == 0 {
-			t.Fatalf("columns of %s: %v", table, err)
-		}
-		var exprs []string
-		for _, c := range cols {
-			switch {
-			case c.Name == "version":
-			case strings.HasPrefix(c.Type, "AggregateFunction"):
-				exprs = append(exprs, "'"+c.Name+"=', toString(finalizeAggregation("+c.Name+"))")
-			default:
-				exprs = append(exprs, "'"+c.Name+"=', toString("+c.Name+")")
-			}
-		}
-		var rows []struct {
-			Row string `ch:"row"`
-		}
-		if err := st.Backend().Select(ctx, &rows, "SELECT concat('"+table+" ', "+strings.Join(exprs, ", ' ', ")+") AS row FROM "+
-			st.Database()+"."+table+" FINAL ORDER BY check_id, location, bucket", nil); err != nil {
-			t.Fatal(err)
-		}
-		for _, r := range rows {
-			h.rollups = append(h.rollups, r.Row)
-		}
-	}
+	h.Rollups = storetest.RollupRows(t, p.Store())
 	return h
-}
-
-var figure = regexp.MustCompile(`-?[0-9]+(\.[0-9]+)?(e[-+]?[0-9]+)?`)
-
-// sameFigures compares two renderings number by number, float sums (which
-// ClickHouse may add up in another order) within a part in 10¹².
-func sameFigures(a, b string) bool {
-	na, nb := figure.FindAllStringIndex(a, -1), figure.FindAllStringIndex(b, -1)
-	if len(na) != len(nb) || figure.ReplaceAllString(a, "#") != figure.ReplaceAllString(b, "#") {
-		return false
-	}
-	for i := range na {
-		x, _ := strconv.ParseFloat(a[na[i][0]:na[i][1]], 64)
-		y, _ := strconv.ParseFloat(b[nb[i][0]:nb[i][1]], 64)
-		if x != y && math.Abs(x-y) > 1e-12*max(math.Abs(x), math.Abs(y)) {
-			return false
-		}
-	}
-	return true
-}
-
-func sameHistory(t *testing.T, what string, got, want history) {
-	t.Helper()
-	if !sameFigures(got.stats, want.stats) {
-		t.Errorf("%s: stats\n got %s\nwant %s", what, got.stats, want.stats)
-	}
-	if len(got.rollups) != len(want.rollups) {
-		t.Fatalf("%s: %d rollup rows, want %d:\n got %q\nwant %q", what, len(got.rollups), len(want.rollups), got.rollups, want.rollups)
-	}
-	for i := range want.rollups {
-		if !sameFigures(got.rollups[i], want.rollups[i]) {
-			t.Errorf("%s: rollup row %d\n got %s\nwant %s", what, i, got.rollups[i], want.rollups[i])
-		}
-	}
 }
 
 // replayKeepsAndRestoresHistory: a replay of a range over ingested history
@@ -176,8 +107,8 @@ func replayKeepsAndRestoresHistory(t *testing.T, start startFunc) {
 	target.mu.Lock()
 	ok := target.served[200]
 	target.mu.Unlock()
-	if !strings.Contains(before.stats, fmt.Sprintf("Successes:%d ", ok)) {
-		t.Errorf("stats %s: want %d successes, as the target served", before.stats, ok)
+	if !strings.Contains(before.Stats, fmt.Sprintf("Successes:%d ", ok)) {
+		t.Errorf("stats %s: want %d successes, as the target served", before.Stats, ok)
 	}
 
 	c := opsClient(t, p)
@@ -194,22 +125,22 @@ func replayKeepsAndRestoresHistory(t *testing.T, start startFunc) {
 	if want := fmt.Sprintf("replay 100.0%%  %d/%d records", before.samples, before.samples); !strings.Contains(errOut.String(), want) {
 		t.Errorf("the replay's progress did not come back: want %q in %q", want, errOut.String())
 	}
-	sameHistory(t, "after replaying ingested history", readHistory(t, p, "shop", from, to), before)
+	storetest.Same(t, "after replaying ingested history", readHistory(t, p, "shop", from, to).Picture, before.Picture)
 
 	st := p.Store()
-	for _, table := range append([]string{"check_results"}, rollupTables...) {
+	for _, table := range append([]string{"check_results"}, storetest.RollupTables...) {
 		if err := st.Backend().Exec(context.Background(), "TRUNCATE TABLE "+st.Database()+"."+table, nil); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if h := readHistory(t, p, "shop", from, to); h.samples != 0 || len(h.rollups) != 0 {
-		t.Fatalf("truncated, yet %d samples and %d rollup rows", h.samples, len(h.rollups))
+	if h := readHistory(t, p, "shop", from, to); h.samples != 0 || len(h.Rollups) != 0 {
+		t.Fatalf("truncated, yet %d samples and %d rollup rows", h.samples, len(h.Rollups))
 	}
 	req.Restart = true
 	if err := c.Replay(context.Background(), req, &out, &errOut); err != nil {
 		t.Fatalf("replay after truncating: %v\n%s", err, errOut.String())
 	}
-	sameHistory(t, "after truncating and replaying", readHistory(t, p, "shop", from, to), before)
+	storetest.Same(t, "after truncating and replaying", readHistory(t, p, "shop", from, to).Picture, before.Picture)
 }
 
 func logConfig() telemetry.LogConfig { return telemetry.LogConfig{Format: "text", Level: "warn"} }

@@ -4,14 +4,11 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"math"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
-	"regexp"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -21,6 +18,7 @@ import (
 	"github.com/picket-dev/picket/platform/poll"
 	"github.com/picket-dev/picket/platform/store"
 	"github.com/picket-dev/picket/platform/store/embedded/embeddedtest"
+	"github.com/picket-dev/picket/platform/store/storetest"
 	"github.com/picket-dev/picket/services/prober/check"
 )
 
@@ -142,87 +140,19 @@ func scheduled(t *testing.T, st *store.Store) []time.Time {
 }
 
 // picture is what a user sees of the history: the check's stats over the
-// whole range and every rollup row (FINAL, its version aside).
+// whole range (and the figures) and every rollup row.
 type picture struct {
-	stats   store.Stats
-	rollups []string
+	stats store.Stats
+	storetest.Picture
 }
-
-var rollupTables = []string{"check_rollup_1m", "check_rollup_1h", "check_rollup_1d"}
 
 func look(t *testing.T, st *store.Store, from, to time.Time) picture {
 	t.Helper()
-	ctx := context.Background()
-	stats, err := st.Stats(ctx, store.StatsQuery{CheckID: "api", From: from, To: to})
+	stats, err := st.Stats(context.Background(), store.StatsQuery{CheckID: "api", From: from, To: to})
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := picture{stats: stats}
-	for _, table := range rollupTables {
-		var cols []struct {
-			Name string `ch:"name"`
-			Type string `ch:"type"`
-		}
-		if err := st.Backend().Select(ctx, &cols, `SELECT name, type FROM system.columns WHERE database = {db:String} AND table = {table:String} ORDER BY position`,
-			store.Params{"db": st.Database(), "table": table}); err != nil || len(cols) == 0 {
-			t.Fatalf("columns of %s: %v", table, err)
-		}
-		var exprs []string
-		for _, c := range cols {
-			switch {
-			case c.Name == "version":
-			case strings.HasPrefix(c.Type, "AggregateFunction"):
-				exprs = append(exprs, "'"+c.Name+"=', toString(finalizeAggregation("+c.Name+"))")
-			default:
-				exprs = append(exprs, "'"+c.Name+"=', toString("+c.Name+")")
-			}
-		}
-		var rows []struct {
-			Row string `ch:"row"`
-		}
-		if err := st.Backend().Select(ctx, &rows, "SELECT concat('"+table+" ', "+strings.Join(exprs, ", ' ', ")+") AS row FROM "+
-			st.Database()+"."+table+" FINAL ORDER BY check_id, location, bucket", nil); err != nil {
-			t.Fatal(err)
-		}
-		for _, r := range rows {
-			p.rollups = append(p.rollups, r.Row)
-		}
-	}
-	return p
-}
-
-var number = regexp.MustCompile(`-?[0-9]+(\.[0-9]+)?(e[-+]?[0-9]+)?`)
-
-// sameFigures compares two renderings number by number, float sums (which
-// ClickHouse may add up in another order) within a part in 10¹².
-func sameFigures(a, b string) bool {
-	na, nb := number.FindAllStringIndex(a, -1), number.FindAllStringIndex(b, -1)
-	if len(na) != len(nb) || number.ReplaceAllString(a, "#") != number.ReplaceAllString(b, "#") {
-		return false
-	}
-	for i := range na {
-		x, _ := strconv.ParseFloat(a[na[i][0]:na[i][1]], 64)
-		y, _ := strconv.ParseFloat(b[nb[i][0]:nb[i][1]], 64)
-		if x != y && math.Abs(x-y) > 1e-12*max(math.Abs(x), math.Abs(y)) {
-			return false
-		}
-	}
-	return true
-}
-
-func samePicture(t *testing.T, what string, got, want picture) {
-	t.Helper()
-	if g, w := fmt.Sprintf("%+v", got.stats), fmt.Sprintf("%+v", want.stats); !sameFigures(g, w) {
-		t.Errorf("%s: stats\n got %s\nwant %s", what, g, w)
-	}
-	if len(got.rollups) != len(want.rollups) {
-		t.Fatalf("%s: %d rollup rows, want %d:\n got %q\nwant %q", what, len(got.rollups), len(want.rollups), got.rollups, want.rollups)
-	}
-	for i := range want.rollups {
-		if !sameFigures(got.rollups[i], want.rollups[i]) {
-			t.Errorf("%s: rollup row %d\n got %s\nwant %s", what, i, got.rollups[i], want.rollups[i])
-		}
-	}
+	return picture{stats, storetest.Picture{Stats: fmt.Sprintf("%+v", stats), Rollups: storetest.RollupRows(t, st)}}
 }
 
 func picket(t *testing.T, args ...string) (stdout, stderr string, err error) {
@@ -260,25 +190,25 @@ func TestOperationsOnARunningDevStack(t *testing.T) {
 	if want := "picket replay: on the running `picket dev` in " + cfg.DataDir + " (pid "; !strings.Contains(errOut, want) {
 		t.Errorf("picket replay's stderr %q does not say %q", errOut, want)
 	}
-	samePicture(t, "after a replay over ingested history", look(t, st, from, to), before)
+	storetest.Same(t, "after a replay over ingested history", look(t, st, from, to).Picture, before.Picture)
 
 	// The same replay again is resumed from its checkpoint: finished.
 	if out, _, err := picket(t, replayArgs...); err != nil || !strings.Contains(out, "already finished") {
 		t.Errorf("picket replay again: %v %q, want it already finished", err, out)
 	}
 
-	for _, table := range append([]string{"check_results"}, rollupTables...) {
+	for _, table := range append([]string{"check_results"}, storetest.RollupTables...) {
 		if err := st.Backend().Exec(context.Background(), "TRUNCATE TABLE "+st.Database()+"."+table, nil); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if empty := look(t, st, from, to); empty.stats.Samples != 0 || len(empty.rollups) != 0 {
-		t.Fatalf("truncated, yet %d samples and %d rollup rows", empty.stats.Samples, len(empty.rollups))
+	if empty := look(t, st, from, to); empty.stats.Samples != 0 || len(empty.Rollups) != 0 {
+		t.Fatalf("truncated, yet %d samples and %d rollup rows", empty.stats.Samples, len(empty.Rollups))
 	}
 	if _, errOut, err := picket(t, append(replayArgs, "--restart")...); err != nil {
 		t.Fatalf("picket replay --restart: %v\n%s", err, errOut)
 	}
-	samePicture(t, "after truncating and replaying", look(t, st, from, to), before)
+	storetest.Same(t, "after truncating and replaying", look(t, st, from, to).Picture, before.Picture)
 
 	rules := filepath.Join(t.TempDir(), "rules.yaml")
 	if err := os.WriteFile(rules, []byte("alerting:\n  rules:\n    streak:\n      kind: consecutive\n      failures: 3\n      successes: 2\n"), 0o644); err != nil {
