@@ -373,25 +373,23 @@ func (a *Aggregator) flushRollups() func(context.Context) error {
 	}
 }
 
-// retryFlush is retry.Do for the rollup flush, off the consuming path: the
-// consumer's progress names it while the offsets it holds back wait.
-func (a *Aggregator) retryFlush(ctx context.Context, what string, fn func(context.Context) error) error {
-	return retry.Do(ctx, retry.Default, a.log, what, func(ctx context.Context) error {
-		err := fn(ctx)
-		if err != nil {
-			a.progress.RetryingFlush(what, err)
-		}
-		return err
-	})
+// retry is retry.Do that tells the consumer's progress what the batch in
+// hand is retrying, so a stall says why.
+func (a *Aggregator) retry(ctx context.Context, what string, fn func(context.Context) error) error {
+	return retryTelling(ctx, a.log, what, a.progress.Retrying, fn)
 }
 
-// retry is retry.Do that tells the consumer's progress what it is retrying,
-// so a stall says why.
-func (a *Aggregator) retry(ctx context.Context, what string, fn func(context.Context) error) error {
-	return retry.Do(ctx, retry.Default, a.log, what, func(ctx context.Context) error {
+// retryFlush is retry for the rollup flush, off the consuming path: the
+// consumer's progress names it while the offsets it holds back wait.
+func (a *Aggregator) retryFlush(ctx context.Context, what string, fn func(context.Context) error) error {
+	return retryTelling(ctx, a.log, what, a.progress.RetryingFlush, fn)
+}
+
+func retryTelling(ctx context.Context, log *slog.Logger, what string, tell func(string, error), fn func(context.Context) error) error {
+	return retry.Do(ctx, retry.Default, log, what, func(ctx context.Context) error {
 		err := fn(ctx)
 		if err != nil {
-			a.progress.Retrying(what, err)
+			tell(what, err)
 		}
 		return err
 	})
