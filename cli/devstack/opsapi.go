@@ -74,14 +74,14 @@ func (s *Stack) serveOps(ctx context.Context, cfg Config, st *store.Store, kc ka
 	})
 	info := datadir.Info{
 		PID: os.Getpid(), OpsURL: "http://" + ln.Addr().String(), Token: token,
-		KafkaAddr: s.KafkaAddr, Database: cfg.Database, ResultsTopic: kc.ResultsTopic,
+		KafkaAddr: s.KafkaAddr, QueryURL: s.QueryURL, Database: cfg.Database, ResultsTopic: kc.ResultsTopic,
 	}
 	if err := datadir.WriteInfo(cfg.DataDir, info); err != nil {
 		return err
 	}
 	s.OpsURL = info.OpsURL
 	s.undo = append(s.undo, func() error {
-		info.OpsURL, info.Token, info.KafkaAddr = "", "", ""
+		info.OpsURL, info.Token, info.KafkaAddr, info.QueryURL = "", "", "", ""
 		return datadir.WriteInfo(cfg.DataDir, info)
 	})
 	return nil

@@ -5,6 +5,7 @@
 //	picket migrate   apply the ClickHouse migrations
 //	picket replay    re-read a time range of results into ClickHouse
 //	picket backtest  evaluate candidate alert rules over stored history
+//	picket status    the console dashboard, from the query API
 //
 // `dev` exists only in builds with -tags embedded (`make run`): it links
 // libchdb, whose package init panics without the library, and the production
@@ -39,6 +40,7 @@ commands:
   migrate   apply the ClickHouse migrations (to a server, or a picket dev stack)
   replay    re-read a time range of results into ClickHouse (--from T [--to T]), resumable
   backtest  evaluate candidate alert rules over history (--rules rules.yaml --from T [--to T2])
+  status    the console dashboard: every check's figures and the alerts, from the query API
   notify    re-send parked notifications (redrive --destination D --from T [--to T2]), or send a test one (test D)
 
 Each command takes --config FILE and --set key=value; run 'picket <command> -h'.`
@@ -71,6 +73,8 @@ func dispatch(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return backtestCmd(ctx, args[1:], stdout, stderr)
 	case "notify":
 		return notifyCmd(ctx, args[1:], stdout, stderr)
+	case "status":
+		return statusCmd(ctx, args[1:], stdout, stderr)
 	case "-h", "--help", "help":
 		fmt.Fprintln(stdout, usage)
 		return nil

@@ -16,7 +16,7 @@ func TestHelpSucceedsForEveryCommand(t *testing.T) {
 		{"-h"}, {"--help"}, {"help"},
 		{"dev", "-h"}, {"apply", "-h"}, {"apply", "--help"}, {"migrate", "-h"},
 		{"replay", "-h"}, {"replay", "--help"}, {"backtest", "-h"},
-		{"notify", "-h"}, {"notify", "redrive", "-h"}, {"notify", "test", "ops", "-h"},
+		{"notify", "-h"}, {"notify", "redrive", "-h"}, {"notify", "test", "ops", "-h"}, {"status", "-h"},
 	} {
 		var stdout, stderr bytes.Buffer
 		if err := run(context.Background(), args, &stdout, &stderr); err != nil {

@@ -34,9 +34,11 @@ type Info struct {
 	PID int `json:"pid"`
 	// OpsURL serves the operations API (replay, backtest, migrate) on
 	// loopback; each request carries Token.
-	OpsURL       string `json:"ops_url,omitempty"`
-	Token        string `json:"token,omitempty"`
-	KafkaAddr    string `json:"kafka_addr,omitempty"`
+	OpsURL    string `json:"ops_url,omitempty"`
+	Token     string `json:"token,omitempty"`
+	KafkaAddr string `json:"kafka_addr,omitempty"`
+	// QueryURL is the stack's query API (picket status reads it).
+	QueryURL     string `json:"query_url,omitempty"`
 	Database     string `json:"database"`
 	ResultsTopic string `json:"results_topic"`
 }
