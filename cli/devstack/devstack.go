@@ -277,7 +277,8 @@ func Start(ctx context.Context, cfg Config, opts Options) (_ *Stack, err error) 
 
 	// The servers: each runs in g from the moment it listens, so a later
 	// failure's cancel shuts it down and frees its port.
-	q, err := query.Listen(cfg.QueryAddr, st, log.With("service", "query"))
+	defs := &definitions{}
+	q, err := query.Listen(cfg.QueryAddr, st, log.With("service", "query"), query.WithDefinitions(defs))
 	if err != nil {
 		return nil, listenError("query_addr", cfg.QueryAddr, err)
 	}
@@ -329,6 +330,19 @@ func Start(ctx context.Context, cfg Config, opts Options) (_ *Stack, err error) 
 	kc := kafka.DefaultConfig()
 	kc.Brokers = brokers
 	kc.Partitions = 3
+
+	// The query API shows the checks' targets and definitions: the stack's
+	// own, then those published to its checks topic.
+	published := query.NewCheckDefinitions(kc, log.With("service", "query"))
+	s.run(gctx, func(ctx context.Context) error { published.Run(ctx); return nil })
+	switch {
+	case checks != nil:
+		defs.set(definitionMap(checks), published)
+	case s.ChecksFile != "":
+		defs.set(&fileDefinitions{path: s.ChecksFile}, published)
+	default:
+		defs.set(published)
+	}
 
 	// The consumers: each constructor makes a Kafka client that its Run
 	// closes, so Run is started at once.

@@ -15,24 +15,33 @@ import (
 // that hold nothing (empty, or every record deleted) are not waited for. cl
 // must not already consume topic; it does not afterwards.
 func ReadToEnd(ctx context.Context, cl *kgo.Client, topic string, fn func(*kgo.Record)) error {
+	_, err := readToEnd(ctx, cl, topic, fn)
+	return err
+}
+
+// readToEnd is ReadToEnd that also returns the end offset it read each
+// partition to.
+func readToEnd(ctx context.Context, cl *kgo.Client, topic string, fn func(*kgo.Record)) (map[int32]int64, error) {
 	adm := kadm.NewClient(cl)
 	starts, err := adm.ListStartOffsets(ctx, topic)
 	if err == nil {
 		err = starts.Error()
 	}
 	if err != nil {
-		return fmt.Errorf("start offsets of %s: %w", topic, err)
+		return nil, fmt.Errorf("start offsets of %s: %w", topic, err)
 	}
 	ends, err := adm.ListEndOffsets(ctx, topic)
 	if err == nil {
 		err = ends.Error()
 	}
 	if err != nil {
-		return fmt.Errorf("end offsets of %s: %w", topic, err)
+		return nil, fmt.Errorf("end offsets of %s: %w", topic, err)
 	}
 	want := map[int32]kgo.Offset{}
 	remaining := map[int32]int64{}
+	reached := map[int32]int64{}
 	ends.Each(func(o kadm.ListedOffset) {
+		reached[o.Partition] = o.Offset
 		start, _ := starts.Lookup(topic, o.Partition)
 		if o.Offset > start.Offset {
 			want[o.Partition] = kgo.NewOffset().AtStart()
@@ -40,7 +49,7 @@ func ReadToEnd(ctx context.Context, cl *kgo.Client, topic string, fn func(*kgo.R
 		}
 	})
 	if len(want) == 0 {
-		return nil
+		return reached, nil
 	}
 	parts := make([]int32, 0, len(want))
 	for p := range want {
@@ -51,12 +60,12 @@ func ReadToEnd(ctx context.Context, cl *kgo.Client, topic string, fn func(*kgo.R
 	for len(remaining) > 0 {
 		fetches := cl.PollFetches(ctx)
 		if err := ctx.Err(); err != nil {
-			return fmt.Errorf("read %s: %w", topic, err)
+			return nil, fmt.Errorf("read %s: %w", topic, err)
 		}
 		var ferr error
 		fetches.EachError(func(t string, p int32, err error) { ferr = fmt.Errorf("read %s[%d]: %w", t, p, err) })
 		if ferr != nil {
-			return ferr
+			return nil, ferr
 		}
 		fetches.EachRecord(func(r *kgo.Record) {
 			end, ok := remaining[r.Partition]
@@ -69,7 +78,7 @@ func ReadToEnd(ctx context.Context, cl *kgo.Client, topic string, fn func(*kgo.R
 			}
 		})
 	}
-	return nil
+	return reached, nil
 }
 
 // LatestByKey reads topic from its start to the end offsets it has now and

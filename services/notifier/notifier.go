@@ -134,7 +134,7 @@ type Notifier struct {
 	metrics *metrics
 	now     func() time.Time
 	dlog    DeliveryLog
-	checks  checkLabels
+	checks  *kafka.Compacted[map[string]string]
 }
 
 // DeliveryLog records every attempt and every decision not to send (the
@@ -203,7 +203,7 @@ func NewWithSinks(cfg Config, sinks []deliver.Sink, log *slog.Logger, reg promet
 		}, []string{"destination"}),
 	}
 	reg.MustRegister(m.deliveries, m.latency, m.disabled)
-	n := &Notifier{cfg: cfg, log: log, client: cl, metrics: m, now: o.Now, dlog: o.DeliveryLog}
+	n := &Notifier{cfg: cfg, log: log, client: cl, metrics: m, now: o.Now, dlog: o.DeliveryLog, checks: newCheckLabels(cfg.Kafka, log)}
 	for _, s := range sinks {
 		d := newDestination(n, s)
 		n.dests = append(n.dests, d)
@@ -247,14 +247,14 @@ func (n *Notifier) Run(ctx context.Context) error {
 	// topic that cannot be read leaves them empty (logged) until it can.
 	lctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	if err := retry.Do(lctx, retry.Default, n.log, "read check labels", func(ctx context.Context) error {
-		return n.checks.load(ctx, n.cfg.Kafka, n.log)
+		return n.checks.Load(ctx)
 	}); err != nil && ctx.Err() == nil {
 		n.log.Error("could not read check labels; routes by label match nothing until they are read", "topic", n.cfg.Kafka.ChecksTopic, "err", err)
 	}
 	cancel()
 	n.log.Info("notifier started", "topic", n.cfg.Kafka.AlertsTopic, "destinations", len(n.dests))
 	var wg sync.WaitGroup
-	wg.Go(func() { n.checks.run(ctx, n.cfg.Kafka, n.log) })
+	wg.Go(func() { n.checks.Run(ctx) })
 	for _, d := range n.dests {
 		wg.Go(func() {
 			if err := d.run(ctx); err != nil {

@@ -3,6 +3,7 @@
 package query
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/picket-dev/picket/platform/admin"
 	"github.com/picket-dev/picket/platform/httpserver"
+	"github.com/picket-dev/picket/platform/kafka"
 	"github.com/picket-dev/picket/platform/store"
 	"github.com/picket-dev/picket/platform/store/clickhouse"
 	"github.com/picket-dev/picket/platform/telemetry"
@@ -24,10 +26,15 @@ type Config struct {
 	Addr string `koanf:"addr"`
 	// RequestTimeout bounds each request's store calls; a request that
 	// reaches it is answered 504.
-	RequestTimeout time.Duration       `koanf:"request_timeout"`
-	ClickHouse     clickhouse.Config   `koanf:"clickhouse"`
-	Admin          admin.Config        `koanf:"admin"`
-	Log            telemetry.LogConfig `koanf:"log"`
+	RequestTimeout time.Duration     `koanf:"request_timeout"`
+	ClickHouse     clickhouse.Config `koanf:"clickhouse"`
+	// Kafka is where the check definitions are read (kafka.checks_topic,
+	// written by picket apply): the check list shows each check's target,
+	// the check endpoint its definition. Kafka away, they are left out and
+	// read again every minute.
+	Kafka kafka.Config        `koanf:"kafka"`
+	Admin admin.Config        `koanf:"admin"`
+	Log   telemetry.LogConfig `koanf:"log"`
 }
 
 // maxRequestTimeout bounds request_timeout: a dashboard is not a batch job.
@@ -39,6 +46,7 @@ func DefaultConfig() Config {
 		Addr:           ":8080",
 		RequestTimeout: api.DefaultRequestTimeout,
 		ClickHouse:     clickhouse.DefaultConfig(),
+		Kafka:          kafka.DefaultConfig(),
 		Admin:          admin.Config{Addr: ":9104"},
 		Log:            telemetry.DefaultLog(),
 	}
@@ -57,6 +65,9 @@ func (c Config) Validate() error {
 	if err := c.ClickHouse.Validate(); err != nil {
 		return err
 	}
+	if err := c.Kafka.Validate(); err != nil {
+		return err
+	}
 	return c.Log.Validate()
 }
 
@@ -66,11 +77,16 @@ type Option func(*options)
 type options struct {
 	requestTimeout time.Duration
 	reg            prometheus.Registerer
+	defs           api.Definitions
 }
 
 // RequestTimeout bounds each request's store calls (default
 // api.DefaultRequestTimeout).
 func RequestTimeout(d time.Duration) Option { return func(o *options) { o.requestTimeout = d } }
+
+// WithDefinitions shows the checks' targets and definitions from d
+// (CheckDefinitions, or a dev stack's own checks).
+func WithDefinitions(d api.Definitions) Option { return func(o *options) { o.defs = d } }
 
 // Metrics registers the API's metrics (picket_query_…) on reg.
 func Metrics(reg prometheus.Registerer) Option { return func(o *options) { o.reg = reg } }
@@ -92,6 +108,9 @@ func Listen(addr string, st *store.Store, log *slog.Logger, opts ...Option) (*Se
 	// A request that reaches its store deadline still has time to say so.
 	cfg.WriteTimeout = o.requestTimeout + 10*time.Second
 	a := api.New(st, log, o.requestTimeout)
+	if o.defs != nil {
+		a.SetDefinitions(o.defs)
+	}
 	if o.reg != nil {
 		if err := a.Register(o.reg); err != nil {
 			return nil, err
@@ -103,3 +122,30 @@ func Listen(addr string, st *store.Store, log *slog.Logger, opts ...Option) (*Se
 	}
 	return &Server{srv}, nil
 }
+
+// definitionsRetry is how soon the check definitions are read again after
+// a failed read.
+const definitionsRetry = 10 * time.Second
+
+// CheckDefinitions are the definitions on c's checks topic; Run reads them
+// and follows the topic (a check applied shows its target within a fetch)
+// until ctx ends.
+type CheckDefinitions struct {
+	*kafka.Compacted[api.Definition]
+}
+
+// NewCheckDefinitions reads the definitions of c.ChecksTopic.
+func NewCheckDefinitions(c kafka.Config, log *slog.Logger) *CheckDefinitions {
+	return &CheckDefinitions{
+		Compacted: kafka.NewCompacted(c, c.ChecksTopic, log, definitionsRetry, func(_ string, v []byte) (api.Definition, error) {
+			return api.ParseDefinition(v)
+		}),
+	}
+}
+
+// Definition implements api.Definitions.
+func (d *CheckDefinitions) Definition(id string) (api.Definition, bool) { return d.Get(id) }
+
+// Run reads the definitions until ctx ends; while Kafka cannot be read the
+// API answers without targets (logged, tried again every 10 s).
+func (d *CheckDefinitions) Run(ctx context.Context) { d.Compacted.Run(ctx) }

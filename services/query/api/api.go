@@ -28,6 +28,8 @@ type API struct {
 	timeout time.Duration
 	// storeFailures counts the requests the store failed, by reason.
 	storeFailures *prometheus.CounterVec
+	// defs, when set, are the checks' definitions (SetDefinitions).
+	defs Definitions
 }
 
 // DefaultRequestTimeout bounds a request's store calls unless configured.

@@ -94,6 +94,12 @@ type CheckJSON struct {
 	LocationStates []LocationStateJSON `json:"location_states"`
 	LastResult     *ResultJSON         `json:"last_result"`
 	LastFailure    *ResultJSON         `json:"last_failure"`
+	// Target is what the check probes, from its definition as last
+	// published; empty when that is not known (SetDefinitions).
+	Target string `json:"target,omitempty"`
+	// Definition is the check's definition as last published, credentials
+	// redacted (GET /api/v1/checks/{id} only).
+	Definition map[string]any `json:"definition,omitempty"`
 }
 
 // catalog is every check with a result since since (of ids, when given),
@@ -277,6 +283,7 @@ func (a *API) checks(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
+	a.describe(out, false)
 	writeJSON(w, CheckListJSON{Checks: out, NextCursor: next})
 }
 
@@ -327,6 +334,7 @@ func (a *API) check(w http.ResponseWriter, r *http.Request) {
 		cs = []CheckJSON{{ID: id, Labels: map[string]string{}, Locations: []string{}, State: StateStale,
 			Rules: []RuleStateJSON{}, LocationStates: []LocationStateJSON{}}}
 	}
+	a.describe(cs[:1], true)
 	writeJSON(w, cs[0])
 }
 

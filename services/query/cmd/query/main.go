@@ -31,9 +31,16 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 		return err
 	}
 	defer b.Close()
-	srv, err := query.Listen(cfg.Addr, st, log, query.RequestTimeout(cfg.RequestTimeout), query.Metrics(reg))
+	defs := query.NewCheckDefinitions(cfg.Kafka, log)
+	srv, err := query.Listen(cfg.Addr, st, log, query.RequestTimeout(cfg.RequestTimeout), query.Metrics(reg), query.WithDefinitions(defs))
 	if err != nil {
 		return err
 	}
-	return service.Run(ctx, log, reg, cfg.Admin.Addr, map[string]admin.Check{"clickhouse": st.Ping}, srv.Run)
+	return service.Run(ctx, log, reg, cfg.Admin.Addr, map[string]admin.Check{"clickhouse": st.Ping}, func(ctx context.Context) error {
+		ctx, stop := context.WithCancel(ctx)
+		done := make(chan struct{})
+		go func() { defer close(done); defs.Run(ctx) }()
+		defer func() { stop(); <-done }()
+		return srv.Run(ctx)
+	})
 }

@@ -1,0 +1,197 @@
+package api
+
+import (
+	"fmt"
+	"math"
+	"net/url"
+	"regexp"
+	"strings"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// Definition is a check's definition as last published (the checks topic,
+// written by `picket apply`), for the check list's target and the check
+// page: the check as written, with what may be a secret redacted.
+type Definition struct {
+	// Target is what the check probes, in one line: "GET https://…",
+	// "tcp db:5432", "dns A example.com @1.1.1.1", "tls host:443", or a
+	// journey's steps.
+	Target string
+	// Spec is the definition, redacted, as JSON-able values.
+	Spec map[string]any
+}
+
+// Definitions are the checks' definitions by id.
+type Definitions interface {
+	Definition(checkID string) (Definition, bool)
+}
+
+// DefinitionMap is a fixed set of definitions (a dev stack's checks file).
+type DefinitionMap map[string]Definition
+
+// Definition implements Definitions.
+func (m DefinitionMap) Definition(id string) (Definition, bool) {
+	d, ok := m[id]
+	return d, ok
+}
+
+// FirstOf asks each of ds in turn.
+type FirstOf []Definitions
+
+// Definition implements Definitions.
+func (f FirstOf) Definition(id string) (Definition, bool) {
+	for _, d := range f {
+		if def, ok := d.Definition(id); ok {
+			return def, true
+		}
+	}
+	return Definition{}, false
+}
+
+// SetDefinitions makes the check list show each check's target and the
+// check endpoint its definition.
+func (a *API) SetDefinitions(d Definitions) { a.defs = d }
+
+// describe sets the target of every check of cs whose definition is known;
+// with spec, its definition too.
+func (a *API) describe(cs []CheckJSON, spec bool) {
+	if a.defs == nil {
+		return
+	}
+	for i := range cs {
+		if d, ok := a.defs.Definition(cs[i].ID); ok {
+			cs[i].Target = d.Target
+			if spec {
+				cs[i].Definition = d.Spec
+			}
+		}
+	}
+}
+
+// secretName matches the names of headers and query parameters whose values
+// are not shown: credentials travel in them.
+var secretName = regexp.MustCompile(`(?i)(auth|cookie|token|secret|key|passw|session|signature|credential)`)
+
+const redacted = "[redacted]"
+
+// ParseDefinition reads a definition record (YAML, as the prober's
+// check.MarshalDefinition writes it).
+func ParseDefinition(value []byte) (Definition, error) {
+	var doc any
+	if err := yaml.Unmarshal(value, &doc); err != nil {
+		return Definition{}, fmt.Errorf("check definition: %w", err)
+	}
+	spec, ok := jsonable(doc).(map[string]any)
+	if !ok {
+		return Definition{}, fmt.Errorf("check definition: not a mapping")
+	}
+	redact(spec)
+	return Definition{Target: target(spec), Spec: spec}, nil
+}
+
+// jsonable is v as JSON can encode it: every mapping keyed by strings (YAML
+// allows 1: x) and no NaN or infinity.
+func jsonable(v any) any {
+	switch v := v.(type) {
+	case map[string]any:
+		for k, x := range v {
+			v[k] = jsonable(x)
+		}
+		return v
+	case map[any]any:
+		m := make(map[string]any, len(v))
+		for k, x := range v {
+			m[fmt.Sprint(k)] = jsonable(x)
+		}
+		return m
+	case []any:
+		for i, x := range v {
+			v[i] = jsonable(x)
+		}
+		return v
+	case float64:
+		if math.IsNaN(v) || math.IsInf(v, 0) {
+			return fmt.Sprint(v) // .nan, .inf: JSON has no such numbers
+		}
+	}
+	return v
+}
+
+// redact replaces, wherever they appear, the values of headers and query
+// parameters named like credentials, and the password of a URL.
+func redact(v any) {
+	switch v := v.(type) {
+	case map[string]any:
+		for k, x := range v {
+			switch k {
+			case "headers", "query":
+				if m, ok := x.(map[string]any); ok {
+					for name := range m {
+						if secretName.MatchString(name) {
+							m[name] = redacted
+						}
+					}
+				}
+			case "url", "proxy":
+				if s, ok := x.(string); ok {
+					v[k] = redactURL(s)
+				}
+			default:
+				redact(x)
+			}
+		}
+	case []any:
+		for _, x := range v {
+			redact(x)
+		}
+	}
+}
+
+func redactURL(s string) string {
+	u, err := url.Parse(s)
+	if err != nil || u.User == nil {
+		return s
+	}
+	if _, has := u.User.Password(); has {
+		u.User = url.UserPassword(u.User.Username(), "xxxxx")
+	}
+	return u.String()
+}
+
+// target is the one line saying what spec probes.
+func target(spec map[string]any) string {
+	str := func(m map[string]any, k string) string {
+		s, _ := m[k].(string)
+		return s
+	}
+	sub := func(k string) map[string]any {
+		m, _ := spec[k].(map[string]any)
+		return m
+	}
+	if h := sub("http"); h != nil {
+		return strings.TrimSpace(strings.ToUpper(str(h, "method")) + " " + str(h, "url"))
+	}
+	if t := sub("tcp"); t != nil {
+		return "tcp " + str(t, "address")
+	}
+	if d := sub("dns"); d != nil {
+		s := "dns " + strings.TrimSpace(str(d, "type")+" "+str(d, "name"))
+		if srv := str(d, "server"); srv != "" {
+			s += " @" + srv
+		}
+		return s
+	}
+	if t := sub("tls"); t != nil {
+		return "tls " + str(t, "address")
+	}
+	if j := sub("journey"); j != nil {
+		steps, _ := j["steps"].([]any)
+		if len(steps) == 0 {
+			return "journey"
+		}
+		first, _ := steps[0].(map[string]any)
+		return fmt.Sprintf("journey of %d steps from %s", len(steps), strings.TrimSpace(strings.ToUpper(str(first, "method"))+" "+str(first, "url")))
+	}
+	return ""
+}
