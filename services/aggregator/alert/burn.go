@@ -251,14 +251,14 @@ func unixMinute(t time.Time) int64 {
 // opened it (or, closing, the one closest to opening) and its burn rates.
 type BurnEvidence struct {
 	BurnWindow
-	Objective       float64
-	LongRate        float64
-	ShortRate       float64
-	LongResults     int
-	LongSuccesses   int
-	LongMinSamples  int
-	ShortResults    int
-	ShortSuccesses  int
+	Objective      float64
+	LongRate       float64
+	ShortRate      float64
+	LongResults    int
+	LongSuccesses  int
+	LongMinSamples int
+	ShortResults   int
+	ShortSuccesses int
 }
 
 // judgeBurn counts s into the location's rings and judges every pair.

@@ -49,8 +49,8 @@ type Transition struct {
 	// Burn is a burn_rate transition's evidence: the window pair and its
 	// burn rates (Value is the long window's).
 	Burn     *BurnEvidence
-	Silenced         bool
-	Silence          string
+	Silenced bool
+	Silence  string
 	// Silent is, for a transition to stale, how long the check had sent no
 	// result (StaleAfter intervals).
 	Silent           time.Duration
