@@ -89,6 +89,9 @@ func (t *Tracker) decide(r *ruleTrack, s Sample) *Transition {
 	active, down := 0, 0
 	for name, lr := range r.locs {
 		stale := max(r.Lookback(lr.interval), 2*lr.interval)
+		if r.burn != nil {
+			stale = max(stale, r.shortestBurnWindow())
+		}
 		if lr.lastAt.Before(s.At.Add(-stale)) {
 			continue // this location stopped reporting: neither failing nor counted
 		}

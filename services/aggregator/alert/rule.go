@@ -198,13 +198,10 @@ func (r Rule) Lookback(interval time.Duration) time.Duration {
 		return r.Window + r.For
 	case KindConsecutive:
 		return time.Duration(max(r.Failures, r.Successes)+1) * interval
-	case KindCertificate:
+	case KindCertificate, KindBurnRate:
+		// burn_rate's windows are counters (burn.go), not held results,
+		// restored from the minute rollups: it needs no raw history.
 		return interval
-	case KindBurnRate:
-		// Its windows are counters (burn.go), not held results: the raw
-		// history it needs is none; this is how long a silent location
-		// still counts as active, the shortest window.
-		return r.shortestBurnWindow()
 	}
 	return r.Window
 }
