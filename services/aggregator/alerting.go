@@ -303,6 +303,9 @@ func (al *alerting) seedBurnRates(ctx context.Context, restored map[string]*aler
 			ids = append(ids, id)
 		}
 	}
+	if len(ids) == 0 {
+		return nil
+	}
 	sort.Strings(ids)
 	counts, err := al.a.store.MinuteCounts(ctx, ids, from.Add(-burnWindow).Truncate(time.Minute), from)
 	if err != nil {
