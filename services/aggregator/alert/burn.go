@@ -275,18 +275,17 @@ func (r *ruleTrack) judgeBurn(lr *locRule, s Sample) {
 		g.add(m, good, 1)
 	}
 	budget := 1 - r.Objective
-	var best *BurnEvidence
+	var best BurnEvidence
 	bestScore, judged, severity := -1.0, false, ""
 	for _, p := range r.burn.pairs {
 		lg, sg := lr.rings[p.long], lr.rings[p.short]
-		enough := lg.total >= int64(p.minSamples)
-		ev := &BurnEvidence{BurnWindow: p.BurnWindow, Objective: r.Objective, LongRate: lg.burn(budget), ShortRate: sg.burn(budget),
-			LongResults: int(lg.total), LongSuccesses: int(lg.good), LongMinSamples: p.minSamples,
-			ShortResults: int(sg.total), ShortSuccesses: int(sg.good)}
-		if !enough {
+		if lg.total < int64(p.minSamples) {
 			continue // too few results for this pair: it says nothing
 		}
 		judged = true
+		ev := BurnEvidence{BurnWindow: p.BurnWindow, Objective: r.Objective, LongRate: lg.burn(budget), ShortRate: sg.burn(budget),
+			LongResults: int(lg.total), LongSuccesses: int(lg.good), LongMinSamples: p.minSamples,
+			ShortResults: int(sg.total), ShortSuccesses: int(sg.good)}
 		firing := ev.LongRate >= p.Factor && ev.ShortRate >= p.Factor
 		// The evidence is the most severe firing pair, in order; with none
 		// firing, the pair closest to firing.
@@ -303,8 +302,10 @@ func (r *ruleTrack) judgeBurn(lr *locRule, s Sample) {
 	lr.judged = true
 	lr.failing = severity != ""
 	lr.severity = severity
+	// Held in the location (no allocation per result); a transition copies it.
+	lr.burnEv = best
 	lr.ev = evidence{value: best.LongRate, samples: best.LongResults, successes: best.LongSuccesses, last: s.ResultID,
-		availability: float64(best.LongSuccesses) / float64(max(1, best.LongResults)), hasAvailabilityData: true, burn: best}
+		availability: float64(best.LongSuccesses) / float64(max(1, best.LongResults)), hasAvailabilityData: true, burn: &lr.burnEv}
 }
 
 // seed counts a minute of stored history (the minute rollup) into the

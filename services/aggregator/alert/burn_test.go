@@ -265,3 +265,54 @@ func TestBurnRateValidation(t *testing.T) {
 		t.Fatalf("override %+v", r)
 	}
 }
+
+// BenchmarkEvaluationPerResult is the cost of evaluating one result of a
+// check every 10 s in one location, under a burn_rate rule with the
+// workbook's three pairs (five windows, up to 3 days, as counters) next to
+// the seed's availability rule over 2 minutes and an availability rule
+// over 1 hour (results held and scanned), in the same process:
+//
+//	go test -run '^$' -bench EvaluationPerResult ./services/aggregator/alert/
+func BenchmarkEvaluationPerResult(b *testing.B) {
+	for _, bc := range []struct {
+		name  string
+		rules []NamedRule
+	}{
+		{"availability-2m", availability(0.8, 2*time.Minute)},
+		{"availability-1h", availability(0.99, time.Hour)},
+		{"burn_rate-workbook", slo(0.999, 0)},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			tr := NewTracker("api", "API", bc.rules, Options{})
+			// Three days of history first: the windows are full.
+			warm := history("eu", t0.Add(-72*time.Hour), 10*time.Second, int(72*time.Hour/(10*time.Second)), func(i int) bool { return i%97 == 0 })
+			for _, s := range warm {
+				tr.Add(s)
+			}
+			tr.Flush()
+			next := history("eu", t0, 10*time.Second, b.N, func(i int) bool { return i%97 == 0 })
+			b.ReportAllocs()
+			b.ResetTimer()
+			for _, s := range next {
+				tr.Add(s)
+				tr.Flush()
+			}
+		})
+	}
+}
+
+// Memory per location is O(window/bucket): at most 60 buckets per window,
+// whatever its length and the check's rate (215 for the workbook's five).
+func TestBurnRateCountersAreBoundedPerWindow(t *testing.T) {
+	total := 0
+	for _, w := range []time.Duration{5 * time.Minute, 30 * time.Minute, time.Hour, 6 * time.Hour, 72 * time.Hour} {
+		g := newRing(w)
+		if len(g.slots) > 60 || time.Duration(int64(len(g.slots))*g.bucket)*time.Minute < w {
+			t.Errorf("%s: %d buckets of %d minutes", w, len(g.slots), g.bucket)
+		}
+		total += len(g.slots)
+	}
+	if sp := newBurnSpec(Rule{Kind: KindBurnRate, Objective: 0.999}); len(sp.windows) != 5 || total != 215 {
+		t.Fatalf("%d windows, %d buckets", len(sp.windows), total)
+	}
+}

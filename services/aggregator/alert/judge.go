@@ -40,6 +40,7 @@ type locRule struct {
 	// burn_rate: the windows' counters, and the state the firing pairs open.
 	rings    []*ring
 	severity string
+	burnEv   BurnEvidence
 	ev       evidence
 }
 
@@ -127,7 +128,11 @@ func (t *Tracker) decide(r *ruleTrack, s Sample) *Transition {
 		From: r.state.name(), To: next, At: s.At, Since: r.state.Since,
 		Value: ev.value, Unit: unit(r.Kind), Samples: ev.samples, Successes: ev.successes,
 		FirstResultID: ev.first, LastResultID: ev.last, Location: s.Location,
-		FailingLocations: failing, Locations: active, Burn: ev.burn,
+		FailingLocations: failing, Locations: active,
+	}
+	if ev.burn != nil {
+		b := *ev.burn // the location's counters move on; the transition keeps what decided it
+		tr.Burn = &b
 	}
 	if ev.hasAvailabilityData {
 		tr.Availability = ev.availability
