@@ -25,8 +25,6 @@ func history(loc string, start time.Time, interval time.Duration, n int, fail fu
 	return out
 }
 
-func never(int) bool { return false }
-
 // stamps is "state@offset from start" of each transition.
 func stamps(trs []*Transition, start time.Time) string {
 	var s []string
