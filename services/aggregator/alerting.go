@@ -207,6 +207,12 @@ func (al *alerting) restore(ctx context.Context, parts []int32) ([]*alert.Transi
 		return nil, err
 	}
 	from := newest.Add(-cfg.Alerting.RestoreHorizon)
+	burnWindow := cfg.Alerting.MaxBurnWindow()
+	if burnWindow > 0 {
+		// The burn_rate counters of the minutes before it come from the
+		// minute rollups: the raw history starts on a minute.
+		from = from.Truncate(time.Minute)
+	}
 	for _, p := range parts {
 		// A partition with nothing stored in the horizon starts at its start.
 		al.clocks[p].newest = from
@@ -247,6 +253,9 @@ func (al *alerting) restore(ctx context.Context, parts []int32) ([]*alert.Transi
 	for _, r := range stored {
 		add(r)
 	}
+	if err := al.seedBurnRates(ctx, restored, from, burnWindow); err != nil {
+		return nil, err
+	}
 	// Checks with a recorded state but nothing in the horizon fell silent
 	// before it: their staleness counts from their newest stored result.
 	var silent []string
@@ -279,6 +288,33 @@ func (al *alerting) restore(ctx context.Context, parts []int32) ([]*alert.Transi
 		"results", len(stored), "silent_checks", len(lasts), "from", from, "recovered_transitions", len(out))
 	sortTransitions(out)
 	return out, nil
+}
+
+// seedBurnRates fills the burn_rate counters of the restored checks with the
+// minute rollups of the burn window before from, where their raw history
+// starts: a 3-day window is rebuilt without reading 3 days of raw rows.
+func (al *alerting) seedBurnRates(ctx context.Context, restored map[string]*alert.Tracker, from time.Time, burnWindow time.Duration) error {
+	if burnWindow <= 0 {
+		return nil
+	}
+	var ids []string
+	for id, tr := range restored {
+		if tr.HasBurnRate() {
+			ids = append(ids, id)
+		}
+	}
+	if len(ids) == 0 {
+		return nil
+	}
+	sort.Strings(ids)
+	counts, err := al.a.store.MinuteCounts(ctx, ids, from.Add(-burnWindow).Truncate(time.Minute), from)
+	if err != nil {
+		return err
+	}
+	for _, c := range counts {
+		restored[c.CheckID].SeedMinute(c.Location, c.Minute, c.Runs, c.Successes)
+	}
+	return nil
 }
 
 // partitionCount reads the results topic's partition count.
@@ -490,7 +526,7 @@ func Event(tr *alert.Transition) *eventsv1.AlertStateChanged {
 		Value:            tr.Value,
 		Unit:             tr.Unit,
 		Threshold:        threshold(tr),
-		Window:           durationpb.New(tr.Rule.Window),
+		Window:           durationpb.New(window(tr)),
 		Samples:          uint32(tr.Samples),
 		Successes:        uint32(tr.Successes),
 		FirstResultId:    tr.FirstResultID,
@@ -527,8 +563,18 @@ func threshold(tr *alert.Transition) float64 {
 		return float64(r.Failures)
 	case r.Kind == alert.KindCertificate:
 		return float64(r.Days)
+	case tr.Burn != nil:
+		return tr.Burn.Factor // the pair's burn rate, as value is its long window's
 	}
 	return r.Threshold
+}
+
+// window is the window of the evidence: for burn_rate the pair's long one.
+func window(tr *alert.Transition) time.Duration {
+	if tr.Burn != nil {
+		return tr.Burn.Long
+	}
+	return tr.Rule.Window
 }
 
 // AlertRow is the alert_events row of a transition.
@@ -537,7 +583,7 @@ func AlertRow(tr *alert.Transition) store.AlertRow {
 	row := store.AlertRow{
 		EventID: tr.EventID, CheckID: tr.CheckID, CheckName: tr.CheckName, Rule: tr.RuleName,
 		State: tr.To, PreviousState: tr.From, At: tr.At, Message: tr.Message,
-		Availability: tr.Availability, Threshold: ev.GetThreshold(), WindowMS: uint64(tr.Rule.Window.Milliseconds()),
+		Availability: tr.Availability, Threshold: ev.GetThreshold(), WindowMS: uint64(window(tr).Milliseconds()),
 		Samples: uint32(tr.Samples), Successes: uint32(tr.Successes), LastResultID: tr.LastResultID,
 		Kind: tr.Rule.Kind, Value: tr.Value, Unit: tr.Unit, FirstResultID: tr.FirstResultID, Location: tr.Location,
 		FailingLocations: tr.FailingLocations, Locations: uint32(tr.Locations), Quorum: ev.GetQuorum(),

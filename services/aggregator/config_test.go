@@ -17,7 +17,9 @@ func TestConfigRefusesInvalidFiles(t *testing.T) {
 		"invalid-batch.yaml":           "config: batch_max_records: 0 must be at least 1",
 		"invalid-unknown-key.yaml":     `config: unknown key "alerting.rules.availability.treshold"`,
 		"invalid-no-clickhouse.yaml":   "config: clickhouse.addr: at least one address is required",
-		"invalid-kind.yaml":            `config: alerting.rules.slow.kind: "latencyy" is not one of [availability error_rate consecutive latency certificate]`,
+		"invalid-kind.yaml":            `config: alerting.rules.slow.kind: "latencyy" is not one of [availability error_rate consecutive latency certificate burn_rate]`,
+		"invalid-burn-objective.yaml":  "config: alerting.rules.slo.objective: 1.2 must be in (0, 1), e.g. 0.999",
+		"invalid-burn-window.yaml":     "config: alerting.rules.slo.windows[1].short: 6h0m0s must be shorter than long (6h0m0s)",
 		"invalid-silence.yaml":         "config: alerting.silences[0]: needs checks or labels, or it would silence everything",
 		"invalid-silence-order.yaml":   "config: alerting.silences[0].to: 2026-11-22T02:00:00Z must be after from (2026-11-22T04:00:00Z)",
 		"invalid-consecutive.yaml":     "config: alerting.rules.flapping.successes: 0 must be at least 1",
@@ -52,7 +54,11 @@ func TestConfigRulesPerCheck(t *testing.T) {
 	if r := co["latency-p95"]; r.Limit != 800*time.Millisecond || r.Percentile != 95 {
 		t.Fatalf("checkout latency %+v", r)
 	}
-	if len(co) != 5 {
+	if r := co["slo"]; r.Kind != alert.KindBurnRate || r.Objective != 0.999 || r.MinSamples != 100 || len(r.Windows) != 2 ||
+		r.Windows[1] != (alert.BurnWindow{Long: 72 * time.Hour, Short: 6 * time.Hour, Factor: 1, State: "degraded"}) {
+		t.Fatalf("checkout slo %+v", r)
+	}
+	if len(co) != 6 {
 		t.Fatalf("checkout rules %v", co)
 	}
 	other := names(cfg.Alerting.For("other"))

@@ -51,6 +51,10 @@ func TestBacktestRulesFile(t *testing.T) {
 	if _, err := loadRules(p); err == nil || err.Error() != "rules "+p+": config: alerting.rules.strict.threshold: 99 must be in (0, 1]" {
 		t.Fatalf("bad rules: %v", err)
 	}
+	p = write("slo.yaml", "alerting:\n  rules:\n    slo:\n      kind: burn_rate\n      objective: 99.9\n")
+	if _, err := loadRules(p); err == nil || err.Error() != "rules "+p+": config: alerting.rules.slo.objective: 99.9 must be in (0, 1), e.g. 0.999" {
+		t.Fatalf("bad objective: %v", err)
+	}
 	p = write("empty.yaml", "alerting:\n  lateness: 5s\n")
 	if _, err := loadRules(p); err == nil || !strings.HasSuffix(err.Error(), "alerting.rules: no rules to backtest") {
 		t.Fatalf("empty rules: %v", err)

@@ -20,6 +20,8 @@ type ruleTrack struct {
 	// emit nothing (history already reported, read back at restore).
 	quietUntil time.Time
 	locs       map[string]*locRule
+	// burn is the prepared burn_rate rule (nil for other kinds).
+	burn *burnSpec
 }
 
 // locRule is one rule's view of one location.
@@ -35,7 +37,11 @@ type locRule struct {
 	runFirst string
 	// error_rate: since when the rate has been above the threshold.
 	above time.Time
-	ev    evidence
+	// burn_rate: the windows' counters, and the state the firing pairs open.
+	rings    []*ring
+	severity string
+	burnEv   BurnEvidence
+	ev       evidence
 }
 
 type evidence struct {
@@ -44,6 +50,7 @@ type evidence struct {
 	first, last         string
 	availability        float64
 	hasAvailabilityData bool
+	burn                *BurnEvidence
 }
 
 // evaluate applies every rule at s's event time.
@@ -80,9 +87,12 @@ func (t *Tracker) evaluate(s Sample) []*Transition {
 // state for rule r, and returns the transition if it changed.
 func (t *Tracker) decide(r *ruleTrack, s Sample) *Transition {
 	var failing []string
-	active := 0
+	active, down := 0, 0
 	for name, lr := range r.locs {
 		stale := max(r.Lookback(lr.interval), 2*lr.interval)
+		if r.burn != nil {
+			stale = max(stale, r.shortestBurnWindow())
+		}
 		if lr.lastAt.Before(s.At.Add(-stale)) {
 			continue // this location stopped reporting: neither failing nor counted
 		}
@@ -92,15 +102,22 @@ func (t *Tracker) decide(r *ruleTrack, s Sample) *Transition {
 		active++
 		if lr.failing {
 			failing = append(failing, name)
+			if r.opens(lr) == StateDown {
+				down++
+			}
 		}
 	}
 	sort.Strings(failing)
 	if active == 0 {
 		return nil // nothing to judge on yet
 	}
+	// The most severe state a quorum of locations is at, or beyond.
 	next := StateUp
-	if len(failing) >= r.quorum() {
-		next = r.failState()
+	switch {
+	case down >= r.quorum():
+		next = StateDown
+	case len(failing) >= r.quorum():
+		next = StateDegraded
 	}
 	if next == r.state.name() || !s.At.After(r.quietUntil) {
 		return nil
@@ -112,6 +129,10 @@ func (t *Tracker) decide(r *ruleTrack, s Sample) *Transition {
 		Value: ev.value, Unit: unit(r.Kind), Samples: ev.samples, Successes: ev.successes,
 		FirstResultID: ev.first, LastResultID: ev.last, Location: s.Location,
 		FailingLocations: failing, Locations: active,
+	}
+	if ev.burn != nil {
+		b := *ev.burn // the location's counters move on; the transition keeps what decided it
+		tr.Burn = &b
 	}
 	if ev.hasAvailabilityData {
 		tr.Availability = ev.availability
@@ -184,6 +205,8 @@ func (r *ruleTrack) judge(lr *locRule, samples []Sample, s Sample) {
 		case lr.failing && s.Success && lr.run >= r.Successes:
 			lr.failing = false
 		}
+	case KindBurnRate:
+		r.judgeBurn(lr, s)
 	case KindCertificate:
 		if s.CertNotAfter.IsZero() {
 			return // no handshake, no news about the certificate
@@ -215,8 +238,19 @@ func percentile(win []Sample, p float64) time.Duration {
 	return d[min(max(rank, 1), len(d))-1]
 }
 
+// opens is the state a failing location is in: the rule's, or for
+// burn_rate that of its most severe firing pair.
+func (r *ruleTrack) opens(lr *locRule) string {
+	if r.burn != nil {
+		return lr.severity
+	}
+	return r.failState()
+}
+
 func unit(kind string) string {
 	switch kind {
+	case KindBurnRate:
+		return "burn_rate"
 	case KindLatency:
 		return "ms"
 	case KindConsecutive:

@@ -120,6 +120,10 @@ func measure(tr *Transition) string {
 	case KindLatency:
 		return fmt.Sprintf("p%s latency=%s over %s (limit %s)", trimFloat(r.Percentile),
 			time.Duration(tr.Value*float64(time.Millisecond)).Round(time.Millisecond), r.Window, r.Limit)
+	case KindBurnRate:
+		if tr.Burn != nil {
+			return burnText(tr.Burn)
+		}
 	case KindCertificate:
 		return fmt.Sprintf("certificate expires in %.1f days (limit %d days)", tr.Value, r.Days)
 	}

@@ -33,9 +33,14 @@ const (
 	// KindCertificate opens when the server's certificate expires within Days
 	// of the result, and closes when a later result shows a renewed one.
 	KindCertificate = "certificate"
+	// KindBurnRate is the SRE workbook's multi-window, multi-burn-rate alert
+	// on an availability Objective: it opens when, for one of Windows, the
+	// error budget burns at least Factor times the sustainable rate over
+	// both the pair's long and short window (see burn.go).
+	KindBurnRate = "burn_rate"
 )
 
-var kinds = []string{KindAvailability, KindErrorRate, KindConsecutive, KindLatency, KindCertificate}
+var kinds = []string{KindAvailability, KindErrorRate, KindConsecutive, KindLatency, KindCertificate, KindBurnRate}
 
 // The states a rule can put a check in.
 const (
@@ -60,6 +65,9 @@ type Rule struct {
 	For time.Duration `koanf:"for"`
 	// MinSamples is how many results a window needs before the rule says
 	// anything; 0 means half of what the check's interval implies (at least 1).
+	// For burn_rate it is the long window's minimum, the guard for low-rate
+	// checks; 0 there means the fewest results in which one failure alone
+	// cannot reach the pair's factor.
 	MinSamples int `koanf:"min_samples"`
 	// Failures and Successes are the runs that open and close (consecutive).
 	Failures  int `koanf:"failures"`
@@ -69,11 +77,19 @@ type Rule struct {
 	Limit      time.Duration `koanf:"limit"`
 	// Days before expiry that the certificate rule opens (certificate).
 	Days int `koanf:"days"`
+	// Objective is the availability objective in (0, 1), e.g. 0.999: the
+	// error budget is 1 − Objective of the results (burn_rate).
+	Objective float64 `koanf:"objective"`
+	// Windows are the window pairs of a burn_rate rule; empty means the SRE
+	// workbook's: 1h/5m at 14.4 and 6h/30m at 6 open down (page), 72h/6h at
+	// 1 opens degraded (ticket).
+	Windows []BurnWindow `koanf:"windows"`
 	// Quorum is how many of the check's locations must be failing the rule
 	// for the check to be; 0 means 1 (any location).
 	Quorum int `koanf:"quorum"`
 	// State is what the rule opens: down or degraded. The default is down,
-	// degraded for latency and certificate.
+	// degraded for latency and certificate; for burn_rate, each window pair
+	// says (its state), and this is the default of a pair that does not.
 	State string `koanf:"state"`
 	// Disabled turns off a default rule for one check.
 	Disabled bool `koanf:"disabled"`
@@ -145,6 +161,8 @@ func (r Rule) Validate(prefix string) error {
 		if r.Days < 1 {
 			return bad("days", "%d must be at least 1", r.Days)
 		}
+	case KindBurnRate:
+		return r.validateBurn(bad)
 	}
 	return nil
 }
@@ -180,7 +198,9 @@ func (r Rule) Lookback(interval time.Duration) time.Duration {
 		return r.Window + r.For
 	case KindConsecutive:
 		return time.Duration(max(r.Failures, r.Successes)+1) * interval
-	case KindCertificate:
+	case KindCertificate, KindBurnRate:
+		// burn_rate's windows are counters (burn.go), not held results,
+		// restored from the minute rollups: it needs no raw history.
 		return interval
 	}
 	return r.Window
@@ -203,6 +223,10 @@ func (r Rule) inherit(d Rule) Rule {
 	}
 	fill(&r.Threshold, d.Threshold)
 	fill(&r.Percentile, d.Percentile)
+	fill(&r.Objective, d.Objective)
+	if r.Windows == nil {
+		r.Windows = d.Windows
+	}
 	for _, p := range []struct{ v, d *time.Duration }{{&r.Window, &d.Window}, {&r.For, &d.For}, {&r.Limit, &d.Limit}} {
 		if *p.v == 0 {
 			*p.v = *p.d
@@ -299,6 +323,31 @@ func (c Config) MaxLookback(interval time.Duration) time.Duration {
 		check(cr.Rules)
 	}
 	return lb
+}
+
+// MaxBurnWindow is the longest long window of any burn_rate rule (0: none):
+// how far back a restore rebuilds their counters from the minute rollups.
+func (c Config) MaxBurnWindow() time.Duration {
+	var w time.Duration
+	check := func(r Rule) {
+		if r.Kind == KindBurnRate {
+			for _, p := range r.burnWindows() {
+				w = max(w, p.Long)
+			}
+		}
+	}
+	for _, r := range c.Rules {
+		check(r)
+	}
+	for _, cr := range c.Checks {
+		for name, r := range cr.Rules {
+			if d, ok := c.Rules[name]; ok {
+				r = r.inherit(d)
+			}
+			check(r)
+		}
+	}
+	return w
 }
 
 // Validate names the offending key.

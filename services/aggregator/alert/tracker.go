@@ -107,7 +107,11 @@ func NewTracker(checkID, checkName string, rules []NamedRule, o Options) *Tracke
 		silences: o.Silences, locs: map[string]*location{}, pendingIDs: map[string]struct{}{}}
 	for _, r := range rules {
 		st := o.States[r.Name]
-		t.rules = append(t.rules, &ruleTrack{NamedRule: r, state: st, quietUntil: st.Since, locs: map[string]*locRule{}})
+		rt := &ruleTrack{NamedRule: r, state: st, quietUntil: st.Since, locs: map[string]*locRule{}}
+		if r.Kind == KindBurnRate {
+			rt.burn = newBurnSpec(r.Rule)
+		}
+		t.rules = append(t.rules, rt)
 	}
 	return t
 }

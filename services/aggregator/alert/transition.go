@@ -46,8 +46,11 @@ type Transition struct {
 	// FailingLocations fail the rule at At, out of Locations active.
 	FailingLocations []string
 	Locations        int
-	Silenced         bool
-	Silence          string
+	// Burn is a burn_rate transition's evidence: the window pair and its
+	// burn rates (Value is the long window's).
+	Burn     *BurnEvidence
+	Silenced bool
+	Silence  string
 	// Silent is, for a transition to stale, how long the check had sent no
 	// result (StaleAfter intervals).
 	Silent           time.Duration

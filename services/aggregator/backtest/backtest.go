@@ -61,6 +61,31 @@ func Run(ctx context.Context, st *store.Store, o Options) (Report, error) {
 	}
 	rep := Report{From: o.From, To: o.To}
 	trackers := map[string]*alert.Tracker{}
+	tracker := func(id, name string) *alert.Tracker {
+		tr := trackers[id]
+		if tr == nil {
+			tr = alert.NewTracker(id, name, o.Rules.For(id),
+				alert.Options{Lateness: o.Rules.Lateness, StaleAfter: o.Rules.StaleAfter, Silences: o.Rules.Silences})
+			trackers[id] = tr
+		}
+		return tr
+	}
+	first := o.From.Add(-o.Warmup)
+	if burn := o.Rules.MaxBurnWindow(); burn > 0 {
+		// burn_rate windows (up to days) are counted from the minute
+		// rollups before the warm-up, as a restore does: its raw results
+		// start on a minute.
+		first = first.Truncate(time.Minute)
+		counts, err := st.MinuteCounts(ctx, o.Checks, first.Add(-burn).Truncate(time.Minute), first)
+		if err != nil {
+			return Report{}, err
+		}
+		for _, c := range counts {
+			if tr := tracker(c.CheckID, c.CheckID); tr.HasBurnRate() {
+				tr.SeedMinute(c.Location, c.Minute, c.Runs, c.Successes)
+			}
+		}
+	}
 	report := func(ts []*alert.Transition) {
 		for _, t := range ts {
 			if !t.At.Before(o.From) {
@@ -69,7 +94,7 @@ func Run(ctx context.Context, st *store.Store, o Options) (Report, error) {
 			}
 		}
 	}
-	for at := o.From.Add(-o.Warmup); at.Before(o.To); at = at.Add(o.Chunk) {
+	for at := first; at.Before(o.To); at = at.Add(o.Chunk) {
 		end := minTime(at.Add(o.Chunk), o.To)
 		rows, err := st.ResultsBetween(ctx, o.Checks, at, end)
 		if err != nil {
@@ -77,12 +102,7 @@ func Run(ctx context.Context, st *store.Store, o Options) (Report, error) {
 		}
 		rep.Results += len(rows)
 		for _, r := range rows {
-			tr := trackers[r.CheckID]
-			if tr == nil {
-				tr = alert.NewTracker(r.CheckID, r.CheckName, o.Rules.For(r.CheckID),
-					alert.Options{Lateness: o.Rules.Lateness, StaleAfter: o.Rules.StaleAfter, Silences: o.Rules.Silences})
-				trackers[r.CheckID] = tr
-			}
+			tr := tracker(r.CheckID, r.CheckName)
 			tr.SetName(r.CheckName, r.Labels)
 			tr.SetType(r.CheckType)
 			tr.Add(ingest.StoredSample(r))

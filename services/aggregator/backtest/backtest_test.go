@@ -125,3 +125,80 @@ func TestBacktestAppliesSilencesByStoredLabels(t *testing.T) {
 		t.Fatalf("line %+v", l[0])
 	}
 }
+
+// burnHistory stores three healthy days of "api" and "web" results every
+// minute, then 16 hours in which "api" fails one result in 20 (a slow burn
+// of 5× a 99 % objective's budget) and "web" fails for an hour from the
+// fourth hour (a fast burn), and rolls them up as the aggregator does.
+func burnHistory(t *testing.T) (*store.Store, time.Time, []alert.Sample) {
+	t.Helper()
+	st := embeddedtest.Store(t)
+	start := t0.Add(-72 * time.Hour)
+	const healthy, n = 72 * 60, 72*60 + 16*60
+	var rows []store.ResultRow
+	var samples []alert.Sample
+	for i := range n {
+		at := start.Add(time.Duration(i) * time.Minute)
+		for _, id := range []string{"api", "web"} {
+			ok := i < healthy || id == "api" && (i-healthy)%20 != 19 || id == "web" && (i < healthy+240 || i >= healthy+300)
+			r := store.ResultRow{ResultID: events.ResultID(id, "eu", at), CheckID: id, CheckName: strings.ToUpper(id),
+				CheckType: "http", Location: "eu", ScheduledAt: at, StartedAt: at, DurationMS: 50, HTTPStatus: 200,
+				Success: ok, IntervalMS: 60000}
+			rows = append(rows, r)
+			samples = append(samples, alert.Sample{ResultID: r.ResultID, Location: "eu", At: at, Interval: time.Minute, Success: ok})
+		}
+	}
+	ctx := context.Background()
+	if err := st.InsertResults(ctx, rows); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.RebuildRollups(ctx, []string{"api", "web"}, start, start.Add(n*time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	return st, start.Add(healthy * time.Minute), samples
+}
+
+// A candidate burn_rate rule backtested over a day, with the default
+// one-hour warm-up: its 3-day window is counted from the minute rollups
+// before the warm-up, so the backtest gives the transitions of an
+// evaluation of all three days of raw results — the slow burn only
+// tickets, the fast one pages, drops to a ticket and closes.
+func TestBacktestBurnRateRule(t *testing.T) {
+	st, burn, samples := burnHistory(t)
+	rules := alert.Config{Lateness: 30 * time.Second, StaleAfter: 5,
+		Rules: map[string]alert.Rule{"slo": {Kind: alert.KindBurnRate, Objective: 0.99}}}
+	want := map[string][]string{}
+	for _, id := range []string{"api", "web"} {
+		tr := alert.NewTracker(id, strings.ToUpper(id), rules.For(id), alert.Options{Lateness: rules.Lateness, StaleAfter: rules.StaleAfter})
+		tr.SetType("http")
+		for _, s := range samples {
+			if strings.HasPrefix(s.ResultID, events.ResultID(id, "eu", s.At)) {
+				tr.Add(s)
+			}
+		}
+		for _, x := range tr.Flush() {
+			if !x.At.Before(burn.Add(time.Hour)) {
+				want[id] = append(want[id], x.To+" "+x.At.Format("15:04:05")+" "+x.Message)
+			}
+		}
+	}
+	if len(want["api"]) != 1 || !strings.HasPrefix(want["api"][0], "degraded") || len(want["web"]) != 3 {
+		t.Fatalf("reference transitions %q", want)
+	}
+	rep, err := Run(context.Background(), st, Options{Rules: rules, From: burn.Add(time.Hour), To: burn.Add(16 * time.Hour), Warmup: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string][]string{}
+	for _, c := range rep.Candidate {
+		got[c.CheckID] = append(got[c.CheckID], c.State+" "+c.At.Format("15:04:05")+" "+c.Message)
+	}
+	for _, id := range []string{"api", "web"} {
+		if strings.Join(got[id], "\n") != strings.Join(want[id], "\n") {
+			t.Errorf("%s: backtest\n%s\nwant\n%s", id, strings.Join(got[id], "\n"), strings.Join(want[id], "\n"))
+		}
+	}
+	if rep.Results != 2*16*60 {
+		t.Fatalf("%d raw results read, want %d: the warm-up and the period, not the 3 days", rep.Results, 2*16*60)
+	}
+}

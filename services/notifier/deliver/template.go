@@ -166,6 +166,8 @@ func FormatValue(v float64, unit string) string {
 		return strconv.FormatFloat(v*100, 'f', 2, 64) + "%"
 	case "ms":
 		return strconv.FormatFloat(v, 'f', -1, 64) + "ms"
+	case "burn_rate": // multiples of the error budget's sustainable rate
+		return strconv.FormatFloat(v, 'f', 1, 64) + "×"
 	case "":
 		return strconv.FormatFloat(v, 'f', -1, 64)
 	default:

@@ -132,3 +132,17 @@ func TestTemplateUnboundedRangeRefused(t *testing.T) {
 		}
 	}
 }
+
+// A burn_rate transition's value and threshold are burn rates: multiples of
+// the error budget, written as the aggregator's message writes them.
+func TestFormatValueBurnRate(t *testing.T) {
+	for _, c := range []struct {
+		v    float64
+		unit string
+		want string
+	}{{16.666666666666668, "burn_rate", "16.7×"}, {14.4, "burn_rate", "14.4×"}, {0.75, "ratio", "75.00%"}, {3, "days", "3 days"}} {
+		if got := FormatValue(c.v, c.unit); got != c.want {
+			t.Errorf("FormatValue(%v, %q) = %q, want %q", c.v, c.unit, got, c.want)
+		}
+	}
+}

@@ -115,13 +115,15 @@ type AlertStateChanged struct {
 	DownSince *timestamppb.Timestamp `protobuf:"bytes,14,opt,name=down_since,json=downSince,proto3" json:"down_since,omitempty"`
 	// last_result_id is the result that caused the transition.
 	LastResultId string `protobuf:"bytes,15,opt,name=last_result_id,json=lastResultId,proto3" json:"last_result_id,omitempty"`
-	// kind is the rule's kind: availability, error_rate, consecutive, latency
-	// or certificate.
+	// kind is the rule's kind: availability, error_rate, consecutive, latency,
+	// certificate or burn_rate.
 	Kind string `protobuf:"bytes,16,opt,name=kind,proto3" json:"kind,omitempty"`
 	// value is what the rule measured at the transition, in unit: the
 	// availability or error rate (fraction), the latency percentile
 	// (milliseconds), the run of consecutive failures or successes (results),
-	// the certificate's days left (days).
+	// the certificate's days left (days), the burn rate over the deciding
+	// window pair's long window (burn_rate: its error rate over the error
+	// budget, threshold the pair's factor, window its long window).
 	Value float64 `protobuf:"fixed64,17,opt,name=value,proto3" json:"value,omitempty"`
 	Unit  string  `protobuf:"bytes,18,opt,name=unit,proto3" json:"unit,omitempty"`
 	// first_result_id is the oldest result of the evidence: the first in the
