@@ -24,10 +24,16 @@ type Config struct {
 	Addr string `koanf:"addr"`
 	// RequestTimeout bounds each request's store calls; a request that
 	// reaches it is answered 504.
-	RequestTimeout time.Duration       `koanf:"request_timeout"`
-	ClickHouse     clickhouse.Config   `koanf:"clickhouse"`
-	Admin          admin.Config        `koanf:"admin"`
-	Log            telemetry.LogConfig `koanf:"log"`
+	RequestTimeout time.Duration `koanf:"request_timeout"`
+	// Auth is the optional bearer-token authentication: off without tokens.
+	Auth api.AuthConfig `koanf:"auth"`
+	// CORS lets other origins' pages read the API: off without origins.
+	CORS api.CORSConfig `koanf:"cors"`
+	// RateLimit is the per-client rate limit: off at 0 requests per second.
+	RateLimit  api.RateLimitConfig `koanf:"rate_limit"`
+	ClickHouse clickhouse.Config   `koanf:"clickhouse"`
+	Admin      admin.Config        `koanf:"admin"`
+	Log        telemetry.LogConfig `koanf:"log"`
 }
 
 // maxRequestTimeout bounds request_timeout: a dashboard is not a batch job.
@@ -35,9 +41,13 @@ const maxRequestTimeout = 5 * time.Minute
 
 // DefaultConfig is the default configuration.
 func DefaultConfig() Config {
+	access := api.DefaultAccess()
 	return Config{
 		Addr:           ":8080",
 		RequestTimeout: api.DefaultRequestTimeout,
+		Auth:           access.Auth,
+		CORS:           access.CORS,
+		RateLimit:      access.RateLimit,
 		ClickHouse:     clickhouse.DefaultConfig(),
 		Admin:          admin.Config{Addr: ":9104"},
 		Log:            telemetry.DefaultLog(),
@@ -54,10 +64,18 @@ func (c Config) Validate() error {
 	case c.RequestTimeout > maxRequestTimeout:
 		return fmt.Errorf("request_timeout: %s is longer than the maximum %s", c.RequestTimeout, maxRequestTimeout)
 	}
+	if err := c.Access().Validate(""); err != nil {
+		return err
+	}
 	if err := c.ClickHouse.Validate(); err != nil {
 		return err
 	}
 	return c.Log.Validate()
+}
+
+// Access is the configuration's auth, cors and rate_limit sections.
+func (c Config) Access() api.AccessConfig {
+	return api.AccessConfig{Auth: c.Auth, CORS: c.CORS, RateLimit: c.RateLimit}
 }
 
 // Option changes how Listen serves.
@@ -66,11 +84,20 @@ type Option func(*options)
 type options struct {
 	requestTimeout time.Duration
 	reg            prometheus.Registerer
+	access         api.AccessConfig
+	accessPrefix   string
 }
 
 // RequestTimeout bounds each request's store calls (default
 // api.DefaultRequestTimeout).
 func RequestTimeout(d time.Duration) Option { return func(o *options) { o.requestTimeout = d } }
+
+// Access guards the API with cfg (tokens, CORS, rate limit; default
+// api.DefaultAccess(), open); errors name its keys under prefix ("" for the
+// query service, "query." in picket dev).
+func Access(cfg api.AccessConfig, prefix string) Option {
+	return func(o *options) { o.access, o.accessPrefix = cfg, prefix }
+}
 
 // Metrics registers the API's metrics (picket_query_…) on reg.
 func Metrics(reg prometheus.Registerer) Option { return func(o *options) { o.reg = reg } }
@@ -84,7 +111,7 @@ type Server struct {
 // Listen binds addr (":0" picks a port) for the API over st. A taken
 // address is an error naming it.
 func Listen(addr string, st *store.Store, log *slog.Logger, opts ...Option) (*Server, error) {
-	o := options{requestTimeout: api.DefaultRequestTimeout}
+	o := options{requestTimeout: api.DefaultRequestTimeout, access: api.DefaultAccess()}
 	for _, opt := range opts {
 		opt(&o)
 	}
@@ -92,12 +119,19 @@ func Listen(addr string, st *store.Store, log *slog.Logger, opts ...Option) (*Se
 	// A request that reaches its store deadline still has time to say so.
 	cfg.WriteTimeout = o.requestTimeout + 10*time.Second
 	a := api.New(st, log, o.requestTimeout)
+	guard, err := api.NewGuard(o.access, o.accessPrefix, log, nil)
+	if err != nil {
+		return nil, err
+	}
 	if o.reg != nil {
 		if err := a.Register(o.reg); err != nil {
 			return nil, err
 		}
+		if err := guard.Register(o.reg); err != nil {
+			return nil, err
+		}
 	}
-	srv, err := httpserver.Listen("query", addr, a.Handler(), log, cfg)
+	srv, err := httpserver.Listen("query", addr, guard.Wrap(a.Handler()), log, cfg)
 	if err != nil {
 		return nil, err
 	}
