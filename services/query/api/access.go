@@ -1,6 +1,7 @@
 package api
 
 import (
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -36,6 +37,16 @@ func (c AccessConfig) Validate(prefix string) error {
 	return c.RateLimit.Validate(prefix + "rate_limit")
 }
 
+// ErrAccess is what every NewGuard error is (errors.Is): the access
+// configuration is at fault, not the listener or the store.
+var ErrAccess = errors.New("query access configuration")
+
+type accessError struct{ err error }
+
+func (e accessError) Error() string        { return e.err.Error() }
+func (e accessError) Unwrap() error        { return e.err }
+func (e accessError) Is(target error) bool { return target == ErrAccess }
+
 // Guard is the access control in front of the API's router: CORS (a
 // preflight is answered here), the rate limit, then the token.
 type Guard struct {
@@ -54,14 +65,14 @@ type Guard struct {
 // time.Now).
 func NewGuard(cfg AccessConfig, prefix string, log *slog.Logger, now func() time.Time) (*Guard, error) {
 	if err := cfg.Validate(prefix); err != nil {
-		return nil, err
+		return nil, accessError{err}
 	}
 	if now == nil {
 		now = time.Now
 	}
 	tokens, err := loadTokens(cfg.Auth, prefix+"auth")
 	if err != nil {
-		return nil, err
+		return nil, accessError{err}
 	}
 	trusted, _ := parsePrefixes(cfg.RateLimit.TrustedProxies) // validated above
 	g := &Guard{log: log, tokens: tokens, public: cfg.Auth.Public, cors: newCORS(cfg.CORS), trusted: trusted,
