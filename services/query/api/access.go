@@ -51,7 +51,7 @@ func (e accessError) Is(target error) bool { return target == ErrAccess }
 // preflight is answered here), the rate limit, then the token.
 type Guard struct {
 	log     *slog.Logger
-	tokens  *tokenSet // nil: auth off
+	tokens  *tokenSource // nil: auth off
 	public  []string
 	cors    *cors    // nil: off
 	limiter *limiter // nil: off
@@ -70,7 +70,7 @@ func NewGuard(cfg AccessConfig, prefix string, log *slog.Logger, now func() time
 	if now == nil {
 		now = time.Now
 	}
-	tokens, err := loadTokens(cfg.Auth, prefix+"auth")
+	tokens, err := loadTokens(cfg.Auth, prefix+"auth", now, log)
 	if err != nil {
 		return nil, accessError{err}
 	}
@@ -95,6 +95,11 @@ func (g *Guard) Register(reg prometheus.Registerer) error {
 	if err := reg.Register(g.rejected); err != nil {
 		return fmt.Errorf("query access metrics: %w", err)
 	}
+	if g.tokens != nil && g.tokens.file != "" {
+		if err := reg.Register(g.tokens.reloads); err != nil {
+			return fmt.Errorf("query access metrics: %w", err)
+		}
+	}
 	return nil
 }
 
@@ -107,7 +112,7 @@ func (g *Guard) Wrap(next http.Handler) http.Handler {
 		client, authed := "", false
 		if g.tokens != nil {
 			if tok, ok := bearer(r.Header.Get("Authorization")); ok {
-				client, authed = g.tokens.match(tok)
+				client, authed = g.tokens.get().match(tok)
 			}
 		}
 		if g.limiter != nil {

@@ -324,3 +324,53 @@ func TestAccessConfigRefused(t *testing.T) {
 		}
 	}
 }
+
+// A changed tokens file is taken within 5 s, with no restart: a rotated
+// token works and the old one stops; a change that leaves it empty or
+// unreadable keeps the tokens in force, counted as an error.
+func TestTokensFileIsReloaded(t *testing.T) {
+	const tokenC = "token-c-0123456789abcdef"
+	file := filepath.Join(t.TempDir(), "tokens")
+	write := func(content string) {
+		t.Helper()
+		if err := os.WriteFile(file, []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(tokenB + "\n")
+	clock := &fakeClock{t: now}
+	cfg := DefaultAccess()
+	cfg.Auth.Tokens, cfg.Auth.TokensFile = []string{tokenA}, file
+	h, g := guarded(t, cfg, clock)
+	status := func(token string) int {
+		return serve(t, h, request("GET", "/api/v1/alerts/open", "Authorization", "Bearer "+token)).status
+	}
+	want := func(when string, statuses map[string]int) {
+		t.Helper()
+		for tok, st := range statuses {
+			if got := status(tok); got != st {
+				t.Errorf("%s: token %s…: %d, want %d", when, tok[:7], got, st)
+			}
+		}
+	}
+	want("at the start", map[string]int{tokenA: 200, tokenB: 200, tokenC: 401})
+	write("# rotated\n" + tokenC + "\n")
+	clock.add(4 * time.Second)
+	want("before the check is due", map[string]int{tokenB: 200, tokenC: 401})
+	clock.add(time.Second)
+	want("after the check", map[string]int{tokenA: 200, tokenB: 401, tokenC: 200})
+	if n := testutil.ToFloat64(g.tokens.reloads.WithLabelValues("ok")); n != 1 {
+		t.Errorf("reloads ok %v, want 1", n)
+	}
+	write("")
+	clock.add(5 * time.Second)
+	want("emptied", map[string]int{tokenA: 200, tokenC: 200})
+	if err := os.Remove(file); err != nil {
+		t.Fatal(err)
+	}
+	clock.add(5 * time.Second)
+	want("removed", map[string]int{tokenA: 200, tokenC: 200})
+	if n := testutil.ToFloat64(g.tokens.reloads.WithLabelValues("error")); n != 2 {
+		t.Errorf("reload errors %v, want 2", n)
+	}
+}

@@ -8,8 +8,14 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // AuthConfig is the API's optional bearer-token authentication.
@@ -19,8 +25,10 @@ type AuthConfig struct {
 	// tokens_file, every route is open.
 	Tokens []string `koanf:"tokens"`
 	// TokensFile is a file of accepted tokens, one per line (blank lines and
-	// lines starting with # are ignored), read once at the start: a restart
-	// takes a changed file. Unreadable or without a token, it stops the start.
+	// lines starting with # are ignored). Unreadable or without a token, it
+	// stops the start; later it is re-read within 5 s of a change (a change
+	// that leaves it unreadable or without a valid token is logged, and the
+	// tokens read before stay).
 	TokensFile string `koanf:"tokens_file"`
 	// Public are the paths served without a token (GET and HEAD only) while
 	// auth is on: an exact path, or a prefix ending in /* (/status/* is
@@ -102,28 +110,106 @@ type tokenSet struct {
 	digests [][sha256.Size]byte
 }
 
-// loadTokens is cfg's tokens, with its file read; errors name the key.
-func loadTokens(cfg AuthConfig, prefix string) (*tokenSet, error) {
+// tokensFileCheck is how often auth.tokens_file is looked at for a change.
+const tokensFileCheck = 5 * time.Second
+
+// tokenSource is the accepted tokens: auth.tokens and those of
+// auth.tokens_file, which is re-read when its contents change (looked at
+// every tokensFileCheck, by the request that finds it due).
+type tokenSource struct {
+	static []string
+	file   string
+	key    string
+	now    func() time.Time
+	log    *slog.Logger
+	// reloads counts the file's re-reads by result (ok, error).
+	reloads *prometheus.CounterVec
+
+	cur atomic.Pointer[tokenSet]
+
+	mu       sync.Mutex
+	checked  time.Time
+	contents []byte // of the file, as last accepted
+}
+
+// loadTokens is cfg's tokens, with its file read; nil when there are none
+// (auth off). Errors name the key (prefix "auth" or "query.auth").
+func loadTokens(cfg AuthConfig, prefix string, now func() time.Time, log *slog.Logger) (*tokenSource, error) {
+	s := &tokenSource{static: cfg.Tokens, file: cfg.TokensFile, key: prefix + ".tokens_file", now: now, log: log,
+		reloads: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "picket_query_tokens_file_reloads_total",
+			Help: "Re-reads of auth.tokens_file after it changed: result ok, or error (the tokens read before stay in force; logged).",
+		}, []string{"result"}),
+	}
 	tokens := cfg.Tokens
 	if cfg.TokensFile != "" {
 		b, err := os.ReadFile(cfg.TokensFile)
 		if err != nil {
-			return nil, fmt.Errorf("%s.tokens_file: %w", prefix, err)
+			return nil, fmt.Errorf("%s: %w", s.key, err)
 		}
 		fromFile, err := parseTokens(b)
 		if err != nil {
-			return nil, fmt.Errorf("%s.tokens_file %s: %w", prefix, cfg.TokensFile, err)
+			return nil, fmt.Errorf("%s %s: %w", s.key, cfg.TokensFile, err)
 		}
 		tokens = append(append([]string(nil), tokens...), fromFile...)
+		s.contents, s.checked = b, now()
 	}
 	if len(tokens) == 0 {
 		return nil, nil
 	}
+	s.cur.Store(newTokenSet(tokens))
+	return s, nil
+}
+
+// get is the tokens in force, the file re-read first when it is due.
+func (s *tokenSource) get() *tokenSet {
+	if s.file != "" {
+		s.reloadIfChanged()
+	}
+	return s.cur.Load()
+}
+
+// reloadIfChanged re-reads the file when it is due and takes its tokens
+// when its contents changed. A file that became unreadable or holds no
+// valid token is logged and counted, and the tokens read before stay: a
+// half-written file must not lock everyone out (or let everyone in).
+func (s *tokenSource) reloadIfChanged() {
+	if !s.mu.TryLock() {
+		return // another request is at it; the current tokens hold meanwhile
+	}
+	defer s.mu.Unlock()
+	now := s.now()
+	if now.Sub(s.checked) < tokensFileCheck {
+		return
+	}
+	s.checked = now
+	b, err := os.ReadFile(s.file)
+	if err == nil && bytes.Equal(b, s.contents) {
+		return
+	}
+	var fromFile []string
+	if err == nil {
+		if fromFile, err = parseTokens(b); err != nil {
+			err = fmt.Errorf("%s: %w", s.file, err)
+		}
+	}
+	if err != nil {
+		s.reloads.WithLabelValues("error").Inc()
+		s.log.Error("tokens file not reloaded; the tokens read before stay in force", "key", s.key, "err", err)
+		return
+	}
+	s.cur.Store(newTokenSet(append(append([]string(nil), s.static...), fromFile...)))
+	s.contents = b
+	s.reloads.WithLabelValues("ok").Inc()
+	s.log.Info("tokens file reloaded", "key", s.key, "tokens", len(fromFile))
+}
+
+func newTokenSet(tokens []string) *tokenSet {
 	ts := &tokenSet{}
 	for _, t := range tokens {
 		ts.digests = append(ts.digests, sha256.Sum256([]byte(t)))
 	}
-	return ts, nil
+	return ts
 }
 
 // match returns the identity of the accepted token equal to presented (the
