@@ -39,6 +39,7 @@ import (
 	"github.com/picket-dev/picket/services/prober"
 	"github.com/picket-dev/picket/services/prober/check"
 	"github.com/picket-dev/picket/services/query"
+	"github.com/picket-dev/picket/services/query/api"
 )
 
 // Config is `picket dev`'s configuration.
@@ -57,7 +58,25 @@ type Config struct {
 	Demo       DemoConfig               `koanf:"demo"`
 	Alerting   alert.Config             `koanf:"alerting"`
 	Webhooks   []notifier.WebhookConfig `koanf:"webhooks"`
-	Log        LogConfig                `koanf:"log"`
+	// Query guards the dashboard and API as the query service's own keys do.
+	Query QueryConfig `koanf:"query"`
+	Log   LogConfig   `koanf:"log"`
+}
+
+// QueryConfig is the query service's access control in picket dev: the
+// same keys as the service's auth, cors and rate_limit (see its README).
+type QueryConfig struct {
+	// Auth is the optional bearer-token authentication: off without tokens.
+	Auth api.AuthConfig `koanf:"auth"`
+	// CORS lets other origins' pages read the API: off without origins.
+	CORS api.CORSConfig `koanf:"cors"`
+	// RateLimit is the per-client rate limit: off at 0 requests per second.
+	RateLimit api.RateLimitConfig `koanf:"rate_limit"`
+}
+
+// Access is the sections as the API takes them.
+func (q QueryConfig) Access() api.AccessConfig {
+	return api.AccessConfig{Auth: q.Auth, CORS: q.CORS, RateLimit: q.RateLimit}
 }
 
 // ProberConfig configures dev's probers.
@@ -95,6 +114,7 @@ func (d DemoConfig) Shape() demo.Shape {
 // DefaultConfig is what `picket dev` runs with no configuration.
 func DefaultConfig() Config {
 	shape := demo.DefaultShape()
+	access := api.DefaultAccess()
 	return Config{
 		DataDir:   "data",
 		KafkaAddr: "127.0.0.1:9092",
@@ -108,6 +128,7 @@ func DefaultConfig() Config {
 			SuccessRate: shape.SuccessRate, FirstOutage: shape.FirstOutage, Outage: shape.Outage, OutageEvery: shape.OutageEvery,
 		},
 		Alerting: alert.DefaultConfig(),
+		Query:    QueryConfig{Auth: access.Auth, CORS: access.CORS, RateLimit: access.RateLimit},
 		Log:      DefaultLog(),
 	}
 }
@@ -140,6 +161,9 @@ func (c Config) Validate() error {
 		return errors.New("checks_file: required when demo.enabled and prober.definitions are false")
 	}
 	if err := c.Alerting.Validate(); err != nil {
+		return err
+	}
+	if err := c.Query.Access().Validate("query."); err != nil {
 		return err
 	}
 	// The notifier's own validation covers the webhooks.
@@ -278,8 +302,12 @@ func Start(ctx context.Context, cfg Config, opts Options) (_ *Stack, err error) 
 	// The servers: each runs in g from the moment it listens, so a later
 	// failure's cancel shuts it down and frees its port.
 	defs := &definitions{}
-	q, err := query.Listen(cfg.QueryAddr, st, log.With("service", "query"), query.WithDefinitions(defs))
+	q, err := query.Listen(cfg.QueryAddr, st, log.With("service", "query"), query.Access(cfg.Query.Access(), "query."),
+		query.Metrics(reg), query.WithDefinitions(defs))
 	if err != nil {
+		if errors.Is(err, api.ErrAccess) {
+			return nil, err
+		}
 		return nil, listenError("query_addr", cfg.QueryAddr, err)
 	}
 	s.run(gctx, q.Run)
@@ -522,6 +550,9 @@ func Banner(cfg Config, s *Stack) string {
 		row("stats API", s.QueryURL+"/api/v1/checks/<check id>/stats?window=10m")
 	}
 	row("alert history", s.QueryURL+"/api/v1/alerts")
+	if len(cfg.Query.Auth.Tokens) > 0 || cfg.Query.Auth.TokensFile != "" {
+		fmt.Fprintf(&b, "The API needs a bearer token (query.auth); the picket CLI sends $PICKET_TOKEN or --token.\n")
+	}
 	row("metrics", s.AdminURL+"/metrics")
 	if s.TargetURL != "" {
 		row("demo target", s.TargetURL+"/reservations")

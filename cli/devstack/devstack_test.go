@@ -89,6 +89,8 @@ func TestStartFailuresSayWhyAndLeakNothing(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	missingTokens := filepath.Join(t.TempDir(), "tokens")
+
 	for _, c := range []struct {
 		name string
 		set  func(*Config)
@@ -101,6 +103,8 @@ func TestStartFailuresSayWhyAndLeakNothing(t *testing.T) {
 			"demo.receiver_addr " + addr + " is in use — is another `picket dev` running? change demo.receiver_addr"},
 		{"kafka port taken", func(c *Config) { c.KafkaAddr = addr }, "kafka_addr " + addr + " is in use — is another `picket dev` running? change kafka_addr"},
 		{"typo in the checks file", func(c *Config) { c.ChecksFile = typo }, "checks_file: checks file " + typo + ": "},
+		{"tokens file missing", func(c *Config) { c.Query.Auth.TokensFile = missingTokens },
+			"query.auth.tokens_file: open " + missingTokens + ": no such file or directory"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			cfg := testConfig(t)
@@ -111,7 +115,7 @@ func TestStartFailuresSayWhyAndLeakNothing(t *testing.T) {
 				s.Close()
 				t.Fatal("started")
 			}
-			if s != nil || !strings.Contains(err.Error(), c.want) {
+			if s != nil || !strings.Contains(err.Error(), c.want) || strings.HasPrefix(c.want, "query.") && !strings.HasPrefix(err.Error(), c.want) {
 				t.Fatalf("error %q, want it to contain %q", err, c.want)
 			}
 			noLeaks(t, before)
@@ -268,5 +272,45 @@ func TestBannerNamesOnlyWhatRuns(t *testing.T) {
 	}
 	if !strings.Contains(without, "Checks come from checks.yaml (reloaded when it changes).") {
 		t.Errorf("banner without the demo does not name the checks file:\n%s", without)
+	}
+}
+
+// `picket dev --set query.auth.tokens=…` guards the dev stack's API: the
+// dashboard page stays open, an API route needs the token.
+func TestQueryAuthFromSet(t *testing.T) {
+	const token = "dev-token-0123456789abcdef"
+	cfg := testConfig(t)
+	if err := config.Load(&cfg, cfg, config.Source{Sets: []string{"query.auth.tokens=" + token, "query.rate_limit.requests_per_second=50"}}); err != nil {
+		t.Fatal(err)
+	}
+	cfg.Demo.Enabled, cfg.ChecksFile, cfg.Prober.Definitions = false, "", true
+	s := start(t, cfg, testOptions(t))
+	status := func(path, token string) int {
+		req, _ := http.NewRequest("GET", s.QueryURL+path, nil)
+		if token != "" {
+			req.Header.Set("Authorization", "Bearer "+token)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	// The aggregator creates the tables just after the start.
+	poll.Until(t, 30*time.Second, "the alert history with the token", func() (bool, string) {
+		n := status("/api/v1/alerts", token)
+		return n == 200, fmt.Sprintf("status %d", n)
+	})
+	for _, c := range []struct {
+		path, token string
+		want        int
+	}{{"/", "", 200}, {"/api/v1/alerts", "", 401}, {"/api/v1/alerts", "wrong-token-0123456789", 401}} {
+		if n := status(c.path, c.token); n != c.want {
+			t.Errorf("GET %s with token %q: %d, want %d", c.path, c.token, n, c.want)
+		}
+	}
+	if b := Banner(cfg, s); !strings.Contains(b, "needs a bearer token") {
+		t.Errorf("banner does not say the API needs a token:\n%s", b)
 	}
 }

@@ -39,8 +39,10 @@ import (
 const EnvPrefix = "PICKET_"
 
 // SharedSections are the connection sections several Picket programs read
-// from one environment; see the package comment.
-var SharedSections = []string{"kafka", "clickhouse", "log"}
+// from one environment; see the package comment. token and query_url are
+// the picket CLI's bearer token and address of the query API (PICKET_TOKEN,
+// PICKET_QUERY_URL), which no service configuration has.
+var SharedSections = []string{"kafka", "clickhouse", "log", "token", "query_url"}
 
 // Validator is implemented by configurations that check their own values.
 // The error must name the offending key.

@@ -59,3 +59,20 @@ LIMIT {limit:UInt32}`), Params{
 	}
 	return rows, nil
 }
+
+// AlertEventAt is the time of the transition eventID names, and whether
+// alert_events holds it.
+func (s *Store) AlertEventAt(ctx context.Context, eventID string) (time.Time, bool, error) {
+	var out []struct {
+		At time.Time `ch:"at"`
+	}
+	err := s.b.Select(ctx, &out, s.sql(`SELECT at FROM ${db}.alert_events WHERE event_id = {event:String} LIMIT 1`),
+		Params{"event": eventID})
+	if err != nil {
+		return time.Time{}, false, fmt.Errorf("alert event %q: %w", eventID, err)
+	}
+	if len(out) == 0 {
+		return time.Time{}, false, nil
+	}
+	return out[0].At, true, nil
+}

@@ -26,12 +26,18 @@ type Config struct {
 	Addr string `koanf:"addr"`
 	// RequestTimeout bounds each request's store calls; a request that
 	// reaches it is answered 504.
-	RequestTimeout time.Duration     `koanf:"request_timeout"`
-	ClickHouse     clickhouse.Config `koanf:"clickhouse"`
+	RequestTimeout time.Duration `koanf:"request_timeout"`
+	// Auth is the optional bearer-token authentication: off without tokens.
+	Auth api.AuthConfig `koanf:"auth"`
+	// CORS lets other origins' pages read the API: off without origins.
+	CORS api.CORSConfig `koanf:"cors"`
+	// RateLimit is the per-client rate limit: off at 0 requests per second.
+	RateLimit  api.RateLimitConfig `koanf:"rate_limit"`
+	ClickHouse clickhouse.Config   `koanf:"clickhouse"`
 	// Kafka is where the check definitions are read (kafka.checks_topic,
 	// written by picket apply): the check list shows each check's target,
 	// the check endpoint its definition. Kafka away, they are left out and
-	// read again every minute.
+	// read again every 10 s.
 	Kafka kafka.Config        `koanf:"kafka"`
 	Admin admin.Config        `koanf:"admin"`
 	Log   telemetry.LogConfig `koanf:"log"`
@@ -42,9 +48,13 @@ const maxRequestTimeout = 5 * time.Minute
 
 // DefaultConfig is the default configuration.
 func DefaultConfig() Config {
+	access := api.DefaultAccess()
 	return Config{
 		Addr:           ":8080",
 		RequestTimeout: api.DefaultRequestTimeout,
+		Auth:           access.Auth,
+		CORS:           access.CORS,
+		RateLimit:      access.RateLimit,
 		ClickHouse:     clickhouse.DefaultConfig(),
 		Kafka:          kafka.DefaultConfig(),
 		Admin:          admin.Config{Addr: ":9104"},
@@ -62,6 +72,9 @@ func (c Config) Validate() error {
 	case c.RequestTimeout > maxRequestTimeout:
 		return fmt.Errorf("request_timeout: %s is longer than the maximum %s", c.RequestTimeout, maxRequestTimeout)
 	}
+	if err := c.Access().Validate(""); err != nil {
+		return err
+	}
 	if err := c.ClickHouse.Validate(); err != nil {
 		return err
 	}
@@ -71,6 +84,11 @@ func (c Config) Validate() error {
 	return c.Log.Validate()
 }
 
+// Access is the configuration's auth, cors and rate_limit sections.
+func (c Config) Access() api.AccessConfig {
+	return api.AccessConfig{Auth: c.Auth, CORS: c.CORS, RateLimit: c.RateLimit}
+}
+
 // Option changes how Listen serves.
 type Option func(*options)
 
@@ -78,6 +96,8 @@ type options struct {
 	requestTimeout time.Duration
 	reg            prometheus.Registerer
 	defs           api.Definitions
+	access         api.AccessConfig
+	accessPrefix   string
 }
 
 // RequestTimeout bounds each request's store calls (default
@@ -87,6 +107,13 @@ func RequestTimeout(d time.Duration) Option { return func(o *options) { o.reques
 // WithDefinitions shows the checks' targets and definitions from d
 // (CheckDefinitions, or a dev stack's own checks).
 func WithDefinitions(d api.Definitions) Option { return func(o *options) { o.defs = d } }
+
+// Access guards the API with cfg (tokens, CORS, rate limit; default
+// api.DefaultAccess(), open); errors name its keys under prefix ("" for the
+// query service, "query." in picket dev).
+func Access(cfg api.AccessConfig, prefix string) Option {
+	return func(o *options) { o.access, o.accessPrefix = cfg, prefix }
+}
 
 // Metrics registers the API's metrics (picket_query_…) on reg.
 func Metrics(reg prometheus.Registerer) Option { return func(o *options) { o.reg = reg } }
@@ -100,7 +127,7 @@ type Server struct {
 // Listen binds addr (":0" picks a port) for the API over st. A taken
 // address is an error naming it.
 func Listen(addr string, st *store.Store, log *slog.Logger, opts ...Option) (*Server, error) {
-	o := options{requestTimeout: api.DefaultRequestTimeout}
+	o := options{requestTimeout: api.DefaultRequestTimeout, access: api.DefaultAccess()}
 	for _, opt := range opts {
 		opt(&o)
 	}
@@ -111,12 +138,19 @@ func Listen(addr string, st *store.Store, log *slog.Logger, opts ...Option) (*Se
 	if o.defs != nil {
 		a.SetDefinitions(o.defs)
 	}
+	guard, err := api.NewGuard(o.access, o.accessPrefix, log, nil)
+	if err != nil {
+		return nil, err
+	}
 	if o.reg != nil {
 		if err := a.Register(o.reg); err != nil {
 			return nil, err
 		}
+		if err := guard.Register(o.reg); err != nil {
+			return nil, err
+		}
 	}
-	srv, err := httpserver.Listen("query", addr, a.Handler(), log, cfg)
+	srv, err := httpserver.Listen("query", addr, guard.Wrap(a.Handler()), log, cfg)
 	if err != nil {
 		return nil, err
 	}

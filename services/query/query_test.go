@@ -7,11 +7,13 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/picket-dev/picket/platform/config"
 	"github.com/picket-dev/picket/platform/store"
 )
 
@@ -61,5 +63,61 @@ func TestServerServesAndStops(t *testing.T) {
 	if c, err := net.Dial("tcp", s.Addr()); err == nil {
 		c.Close()
 		t.Fatal("still listening after shutdown")
+	}
+}
+
+// The production path: tokens from the environment (PICKET_AUTH__TOKENS, a
+// list) and auth.public from --set reach the server; a private route needs
+// one of the tokens over real HTTP, and a tokens file that cannot be read
+// stops the start naming the key.
+func TestServerAuthFromConfig(t *testing.T) {
+	const tokA, tokB = "token-a-0123456789abcdef", "token-b-0123456789abcdef"
+	cfg := DefaultConfig()
+	if err := config.Load(&cfg, DefaultConfig(), config.Source{
+		Environ: []string{"PICKET_AUTH__TOKENS=" + tokA + "," + tokB, "PICKET_RATE_LIMIT__REQUESTS_PER_SECOND=100"},
+		Sets:    []string{"auth.public=/status/*"},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if len(cfg.Auth.Tokens) != 2 || cfg.RateLimit.RequestsPerSecond != 100 || len(cfg.Auth.Public) != 1 {
+		t.Fatalf("config %+v", cfg)
+	}
+	st, err := store.New(nil, "picket") // the routes tried read nothing
+	if err != nil {
+		t.Fatal(err)
+	}
+	log := slog.New(slog.DiscardHandler)
+	s, err := Listen("127.0.0.1:0", st, log, Access(cfg.Access(), ""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+	for _, c := range []struct {
+		token string
+		want  int
+	}{{"", 401}, {"nope", 401}, {tokA, 200}, {tokB, 200}} {
+		req, _ := http.NewRequest("GET", "http://"+s.Addr()+"/api/v1/openapi.json", nil)
+		if c.token != "" {
+			req.Header.Set("Authorization", "Bearer "+c.token)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != c.want || (c.want == 401) != strings.HasPrefix(resp.Header.Get("WWW-Authenticate"), "Bearer") {
+			t.Errorf("token %q: %d %q, want %d", c.token, resp.StatusCode, resp.Header.Get("WWW-Authenticate"), c.want)
+		}
+	}
+
+	missing := filepath.Join(t.TempDir(), "tokens")
+	bad := DefaultConfig()
+	bad.Auth.TokensFile = missing
+	if _, err := Listen("127.0.0.1:0", st, log, Access(bad.Access(), "")); err == nil ||
+		err.Error() != "auth.tokens_file: open "+missing+": no such file or directory" {
+		t.Fatalf("unreadable tokens file: %v", err)
 	}
 }

@@ -81,6 +81,7 @@ func (a *API) Handler() http.Handler {
 		oneCheck.Get("/checks/{checkID}/series", a.series)
 		r.Get("/alerts", a.alerts)
 		r.Get("/alerts/open", a.openAlerts)
+		r.Get("/alerts/{eventID}/deliveries", a.deliveries)
 	})
 	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, Problem{Status: http.StatusNotFound, Detail: "no route for " + r.URL.Path})

@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"mime"
+	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"strings"
@@ -136,6 +137,67 @@ func FuzzQueryParams(f *testing.F) {
 			}
 		default:
 			t.Fatalf("GET %s: %d %q: want 2xx or 4xx", u, rec.Code, strings.TrimSpace(string(body)))
+		}
+	})
+}
+
+// Whatever a tokens file holds, parsing it never panics, and every token it
+// accepts is one a bearer header can carry and the guard then accepts.
+func FuzzTokensFile(f *testing.F) {
+	f.Add([]byte("# tokens\n\n  token-a-0123456789abcdef  \r\ntoken-b-0123456789abcdef\n"))
+	f.Add([]byte(""))
+	f.Add([]byte("short\n"))
+	f.Add([]byte("token with spaces inside it\n"))
+	f.Add([]byte("\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\n"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		tokens, err := parseTokens(b)
+		if err != nil {
+			return
+		}
+		if err := (AuthConfig{Tokens: tokens}).Validate("auth"); err != nil {
+			t.Fatalf("parsed tokens refused: %v", err)
+		}
+		ts := newTokenSet(tokens)
+		for _, tok := range tokens {
+			got, ok := bearer("Bearer " + tok)
+			if !ok || got != tok {
+				t.Fatalf("token %q does not survive a header: %q %v", tok, got, ok)
+			}
+			if _, ok := ts.match(got); !ok {
+				t.Fatalf("token %q not accepted", tok)
+			}
+		}
+	})
+}
+
+// Whatever a client sends as Authorization and X-Forwarded-For, and
+// whatever the peer, the guard answers (never panics) with a status it
+// documents, and a forwarded address is only believed from a trusted peer.
+func FuzzGuardHeaders(f *testing.F) {
+	f.Add("Bearer token-a-0123456789abcdef", "198.51.100.7", "10.0.0.1:5")
+	f.Add("bearer  x", "6.6.6.6, [2001:db8::1]:80, nonsense", "[::ffff:10.0.0.1]:5")
+	f.Add("", "", "pipe")
+	trusted, _ := parsePrefixes([]string{"10.0.0.0/8"})
+	cfg := DefaultAccess()
+	cfg.Auth.Tokens = []string{tokenA}
+	cfg.RateLimit.RequestsPerSecond, cfg.RateLimit.Burst, cfg.RateLimit.TrustedProxies = 1000, 1000, []string{"10.0.0.0/8"}
+	g, err := NewGuard(cfg, "", slog.New(slog.DiscardHandler), nil)
+	if err != nil {
+		f.Fatal(err)
+	}
+	h := g.Wrap(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusOK) }))
+	f.Fuzz(func(t *testing.T, auth, xff, remote string) {
+		r := httptest.NewRequest("GET", "/api/v1/alerts", nil)
+		r.Header.Set("Authorization", auth)
+		r.Header.Set("X-Forwarded-For", xff)
+		r.RemoteAddr = remote
+		if ip := clientIP(r, trusted); ip != remote && !isTrusted(peerAddr(remote), trusted) && ip != peerAddr(remote).String() {
+			t.Fatalf("client %q from untrusted peer %q", ip, remote)
+		}
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, r)
+		if w.Code != 200 && w.Code != 401 && w.Code != 429 {
+			t.Fatalf("status %d", w.Code)
 		}
 	})
 }

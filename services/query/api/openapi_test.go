@@ -116,8 +116,10 @@ func validateAt(t testing.TB, rawURL, path string, status int, contentType strin
 	doc := loadSpec(t)
 	tmpl, ok := operationOf(doc, path)
 	if !ok {
-		if status == http.StatusNotFound && contentType == "application/problem+json" {
-			validateBody(t, rawURL, "Problem", body) // no such route: still a problem document
+		if (status == http.StatusNotFound || status == http.StatusUnauthorized || status == http.StatusTooManyRequests) &&
+			contentType == "application/problem+json" {
+			// No such route (or refused before routing): still a problem document.
+			validateBody(t, rawURL, "Problem", body)
 			return
 		}
 		t.Errorf("GET %s: no documented path matches %s", rawURL, path)
@@ -207,5 +209,30 @@ func TestOpenAPIServed(t *testing.T) {
 	}
 	if !bytes.Equal(body, openapi) {
 		t.Error("served document differs from the embedded one")
+	}
+}
+
+// Every operation documents the guard's refusals, which can answer any
+// route: 401 (auth on, the route not public) and 429 with Retry-After.
+func TestOpenAPIDocumentsRefusals(t *testing.T) {
+	var doc struct {
+		Paths map[string]map[string]struct {
+			Responses map[string]struct {
+				Headers map[string]any `json:"headers"`
+			} `json:"responses"`
+		} `json:"paths"`
+	}
+	if err := json.Unmarshal(openapi, &doc); err != nil {
+		t.Fatal(err)
+	}
+	for path, ops := range doc.Paths {
+		for method, op := range ops {
+			if _, ok := op.Responses["401"].Headers["WWW-Authenticate"]; !ok {
+				t.Errorf("%s %s: no 401 with WWW-Authenticate", method, path)
+			}
+			if _, ok := op.Responses["429"].Headers["Retry-After"]; !ok {
+				t.Errorf("%s %s: no 429 with Retry-After", method, path)
+			}
+		}
 	}
 }

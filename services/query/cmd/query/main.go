@@ -32,7 +32,8 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 	defer b.Close()
 	defs := query.NewCheckDefinitions(cfg.Kafka, log)
-	srv, err := query.Listen(cfg.Addr, st, log, query.RequestTimeout(cfg.RequestTimeout), query.Metrics(reg), query.WithDefinitions(defs))
+	srv, err := query.Listen(cfg.Addr, st, log, query.RequestTimeout(cfg.RequestTimeout),
+		query.Access(cfg.Access(), ""), query.Metrics(reg), query.WithDefinitions(defs))
 	if err != nil {
 		return err
 	}
