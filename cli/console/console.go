@@ -8,17 +8,16 @@ package console
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"net/http"
 	"net/url"
 	"slices"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/picket-dev/picket/cli/internal/queryapi"
 	"github.com/picket-dev/picket/services/query/api"
 )
 
@@ -30,10 +29,8 @@ type View struct {
 
 // Options configure a dashboard.
 type Options struct {
-	// URL is the query API's base URL (http://127.0.0.1:8080).
-	URL string
-	// Token, when set, is sent as a bearer token.
-	Token string
+	// API is the query API's client.
+	API *queryapi.Client
 	// Short and Long are the two views.
 	Short, Long View
 	// AlertsEvery is how often new alert messages are looked for.
@@ -44,8 +41,6 @@ type Options struct {
 	Once bool
 	// Terminal redraws the screen instead of printing lines.
 	Terminal bool
-	// Client makes the requests (default: one with a 10 s timeout).
-	Client *http.Client
 	// Now is the clock (default time.Now).
 	Now func() time.Time
 }
@@ -53,7 +48,7 @@ type Options struct {
 // DefaultOptions are the seed's: every 10 s the past 10 minutes, every
 // minute the past hour, alerts every 2 s.
 func DefaultOptions() Options {
-	return Options{URL: "http://127.0.0.1:8080", Short: View{10 * time.Second, 10 * time.Minute},
+	return Options{Short: View{10 * time.Second, 10 * time.Minute},
 		Long: View{time.Minute, time.Hour}, AlertsEvery: 2 * time.Second}
 }
 
@@ -68,9 +63,8 @@ func (o Options) Validate() error {
 			return fmt.Errorf("--%s: %s must be positive", v.name, v.d)
 		}
 	}
-	u, err := url.Parse(o.URL)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return fmt.Errorf("--url %q: want the query API's http(s)://host:port", o.URL)
+	if o.API == nil {
+		return errors.New("no query API client")
 	}
 	return nil
 }
@@ -82,9 +76,6 @@ func (o Options) Validate() error {
 func Run(ctx context.Context, o Options, out io.Writer) error {
 	if err := o.Validate(); err != nil {
 		return err
-	}
-	if o.Client == nil {
-		o.Client = &http.Client{Timeout: 10 * time.Second}
 	}
 	if o.Now == nil {
 		o.Now = time.Now
@@ -185,7 +176,7 @@ func (d *dashboard) show(change func(), s, l *snapshot, as []api.AlertJSON) {
 	if d.o.Terminal {
 		var b strings.Builder
 		b.WriteString("\x1b[H\x1b[2J")
-		fmt.Fprintf(&b, "picket status — %s — %s\n\n", d.o.URL, d.o.Now().UTC().Format(time.RFC3339))
+		fmt.Fprintf(&b, "picket status — %s — %s\n\n", d.o.API.URL, d.o.Now().UTC().Format(time.RFC3339))
 		writeTable(&b, d.short)
 		writeTable(&b, d.long)
 		b.WriteString("Alerts\n")
@@ -272,36 +263,9 @@ func (d *dashboard) newAlerts(ctx context.Context) ([]api.AlertJSON, error) {
 	return out, nil
 }
 
-// get reads path?q into v; an answer other than 200 is an error saying
-// what the API said.
+// get reads path?q into v.
 func (d *dashboard) get(ctx context.Context, path string, q url.Values, v any) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimRight(d.o.URL, "/")+path+"?"+q.Encode(), nil)
-	if err != nil {
-		return err
-	}
-	if d.o.Token != "" {
-		req.Header.Set("Authorization", "Bearer "+d.o.Token)
-	}
-	resp, err := d.o.Client.Do(req)
-	if err != nil {
-		return fmt.Errorf("query API: %w", err)
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
-	if err != nil {
-		return fmt.Errorf("query API: %s: %w", path, err)
-	}
-	if resp.StatusCode != http.StatusOK {
-		var p api.Problem
-		if json.Unmarshal(body, &p) == nil && p.Detail != "" {
-			return fmt.Errorf("query API: %s: %d %s", path, resp.StatusCode, p.Detail)
-		}
-		return fmt.Errorf("query API: %s: %s", path, resp.Status)
-	}
-	if err := json.Unmarshal(body, v); err != nil {
-		return fmt.Errorf("query API: %s: %w", path, err)
-	}
-	return nil
+	return d.o.API.Get(ctx, path, q, v)
 }
 
 // window renders d as the API's window parameter.

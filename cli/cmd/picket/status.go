@@ -9,26 +9,26 @@ import (
 
 	"github.com/picket-dev/picket/cli/console"
 	"github.com/picket-dev/picket/cli/devstack/datadir"
+	"github.com/picket-dev/picket/cli/internal/queryapi"
 )
 
-const statusUsage = `usage: picket status [--url URL] [--label key:value] [--once]
+const statusUsage = `usage: picket status [--query-url URL] [--label key:value] [--once]
 
 The seed's console dashboard, read from the query API: every 10 s each check's figures over the
 past 10 minutes (availability, average and maximum response time and time to first byte, status
 codes), every minute over the past hour, and alert messages as they are recorded. On a terminal
 the screen is redrawn; otherwise each update is printed as plain lines.
 
-Without --url it reads the running ` + "`picket dev`" + ` of ./data (or --data-dir), else
-http://127.0.0.1:8080. --token (or PICKET_TOKEN) is sent as a bearer token.`
+Without --query-url (or PICKET_QUERY_URL) it reads the running ` + "`picket dev`" + ` of ./data (or
+--data-dir), else http://127.0.0.1:8080. --token (or PICKET_TOKEN) is sent as a bearer token.`
 
 func statusCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("picket status", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() { fmt.Fprintln(fs.Output(), statusUsage); fs.PrintDefaults() }
 	o := console.DefaultOptions()
-	urlFlag := fs.String("url", "", "the query API's base `URL` (default: the running `picket dev`'s, else "+o.URL+")")
+	qf := queryapi.AddFlags(fs, os.Getenv)
 	dataDir := fs.String("data-dir", "", "read the query API of the `picket dev` whose data directory is `dir` (default ./data)")
-	fs.StringVar(&o.Token, "token", os.Getenv("PICKET_TOKEN"), "bearer `token` for the query API (default $PICKET_TOKEN)")
 	fs.DurationVar(&o.Short.Every, "short-every", o.Short.Every, "how often the short view is redrawn")
 	fs.DurationVar(&o.Short.Window, "short-window", o.Short.Window, "the short view's range, back from now")
 	fs.DurationVar(&o.Long.Every, "long-every", o.Long.Every, "how often the long view is redrawn")
@@ -45,17 +45,19 @@ func statusCmd(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if fs.NArg() > 0 {
 		return fmt.Errorf("status: unexpected argument %q", fs.Arg(0))
 	}
-	switch {
-	case *urlFlag != "":
-		o.URL = *urlFlag
-	default:
+	fallback := queryapi.DefaultURL
+	if !qf.URLGiven() {
 		u, err := devQueryURL(*dataDir)
 		if err != nil {
 			return fmt.Errorf("status: %w", err)
 		}
 		if u != "" {
-			o.URL = u
+			fallback = u
 		}
+	}
+	var err error
+	if o.API, err = qf.ClientOr(fallback); err != nil {
+		return fmt.Errorf("status: %w", err)
 	}
 	o.Terminal = !o.Once && isTerminal(stdout)
 	if err := console.Run(ctx, o, stdout); err != nil {

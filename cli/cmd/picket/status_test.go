@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/picket-dev/picket/cli/console"
+	"github.com/picket-dev/picket/cli/internal/queryapi"
 	"github.com/picket-dev/picket/platform/poll"
 	"github.com/picket-dev/picket/platform/store"
 	"github.com/picket-dev/picket/services/query/api"
@@ -121,7 +122,7 @@ func TestStatusOnARunningDevStack(t *testing.T) {
 
 	// On a terminal: the screen is redrawn with both tables and the alerts.
 	o := console.DefaultOptions()
-	o.URL, o.Terminal = s.QueryURL, true
+	o.API, o.Terminal = &queryapi.Client{URL: s.QueryURL, HTTP: http.DefaultClient}, true
 	o.Short.Every, o.Long.Every, o.AlertsEvery = 50*time.Millisecond, 50*time.Millisecond, 20*time.Millisecond
 	ctx, cancel = context.WithCancel(context.Background())
 	defer cancel()
@@ -151,7 +152,7 @@ func TestStatusWithoutAQueryAPI(t *testing.T) {
 	}
 	dead := "http://" + ln.Addr().String()
 	ln.Close()
-	if _, _, err := picket(t, "status", "--once", "--url", dead); err == nil || !strings.Contains(err.Error(), "status: query API: ") {
+	if _, _, err := picket(t, "status", "--once", "--query-url", dead); err == nil || !strings.Contains(err.Error(), "status: query API /api/v1/") {
 		t.Errorf("picket status --once on a dead API: %v", err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
@@ -159,20 +160,20 @@ func TestStatusWithoutAQueryAPI(t *testing.T) {
 	var live syncBuffer
 	done := make(chan error, 1)
 	go func() {
-		done <- run(ctx, []string{"status", "--url", dead, "--short-every", "20ms", "--long-every", "20ms"}, &live, &live)
+		done <- run(ctx, []string{"status", "--query-url", dead, "--short-every", "20ms", "--long-every", "20ms"}, &live, &live)
 	}()
 	poll.Until(t, 10*time.Second, "error lines, more than once", func() (bool, string) {
-		return strings.Count(live.String(), " past 10m ERROR query API: ") >= 3, live.String()
+		return strings.Count(live.String(), " past 10m ERROR query API /api/v1/checks: ") >= 3, live.String()
 	})
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatalf("the dashboard stopped with %v; it should go on and end with ctx", err)
 	}
 	for args, want := range map[string]string{
-		"--short-every 0s":              "status: --short-every: 0s must be positive",
-		"--url ftp://x":                 `status: --url "ftp://x": want the query API's http(s)://host:port`,
-		"--data-dir " + t.TempDir():     "not a `picket dev` data directory",
-		"--url http://127.0.0.1:1 what": `status: unexpected argument "what"`,
+		"--short-every 0s":                    "status: --short-every: 0s must be positive",
+		"--query-url ftp://x":                 `status: --query-url "ftp://x": want http(s)://host:port`,
+		"--data-dir " + t.TempDir():           "not a `picket dev` data directory",
+		"--query-url http://127.0.0.1:1 what": `status: unexpected argument "what"`,
 	} {
 		if _, _, err := picket(t, append([]string{"status", "--once"}, strings.Fields(args)...)...); err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("picket status --once %s: %v, want %q", args, err, want)

@@ -43,14 +43,21 @@ func AddFlags(fs *flag.FlagSet, getenv func(string) string) *Flags {
 	return f
 }
 
+// URLGiven reports whether --query-url or PICKET_QUERY_URL names the API.
+func (f *Flags) URLGiven() bool { return f.url != "" || f.getenv(URLEnv) != "" }
+
 // Client is the flags' client, once they are parsed.
-func (f *Flags) Client() (*Client, error) {
+func (f *Flags) Client() (*Client, error) { return f.ClientOr(DefaultURL) }
+
+// ClientOr is Client with fallback as the URL when neither --query-url nor
+// PICKET_QUERY_URL gives one (a running `picket dev`'s).
+func (f *Flags) ClientOr(fallback string) (*Client, error) {
 	u := f.url
 	if u == "" {
 		u = f.getenv(URLEnv)
 	}
 	if u == "" {
-		u = DefaultURL
+		u = fallback
 	}
 	pu, err := url.Parse(u)
 	if err != nil || (pu.Scheme != "http" && pu.Scheme != "https") || pu.Host == "" {
