@@ -44,7 +44,7 @@ func (s *Store) ResultsPage(ctx context.Context, q ResultsQuery) ([]ResultRow, e
 		p["after"], p["c_at"], p["c_loc"], p["c_id"] = "1", TimeParam(q.After.ScheduledAt), q.After.Location, q.After.ResultID
 	}
 	var out []ResultRow
-	err := s.b.Select(ctx, &out, s.sql(`SELECT `+resultColumns+`
+	err := s.b.Select(ctx, &out, s.sql(`SELECT `+resultColumns+`, failed_step, failed_assertion
 FROM ${db}.check_results FINAL
 PREWHERE check_id = {check_id:String} AND ({location:String} = '' OR location = {location:String})
   AND scheduled_at >= {from:DateTime64(3, 'UTC')} AND scheduled_at < {to:DateTime64(3, 'UTC')}

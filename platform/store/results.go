@@ -34,6 +34,11 @@ type ResultRow struct {
 	Attempts     uint8     `ch:"attempts"`
 	// Labels are the check's labels; never nil when inserted.
 	Labels map[string]string `ch:"labels"`
+	// FailedStep names the journey step a failed run failed at, and
+	// FailedAssertion the first assertion that failed (as written); empty
+	// otherwise. Read by ResultsPage only.
+	FailedStep      string `ch:"failed_step"`
+	FailedAssertion string `ch:"failed_assertion"`
 }
 
 // InsertResults writes rows in one insert. Rows already present (same check,

@@ -119,7 +119,28 @@ func Row(ev *eventsv1.CheckResult) store.ResultRow {
 	if na := ev.GetCertificate().GetNotAfter(); na != nil {
 		row.CertNotAfter = na.AsTime()
 	}
+	if !ev.GetSuccess() {
+		row.FailedStep, row.FailedAssertion = failedAt(ev)
+	}
 	return row
+}
+
+// failedAt is the journey step a failed run failed at (the last that ran,
+// when it failed) and the first assertion that failed: the run's own or,
+// in a journey, the failed step's.
+func failedAt(ev *eventsv1.CheckResult) (step, assertion string) {
+	assertions := ev.GetAssertions()
+	if steps := ev.GetSteps(); len(steps) > 0 {
+		if last := steps[len(steps)-1]; !last.GetSuccess() {
+			step, assertions = last.GetName(), last.GetAssertions()
+		}
+	}
+	for _, a := range assertions {
+		if !a.GetPassed() {
+			return step, a.GetAssertion()
+		}
+	}
+	return step, ""
 }
 
 // ms is a duration in milliseconds, to the microsecond; nil is 0.

@@ -43,6 +43,33 @@ func TestRowMapsEveryField(t *testing.T) {
 	}
 }
 
+// A failed run's row names the journey step it failed at and the first
+// assertion that failed — the step's in a journey, the run's otherwise; a
+// successful run names neither.
+func TestRowNamesWhatFailed(t *testing.T) {
+	journey := validResult()
+	journey.Success = false
+	journey.Assertions = []*eventsv1.AssertionOutcome{{Assertion: "status == 200", Passed: true}}
+	journey.Steps = []*eventsv1.StepResult{
+		{Name: "login", Success: true, Assertions: []*eventsv1.AssertionOutcome{{Assertion: "status == 200", Passed: true}}},
+		{Name: "checkout", Success: false, Assertions: []*eventsv1.AssertionOutcome{
+			{Assertion: "status == 200", Passed: true}, {Assertion: `json $.ok == true`, Passed: false}, {Assertion: "body contains x", Passed: false}}},
+	}
+	if r := Row(journey); r.FailedStep != "checkout" || r.FailedAssertion != `json $.ok == true` {
+		t.Errorf("journey: step %q assertion %q", r.FailedStep, r.FailedAssertion)
+	}
+	plain := validResult()
+	plain.Success = false
+	plain.Assertions = []*eventsv1.AssertionOutcome{{Assertion: "duration < 1s", Passed: false}}
+	if r := Row(plain); r.FailedStep != "" || r.FailedAssertion != "duration < 1s" {
+		t.Errorf("plain: step %q assertion %q", r.FailedStep, r.FailedAssertion)
+	}
+	plain.Success = true
+	if r := Row(plain); r.FailedStep != "" || r.FailedAssertion != "" {
+		t.Errorf("success: step %q assertion %q", r.FailedStep, r.FailedAssertion)
+	}
+}
+
 // A result the rows would take but a rollup rebuild would not (a scheduled
 // time whose day bucket ends past ClickHouse's range: the rebuild fails on
 // every retry and ingestion stops), or whose durations are negative, is

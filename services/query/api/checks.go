@@ -43,6 +43,11 @@ type ResultJSON struct {
 	// CertNotAfter is the earliest expiry of the chain a TLS handshake saw.
 	CertNotAfter *time.Time `json:"cert_not_after,omitempty"`
 	CertIssuer   string     `json:"cert_issuer,omitempty"`
+	// FailedStep is the journey step a failed run failed at, and
+	// FailedAssertion the first assertion that failed, as written in the
+	// check (GET …/results only; absent when none).
+	FailedStep      string `json:"failed_step,omitempty"`
+	FailedAssertion string `json:"failed_assertion,omitempty"`
 }
 
 func resultJSON(r store.ResultRow) ResultJSON {
@@ -50,6 +55,7 @@ func resultJSON(r store.ResultRow) ResultJSON {
 		ResultID: r.ResultID, Location: r.Location, ScheduledAt: r.ScheduledAt.UTC(), StartedAt: r.StartedAt.UTC(),
 		Success: r.Success, HTTPStatus: r.HTTPStatus, FailureClass: r.FailureClass, FailureMessage: r.FailureMessage,
 		DurationMS: r.DurationMS, TTFBMS: r.TTFBMS, Attempts: r.Attempts,
+		FailedStep: r.FailedStep, FailedAssertion: r.FailedAssertion,
 		PhasesMS: PhasesJSON{DNS: r.DNSMS, Connect: r.ConnectMS, TLS: r.TLSMS, Processing: r.ProcessingMS, Transfer: r.TransferMS},
 	}
 	if r.CertNotAfter.Unix() > 0 {

@@ -9,10 +9,9 @@ import (
 	"github.com/picket-dev/picket/platform/store"
 )
 
-// ResultsJSON is the body of GET /api/v1/checks/{id}/results. The failed
-// assertions and journey steps of a run are not stored with its result
-// (check_results has no column for them): failure_message carries what the
-// prober reported.
+// ResultsJSON is the body of GET /api/v1/checks/{id}/results: each failed
+// run with what the prober reported (failure_message), the journey step it
+// failed at and the first assertion that failed.
 type ResultsJSON struct {
 	CheckID    string       `json:"check_id"`
 	Results    []ResultJSON `json:"results"`

@@ -23,6 +23,9 @@ func TestResultsPages(t *testing.T) {
 			r.DNSMS, r.ConnectMS = 1, 2
 			if i%3 == 0 && loc == "us" {
 				r = fail(r, "FAILURE_CLASS_ASSERTION", fmt.Sprintf("assertion failed %d", i))
+				if i == 0 {
+					r.FailedStep, r.FailedAssertion = "checkout", `json $.ok == true`
+				}
 			}
 			rows = append(rows, r)
 		}
@@ -58,6 +61,10 @@ func TestResultsPages(t *testing.T) {
 	if len(f.Results) != 4 || f.Results[0].FailureMessage != "assertion failed 0" || f.Results[3].FailureMessage != "assertion failed 9" ||
 		f.Results[0].FailureClass != "FAILURE_CLASS_ASSERTION" {
 		t.Errorf("failures %+v", f.Results)
+	}
+	// Newest first: the run 1 minute back (i = 0) comes first.
+	if first := f.Results[0]; first.FailedStep != "checkout" || first.FailedAssertion != `json $.ok == true` || f.Results[3].FailedStep != "" {
+		t.Errorf("failed step and assertion: %+v", f.Results)
 	}
 	var p Problem
 	get(t, srv.URL+"/api/v1/checks/nope/results", 404, &p)
