@@ -2,7 +2,7 @@
 # The whole test suite, as `make test` and CI run it: formatting, vet, the
 # schema checks, staticcheck, then every module's tests with the race detector
 # (the dashboard's in headless chromium, installed by scripts/chromium.sh;
-# screenshots in $PICKET_ARTIFACTS, default ./artifacts), the dashboard's
+# screenshots in $TEST_ARTIFACTS, default ./artifacts), the dashboard's
 # first-paint test without it, then a bounded run of every fuzz target.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -15,8 +15,8 @@ export CHDB_LIB_PATH
 # The dashboard's browser tests need chromium: installed before the compose
 # checks start (their promtool install and this one share dpkg's lock).
 scripts/chromium.sh
-PICKET_ARTIFACTS="${PICKET_ARTIFACTS:-$PWD/artifacts}"
-export PICKET_ARTIFACTS
+TEST_ARTIFACTS="${TEST_ARTIFACTS:-$PWD/artifacts}"
+export TEST_ARTIFACTS
 
 # The compose checks build the docker compose plugin on a fresh machine (a few
 # minutes of mostly one core): they run beside the rest and are waited for at

@@ -21,9 +21,10 @@ import (
 // The dashboard is tested in a real headless Chromium (Debian's chromium,
 // which scripts/chromium.sh installs for CI and `make test`): one browser per
 // test binary, a tab per test. Without it the tests fail, unless
-// PICKET_BROWSER=skip says to skip them (a developer machine without
-// chromium). PICKET_CHROMIUM names another binary. Screenshots go to
-// $PICKET_ARTIFACTS/dashboard, or ./artifacts/dashboard (git-ignored).
+// BROWSER_TESTS=skip says to skip them on a developer machine without
+// chromium (never under CI=true). CHROMIUM_PATH names another binary.
+// Screenshots go to $TEST_ARTIFACTS/dashboard, or ./artifacts/dashboard
+// (git-ignored).
 
 var chrome struct {
 	once   sync.Once
@@ -43,16 +44,16 @@ func closeBrowser() {
 // script error in it.
 func tab(t *testing.T) context.Context {
 	t.Helper()
-	path := os.Getenv("PICKET_CHROMIUM")
+	path := os.Getenv("CHROMIUM_PATH")
 	if path == "" {
 		path = "/usr/bin/chromium"
 	}
 	if _, err := os.Stat(path); err != nil {
-		if os.Getenv("PICKET_BROWSER") == "skip" {
-			t.Skipf("skipped: PICKET_BROWSER=skip and no chromium at %s", path)
+		if os.Getenv("BROWSER_TESTS") == "skip" && os.Getenv("CI") == "" { // CI installs chromium: never skipped there
+			t.Skipf("skipped: BROWSER_TESTS=skip and no chromium at %s", path)
 		}
-		t.Fatalf("no chromium at %s (%v): install it (scripts/chromium.sh, apt-get install chromium), set PICKET_CHROMIUM "+
-			"to another binary, or PICKET_BROWSER=skip to skip the browser tests", path, err)
+		t.Fatalf("no chromium at %s (%v): install it (scripts/chromium.sh, apt-get install chromium), set CHROMIUM_PATH "+
+			"to another binary, or BROWSER_TESTS=skip to skip the browser tests", path, err)
 	}
 	chrome.once.Do(func() {
 		opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(path), chromedp.WindowSize(1280, 900),
@@ -106,7 +107,7 @@ func tab(t *testing.T) context.Context {
 
 func artifacts(t *testing.T) string {
 	t.Helper()
-	dir := os.Getenv("PICKET_ARTIFACTS")
+	dir := os.Getenv("TEST_ARTIFACTS")
 	if dir == "" {
 		dir = "artifacts"
 	}
@@ -123,7 +124,18 @@ func artifacts(t *testing.T) string {
 // screenshot saves the whole page as name.png in the artifacts.
 func screenshot(t *testing.T, ctx context.Context, name string) {
 	t.Helper()
-	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
+	save(t, ctx, name, chromedp.FullScreenshot(100))
+}
+
+// screen saves what the window shows (a phone's first screen) as name.png.
+func screen(t *testing.T, ctx context.Context, name string) {
+	t.Helper()
+	save(t, ctx, name, chromedp.CaptureScreenshot())
+}
+
+func save(t *testing.T, ctx context.Context, name string, shot chromedp.Action[[]byte]) {
+	t.Helper()
+	png, err := chromedp.Run(ctx, shot)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -447,7 +459,7 @@ func TestDashboardCheckPage(t *testing.T) {
 	if err := phone(ctx); err != nil {
 		t.Fatal(err)
 	}
-	screenshot(t, ctx, "check-phone")
+	screen(t, ctx, "check-phone")
 	if err := laptop(ctx); err != nil {
 		t.Fatal(err)
 	}
