@@ -227,19 +227,47 @@ func agoText(at, t time.Time) string {
 // shownRow is one check as the overview's table shows it.
 type shownRow struct {
 	ID, State, A10m, A24h, A30d, P95, Seen, Err string
+	// Bar is the classes of the minute cells, oldest first.
+	Bar string
 }
 
 const shownRowsJS = `[...document.querySelectorAll("#checks tbody tr[data-id]")].map(tr => ({
   ID: tr.dataset.id, State: tr.querySelector(".state").textContent,
   A10m: tr.querySelectorAll("td.avail")[0].textContent, A24h: tr.querySelectorAll("td.avail")[1].textContent,
   A30d: tr.querySelectorAll("td.avail")[2].textContent, P95: tr.querySelector("td.p95").textContent,
-  Seen: tr.querySelector("td.seen").textContent, Err: tr.querySelector("td.err .msg")?.textContent ?? ""}))`
+  Seen: tr.querySelector("td.seen").textContent, Err: tr.querySelector("td.err .msg")?.textContent ?? "",
+  Bar: [...tr.querySelectorAll(".bar.minutes i")].map(i => i.className).join()}))`
+
+// minuteBar is the classes app.js gives the cells of the last 30 minutes.
+func minuteBar(at time.Time, minutes []MinuteJSON) string {
+	byT := map[int64]MinuteJSON{}
+	for _, m := range minutes {
+		byT[m.T.UnixMilli()] = m
+	}
+	last := at.UnixMilli() / 60000 * 60000
+	var cells []string
+	for i := int64(29); i >= 0; i-- {
+		m, ok := byT[last-i*60000]
+		switch {
+		case !ok:
+			cells = append(cells, "nodata")
+		case m.Successes == m.Runs:
+			cells = append(cells, "up")
+		case m.Successes == 0:
+			cells = append(cells, "down")
+		default:
+			cells = append(cells, "degraded")
+		}
+	}
+	return strings.Join(cells, ",")
+}
 
 func wantRows(o OverviewJSON) []shownRow {
 	var out []shownRow
 	for _, c := range o.Checks {
 		r := shownRow{ID: c.ID, State: c.State, A10m: pctText(c.Availability10m), A24h: pctText(c.Availability24h),
-			A30d: pctText(c.Availability30d), P95: msText(c.P95MS24h, c.Runs24h), Seen: agoText(o.At, c.LastSeen)}
+			A30d: pctText(c.Availability30d), P95: msText(c.P95MS24h, c.Runs24h), Seen: agoText(o.At, c.LastSeen),
+			Bar: minuteBar(o.At, c.RecentMinutes)}
 		if c.LastError != nil {
 			r.Err = c.LastError.FailureMessage
 		}
@@ -274,6 +302,10 @@ func TestDashboardOverview(t *testing.T) {
 		t.Errorf("the overview shows\n%+v\nthe API answers\n%+v", shown, want)
 	}
 	// The states the fixture makes: pay down, web up, gone stale.
+	// now is 12:00:00: the minute it is in has no run yet.
+	if !strings.HasSuffix(shown[1].Bar, "nodata,down,degraded,nodata") {
+		t.Errorf("pay's bar %s: want 11:58 down and 11:59 degraded", shown[1].Bar)
+	}
 	if got := fmt.Sprint(shown); !strings.Contains(got, "{pay down") || !strings.Contains(got, "{web up") || !strings.Contains(got, "{gone stale") {
 		t.Errorf("states %s", got)
 	}

@@ -213,7 +213,7 @@ function renderOverviewShell() {
     el("div", { id: "data" },
       el("table", { class: "checks", id: "checks" },
         el("thead", {}, el("tr", {},
-          el("th", { text: "State" }), el("th", { text: "Check" }), el("th", { text: "10 m · 24 h · 30 d" }),
+          el("th", { text: "State" }), el("th", { text: "Check" }), el("th", { text: "Last 30 min" }),
           el("th", { class: "num", text: "10 m" }), el("th", { class: "num", text: "24 h" }), el("th", { class: "num", text: "30 d" }),
           el("th", { class: "num", text: "p95 24 h" }), el("th", { text: "Last checked" }), el("th", { text: "Last error" }))),
         el("tbody")),
@@ -238,6 +238,21 @@ function renderOpenAlerts(alerts) {
   if (alerts.length > shown.length) box.append(el("p", { class: "muted", text: `and ${alerts.length - shown.length} more` }));
 }
 
+// minuteCells are the overview's bar: one cell per minute of the last 30 up
+// to the API's now, coloured by that minute's runs (all ok, some failed, all
+// failed, none).
+function minuteCells(minutes, at) {
+  const byT = new Map(minutes.map(m => [Date.parse(m.t), m]));
+  const last = Math.floor(Date.parse(at) / 60000) * 60000;
+  const cells = [];
+  for (let i = 29; i >= 0; i--) {
+    const t = last - i * 60000, m = byT.get(t);
+    const cls = !m ? "nodata" : m.successes === m.runs ? "up" : m.successes === 0 ? "down" : "degraded";
+    cells.push(el("i", { class: cls, title: `${clock(t)}: ${m ? `${m.successes} of ${m.runs} runs ok` : "no run"}` }));
+  }
+  return cells;
+}
+
 function overviewRow(c, at) {
   const windows = [["10 m", c.availability_10m], ["24 h", c.availability_24h], ["30 d", c.availability_30d]];
   const err = c.last_error;
@@ -245,9 +260,8 @@ function overviewRow(c, at) {
     el("td", { class: "st" }, stateBadge(c.state)),
     el("td", { class: "name" }, el("a", { href: "/checks/" + encodeURIComponent(c.id), text: c.name || c.id }),
       c.name && c.name !== c.id ? el("div", { class: "muted small", text: c.id }) : null, el("div", {}, labelChips(c.labels))),
-    el("td", { class: "bars" }, el("span", { class: "bar windows" },
-      windows.map(([w, v]) => el("i", { class: availClass(v), title: `${w}: ${pct(v)}` })))),
-    windows.map(([w, v]) => el("td", { class: "num avail", "data-k": w, text: pct(v) })),
+    el("td", { class: "bars" }, el("span", { class: "bar minutes" }, minuteCells(c.recent_minutes, at))),
+    windows.map(([w, v]) => el("td", { class: "num avail " + availClass(v), "data-k": w, text: pct(v) })),
     el("td", { class: "num p95", "data-k": "p95", text: ms(c.p95_ms_24h, c.runs_24h) }),
     el("td", { class: "seen", "data-k": "checked", title: stamp(c.last_seen), text: since(at, c.last_seen) }),
     el("td", { class: "err", title: err ? stamp(err.scheduled_at) : "" },
