@@ -358,6 +358,17 @@ func TestDashboardOverview(t *testing.T) {
 	// Fixed, the banner goes and the figures are current again.
 	run(t, ctx, chromedp.SendKeys(chromedp.CSS("#labels"), ":payments"))
 	waitFor(t, ctx, `document.getElementById("banner").hidden && !document.getElementById("data").classList.contains("stale-data")`)
+
+	// The API gone while the page refreshes (every second here): the banner
+	// says so and the figures shown are marked stale.
+	run(t, ctx, chromedp.Navigate(srv.URL+"/?refresh=1"))
+	waitFor(t, ctx, `document.querySelectorAll("#checks tbody tr[data-id]").length === 3`)
+	srv.Close()
+	waitFor(t, ctx, `!document.getElementById("banner").hidden && document.getElementById("data").classList.contains("stale-data")`)
+	if banner := eval[string](t, ctx, `document.getElementById("banner").textContent`); !strings.Contains(banner, "unreachable") ||
+		!strings.Contains(banner, "are stale") {
+		t.Errorf("banner with the API gone: %q", banner)
+	}
 }
 
 // checkPageFixture stores a day of results of check api, every minute
