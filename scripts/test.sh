@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The whole test suite, as `make test` and CI run it: formatting, vet, the
-# schema checks, staticcheck, then every module's tests with the race detector,
-# then a bounded run of every fuzz target.
+# schema checks, staticcheck, then every module's tests with the race detector
+# (the dashboard's in headless chromium, installed by scripts/chromium.sh;
+# screenshots in $TEST_ARTIFACTS, default ./artifacts), the dashboard's
+# first-paint test without it, then a bounded run of every fuzz target.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 modules=(schemas platform services/prober services/aggregator services/notifier services/query cli tests/e2e)
@@ -10,6 +12,11 @@ for m in "${modules[@]}"; do pkgs+=("./$m/..."); done
 
 CHDB_LIB_PATH="$(scripts/libchdb.sh)"
 export CHDB_LIB_PATH
+# The dashboard's browser tests need chromium: installed before the compose
+# checks start (their promtool install and this one share dpkg's lock).
+scripts/chromium.sh
+TEST_ARTIFACTS="${TEST_ARTIFACTS:-$PWD/artifacts}"
+export TEST_ARTIFACTS
 
 # The compose checks build the docker compose plugin on a fresh machine (a few
 # minutes of mostly one core): they run beside the rest and are waited for at
@@ -42,6 +49,9 @@ scripts/check-schemas.sh
 
 echo "== go test -race"
 go test -race -count=1 -timeout 20m "${pkgs[@]}"
+
+echo "== dashboard first paint with 10,000 checks (without -race: the goal is the product's, not the race detector's)"
+go test -count=1 -run '^TestDashboardFirstPaint' ./services/query/api/
 
 echo "== fuzz (bounded)"
 scripts/fuzz.sh

@@ -4,7 +4,6 @@ package api
 
 import (
 	"context"
-	_ "embed"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -58,17 +57,13 @@ func (a *API) Register(reg prometheus.Registerer) error {
 	return nil
 }
 
-//go:embed dashboard.html
-var dashboard []byte
-
 // Handler is the API's router.
 func (a *API) Handler() http.Handler {
 	r := chi.NewRouter()
 	r.Use(middleware.Recoverer)
-	r.Get("/", func(w http.ResponseWriter, _ *http.Request) {
-		w.Header().Set("Content-Type", "text/html; charset=utf-8")
-		w.Write(dashboard)
-	})
+	r.Get("/", servePage)
+	r.With(checkIDGiven).Get("/checks/{checkID}", servePage)
+	r.Get("/assets/{file}", serveAsset)
 	r.Route("/api/v1", func(r chi.Router) {
 		r.Use(a.deadline)
 		r.Get("/openapi.json", serveOpenAPI)

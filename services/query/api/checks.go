@@ -4,7 +4,9 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/go-chi/chi/v5"
 
@@ -211,12 +213,17 @@ func overallState(rules []RuleStateJSON, locs []LocationStateJSON) string {
 	return StateUp
 }
 
-// checkFilter is the label and state filters of the check list and the
-// overview.
+// checkFilter is the label, state and search filters of the check list and
+// the overview.
 type checkFilter struct {
 	labels labelSelector
 	states []string
+	// search is q, lower-cased: a check whose id or name contains it.
+	search string
 }
+
+// maxSearch bounds q: a name is a line of config, not a document.
+const maxSearch = 200
 
 func parseCheckFilter(w http.ResponseWriter, r *http.Request) (checkFilter, bool) {
 	q := r.URL.Query()
@@ -230,11 +237,19 @@ func parseCheckFilter(w http.ResponseWriter, r *http.Request) (checkFilter, bool
 		badParam(w, "state", err.Error())
 		return checkFilter{}, false
 	}
-	return checkFilter{labels: sel, states: states}, true
+	search := q.Get("q")
+	if n := utf8.RuneCountInString(search); n > maxSearch {
+		badParam(w, "q", fmt.Sprintf("q has %d characters: at most %d", n, maxSearch))
+		return checkFilter{}, false
+	}
+	return checkFilter{labels: sel, states: states, search: strings.ToLower(search)}, true
 }
 
 func (f checkFilter) keep(c CheckJSON) bool {
 	if !f.labels.matches(c.Labels) {
+		return false
+	}
+	if f.search != "" && !strings.Contains(strings.ToLower(c.ID), f.search) && !strings.Contains(strings.ToLower(c.Name), f.search) {
 		return false
 	}
 	if len(f.states) == 0 {

@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"net/url"
+	"strings"
 	"testing"
 	"time"
 
@@ -173,5 +174,38 @@ func TestOpenAlerts(t *testing.T) {
 	get(t, srv.URL+"/api/v1/alerts/open", 200, &a)
 	if len(a.Alerts) != 1 || a.Alerts[0].CheckID != "pay" || a.Alerts[0].State != "down" {
 		t.Errorf("open %+v", a.Alerts)
+	}
+}
+
+// q keeps the checks whose id or name contains it, ignoring case, in the
+// check list and the overview alike (the dashboard's search box); past 200
+// characters it is a 400 naming q.
+func TestCheckSearch(t *testing.T) {
+	srv, st := newServer(t)
+	checkFixture(t, st)
+	for _, tc := range []struct{ q, want string }{
+		{"PA", "pay"}, {"name w", "web"}, {"ON", "gone"}, {"nothing", ""}, {"", "gone,pay,web"},
+	} {
+		var l CheckListJSON
+		get(t, srv.URL+"/api/v1/checks?q="+url.QueryEscape(tc.q), 200, &l)
+		var o OverviewJSON
+		get(t, srv.URL+"/api/v1/overview?q="+url.QueryEscape(tc.q), 200, &o)
+		var ids []string
+		for _, c := range l.Checks {
+			ids = append(ids, c.ID)
+		}
+		if got := strings.Join(ids, ","); got != tc.want || rowIDs(o) != tc.want {
+			t.Errorf("q=%q: checks %s, overview %s; want %s", tc.q, got, rowIDs(o), tc.want)
+		}
+	}
+	var l CheckListJSON
+	get(t, srv.URL+"/api/v1/checks?q=pay&label=team:web", 200, &l)
+	if len(l.Checks) != 0 {
+		t.Errorf("q=pay&label=team:web: %+v", l.Checks)
+	}
+	var p Problem
+	get(t, srv.URL+"/api/v1/overview?q="+strings.Repeat("é", 201), 400, &p)
+	if p.Param != "q" || p.Detail != "q has 201 characters: at most 200" {
+		t.Errorf("long q: %+v", p)
 	}
 }

@@ -85,6 +85,9 @@ func FuzzQueryParams(f *testing.F) {
 		{7, "api", "figure=runs&step=99999999999999999999m"},
 		{8, "", ""},
 		{2, "", "state=down&rule=%27&cursor=e30"},
+		{4, "", "q=PA&state=down&label=team:payments"},
+		{1, "", "q=%00%27%22%E2%9C%93&q=x"},
+		{4, "", "q=" + strings.Repeat("%C3%A9", 201)},
 	} {
 		f.Add(seed.endpoint, seed.check, seed.query)
 	}

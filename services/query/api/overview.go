@@ -23,7 +23,20 @@ type OverviewCheckJSON struct {
 	AvgMS24h        float64           `json:"avg_ms_24h"`
 	P95MS24h        float64           `json:"p95_ms_24h"`
 	LastError       *ResultJSON       `json:"last_error"`
+	// RecentMinutes are the runs of each of the last 30 minutes (the current
+	// one so far), oldest first; a minute without a run is left out.
+	RecentMinutes []MinuteJSON `json:"recent_minutes"`
 }
+
+// MinuteJSON is one minute's runs and successes, every location together.
+type MinuteJSON struct {
+	T         time.Time `json:"t"`
+	Runs      uint64    `json:"runs"`
+	Successes uint64    `json:"successes"`
+}
+
+// overviewMinutes is how many minutes back the overview's recent_minutes go.
+const overviewMinutes = 30
 
 // OverviewJSON is the body of GET /api/v1/overview.
 type OverviewJSON struct {
@@ -59,6 +72,15 @@ func (a *API) overview(w http.ResponseWriter, r *http.Request) {
 		a.internal(w, r, err)
 		return
 	}
+	minutes, err := a.store.RecentMinutes(r.Context(), ids, now, overviewMinutes)
+	if err != nil {
+		a.internal(w, r, err)
+		return
+	}
+	recent := map[string][]MinuteJSON{}
+	for _, m := range minutes {
+		recent[m.CheckID] = append(recent[m.CheckID], MinuteJSON{T: m.Minute, Runs: m.Runs, Successes: m.Successes})
+	}
 	byID := make(map[string]store.OverviewFigures, len(figures))
 	for _, fg := range figures {
 		byID[fg.CheckID] = fg
@@ -69,7 +91,10 @@ func (a *API) overview(w http.ResponseWriter, r *http.Request) {
 		oc := OverviewCheckJSON{ID: c.ID, Name: c.Name, Type: c.Type, Labels: c.Labels, State: c.State, LastSeen: c.LastSeen,
 			Availability10m: ratio(fg.Successes10m, fg.Runs10m), Availability24h: ratio(fg.Successes24h, fg.Runs24h),
 			Availability30d: ratio(fg.Successes30d, fg.Runs30d), Runs24h: fg.Runs24h,
-			P95MS24h: fg.Percentiles24h().P95, LastError: c.LastFailure}
+			P95MS24h: fg.Percentiles24h().P95, LastError: c.LastFailure, RecentMinutes: recent[c.ID]}
+		if oc.RecentMinutes == nil {
+			oc.RecentMinutes = []MinuteJSON{}
+		}
 		if fg.Runs24h > 0 {
 			oc.AvgMS24h = fg.DurationSum24h / float64(fg.Runs24h)
 		}

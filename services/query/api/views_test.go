@@ -277,3 +277,30 @@ func TestStatsByLocation(t *testing.T) {
 		t.Errorf("by=rule: %+v", p)
 	}
 }
+
+// The overview's recent_minutes are each check's runs and successes per
+// minute of the last 30, every location together, oldest first: the
+// dashboard's bar of recent results.
+func TestOverviewRecentMinutes(t *testing.T) {
+	srv, st := newServer(t)
+	checkFixture(t, st)
+	insert(t, st, row("web", "eu", 31*time.Minute, 200, 10)) // before the 30 minutes
+	var o OverviewJSON
+	get(t, srv.URL+"/api/v1/overview", 200, &o)
+	got := map[string]string{}
+	for _, c := range o.Checks {
+		got[c.ID] = fmt.Sprint(c.RecentMinutes)
+	}
+	m := func(ago time.Duration, runs, ok uint64) MinuteJSON {
+		return MinuteJSON{T: now.Add(-ago).Truncate(time.Minute), Runs: runs, Successes: ok}
+	}
+	// pay: eu ok 10 s ago, us 503 5 s ago (11:59), eu timeout 2 min ago (11:58).
+	want := map[string]string{
+		"pay":  fmt.Sprint([]MinuteJSON{m(2*time.Minute, 1, 0), m(5*time.Second, 2, 1)}),
+		"web":  fmt.Sprint([]MinuteJSON{m(3*time.Second, 1, 1)}),
+		"gone": fmt.Sprint([]MinuteJSON{}),
+	}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("recent minutes %v, want %v", got, want)
+	}
+}
