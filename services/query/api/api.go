@@ -26,6 +26,8 @@ type API struct {
 	now   func() time.Time
 	// timeout bounds each request's store calls.
 	timeout time.Duration
+	// slos are the SLOs served (SetSLOs), with their defaults filled in.
+	slos []SLO
 	// storeFailures counts the requests the store failed, by reason.
 	storeFailures *prometheus.CounterVec
 }
@@ -79,6 +81,9 @@ func (a *API) Handler() http.Handler {
 		oneCheck.Get("/checks/{checkID}/series", a.series)
 		r.Get("/alerts", a.alerts)
 		r.Get("/alerts/open", a.openAlerts)
+		r.Get("/slos", a.listSLOs)
+		r.Get("/slos/{name}", a.oneSLO)
+		oneCheck.Get("/checks/{checkID}/slos", a.checkSLOs)
 	})
 	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, Problem{Status: http.StatusNotFound, Detail: "no route for " + r.URL.Path})
