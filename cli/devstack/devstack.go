@@ -39,6 +39,7 @@ import (
 	"github.com/picket-dev/picket/services/prober"
 	"github.com/picket-dev/picket/services/prober/check"
 	"github.com/picket-dev/picket/services/query"
+	"github.com/picket-dev/picket/services/query/api"
 )
 
 // Config is `picket dev`'s configuration.
@@ -57,7 +58,10 @@ type Config struct {
 	Demo       DemoConfig               `koanf:"demo"`
 	Alerting   alert.Config             `koanf:"alerting"`
 	Webhooks   []notifier.WebhookConfig `koanf:"webhooks"`
-	Log        LogConfig                `koanf:"log"`
+	// SLOs are served by the query API at /api/v1/slos, as the query
+	// service's slos.
+	SLOs []api.SLO `koanf:"slos"`
+	Log  LogConfig `koanf:"log"`
 }
 
 // ProberConfig configures dev's probers.
@@ -138,6 +142,9 @@ func (c Config) Validate() error {
 	}
 	if !c.Demo.Enabled && c.ChecksFile == "" && !c.Prober.Definitions {
 		return errors.New("checks_file: required when demo.enabled and prober.definitions are false")
+	}
+	if err := api.ValidateSLOs("slos", c.SLOs); err != nil {
+		return err
 	}
 	if err := c.Alerting.Validate(); err != nil {
 		return err
@@ -277,7 +284,7 @@ func Start(ctx context.Context, cfg Config, opts Options) (_ *Stack, err error) 
 
 	// The servers: each runs in g from the moment it listens, so a later
 	// failure's cancel shuts it down and frees its port.
-	q, err := query.Listen(cfg.QueryAddr, st, log.With("service", "query"))
+	q, err := query.Listen(cfg.QueryAddr, st, log.With("service", "query"), query.SLOs(cfg.SLOs))
 	if err != nil {
 		return nil, listenError("query_addr", cfg.QueryAddr, err)
 	}

@@ -144,9 +144,9 @@ type sloRow struct {
 
 // occurrenceQuery reads each table once: per table, every window's parts on
 // it become one condition, and conditional sums count each window; the
-// outer query adds the tables up. Every rollup level is used (plan with no
-// interval): only the run and success columns are read, which cost no more
-// per row than the raw rows' and are far fewer.
+// outer query adds the tables up. Only the run and success columns are
+// read: whole days and hours from their rollups, whole minutes only where the
+// raw rows may be gone (see plan.countsOnly).
 func occurrenceQuery(q SLOQuery, raw bool) (string, Params) {
 	windows := q.windows()
 	p := Params{}
@@ -157,7 +157,7 @@ func occurrenceQuery(q SLOQuery, raw bool) (string, Params) {
 		from, to := q.SLOSpan(d)
 		parts := []part{{from: from, to: to}}
 		if !raw {
-			parts = plan{}.split(from, to)
+			parts = plan{rawFrom: q.Now.Add(-rawRetention), countsOnly: true}.split(from, to)
 		}
 		for _, pt := range parts {
 			table, col := "check_results", "scheduled_at"

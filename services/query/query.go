@@ -24,10 +24,13 @@ type Config struct {
 	Addr string `koanf:"addr"`
 	// RequestTimeout bounds each request's store calls; a request that
 	// reaches it is answered 504.
-	RequestTimeout time.Duration       `koanf:"request_timeout"`
-	ClickHouse     clickhouse.Config   `koanf:"clickhouse"`
-	Admin          admin.Config        `koanf:"admin"`
-	Log            telemetry.LogConfig `koanf:"log"`
+	RequestTimeout time.Duration `koanf:"request_timeout"`
+	// SLOs are the service level objectives served at /api/v1/slos, each
+	// over the checks it names or selects by label.
+	SLOs       []api.SLO           `koanf:"slos"`
+	ClickHouse clickhouse.Config   `koanf:"clickhouse"`
+	Admin      admin.Config        `koanf:"admin"`
+	Log        telemetry.LogConfig `koanf:"log"`
 }
 
 // maxRequestTimeout bounds request_timeout: a dashboard is not a batch job.
@@ -54,6 +57,9 @@ func (c Config) Validate() error {
 	case c.RequestTimeout > maxRequestTimeout:
 		return fmt.Errorf("request_timeout: %s is longer than the maximum %s", c.RequestTimeout, maxRequestTimeout)
 	}
+	if err := api.ValidateSLOs("slos", c.SLOs); err != nil {
+		return err
+	}
 	if err := c.ClickHouse.Validate(); err != nil {
 		return err
 	}
@@ -66,11 +72,15 @@ type Option func(*options)
 type options struct {
 	requestTimeout time.Duration
 	reg            prometheus.Registerer
+	slos           []api.SLO
 }
 
 // RequestTimeout bounds each request's store calls (default
 // api.DefaultRequestTimeout).
 func RequestTimeout(d time.Duration) Option { return func(o *options) { o.requestTimeout = d } }
+
+// SLOs are served at /api/v1/slos (validated as the slos key).
+func SLOs(slos []api.SLO) Option { return func(o *options) { o.slos = slos } }
 
 // Metrics registers the API's metrics (picket_query_…) on reg.
 func Metrics(reg prometheus.Registerer) Option { return func(o *options) { o.reg = reg } }
@@ -92,6 +102,9 @@ func Listen(addr string, st *store.Store, log *slog.Logger, opts ...Option) (*Se
 	// A request that reaches its store deadline still has time to say so.
 	cfg.WriteTimeout = o.requestTimeout + 10*time.Second
 	a := api.New(st, log, o.requestTimeout)
+	if err := a.SetSLOs(o.slos); err != nil {
+		return nil, err
+	}
 	if o.reg != nil {
 		if err := a.Register(o.reg); err != nil {
 			return nil, err

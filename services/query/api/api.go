@@ -27,7 +27,7 @@ type API struct {
 	// timeout bounds each request's store calls.
 	timeout time.Duration
 	// slos are the SLOs served (SetSLOs), with their defaults filled in.
-	slos []SLO
+	slos []slo
 	// storeFailures counts the requests the store failed, by reason.
 	storeFailures *prometheus.CounterVec
 }

@@ -29,9 +29,9 @@ type SLO struct {
 	// Objective is the fraction of good events promised, above 0 and below 1
 	// (0.999).
 	Objective float64 `koanf:"objective"`
-	// Window is the rolling window the objective is over, ending now: a Go
-	// duration (720h for 30 days), at most 2160h (90 days). Default 720h.
-	Window time.Duration `koanf:"window"`
+	// Window is the rolling window the objective is over, ending now: whole
+	// days (30d) or a Go duration (720h), at most 90d. Default 30d.
+	Window string `koanf:"window"`
 	// Budgeting is occurrences (results) or timeslices (minutes in which no
 	// location succeeded). Default occurrences.
 	Budgeting string `koanf:"budgeting"`
@@ -42,9 +42,15 @@ type SLO struct {
 
 // Defaults of an SLO's optional keys.
 const (
-	DefaultSLOWindow = 30 * 24 * time.Hour
+	DefaultSLOWindow = "30d"
 	DefaultSLOSlice  = time.Minute
 )
+
+// slo is an SLO as served: its defaults filled in, its window parsed.
+type slo struct {
+	SLO
+	window time.Duration
+}
 
 var sloName = regexp.MustCompile(`^[A-Za-z0-9._-]{1,100}$`)
 
@@ -54,7 +60,7 @@ func ValidateSLOs(prefix string, slos []SLO) error {
 	seen := map[string]int{}
 	for i, s := range slos {
 		key := fmt.Sprintf("%s[%d]", prefix, i)
-		s = s.withDefaults()
+		s, window := s.withDefaults()
 		switch {
 		case !sloName.MatchString(s.Name):
 			return fmt.Errorf("%s.name: %q: want 1 to 100 letters, digits, '.', '_' or '-'", key, s.Name)
@@ -62,8 +68,8 @@ func ValidateSLOs(prefix string, slos []SLO) error {
 			return fmt.Errorf("%s: select checks with checks, labels or both", key)
 		case !(s.Objective > 0 && s.Objective < 1):
 			return fmt.Errorf("%s.objective: %v: want a fraction above 0 and below 1, like 0.999", key, s.Objective)
-		case s.Window <= 0 || s.Window > store.MaxSLOWindow:
-			return fmt.Errorf("%s.window: %s: want a positive duration of at most %s (90 days, the minute rollups' retention); 30 days is 720h", key, s.Window, store.MaxSLOWindow)
+		case window <= 0 || window > store.MaxSLOWindow:
+			return fmt.Errorf("%s.window: %q: want whole days or a Go duration (30d, 720h), at most 90d (the minute rollups' retention)", key, s.Window)
 		case s.Budgeting != string(store.Occurrences) && s.Budgeting != string(store.Timeslices):
 			return fmt.Errorf("%s.budgeting: %q: want occurrences or timeslices", key, s.Budgeting)
 		case s.Slice < time.Minute || s.Slice > 5*time.Minute || s.Slice%time.Minute != 0:
@@ -90,8 +96,10 @@ func ValidateSLOs(prefix string, slos []SLO) error {
 	return nil
 }
 
-func (s SLO) withDefaults() SLO {
-	if s.Window == 0 {
+// withDefaults is s with the defaults of its optional keys, and its window
+// (0 when it does not parse).
+func (s SLO) withDefaults() (SLO, time.Duration) {
+	if s.Window == "" {
 		s.Window = DefaultSLOWindow
 	}
 	if s.Budgeting == "" {
@@ -100,7 +108,11 @@ func (s SLO) withDefaults() SLO {
 	if s.Slice == 0 {
 		s.Slice = DefaultSLOSlice
 	}
-	return s
+	window, err := parseWindow(s.Window)
+	if err != nil {
+		window = 0
+	}
+	return s, window
 }
 
 func (s SLO) selector() (labelSelector, error) {
@@ -118,9 +130,9 @@ func (a *API) SetSLOs(slos []SLO) error {
 	if err := ValidateSLOs("slos", slos); err != nil {
 		return err
 	}
-	a.slos = make([]SLO, len(slos))
+	a.slos = make([]slo, len(slos))
 	for i, s := range slos {
-		a.slos[i] = s.withDefaults()
+		a.slos[i].SLO, a.slos[i].window = s.withDefaults()
 	}
 	return nil
 }
@@ -203,7 +215,7 @@ func (a *API) listSLOs(w http.ResponseWriter, r *http.Request) {
 
 func (a *API) oneSLO(w http.ResponseWriter, r *http.Request) {
 	name := chi.URLParam(r, "name")
-	i := slices.IndexFunc(a.slos, func(s SLO) bool { return s.Name == name })
+	i := slices.IndexFunc(a.slos, func(s slo) bool { return s.Name == name })
 	if i < 0 {
 		writeProblem(w, Problem{Status: http.StatusNotFound, Title: "Unknown SLO",
 			Detail: fmt.Sprintf("no SLO is named %q (see /api/v1/slos)", name)})
@@ -241,7 +253,7 @@ func (a *API) checkSLOs(w http.ResponseWriter, r *http.Request) {
 
 // sloFigures computes slos' figures; with only set, it keeps the SLOs
 // covering that check, and of their per-check figures only its.
-func (a *API) sloFigures(ctx context.Context, slos []SLO, only string) ([]SLOJSON, error) {
+func (a *API) sloFigures(ctx context.Context, slos []slo, only string) ([]SLOJSON, error) {
 	now := a.now()
 	labels, err := a.sloLabels(ctx, slos, now, only)
 	if err != nil {
@@ -261,7 +273,7 @@ func (a *API) sloFigures(ctx context.Context, slos []SLO, only string) ([]SLOJSO
 		if only != "" && !s.covers(only, labels[only], sel) {
 			continue
 		}
-		q := store.SLOQuery{Checks: checks, Budgeting: store.Budgeting(s.Budgeting), Slice: s.Slice, Window: s.Window, Now: now}
+		q := store.SLOQuery{Checks: checks, Budgeting: store.Budgeting(s.Budgeting), Slice: s.Slice, Window: s.window, Now: now}
 		counts, err := a.store.SLOCounts(ctx, q)
 		if err != nil {
 			return nil, fmt.Errorf("slo %s: %w", s.Name, err)
@@ -274,11 +286,11 @@ func (a *API) sloFigures(ctx context.Context, slos []SLO, only string) ([]SLOJSO
 // sloLabels are the labels of the checks' newest results over the longest
 // window of the SLOs that select by label (at most the raw rows' 30 days),
 // by check id: of only's, when set.
-func (a *API) sloLabels(ctx context.Context, slos []SLO, now time.Time, only string) (map[string]map[string]string, error) {
+func (a *API) sloLabels(ctx context.Context, slos []slo, now time.Time, only string) (map[string]map[string]string, error) {
 	var since time.Duration
 	for _, s := range slos {
 		if len(s.Labels) > 0 {
-			since = max(since, s.Window)
+			since = max(since, s.window)
 		}
 	}
 	out := map[string]map[string]string{}
@@ -302,10 +314,10 @@ func (a *API) sloLabels(ctx context.Context, slos []SLO, now time.Time, only str
 	return out, nil
 }
 
-func sloJSON(s SLO, q store.SLOQuery, checks []string, counts []store.SLOCounts, only string) SLOJSON {
-	from, to := q.SLOSpan(s.Window)
+func sloJSON(s slo, q store.SLOQuery, checks []string, counts []store.SLOCounts, only string) SLOJSON {
+	from, to := q.SLOSpan(s.window)
 	out := SLOJSON{
-		Name: s.Name, Objective: s.Objective, WindowSeconds: s.Window.Seconds(), From: from, To: to,
+		Name: s.Name, Objective: s.Objective, WindowSeconds: s.window.Seconds(), From: from, To: to,
 		Budgeting: s.Budgeting, Selector: SelectorJSON{Checks: s.Checks, Labels: s.Labels}, Checks: []SLOFiguresJSON{},
 	}
 	if out.Selector.Checks == nil {
@@ -328,14 +340,14 @@ func sloJSON(s SLO, q store.SLOQuery, checks []string, counts []store.SLOCounts,
 			total.Burn[w].Bad += c.Burn[w].Bad
 		}
 	}
-	out.Total = figures(s, total)
+	out.Total = figures(s.SLO, total)
 	for _, id := range checks {
 		if only != "" && id != only {
 			continue
 		}
 		c := byID[id]
 		c.CheckID = id
-		out.Checks = append(out.Checks, figures(s, c))
+		out.Checks = append(out.Checks, figures(s.SLO, c))
 	}
 	return out
 }

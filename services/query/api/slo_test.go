@@ -18,8 +18,8 @@ import (
 var sloNow = embeddedtest.Day().Add(12 * time.Hour)
 
 var testSLOs = []SLO{
-	{Name: "payments", Labels: []string{"team:payments"}, Objective: 0.99, Window: 48 * time.Hour},
-	{Name: "shop-minutes", Checks: []string{"shop", "web"}, Objective: 0.999, Window: 48 * time.Hour, Budgeting: "timeslices"},
+	{Name: "payments", Labels: []string{"team:payments"}, Objective: 0.99, Window: "48h"},
+	{Name: "shop-minutes", Checks: []string{"shop", "web"}, Objective: 0.999, Window: "2d", Budgeting: "timeslices"},
 	{Name: "web", Checks: []string{"web"}, Objective: 0.9},
 }
 
@@ -129,7 +129,7 @@ func TestSLOFiguresEqualRaw(t *testing.T) {
 		t.Fatalf("%d SLOs, want %d", len(all.SLOs), len(testSLOs))
 	}
 	for i, got := range all.SLOs {
-		s := testSLOs[i].withDefaults()
+		s, window := testSLOs[i].withDefaults()
 		if got.Name != s.Name {
 			t.Fatalf("SLO %d is %s, want %s", i, got.Name, s.Name)
 		}
@@ -137,7 +137,7 @@ func TestSLOFiguresEqualRaw(t *testing.T) {
 		for _, c := range got.Checks {
 			checks = append(checks, c.CheckID)
 		}
-		q := store.SLOQuery{Checks: checks, Budgeting: store.Budgeting(s.Budgeting), Slice: s.Slice, Window: s.Window, Now: sloNow}
+		q := store.SLOQuery{Checks: checks, Budgeting: store.Budgeting(s.Budgeting), Slice: s.Slice, Window: window, Now: sloNow}
 		raw, err := st.SLOCountsFromRaw(context.Background(), q)
 		if err != nil {
 			t.Fatal(err)
@@ -224,8 +224,11 @@ func TestValidateSLOsNamesTheKey(t *testing.T) {
 		"slos[1]: select checks with checks, labels or both":                       with(func(s *SLO) { s.Name, s.Checks = "b", nil }),
 		"slos[1].objective: 1: want a fraction above 0 and below 1, like 0.999":    with(func(s *SLO) { s.Name, s.Objective = "b", 1 }),
 		"slos[1].objective: 99.9: want a fraction above 0 and below 1, like 0.999": with(func(s *SLO) { s.Name, s.Objective = "b", 99.9 }),
-		"slos[1].window: 2184h0m0s: want a positive duration of at most 2160h0m0s (90 days, the minute rollups' retention); 30 days is 720h": with(func(s *SLO) {
-			s.Name, s.Window = "b", 91*24*time.Hour
+		`slos[1].window: "91d": want whole days or a Go duration (30d, 720h), at most 90d (the minute rollups' retention)`: with(func(s *SLO) {
+			s.Name, s.Window = "b", "91d"
+		}),
+		`slos[1].window: "1mo": want whole days or a Go duration (30d, 720h), at most 90d (the minute rollups' retention)`: with(func(s *SLO) {
+			s.Name, s.Window = "b", "1mo"
 		}),
 		`slos[1].budgeting: "calendar": want occurrences or timeslices`:                   with(func(s *SLO) { s.Name, s.Budgeting = "b", "calendar" }),
 		"slos[1].slice: 30s: want whole minutes from 1m to 5m (the shortest burn window)": with(func(s *SLO) { s.Name, s.Slice = "b", 30*time.Second }),
@@ -237,7 +240,7 @@ func TestValidateSLOsNamesTheKey(t *testing.T) {
 			t.Errorf("%+v: %v\nwant %s", slos[1], err, want)
 		}
 	}
-	if err := ValidateSLOs("slos", []SLO{ok, {Name: "b", Labels: []string{"team:a"}, Objective: 0.5, Budgeting: "timeslices", Slice: 5 * time.Minute}}); err != nil {
+	if err := ValidateSLOs("slos", []SLO{ok, {Name: "b", Labels: []string{"team:a"}, Objective: 0.5, Window: "2160h", Budgeting: "timeslices", Slice: 5 * time.Minute}}); err != nil {
 		t.Error(err)
 	}
 }

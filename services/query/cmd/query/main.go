@@ -31,7 +31,8 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 		return err
 	}
 	defer b.Close()
-	srv, err := query.Listen(cfg.Addr, st, log, query.RequestTimeout(cfg.RequestTimeout), query.Metrics(reg))
+	srv, err := query.Listen(cfg.Addr, st, log, query.RequestTimeout(cfg.RequestTimeout), query.SLOs(cfg.SLOs),
+		query.Metrics(reg))
 	if err != nil {
 		return err
 	}
