@@ -72,6 +72,9 @@ type QueryConfig struct {
 	CORS api.CORSConfig `koanf:"cors"`
 	// RateLimit is the per-client rate limit: off at 0 requests per second.
 	RateLimit api.RateLimitConfig `koanf:"rate_limit"`
+	// SLOs are served by the query API at /api/v1/slos, as the query
+	// service's slos.
+	SLOs []api.SLO `koanf:"slos"`
 }
 
 // Access is the sections as the API takes them.
@@ -159,6 +162,9 @@ func (c Config) Validate() error {
 	}
 	if !c.Demo.Enabled && c.ChecksFile == "" && !c.Prober.Definitions {
 		return errors.New("checks_file: required when demo.enabled and prober.definitions are false")
+	}
+	if err := api.ValidateSLOs("query.slos", c.Query.SLOs); err != nil {
+		return err
 	}
 	if err := c.Alerting.Validate(); err != nil {
 		return err
@@ -303,7 +309,7 @@ func Start(ctx context.Context, cfg Config, opts Options) (_ *Stack, err error) 
 	// failure's cancel shuts it down and frees its port.
 	defs := &definitions{}
 	q, err := query.Listen(cfg.QueryAddr, st, log.With("service", "query"), query.Access(cfg.Query.Access(), "query."),
-		query.Metrics(reg), query.WithDefinitions(defs))
+		query.Metrics(reg), query.WithDefinitions(defs), query.SLOs(cfg.Query.SLOs))
 	if err != nil {
 		if errors.Is(err, api.ErrAccess) {
 			return nil, err

@@ -73,7 +73,9 @@ func TestPlanReadsTheCoarsestWholeBuckets(t *testing.T) {
 }
 
 // Hours and minutes are read from the rollups only where a range holds
-// enough raw rows to make that cheaper, or where the raw rows may be gone.
+// enough raw rows to make that cheaper, or where the raw rows may be gone;
+// for counts only (SLOs), hours always and minutes only where raw rows may
+// be gone.
 func TestPlanReadsFinerRollupsWhereTheyPay(t *testing.T) {
 	day := time.Date(2026, 11, 21, 0, 0, 0, 0, time.UTC)
 	from, to := day.Add(-330*time.Minute-30*time.Second), day.Add(24*time.Hour+90*time.Minute+30*time.Second)
@@ -91,6 +93,12 @@ func TestPlanReadsFinerRollupsWhereTheyPay(t *testing.T) {
 		{"every 10 ms", plan{interval: 10 * time.Millisecond, rawFrom: longAgo},
 			"raw[20T18:29:30.000,20T18:30:00.000) check_rollup_1m[20T18:30:00.000,20T19:00:00.000) check_rollup_1h[20T19:00:00.000,21T00:00:00.000) " +
 				"check_rollup_1d[21T00:00:00.000,22T00:00:00.000) check_rollup_1h[22T00:00:00.000,22T01:00:00.000) check_rollup_1m[22T01:00:00.000,22T01:30:00.000) raw[22T01:30:00.000,22T01:30:30.000)"},
+		{"counts only", plan{interval: 30 * time.Second, rawFrom: longAgo, countsOnly: true},
+			"raw[20T18:29:30.000,20T19:00:00.000) check_rollup_1h[20T19:00:00.000,21T00:00:00.000) " +
+				"check_rollup_1d[21T00:00:00.000,22T00:00:00.000) check_rollup_1h[22T00:00:00.000,22T01:00:00.000) raw[22T01:00:00.000,22T01:30:30.000)"},
+		{"counts only, the start past the raw rows' TTL", plan{rawFrom: day, countsOnly: true},
+			"raw[20T18:29:30.000,20T18:30:00.000) check_rollup_1m[20T18:30:00.000,20T19:00:00.000) check_rollup_1h[20T19:00:00.000,21T00:00:00.000) " +
+				"check_rollup_1d[21T00:00:00.000,22T00:00:00.000) check_rollup_1h[22T00:00:00.000,22T01:00:00.000) raw[22T01:00:00.000,22T01:30:30.000)"},
 		{"every 30 s, the start past the raw rows' TTL", plan{interval: 30 * time.Second, rawFrom: day},
 			"raw[20T18:29:30.000,20T18:30:00.000) check_rollup_1m[20T18:30:00.000,20T19:00:00.000) check_rollup_1h[20T19:00:00.000,21T00:00:00.000) " +
 				"check_rollup_1d[21T00:00:00.000,22T00:00:00.000) raw[22T00:00:00.000,22T01:30:30.000)"},

@@ -180,12 +180,22 @@ type plan struct {
 	// rawFrom is when the oldest raw rows that are surely still kept were
 	// scheduled.
 	rawFrom time.Time
+	// countsOnly plans a read of the run and success counts only (SLOs),
+	// whatever the interval: whole days and hours from their rollups, whole
+	// minutes only where the raw rows may be gone. Without the sketches the
+	// hours cost little, while the minutes' FINAL read costs more than the
+	// raw edges it would spare (measured for 30 days of a check every 10 s:
+	// days 2 ms, hours 7 ms, minutes 24 ms, all the raw rows 34 ms).
+	countsOnly bool
 }
 
 // uses says whether to read [from, to) at resolution r rather than finer:
 // always for days, for hours and minutes when the range holds enough raw
 // rows or when they may be gone.
 func (p plan) uses(r Resolution, from, to time.Time) bool {
+	if p.countsOnly {
+		return r != Minute || from.Before(p.rawFrom)
+	}
 	return r == Day || p.interval <= 0 || from.Before(p.rawFrom) || to.Sub(from) >= minRawRows*p.interval
 }
 

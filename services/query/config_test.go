@@ -1,9 +1,14 @@
 package query
 
 import (
+	"path/filepath"
+	"reflect"
 	"testing"
+	"time"
 
+	"github.com/picket-dev/picket/platform/config"
 	"github.com/picket-dev/picket/platform/config/configtest"
+	"github.com/picket-dev/picket/services/query/api"
 )
 
 func TestConfigRefusesInvalidFiles(t *testing.T) {
@@ -16,6 +21,27 @@ func TestConfigRefusesInvalidFiles(t *testing.T) {
 		"invalid-cors-wildcard-credentials.yaml": `config: cors.allowed_origins: "*" cannot be used with cors.allow_credentials (browsers refuse it); list the origins`,
 		"invalid-auth-short-token.yaml":          "config: auth.tokens[0]: a token of 7 characters is shorter than the minimum 16",
 		"invalid-rate-limit-proxy.yaml":          `config: rate_limit.trusted_proxies: "proxy.internal": want an IP address or CIDR prefix`,
+		"invalid-slo-objective.yaml":             "config: slos[0].objective: 99.9: want a fraction above 0 and below 1, like 0.999",
+		"invalid-slo-window.yaml":                `config: slos[0].window: "30days": want whole days or a Go duration (30d, 720h), at most 90d (the minute rollups' retention)`,
+		"invalid-slo-budgeting.yaml":             `config: slos[1].budgeting: "slices": want occurrences or timeslices`,
+		"invalid-slo-unknown-key.yaml":           `config: unknown key "slos[0].target"`,
 	}
 	configtest.RefusesInvalidFiles(t, func() any { c := DefaultConfig(); return &c }, want)
+}
+
+// SLOs come from the file, the defaults of their optional keys filled in
+// when served.
+func TestConfigLoadsSLOs(t *testing.T) {
+	cfg := DefaultConfig()
+	if err := config.Load(&cfg, DefaultConfig(), config.Source{File: filepath.Join("testdata", "slos.yaml")}); err != nil {
+		t.Fatal(err)
+	}
+	want := []api.SLO{
+		{Name: "checkout", Checks: []string{"checkout", "cart"}, Objective: 0.999, Window: "30d"},
+		{Name: "payments-minutes", Labels: []string{"team:payments", "tier:1"}, Objective: 0.99, Window: "168h",
+			Budgeting: "timeslices", Slice: 5 * time.Minute},
+	}
+	if !reflect.DeepEqual(cfg.SLOs, want) {
+		t.Fatalf("slos %+v\nwant %+v", cfg.SLOs, want)
+	}
 }

@@ -32,8 +32,11 @@ type Config struct {
 	// CORS lets other origins' pages read the API: off without origins.
 	CORS api.CORSConfig `koanf:"cors"`
 	// RateLimit is the per-client rate limit: off at 0 requests per second.
-	RateLimit  api.RateLimitConfig `koanf:"rate_limit"`
-	ClickHouse clickhouse.Config   `koanf:"clickhouse"`
+	RateLimit api.RateLimitConfig `koanf:"rate_limit"`
+	// SLOs are the service level objectives served at /api/v1/slos, each
+	// over the checks it names or selects by label.
+	SLOs       []api.SLO         `koanf:"slos"`
+	ClickHouse clickhouse.Config `koanf:"clickhouse"`
 	// Kafka is where the check definitions are read (kafka.checks_topic,
 	// written by picket apply): the check list shows each check's target,
 	// the check endpoint its definition. Kafka away, they are left out and
@@ -75,6 +78,9 @@ func (c Config) Validate() error {
 	if err := c.Access().Validate(""); err != nil {
 		return err
 	}
+	if err := api.ValidateSLOs("slos", c.SLOs); err != nil {
+		return err
+	}
 	if err := c.ClickHouse.Validate(); err != nil {
 		return err
 	}
@@ -98,6 +104,7 @@ type options struct {
 	defs           api.Definitions
 	access         api.AccessConfig
 	accessPrefix   string
+	slos           []api.SLO
 }
 
 // RequestTimeout bounds each request's store calls (default
@@ -114,6 +121,9 @@ func WithDefinitions(d api.Definitions) Option { return func(o *options) { o.def
 func Access(cfg api.AccessConfig, prefix string) Option {
 	return func(o *options) { o.access, o.accessPrefix = cfg, prefix }
 }
+
+// SLOs are served at /api/v1/slos (validated as the slos key).
+func SLOs(slos []api.SLO) Option { return func(o *options) { o.slos = slos } }
 
 // Metrics registers the API's metrics (picket_query_…) on reg.
 func Metrics(reg prometheus.Registerer) Option { return func(o *options) { o.reg = reg } }
@@ -137,6 +147,9 @@ func Listen(addr string, st *store.Store, log *slog.Logger, opts ...Option) (*Se
 	a := api.New(st, log, o.requestTimeout)
 	if o.defs != nil {
 		a.SetDefinitions(o.defs)
+	}
+	if err := a.SetSLOs(o.slos); err != nil {
+		return nil, err
 	}
 	guard, err := api.NewGuard(o.access, o.accessPrefix, log, nil)
 	if err != nil {

@@ -25,6 +25,8 @@ type API struct {
 	now   func() time.Time
 	// timeout bounds each request's store calls.
 	timeout time.Duration
+	// slos are the SLOs served (SetSLOs), with their defaults filled in.
+	slos []slo
 	// storeFailures counts the requests the store failed, by reason.
 	storeFailures *prometheus.CounterVec
 	// defs, when set, are the checks' definitions (SetDefinitions).
@@ -77,6 +79,9 @@ func (a *API) Handler() http.Handler {
 		r.Get("/alerts", a.alerts)
 		r.Get("/alerts/open", a.openAlerts)
 		r.Get("/alerts/{eventID}/deliveries", a.deliveries)
+		r.Get("/slos", a.listSLOs)
+		r.Get("/slos/{name}", a.oneSLO)
+		oneCheck.Get("/checks/{checkID}/slos", a.checkSLOs)
 	})
 	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, Problem{Status: http.StatusNotFound, Detail: "no route for " + r.URL.Path})

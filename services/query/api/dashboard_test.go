@@ -404,3 +404,47 @@ func TestDashboardAsksForTheToken(t *testing.T) {
 		t.Errorf("the token stayed in the address: %q", h)
 	}
 }
+
+// The check page shows the SLOs covering the check — achieved, the budget
+// left and the burn rates — as /api/v1/checks/{id}/slos has them.
+func TestDashboardCheckPageSLOs(t *testing.T) {
+	ctx := tab(t)
+	st := embeddedtest.Store(t)
+	a := New(st, slog.New(slog.DiscardHandler), 0)
+	a.now = func() time.Time { return now }
+	if err := a.SetSLOs([]SLO{
+		{Name: "api-99", Checks: []string{"api"}, Objective: 0.99, Window: "7d"},
+		{Name: "api-minutes", Checks: []string{"api"}, Objective: 0.999, Window: "30d", Budgeting: "timeslices"},
+		{Name: "other", Checks: []string{"web"}, Objective: 0.9},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(a.Handler())
+	defer srv.Close()
+	checkPageFixture(t, st)
+	run(t, ctx, chromedp.Navigate(srv.URL+"/checks/api?range=24h"))
+	waitFor(t, ctx, `document.querySelectorAll("#slo-table tbody tr[data-slo]").length === 2 && !document.getElementById("slos").hidden`)
+	var got SLOsJSON
+	get(t, srv.URL+"/api/v1/checks/api/slos", 200, &got)
+	type row struct{ Name, Achieved, Budget, Burn1h string }
+	shown := eval[[]row](t, ctx, `[...document.querySelectorAll("#slo-table tbody tr[data-slo]")].map(tr => ({Name: tr.dataset.slo,
+  Achieved: tr.querySelector("td.achieved").textContent, Budget: tr.querySelector("td.budget").textContent,
+  Burn1h: tr.querySelectorAll("td.burn")[2].textContent}))`)
+	var want []row
+	for _, s := range got.SLOs {
+		f := s.Total
+		b := "—"
+		if f.ErrorBudget.RemainingFraction != nil {
+			b = fmt.Sprintf("%.1f %% (%.1f of %.1f %s)", *f.ErrorBudget.RemainingFraction*100, f.ErrorBudget.Remaining, f.ErrorBudget.Total, f.ErrorBudget.Unit)
+		}
+		burn := "—"
+		if f.BurnRates.H1 != nil {
+			burn = fmt.Sprintf("%.2f×", *f.BurnRates.H1)
+		}
+		want = append(want, row{s.Name, pctText(f.Achieved), b, burn})
+	}
+	if len(want) != 2 || fmt.Sprint(shown) != fmt.Sprint(want) {
+		t.Errorf("SLOs shown %+v\nthe API answers %+v", shown, want)
+	}
+	screenshot(t, ctx, "check-slos")
+}

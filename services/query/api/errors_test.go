@@ -73,6 +73,9 @@ func TestStoreTimeoutIsGatewayTimeout(t *testing.T) {
 	}
 	a := New(st, slog.New(slog.NewTextHandler(io.Discard, nil)), 200*time.Millisecond)
 	a.now = func() time.Time { return now }
+	if err := a.SetSLOs([]SLO{{Name: "api", Checks: []string{"api"}, Objective: 0.99}}); err != nil {
+		t.Fatal(err)
+	}
 	reg := prometheus.NewRegistry()
 	if err := a.Register(reg); err != nil {
 		t.Fatal(err)
@@ -82,7 +85,8 @@ func TestStoreTimeoutIsGatewayTimeout(t *testing.T) {
 	http.DefaultClient.Timeout = 10 * time.Second
 	defer func() { http.DefaultClient.Timeout = 0 }()
 	paths := []string{"/api/v1/checks/api/stats?window=1h", "/api/v1/checks", "/api/v1/alerts", "/api/v1/alerts/open",
-		"/api/v1/overview", "/api/v1/checks/api", "/api/v1/checks/api/results", "/api/v1/checks/api/series"}
+		"/api/v1/overview", "/api/v1/checks/api", "/api/v1/checks/api/results", "/api/v1/checks/api/series",
+		"/api/v1/slos", "/api/v1/slos/api", "/api/v1/checks/api/slos"}
 	for _, path := range paths {
 		began := time.Now()
 		var p Problem

@@ -42,6 +42,10 @@ func FuzzQueryParams(f *testing.F) {
 	}
 	a := New(st, slog.New(slog.NewTextHandler(io.Discard, nil)), time.Minute)
 	a.now = func() time.Time { return now }
+	if err := a.SetSLOs([]SLO{{Name: "api", Checks: []string{"api"}, Labels: []string{"team:web"}, Objective: 0.99},
+		{Name: "api.slices", Checks: []string{"api"}, Objective: 0.999, Budgeting: "timeslices"}}); err != nil {
+		f.Fatal(err)
+	}
 	h := a.Handler()
 
 	for _, seed := range []struct {
@@ -88,12 +92,18 @@ func FuzzQueryParams(f *testing.F) {
 		{4, "", "q=PA&state=down&label=team:payments"},
 		{1, "", "q=%00%27%22%E2%9C%93&q=x"},
 		{4, "", "q=" + strings.Repeat("%C3%A9", 201)},
+		{9, "api", ""},
+		{9, "api.slices", ""},
+		{9, "nope", ""},
+		{10, "api", ""},
+		{10, "nope", ""},
+		{10, `it's \ a "check"`, ""},
 	} {
 		f.Add(seed.endpoint, seed.check, seed.query)
 	}
 	f.Fuzz(func(t *testing.T, endpoint uint8, check, rawQuery string) {
 		var path string
-		switch endpoint % 9 {
+		switch endpoint % 11 {
 		case 0:
 			path = "/api/v1/checks/" + url.PathEscape(check) + "/stats"
 		case 1:
@@ -112,6 +122,10 @@ func FuzzQueryParams(f *testing.F) {
 			path = "/api/v1/checks/" + url.PathEscape(check) + "/series"
 		case 8:
 			path = "/api/v1/alerts/open"
+		case 9:
+			path = "/api/v1/slos/" + url.PathEscape(check)
+		case 10:
+			path = "/api/v1/checks/" + url.PathEscape(check) + "/slos"
 		}
 		u, err := url.Parse(path)
 		if err != nil {

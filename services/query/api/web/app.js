@@ -114,6 +114,7 @@ function ago(seconds) {
   return Math.floor(s / 86400) + " d ago";
 }
 function since(at, t) { return ago((Date.parse(at) - Date.parse(t)) / 1000); }
+function days(seconds) { return seconds % 86400 === 0 ? seconds / 86400 + " d" : seconds / 3600 + " h"; }
 function pad(n) { return String(n).padStart(2, "0"); }
 function clock(t) { const d = new Date(t); return `${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}`; }
 function stamp(t) {
@@ -432,17 +433,6 @@ function evidence(a) {
   return parts.join(" · ");
 }
 
-// keyValues shows an object an endpoint of another version returns, without
-// knowing its schema: its scalar fields, then each nested object's.
-function keyValues(obj) {
-  const cards = [];
-  for (const [k, v] of Object.entries(obj || {})) {
-    if (v !== null && typeof v === "object") continue;
-    cards.push(el("div", { class: "card" }, el("b", { text: typeof v === "number" && v > 0 && v < 1 ? pct(v) : String(v) }), el("span", { text: k.replaceAll("_", " ") })));
-  }
-  const nested = Object.entries(obj || {}).filter(([, v]) => v !== null && typeof v === "object" && !Array.isArray(v));
-  return [el("div", { class: "cards" }, cards), nested.map(([k, v]) => [el("h3", { class: "small muted", text: k.replaceAll("_", " ") }), keyValues(v)])];
-}
 
 function renderCheckShell(id, range) {
   const main = document.getElementById("main");
@@ -470,10 +460,10 @@ function renderCheckShell(id, range) {
         el("section", {}, el("h2", { text: "Where the time goes (average per phase)" }), el("div", { id: "phases" })),
         el("section", {}, el("h2", { text: "Status codes" }), el("div", { id: "codes" }),
           el("h2", { text: "Failure classes" }), el("div", { id: "classes" }))),
-      // SLO budget and burn: GET /api/v1/checks/{id}/slos is added on another
-      // branch (issue 10). This section shows when it answers 200 and stays
-      // hidden while it is a 404.
-      el("section", { id: "slos", hidden: true }, el("h2", { text: "SLOs: error budget and burn" }), el("div", { id: "slo-body" })),
+      // SLO budget and burn (GET /api/v1/checks/{id}/slos): shown when an
+      // SLO covers the check.
+      el("section", { id: "slos", hidden: true }, el("h2", { text: "SLOs: error budget and burn" }),
+        el("div", { class: "scroll" }, el("table", { class: "plain", id: "slo-table" }))),
       el("section", {}, el("h2", { text: "Recent failures" }), el("table", { class: "plain", id: "failures" })),
       el("section", {}, el("h2", { text: "Alert history" }), el("table", { class: "plain", id: "alert-history" }))));
 }
@@ -537,12 +527,20 @@ async function refreshCheck(id, range) {
   document.getElementById("codes").replaceChildren(hbars(stats.status_codes, k => k === "0" ? "no response" : k, k => !/^[23]/.test(k)));
   document.getElementById("classes").replaceChildren(hbars(stats.failure_classes, className, () => true));
 
-  const sloSection = document.getElementById("slos");
-  sloSection.hidden = slos === null;
-  if (slos !== null) {
-    const list = Array.isArray(slos) ? slos : slos.slos || [slos];
-    document.getElementById("slo-body").replaceChildren(...list.map(s => el("div", {}, keyValues(s))));
-  }
+  // SLOs covering the check: hidden when none does.
+  const sloList = slos === null ? [] : slos.slos || [];
+  document.getElementById("slos").hidden = sloList.length === 0;
+  table("slo-table", ["SLO", "Objective", "Window", "Budgeting", "Achieved", "Budget left", "Burn 5m", "30m", "1h", "6h", "3d"],
+    sloList.map(s => {
+      const f = s.total, b = f.error_budget, br = f.burn_rates;
+      const burn = v => el("td", { class: "num burn" + (v !== null && v >= 1 ? " hot" : ""), text: v === null ? "—" : v.toFixed(2) + "×" });
+      return el("tr", { "data-slo": s.name }, el("td", { text: s.name }), el("td", { class: "num", text: (s.objective * 100).toFixed(2) + " %" }),
+        el("td", { text: days(s.window_seconds) }), el("td", { text: s.budgeting }),
+        el("td", { class: "num achieved", text: pct(f.achieved) }),
+        el("td", { class: "num budget", text: b.remaining_fraction === null ? "—" :
+          `${(b.remaining_fraction * 100).toFixed(1)} % (${b.remaining.toFixed(1)} of ${b.total.toFixed(1)} ${b.unit})` }),
+        burn(br["5m"]), burn(br["30m"]), burn(br["1h"]), burn(br["6h"]), burn(br["3d"]));
+    }), "No SLO covers this check.");
 
   table("failures", ["Time", "Location", "Class", "Status", "Failed at", "Message"], failures.results.map(r =>
     el("tr", { "data-result": r.result_id }, el("td", { text: stamp(r.scheduled_at) }), el("td", { text: r.location }),
