@@ -10,10 +10,12 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -39,6 +41,7 @@ import (
 	"github.com/picket-dev/picket/services/prober"
 	"github.com/picket-dev/picket/services/prober/check"
 	"github.com/picket-dev/picket/services/query"
+	"github.com/picket-dev/picket/services/query/api"
 )
 
 // Config is `picket dev`'s configuration.
@@ -58,6 +61,11 @@ type Config struct {
 	Alerting   alert.Config             `koanf:"alerting"`
 	Webhooks   []notifier.WebhookConfig `koanf:"webhooks"`
 	Log        LogConfig                `koanf:"log"`
+
+	// StatusPages are the query service's public status pages, by slug (see
+	// its status_pages). With none and the demo on, the demo check gets one:
+	// /status/demo.
+	StatusPages map[string]api.StatusPage `koanf:"status_pages"`
 }
 
 // ProberConfig configures dev's probers.
@@ -142,6 +150,9 @@ func (c Config) Validate() error {
 	if err := c.Alerting.Validate(); err != nil {
 		return err
 	}
+	if err := query.ValidateStatusPages(c.StatusPages); err != nil {
+		return err
+	}
 	// The notifier's own validation covers the webhooks.
 	nc := notifier.DefaultConfig()
 	nc.Webhooks = c.Webhooks
@@ -180,6 +191,8 @@ type Stack struct {
 	ChecksFile string
 	// Definitions is the topic whose checks are run too ("" when not).
 	Definitions string
+	// StatusPages are the slugs of the status pages served, sorted.
+	StatusPages []string
 
 	log    *slog.Logger
 	store  *store.Store
@@ -277,7 +290,12 @@ func Start(ctx context.Context, cfg Config, opts Options) (_ *Stack, err error) 
 
 	// The servers: each runs in g from the moment it listens, so a later
 	// failure's cancel shuts it down and frees its port.
-	q, err := query.Listen(cfg.QueryAddr, st, log.With("service", "query"))
+	pages := cfg.StatusPages
+	if len(pages) == 0 && cfg.Demo.Enabled && checks == nil && cfg.ChecksFile == "" {
+		pages = map[string]api.StatusPage{"demo": {Title: "Demo status", Checks: []string{DemoCheckID}}}
+	}
+	s.StatusPages = slices.Sorted(maps.Keys(pages))
+	q, err := query.Listen(cfg.QueryAddr, st, log.With("service", "query"), query.StatusPages(pages))
 	if err != nil {
 		return nil, listenError("query_addr", cfg.QueryAddr, err)
 	}
@@ -450,10 +468,13 @@ func listenError(key, addr string, err error) error {
 	return fmt.Errorf("%s %s: %w", key, addr, err)
 }
 
+// DemoCheckID is the demo check's id.
+const DemoCheckID = "reservations"
+
 // DemoCheck is the check `picket dev` runs against the demo target.
 func DemoCheck(targetURL string, interval time.Duration) check.Check {
 	return check.Check{
-		ID: "reservations", Name: "Reservations API", Interval: interval, Timeout: min(interval*4/5, 10*time.Second),
+		ID: DemoCheckID, Name: "Reservations API", Interval: interval, Timeout: min(interval*4/5, 10*time.Second),
 		HTTP: &check.HTTP{
 			Method: "POST", URL: targetURL + "/reservations",
 			Headers:        map[string]string{"Content-Type": "application/json"},
@@ -508,6 +529,9 @@ func Banner(cfg Config, s *Stack) string {
 		row("stats API", s.QueryURL+"/api/v1/checks/<check id>/stats?window=10m")
 	}
 	row("alert history", s.QueryURL+"/api/v1/alerts")
+	for _, slug := range s.StatusPages {
+		row("status page", s.QueryURL+"/status/"+slug)
+	}
 	row("metrics", s.AdminURL+"/metrics")
 	if s.TargetURL != "" {
 		row("demo target", s.TargetURL+"/reservations")

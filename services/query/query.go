@@ -6,6 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
+	"regexp"
+	"slices"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -28,6 +31,12 @@ type Config struct {
 	ClickHouse     clickhouse.Config   `koanf:"clickhouse"`
 	Admin          admin.Config        `koanf:"admin"`
 	Log            telemetry.LogConfig `koanf:"log"`
+
+	// StatusPages are the public status pages, by slug: each is served at
+	// /status/{slug} (HTML) and /api/v1/status/{slug} (JSON), showing its
+	// checks (by id, then those carrying all its labels) with their state
+	// and 90 days of daily uptime.
+	StatusPages map[string]api.StatusPage `koanf:"status_pages"`
 }
 
 // maxRequestTimeout bounds request_timeout: a dashboard is not a batch job.
@@ -54,10 +63,45 @@ func (c Config) Validate() error {
 	case c.RequestTimeout > maxRequestTimeout:
 		return fmt.Errorf("request_timeout: %s is longer than the maximum %s", c.RequestTimeout, maxRequestTimeout)
 	}
+	if err := ValidateStatusPages(c.StatusPages); err != nil {
+		return err
+	}
 	if err := c.ClickHouse.Validate(); err != nil {
 		return err
 	}
 	return c.Log.Validate()
+}
+
+// slugSyntax is what a status page's slug may be: one URL path segment that
+// needs no escaping.
+var slugSyntax = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,62}$`)
+
+// ValidateStatusPages names the offending key under status_pages (slugs in
+// order, so the first problem is always the same one).
+func ValidateStatusPages(pages map[string]api.StatusPage) error {
+	for _, slug := range slices.Sorted(maps.Keys(pages)) {
+		p, key := pages[slug], "status_pages."+slug
+		if !slugSyntax.MatchString(slug) {
+			return fmt.Errorf("status_pages: slug %q: want lower-case letters, digits, - and _ (at most 63), starting with a letter or digit", slug)
+		}
+		if len(p.Checks) == 0 && len(p.Labels) == 0 {
+			return fmt.Errorf("%s: give checks (ids) or labels (key: value) to choose the checks it shows", key)
+		}
+		for i, id := range p.Checks {
+			if id == "" {
+				return fmt.Errorf("%s.checks[%d]: must not be empty", key, i)
+			}
+			if slices.Contains(p.Checks[:i], id) {
+				return fmt.Errorf("%s.checks[%d]: %q is listed twice", key, i, id)
+			}
+		}
+		for k := range p.Labels {
+			if k == "" {
+				return fmt.Errorf("%s.labels: a label name must not be empty", key)
+			}
+		}
+	}
+	return nil
 }
 
 // Option changes how Listen serves.
@@ -66,11 +110,18 @@ type Option func(*options)
 type options struct {
 	requestTimeout time.Duration
 	reg            prometheus.Registerer
+	statusPages    map[string]api.StatusPage
 }
 
 // RequestTimeout bounds each request's store calls (default
 // api.DefaultRequestTimeout).
 func RequestTimeout(d time.Duration) Option { return func(o *options) { o.requestTimeout = d } }
+
+// StatusPages serves the status pages, by slug (see Config.StatusPages);
+// validate them first (ValidateStatusPages).
+func StatusPages(pages map[string]api.StatusPage) Option {
+	return func(o *options) { o.statusPages = pages }
+}
 
 // Metrics registers the API's metrics (picket_query_…) on reg.
 func Metrics(reg prometheus.Registerer) Option { return func(o *options) { o.reg = reg } }
@@ -92,6 +143,7 @@ func Listen(addr string, st *store.Store, log *slog.Logger, opts ...Option) (*Se
 	// A request that reaches its store deadline still has time to say so.
 	cfg.WriteTimeout = o.requestTimeout + 10*time.Second
 	a := api.New(st, log, o.requestTimeout)
+	a.SetStatusPages(o.statusPages)
 	if o.reg != nil {
 		if err := a.Register(o.reg); err != nil {
 			return nil, err

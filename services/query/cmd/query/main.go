@@ -31,7 +31,8 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 		return err
 	}
 	defer b.Close()
-	srv, err := query.Listen(cfg.Addr, st, log, query.RequestTimeout(cfg.RequestTimeout), query.Metrics(reg))
+	srv, err := query.Listen(cfg.Addr, st, log, query.RequestTimeout(cfg.RequestTimeout), query.Metrics(reg),
+		query.StatusPages(cfg.StatusPages))
 	if err != nil {
 		return err
 	}
