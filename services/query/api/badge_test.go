@@ -2,8 +2,13 @@ package api
 
 import (
 	"bytes"
+	"context"
+	"encoding/json"
 	"encoding/xml"
 	"io"
+	"log/slog"
+	"mime"
+	"net/http/httptest"
 	"net/url"
 	"slices"
 	"strings"
@@ -12,6 +17,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/picket-dev/picket/platform/store"
+	"github.com/picket-dev/picket/platform/store/embedded/embeddedtest"
 )
 
 // badgeElements are the only elements a badge may contain.
@@ -199,6 +205,78 @@ func FuzzBadge(f *testing.F) {
 			if !utf8.ValidString(s) || utf8.RuneCountInString(s) > maxBadgeText+1 {
 				t.Fatalf("text %q", s)
 			}
+		}
+	})
+}
+
+// Whatever a client puts in a badge's or a status page's URL — the check id
+// or slug, window, from, to, percentile, label, anything else — the answer is
+// a badge (200, or 404 for an unknown check), a page, or a problem document
+// naming the parameter: never a 5xx or a panic, always as documented.
+func FuzzPublicRoutes(f *testing.F) {
+	st := embeddedtest.Store(f)
+	var rows []store.ResultRow
+	for i := range 20 {
+		rows = append(rows, row("api", []string{"eu", "us"}[i%2], time.Duration(i)*7*time.Minute, []uint16{200, 200, 503}[i%3], float64(10+i)))
+	}
+	ctx := context.Background()
+	if err := st.InsertResults(ctx, rows); err != nil {
+		f.Fatal(err)
+	}
+	if err := st.RebuildRollups(ctx, []string{"api"}, now.Add(-3*time.Hour), now); err != nil {
+		f.Fatal(err)
+	}
+	a := New(st, slog.New(slog.NewTextHandler(io.Discard, nil)), time.Minute)
+	a.now = func() time.Time { return now }
+	a.SetStatusPages(map[string]StatusPage{"shop": {Checks: []string{"api", "ghost"}, Labels: map[string]string{"team": "x"}}})
+	h := a.Handler()
+	for _, seed := range []struct {
+		endpoint  uint8
+		id, query string
+	}{
+		{0, "api", ""}, {0, "<svg>", "label=%3C%2Ftext%3E"}, {1, "api", "window=24h"}, {1, "api", "window=213504d"},
+		{1, "api", "from=0&to=99999999999"}, {1, "nope", "window=1h&from=1"}, {2, "api", "percentile=99&window=7d"},
+		{2, "api", "percentile=%00"}, {2, "", ""}, {3, "shop", ""}, {3, "nope", ""}, {4, "shop", "x=1"}, {4, "%zz", ""},
+	} {
+		f.Add(seed.endpoint, seed.id, seed.query)
+	}
+	f.Fuzz(func(t *testing.T, endpoint uint8, id, rawQuery string) {
+		path := "/badge/" + url.PathEscape(id) + "/" + []string{"state.svg", "uptime.svg", "response-time.svg", "", ""}[endpoint%5]
+		switch endpoint % 5 {
+		case 3:
+			path = "/api/v1/status/" + url.PathEscape(id)
+		case 4:
+			path = "/status/" + url.PathEscape(id)
+		}
+		u, err := url.Parse(path)
+		if err != nil {
+			t.Skip("no client can send this path: it does not parse as a URL")
+		}
+		u.RawQuery = rawQuery
+		req := httptest.NewRequest("GET", "/", nil)
+		req.URL, req.RequestURI = u, u.RequestURI()
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		ct, _, _ := mime.ParseMediaType(rec.Header().Get("Content-Type"))
+		body := rec.Body.Bytes()
+		if rec.Code >= 500 {
+			t.Fatalf("GET %s: %d %q", u, rec.Code, body)
+		}
+		validateAt(t, u.String(), u.EscapedPath(), rec.Code, rec.Header().Get("Content-Type"), body)
+		switch ct {
+		case "image/svg+xml":
+			badgeTexts(t, body)
+		case "application/problem+json":
+			var p Problem
+			if json.Unmarshal(body, &p) != nil || p.Status != rec.Code || (rec.Code == 400 && p.Param == "") {
+				t.Fatalf("GET %s: %d %q: want a problem document", u, rec.Code, body)
+			}
+		case "application/json", "text/html":
+			if rec.Code != 200 {
+				t.Fatalf("GET %s: %d %s", u, rec.Code, ct)
+			}
+		default:
+			t.Fatalf("GET %s: %d %s %q", u, rec.Code, ct, body)
 		}
 	})
 }
