@@ -116,30 +116,51 @@ func (a *API) statusPage(w http.ResponseWriter, r *http.Request) (StatusPageJSON
 }
 
 func (a *API) buildStatusPage(ctx context.Context, slug string, cfg StatusPage, now time.Time) (StatusPageJSON, error) {
-	var picked []CheckJSON
-	if len(cfg.Checks) > 0 {
-		found, err := a.catalog(ctx, now.Add(-checkLookback), cfg.Checks)
-		if err != nil {
-			return StatusPageJSON{}, err
-		}
-		for _, id := range cfg.Checks {
-			i := slices.IndexFunc(found, func(c CheckJSON) bool { return c.ID == id })
-			if i < 0 { // nothing in 30 days (or never): shown, without data
-				picked = append(picked, CheckJSON{ID: id, State: StateStale})
-				continue
-			}
-			picked = append(picked, found[i])
+	// The checks with a result in the past day: every one when labels
+	// select, else the listed ones; a listed one quiet for longer is looked
+	// up over the raw rows' 30 days (the check list's 24 h is cheaper).
+	var recent []CheckJSON
+	var err error
+	if len(cfg.Labels) > 0 {
+		recent, err = a.catalog(ctx, now.Add(-statusLabelLookback), nil)
+	} else {
+		recent, err = a.catalog(ctx, now.Add(-statusLabelLookback), cfg.Checks)
+	}
+	if err != nil {
+		return StatusPageJSON{}, err
+	}
+	byID := make(map[string]CheckJSON, len(cfg.Checks))
+	for _, c := range recent {
+		if slices.Contains(cfg.Checks, c.ID) {
+			byID[c.ID] = c
 		}
 	}
-	if len(cfg.Labels) > 0 {
-		all, err := a.catalog(ctx, now.Add(-statusLabelLookback), nil)
+	var quiet []string
+	for _, id := range cfg.Checks {
+		if _, ok := byID[id]; !ok {
+			quiet = append(quiet, id)
+		}
+	}
+	if len(quiet) > 0 {
+		older, err := a.catalog(ctx, now.Add(-checkLookback), quiet)
 		if err != nil {
 			return StatusPageJSON{}, err
 		}
-		for _, c := range all {
-			if labelSelector(cfg.Labels).matches(c.Labels) && !slices.Contains(cfg.Checks, c.ID) {
-				picked = append(picked, c)
-			}
+		for _, c := range older {
+			byID[c.ID] = c
+		}
+	}
+	picked := make([]CheckJSON, 0, len(cfg.Checks))
+	for _, id := range cfg.Checks {
+		c, ok := byID[id]
+		if !ok { // nothing in 30 days (or never): shown, without data
+			c = CheckJSON{ID: id, State: StateStale}
+		}
+		picked = append(picked, c)
+	}
+	for _, c := range recent {
+		if len(cfg.Labels) > 0 && labelSelector(cfg.Labels).matches(c.Labels) && !slices.Contains(cfg.Checks, c.ID) {
+			picked = append(picked, c)
 		}
 	}
 	ids := make([]string, len(picked))

@@ -49,8 +49,8 @@ const day = 24 * time.Hour
 // statusFixture: api (picked by id) up, with 3 of 4 runs three days ago and
 // 2 of 2 today; shop (picked by label) down now, 10 of 10 yesterday; cart
 // (by label) up, five days ago only a run the prober skipped (no data, not
-// 100 %); blog, another team's, not on the page; ghost, picked by id, never
-// stored a result.
+// 100 %); blog, another team's, not on the page; old, picked by id, quiet
+// for three days; ghost, picked by id, never stored a result.
 func statusFixture(t *testing.T, st *store.Store) {
 	shop := map[string]string{"team": "shop"}
 	rows := []store.ResultRow{
@@ -60,6 +60,7 @@ func statusFixture(t *testing.T, st *store.Store) {
 		labelled(fail(row("shop", "eu", 5*time.Second, 503, 30), "FAILURE_CLASS_STATUS", "status 503"), shop),
 		labelled(row("cart", "eu", 3*time.Second, 200, 20), shop),
 		labelled(row("blog", "eu", 3*time.Second, 200, 20), map[string]string{"team": "web"}),
+		row("old", "eu", 3*day, 200, 10),
 	}
 	for i := range 10 {
 		rows = append(rows, labelled(row("shop", "us", day+time.Duration(i)*time.Minute, 200, 30), shop))
@@ -70,7 +71,7 @@ func statusFixture(t *testing.T, st *store.Store) {
 }
 
 var statusPages = map[string]StatusPage{
-	"shop":  {Title: `Shop <b>status</b> & more`, Checks: []string{"api", "ghost"}, Labels: map[string]string{"team": "shop"}},
+	"shop":  {Title: `Shop <b>status</b> & more`, Checks: []string{"api", "ghost", "old"}, Labels: map[string]string{"team": "shop"}},
 	"quiet": {Checks: []string{"ghost"}},
 }
 
@@ -97,7 +98,7 @@ func TestStatusPageJSON(t *testing.T) {
 			t.Fatalf("%s: %d days, %s … %s", c.ID, len(c.Days), c.Days[0].Date, c.Days[len(c.Days)-1].Date)
 		}
 	}
-	if strings.Join(ids, ",") != "api,ghost,cart,shop" || strings.Join(states, ",") != "up,stale,up,down" {
+	if strings.Join(ids, ",") != "api,ghost,old,cart,shop" || strings.Join(states, ",") != "up,stale,stale,up,down" {
 		t.Fatalf("checks %v, states %v", ids, states)
 	}
 	// Each day's figures, and nothing on the other days.
@@ -105,6 +106,7 @@ func TestStatusPageJSON(t *testing.T) {
 		"api":  {StatusDays - 4: {4, 3}, StatusDays - 1: {2, 2}},
 		"shop": {StatusDays - 2: {10, 10}, StatusDays - 1: {1, 0}},
 		"cart": {StatusDays - 1: {1, 1}},
+		"old":  {StatusDays - 4: {1, 1}},
 	}
 	for _, c := range p.Checks {
 		var runs, ok uint64
@@ -127,11 +129,14 @@ func TestStatusPageJSON(t *testing.T) {
 	if g := p.Checks[1]; g.Name != "ghost" || g.LastChecked != nil {
 		t.Errorf("ghost %+v", g)
 	}
+	if o := p.Checks[2]; o.Name != "Name old" || o.LastChecked == nil || !o.LastChecked.Equal(now.Add(-3*day)) {
+		t.Errorf("old %+v", o)
+	}
 	if a := p.Checks[0]; a.Name != "Name api" || a.LastChecked == nil || !a.LastChecked.Equal(now.Add(-10*time.Second)) {
 		t.Errorf("api %+v", a)
 	}
 	// The same figures as the raw rows of each day.
-	raw, err := st.DailyUptimeFromRaw(t.Context(), []string{"api", "shop", "cart"}, now.AddDate(0, 0, -(StatusDays-1)), now)
+	raw, err := st.DailyUptimeFromRaw(t.Context(), []string{"api", "shop", "cart", "old"}, now.AddDate(0, 0, -(StatusDays-1)), now)
 	if err != nil {
 		t.Fatal(err)
 	}
