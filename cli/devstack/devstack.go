@@ -10,10 +10,12 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -75,6 +77,10 @@ type QueryConfig struct {
 	// SLOs are served by the query API at /api/v1/slos, as the query
 	// service's slos.
 	SLOs []api.SLO `koanf:"slos"`
+	// StatusPages are the query service's public status pages, by slug
+	// (see its status_pages). With none and the demo on, the demo check
+	// gets one: /status/demo.
+	StatusPages map[string]api.StatusPage `koanf:"status_pages"`
 }
 
 // Access is the sections as the API takes them.
@@ -172,6 +178,9 @@ func (c Config) Validate() error {
 	if err := c.Query.Access().Validate("query."); err != nil {
 		return err
 	}
+	if err := query.ValidateStatusPages("query.status_pages", c.Query.StatusPages); err != nil {
+		return err
+	}
 	// The notifier's own validation covers the webhooks.
 	nc := notifier.DefaultConfig()
 	nc.Webhooks = c.Webhooks
@@ -210,6 +219,8 @@ type Stack struct {
 	ChecksFile string
 	// Definitions is the topic whose checks are run too ("" when not).
 	Definitions string
+	// StatusPages are the slugs of the status pages served, sorted.
+	StatusPages []string
 
 	log    *slog.Logger
 	store  *store.Store
@@ -307,9 +318,14 @@ func Start(ctx context.Context, cfg Config, opts Options) (_ *Stack, err error) 
 
 	// The servers: each runs in g from the moment it listens, so a later
 	// failure's cancel shuts it down and frees its port.
+	pages := cfg.Query.StatusPages
+	if len(pages) == 0 && cfg.Demo.Enabled && checks == nil && cfg.ChecksFile == "" {
+		pages = map[string]api.StatusPage{"demo": {Title: "Demo status", Checks: []string{DemoCheckID}}}
+	}
+	s.StatusPages = slices.Sorted(maps.Keys(pages))
 	defs := &definitions{}
 	q, err := query.Listen(cfg.QueryAddr, st, log.With("service", "query"), query.Access(cfg.Query.Access(), "query."),
-		query.Metrics(reg), query.WithDefinitions(defs), query.SLOs(cfg.Query.SLOs))
+		query.Metrics(reg), query.WithDefinitions(defs), query.SLOs(cfg.Query.SLOs), query.StatusPages(pages))
 	if err != nil {
 		if errors.Is(err, api.ErrAccess) {
 			return nil, err
@@ -498,10 +514,13 @@ func listenError(key, addr string, err error) error {
 	return fmt.Errorf("%s %s: %w", key, addr, err)
 }
 
+// DemoCheckID is the demo check's id.
+const DemoCheckID = "reservations"
+
 // DemoCheck is the check `picket dev` runs against the demo target.
 func DemoCheck(targetURL string, interval time.Duration) check.Check {
 	return check.Check{
-		ID: "reservations", Name: "Reservations API", Interval: interval, Timeout: min(interval*4/5, 10*time.Second),
+		ID: DemoCheckID, Name: "Reservations API", Interval: interval, Timeout: min(interval*4/5, 10*time.Second),
 		HTTP: &check.HTTP{
 			Method: "POST", URL: targetURL + "/reservations",
 			Headers:        map[string]string{"Content-Type": "application/json"},
@@ -556,6 +575,9 @@ func Banner(cfg Config, s *Stack) string {
 		row("stats API", s.QueryURL+"/api/v1/checks/<check id>/stats?window=10m")
 	}
 	row("alert history", s.QueryURL+"/api/v1/alerts")
+	for _, slug := range s.StatusPages {
+		row("status page", s.QueryURL+"/status/"+slug)
+	}
 	if len(cfg.Query.Auth.Tokens) > 0 || cfg.Query.Auth.TokensFile != "" {
 		fmt.Fprintf(&b, "The API needs a bearer token (query.auth); the picket CLI sends $PICKET_TOKEN or --token.\n")
 	}

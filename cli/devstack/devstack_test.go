@@ -2,6 +2,7 @@ package devstack
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
@@ -24,6 +25,7 @@ import (
 	"github.com/picket-dev/picket/platform/store/embedded/embeddedtest"
 	"github.com/picket-dev/picket/services/prober"
 	"github.com/picket-dev/picket/services/prober/check"
+	"github.com/picket-dev/picket/services/query/api"
 )
 
 func TestMain(m *testing.M) { os.Exit(embeddedtest.Main(m)) }
@@ -313,4 +315,79 @@ func TestQueryAuthFromSet(t *testing.T) {
 	if b := Banner(cfg, s); !strings.Contains(b, "needs a bearer token") {
 		t.Errorf("banner does not say the API needs a token:\n%s", b)
 	}
+}
+
+// A status page set with --set is served by dev's query service, with the
+// checks' state and today's uptime as they are probed; a bad one is refused
+// naming its key; with none and the demo on, the demo check has one.
+func TestStatusPagesAreServed(t *testing.T) {
+	_, url := newTarget(t)
+	file := filepath.Join(t.TempDir(), "checks.yaml")
+	if err := os.WriteFile(file, checksYAML(url, "first", "second"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg := testConfig(t)
+	if err := config.Load(&cfg, cfg, config.Source{Sets: []string{"query.status_pages.shop.title=Shop status",
+		"query.status_pages.shop.checks=second,first", "demo.enabled=false", "checks_file=" + file}}); err != nil {
+		t.Fatal(err)
+	}
+	s := start(t, cfg, testOptions(t))
+	if strings.Join(s.StatusPages, ",") != "shop" || !strings.Contains(Banner(cfg, s), "status page       "+s.QueryURL+"/status/shop") {
+		t.Errorf("status pages %v; banner:\n%s", s.StatusPages, Banner(cfg, s))
+	}
+	statusPoll(t, s.QueryURL+"/api/v1/status/shop", "second,first")
+	if code, body := httpGet(t, s.QueryURL+"/status/shop"); code != 200 || !strings.Contains(body, "<h1>Shop status</h1>") ||
+		!strings.Contains(body, `data-check="second" data-state="up"`) {
+		t.Errorf("/status/shop: %d\n%s", code, body)
+	}
+	if code, _ := httpGet(t, s.QueryURL+"/status/demo"); code != 404 {
+		t.Errorf("/status/demo with pages of one's own: %d", code)
+	}
+	if code, body := httpGet(t, s.QueryURL+"/badge/first/state.svg"); code != 200 || !strings.Contains(body, ">up</text>") {
+		t.Errorf("state badge: %d %s", code, body)
+	}
+
+	bad := DefaultConfig()
+	err := config.Load(&bad, DefaultConfig(), config.Source{Sets: []string{"query.status_pages.Shop.checks=first"}})
+	if err == nil || !strings.HasPrefix(err.Error(), `config: query.status_pages: slug "Shop"`) {
+		t.Errorf("a bad slug: %v", err)
+	}
+
+	demo := testConfig(t)
+	demo.Demo.Interval = 100 * time.Millisecond
+	d := start(t, demo, testOptions(t))
+	statusPoll(t, d.QueryURL+"/api/v1/status/demo", DemoCheckID)
+}
+
+func httpGet(t *testing.T, url string) (int, string) {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+// statusPoll waits until the status page at url lists the checks ids, all up
+// with a run today.
+func statusPoll(t *testing.T, url, ids string) {
+	t.Helper()
+	poll.Until(t, 30*time.Second, "the status page to show its checks up", func() (bool, string) {
+		code, body := httpGet(t, url)
+		var p api.StatusPageJSON
+		if code != 200 || json.Unmarshal([]byte(body), &p) != nil {
+			return false, fmt.Sprintf("%d %s", code, body)
+		}
+		var got []string
+		for _, c := range p.Checks {
+			today := c.Days[len(c.Days)-1]
+			if c.State != api.StateUp || today.Runs == 0 {
+				return false, fmt.Sprintf("%s %s, %d runs today", c.ID, c.State, today.Runs)
+			}
+			got = append(got, c.ID)
+		}
+		return strings.Join(got, ",") == ids && p.Status == api.PageOperational, body
+	})
 }

@@ -7,6 +7,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
+	"regexp"
+	"slices"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -44,6 +47,11 @@ type Config struct {
 	Kafka kafka.Config        `koanf:"kafka"`
 	Admin admin.Config        `koanf:"admin"`
 	Log   telemetry.LogConfig `koanf:"log"`
+	// StatusPages are the public status pages, by slug: each is served at
+	// /status/{slug} (HTML) and /api/v1/status/{slug} (JSON), showing its
+	// checks (by id, then those carrying all its labels) with their state
+	// and 90 days of daily uptime.
+	StatusPages map[string]api.StatusPage `koanf:"status_pages"`
 }
 
 // maxRequestTimeout bounds request_timeout: a dashboard is not a batch job.
@@ -78,6 +86,9 @@ func (c Config) Validate() error {
 	if err := c.Access().Validate(""); err != nil {
 		return err
 	}
+	if err := ValidateStatusPages("status_pages", c.StatusPages); err != nil {
+		return err
+	}
 	if err := api.ValidateSLOs("slos", c.SLOs); err != nil {
 		return err
 	}
@@ -95,6 +106,39 @@ func (c Config) Access() api.AccessConfig {
 	return api.AccessConfig{Auth: c.Auth, CORS: c.CORS, RateLimit: c.RateLimit}
 }
 
+// slugSyntax is what a status page's slug may be: one URL path segment that
+// needs no escaping.
+var slugSyntax = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,62}$`)
+
+// ValidateStatusPages names the offending key under prefix (status_pages;
+// query.status_pages in picket dev), slugs in order, so the first problem
+// is always the same one.
+func ValidateStatusPages(prefix string, pages map[string]api.StatusPage) error {
+	for _, slug := range slices.Sorted(maps.Keys(pages)) {
+		p, key := pages[slug], prefix+"."+slug
+		if !slugSyntax.MatchString(slug) {
+			return fmt.Errorf("%s: slug %q: want lower-case letters, digits, - and _ (at most 63), starting with a letter or digit", prefix, slug)
+		}
+		if len(p.Checks) == 0 && len(p.Labels) == 0 {
+			return fmt.Errorf("%s: give checks (ids) or labels (key: value) to choose the checks it shows", key)
+		}
+		for i, id := range p.Checks {
+			if id == "" {
+				return fmt.Errorf("%s.checks[%d]: must not be empty", key, i)
+			}
+			if slices.Contains(p.Checks[:i], id) {
+				return fmt.Errorf("%s.checks[%d]: %q is listed twice", key, i, id)
+			}
+		}
+		for k := range p.Labels {
+			if k == "" {
+				return fmt.Errorf("%s.labels: a label name must not be empty", key)
+			}
+		}
+	}
+	return nil
+}
+
 // Option changes how Listen serves.
 type Option func(*options)
 
@@ -105,6 +149,7 @@ type options struct {
 	access         api.AccessConfig
 	accessPrefix   string
 	slos           []api.SLO
+	statusPages    map[string]api.StatusPage
 }
 
 // RequestTimeout bounds each request's store calls (default
@@ -124,6 +169,12 @@ func Access(cfg api.AccessConfig, prefix string) Option {
 
 // SLOs are served at /api/v1/slos (validated as the slos key).
 func SLOs(slos []api.SLO) Option { return func(o *options) { o.slos = slos } }
+
+// StatusPages serves the status pages, by slug (see Config.StatusPages);
+// validate them first (ValidateStatusPages).
+func StatusPages(pages map[string]api.StatusPage) Option {
+	return func(o *options) { o.statusPages = pages }
+}
 
 // Metrics registers the API's metrics (picket_query_…) on reg.
 func Metrics(reg prometheus.Registerer) Option { return func(o *options) { o.reg = reg } }
@@ -155,6 +206,7 @@ func Listen(addr string, st *store.Store, log *slog.Logger, opts ...Option) (*Se
 	if err != nil {
 		return nil, err
 	}
+	a.SetStatusPages(o.statusPages)
 	if o.reg != nil {
 		if err := a.Register(o.reg); err != nil {
 			return nil, err

@@ -2,6 +2,7 @@ package query
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"io"
 	"log/slog"
@@ -15,6 +16,8 @@ import (
 
 	"github.com/picket-dev/picket/platform/config"
 	"github.com/picket-dev/picket/platform/store"
+	"github.com/picket-dev/picket/platform/store/embedded/embeddedtest"
+	"github.com/picket-dev/picket/services/query/api"
 )
 
 // The query server serves, sets every connection timeout (writes outlasting
@@ -119,5 +122,55 @@ func TestServerAuthFromConfig(t *testing.T) {
 	if _, err := Listen("127.0.0.1:0", st, log, Access(bad.Access(), "")); err == nil ||
 		err.Error() != "auth.tokens_file: open "+missing+": no such file or directory" {
 		t.Fatalf("unreadable tokens file: %v", err)
+	}
+}
+
+// The server built from the configuration serves its status pages at
+// /status/{slug} and /api/v1/status/{slug}, and only those.
+func TestServerServesStatusPages(t *testing.T) {
+	st := embeddedtest.Store(t)
+	tick := time.Now().Add(-time.Second)
+	if err := st.InsertResults(t.Context(), []store.ResultRow{{ResultID: "r1", CheckID: "api", CheckName: "API", CheckType: "http",
+		Location: "eu", ScheduledAt: tick, StartedAt: tick, Success: true, HTTPStatus: 200, IntervalMS: 60000}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.RebuildRollups(t.Context(), []string{"api"}, tick, tick); err != nil {
+		t.Fatal(err)
+	}
+	s, err := Listen("127.0.0.1:0", st, slog.New(slog.DiscardHandler),
+		StatusPages(map[string]api.StatusPage{"shop": {Title: "Shop status", Checks: []string{"api"}}}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.Run(ctx) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	}()
+	fetch := func(path string) (int, string) {
+		resp, err := http.Get("http://" + s.Addr() + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	if code, body := fetch("/status/shop"); code != 200 || !strings.Contains(body, "<h1>Shop status</h1>") ||
+		!strings.Contains(body, "All systems operational") || !strings.Contains(body, `data-check="api" data-state="up"`) {
+		t.Errorf("/status/shop: %d %s", code, body)
+	}
+	var p api.StatusPageJSON
+	code, body := fetch("/api/v1/status/shop")
+	if err := json.Unmarshal([]byte(body), &p); code != 200 || err != nil || len(p.Checks) != 1 || p.Checks[0].Name != "API" ||
+		p.Checks[0].Uptime == nil || *p.Checks[0].Uptime != 1 {
+		t.Errorf("/api/v1/status/shop: %d %s", code, body)
+	}
+	if code, _ := fetch("/status/other"); code != 404 {
+		t.Errorf("/status/other: %d", code)
 	}
 }

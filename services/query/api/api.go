@@ -31,6 +31,8 @@ type API struct {
 	storeFailures *prometheus.CounterVec
 	// defs, when set, are the checks' definitions (SetDefinitions).
 	defs Definitions
+	// statusPages are the public status pages, by slug.
+	statusPages map[string]StatusPage
 }
 
 // DefaultRequestTimeout bounds a request's store calls unless configured.
@@ -66,6 +68,7 @@ func (a *API) Handler() http.Handler {
 	r.Get("/", servePage)
 	r.With(checkIDGiven).Get("/checks/{checkID}", servePage)
 	r.Get("/assets/{file}", serveAsset)
+	r.Group(a.publicRoutes)
 	r.Route("/api/v1", func(r chi.Router) {
 		r.Use(a.deadline)
 		r.Get("/openapi.json", serveOpenAPI)
@@ -90,6 +93,19 @@ func (a *API) Handler() http.Handler {
 		writeProblem(w, Problem{Status: http.StatusMethodNotAllowed, Detail: r.Method + " is not allowed on " + r.URL.Path})
 	})
 	return r
+}
+
+// publicRoutes are the read-only routes meant for anyone: the status pages
+// (HTML and JSON) and the badges. They name only what the status pages'
+// configuration and the check ids a badge URL gives select.
+func (a *API) publicRoutes(r chi.Router) {
+	r.Use(a.deadline)
+	r.Get("/status/{slug}", a.statusHTML)
+	r.Get("/api/v1/status/{slug}", a.statusJSON)
+	badge := r.With(checkIDGiven)
+	badge.Get("/badge/{checkID}/state.svg", a.stateBadge)
+	badge.Get("/badge/{checkID}/uptime.svg", a.uptimeBadge)
+	badge.Get("/badge/{checkID}/response-time.svg", a.responseTimeBadge)
 }
 
 // deadline gives the request's store calls the API's timeout.

@@ -39,7 +39,7 @@ type AuthConfig struct {
 // DefaultPublic are the read-only routes open without a token by default:
 // the dashboard's page and assets, the OpenAPI document, the status page and
 // badges.
-var DefaultPublic = []string{"/", "/assets/*", "/api/v1/openapi.json", "/status", "/status/*", "/badge/*"}
+var DefaultPublic = []string{"/", "/checks/*", "/assets/*", "/api/v1/openapi.json", "/status", "/status/*", "/api/v1/status/*", "/badge/*"}
 
 // minTokenLen keeps guessable tokens out.
 const minTokenLen = 16

@@ -33,7 +33,8 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 	defer b.Close()
 	defs := query.NewCheckDefinitions(cfg.Kafka, log)
 	srv, err := query.Listen(cfg.Addr, st, log, query.RequestTimeout(cfg.RequestTimeout),
-		query.Access(cfg.Access(), ""), query.Metrics(reg), query.WithDefinitions(defs), query.SLOs(cfg.SLOs))
+		query.Access(cfg.Access(), ""), query.Metrics(reg), query.WithDefinitions(defs), query.SLOs(cfg.SLOs),
+		query.StatusPages(cfg.StatusPages))
 	if err != nil {
 		return err
 	}

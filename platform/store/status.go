@@ -1,0 +1,64 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"time"
+)
+
+// DayUptime is one check's runs and successes over one UTC day, every
+// location together. Like Stats, runs the prober skipped for its own
+// overload count in neither.
+type DayUptime struct {
+	CheckID   string    `ch:"check_id"`
+	Day       time.Time `ch:"day"`
+	Runs      uint64    `ch:"runs"`
+	Successes uint64    `ch:"successes"`
+}
+
+// DailyUptime returns, per check of checks and UTC day overlapping
+// [from, to), the runs and successes of that day, from the day rollups (kept
+// forever, rebuilt after every write, so today's partial day is there too),
+// ordered by check and day. A day without a run is left out: it is "no
+// data", not 100 %.
+func (s *Store) DailyUptime(ctx context.Context, checks []string, from, to time.Time) ([]DayUptime, error) {
+	return s.dailyUptime(ctx, checks, from, to, `SELECT toString(check_id) AS check_id, toStartOfDay(bucket, 'UTC') AS day,
+  sum(runs) AS runs, sum(successes) AS successes
+FROM ${db}.`+Day.table+` FINAL
+PREWHERE check_id IN (SELECT arrayJoin({checks:Array(String)}))
+  AND bucket >= {from:DateTime64(3, 'UTC')} AND bucket < {to:DateTime64(3, 'UTC')}
+GROUP BY check_id, day
+HAVING runs > 0
+ORDER BY check_id, day`)
+}
+
+// DailyUptimeFromRaw is DailyUptime's answer computed from the raw rows
+// (which reach back 30 days only): what it must equal, and what it is
+// measured against.
+func (s *Store) DailyUptimeFromRaw(ctx context.Context, checks []string, from, to time.Time) ([]DayUptime, error) {
+	return s.dailyUptime(ctx, checks, from, to, `SELECT toString(check_id) AS check_id, toStartOfDay(scheduled_at, 'UTC') AS day,
+  countIf(`+measured+`) AS runs, countIf(success AND `+measured+`) AS successes
+FROM ${db}.check_results FINAL
+PREWHERE check_id IN (SELECT arrayJoin({checks:Array(String)}))
+  AND scheduled_at >= {from:DateTime64(3, 'UTC')} AND scheduled_at < {to:DateTime64(3, 'UTC')}
+GROUP BY check_id, day
+HAVING runs > 0
+ORDER BY check_id, day`)
+}
+
+func (s *Store) dailyUptime(ctx context.Context, checks []string, from, to time.Time, query string) ([]DayUptime, error) {
+	if len(checks) == 0 {
+		return nil, nil
+	}
+	// Whole days: the day rollup's bucket is a day's start.
+	from, to = Day.truncate(from), Day.ceil(to)
+	var rows []DayUptime
+	err := s.b.Select(ctx, &rows, s.sql(query), Params{"checks": ArrayParam(checks), "from": TimeParam(from), "to": TimeParam(to)})
+	if err != nil {
+		return nil, fmt.Errorf("daily uptime of %d checks: %w", len(checks), err)
+	}
+	for i := range rows {
+		rows[i].Day = rows[i].Day.UTC()
+	}
+	return rows, nil
+}
