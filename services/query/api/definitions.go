@@ -87,6 +87,7 @@ func ParseDefinition(value []byte) (Definition, error) {
 		return Definition{}, fmt.Errorf("check definition: not a mapping")
 	}
 	redact(spec)
+	prune(spec)
 	return Definition{Target: target(spec), Spec: spec}, nil
 }
 
@@ -116,6 +117,31 @@ func jsonable(v any) any {
 		}
 	}
 	return v
+}
+
+// prune drops the keys a definition leaves unset (null, "", an empty list or
+// mapping), as the prober writes every field: what is left is what the
+// check says. It reports whether v is itself empty.
+func prune(v any) bool {
+	switch v := v.(type) {
+	case nil:
+		return true
+	case string:
+		return v == ""
+	case map[string]any:
+		for k, x := range v {
+			if prune(x) {
+				delete(v, k)
+			}
+		}
+		return len(v) == 0
+	case []any:
+		for _, x := range v {
+			prune(x)
+		}
+		return len(v) == 0
+	}
+	return false
 }
 
 // redact replaces, wherever they appear, the values of headers and query

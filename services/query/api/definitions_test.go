@@ -49,6 +49,11 @@ journey:
 			t.Errorf("the definition lost %s: %s", kept, b)
 		}
 	}
+	// What the prober writes unset is left out; false and 0 are kept.
+	d, err = ParseDefinition([]byte("id: a\nname: ''\nretries: 0\nlabels: {}\nassertions: []\ntcp: null\nhttp:\n  url: https://x/\n  keep_alive: false\n  headers: {}\n  tls: null\n"))
+	if b, _ := json.Marshal(d.Spec); err != nil || string(b) != `{"http":{"keep_alive":false,"url":"https://x/"},"id":"a","retries":0}` {
+		t.Errorf("pruned definition %s (%v)", b, err)
+	}
 	for _, bad := range []string{"", "- a list\n", "{", "id: [\n"} {
 		if _, err := ParseDefinition([]byte(bad)); err == nil {
 			t.Errorf("%q: no error", bad)
