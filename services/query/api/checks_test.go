@@ -175,3 +175,68 @@ func TestOpenAlerts(t *testing.T) {
 		t.Errorf("open %+v", a.Alerts)
 	}
 }
+
+// A check silent for longer than the default window (but heard from within
+// checkLookback) is listed stale, with its last result, by the check list
+// and the overview, and its rule's stale transition is an open alert.
+func TestSilentChecksAreListedStale(t *testing.T) {
+	srv, st := newServer(t)
+	checkFixture(t, st)
+	quietFor := 3 * 24 * time.Hour
+	insert(t, st,
+		row("quiet", "eu", quietFor+time.Minute, 200, 10),
+		fail(row("quiet", "eu", quietFor, 500, 20), "FAILURE_CLASS_HTTP_STATUS", "status 500, want 200"))
+	if err := st.InsertAlerts(context.Background(), []store.AlertRow{
+		{EventID: "q1", CheckID: "quiet", CheckName: "Name quiet", Rule: "availability", State: "stale", PreviousState: "down",
+			At: now.Add(-quietFor + 25*time.Second), Kind: "availability", Summary: "Name quiet stopped reporting"},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	lastSeen := now.Add(-quietFor).UTC()
+
+	var l CheckListJSON
+	get(t, srv.URL+"/api/v1/checks?state=stale", 200, &l)
+	if len(l.Checks) != 2 || l.Checks[0].ID != "gone" || l.Checks[1].ID != "quiet" {
+		t.Fatalf("stale checks %+v", l.Checks)
+	}
+	q := l.Checks[1]
+	if q.State != StateStale || !q.LastSeen.Equal(lastSeen) || q.LastResult == nil || q.LastResult.HTTPStatus != 500 ||
+		q.LastFailure == nil || q.LastFailure.FailureMessage != "status 500, want 200" ||
+		len(q.LocationStates) != 1 || q.LocationStates[0].State != StateStale {
+		t.Errorf("quiet %+v", q)
+	}
+	// An explicit window still narrows the list to the checks heard from in it.
+	get(t, srv.URL+"/api/v1/checks?window=24h", 200, &l)
+	if len(l.Checks) != 3 {
+		t.Errorf("window=24h: %+v", l.Checks)
+	}
+
+	var o OverviewJSON
+	get(t, srv.URL+"/api/v1/overview?state=stale", 200, &o)
+	if len(o.Checks) != 2 || o.Checks[1].ID != "quiet" {
+		t.Fatalf("stale overview %+v", o.Checks)
+	}
+	if oq := o.Checks[1]; oq.State != StateStale || !oq.LastSeen.Equal(lastSeen) || oq.Availability24h != nil ||
+		oq.Availability30d == nil || *oq.Availability30d != 0.5 || oq.LastError == nil || oq.LastError.HTTPStatus != 500 {
+		t.Errorf("quiet overview %+v", oq)
+	}
+
+	var a AlertsJSON
+	get(t, srv.URL+"/api/v1/alerts/open", 200, &a)
+	if len(a.Alerts) != 2 || a.Alerts[0].CheckID != "pay" || a.Alerts[1].CheckID != "quiet" || a.Alerts[1].State != StateStale {
+		t.Errorf("open %+v", a.Alerts)
+	}
+	get(t, srv.URL+"/api/v1/alerts/open?state=stale", 200, &a)
+	if len(a.Alerts) != 1 || a.Alerts[0].CheckID != "quiet" {
+		t.Errorf("open, stale %+v", a.Alerts)
+	}
+	get(t, srv.URL+"/api/v1/alerts/open?state=down,degraded", 200, &a)
+	if len(a.Alerts) != 1 || a.Alerts[0].CheckID != "pay" {
+		t.Errorf("open, down or degraded %+v", a.Alerts)
+	}
+	var p Problem
+	get(t, srv.URL+"/api/v1/alerts/open?state=up", 400, &p)
+	if p.Param != "state" {
+		t.Errorf("state=up: %+v", p)
+	}
+}
