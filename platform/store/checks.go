@@ -32,14 +32,21 @@ const resultColumns = `result_id, check_id, check_name, check_type, location, sc
 // since since is the newest result, when that is since since; and so for the
 // failures. LatestResultsFromRaw computes the same answer from the raw rows.
 func (s *Store) LatestResults(ctx context.Context, since time.Time, checks []string) ([]LatestResult, error) {
-	p := Params{"since": TimeParam(since), "checks": ArrayParam(checks)}
-	latest, err := s.latestRows(ctx, latestResult, p)
+	// The two reads run at once, each on its own session.
+	var failures []ResultRow
+	var ferr error
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		failures, ferr = s.latestRows(ctx, latestFailure, since, checks)
+	}()
+	latest, err := s.latestRows(ctx, latestResult, since, checks)
+	<-done
 	if err != nil {
 		return nil, fmt.Errorf("latest results: %w", err)
 	}
-	failures, err := s.latestRows(ctx, latestFailure, p)
-	if err != nil {
-		return nil, fmt.Errorf("latest failures: %w", err)
+	if ferr != nil {
+		return nil, fmt.Errorf("latest failures: %w", ferr)
 	}
 	return withFailures(latest, failures), nil
 }
@@ -50,17 +57,16 @@ const (
 	latestFailure = "failure"
 )
 
-// latestRows returns check_latest's rows of kind since p's since, of p's
-// checks, by check and location.
-func (s *Store) latestRows(ctx context.Context, kind string, p Params) ([]ResultRow, error) {
-	p["kind"] = kind
+// latestRows returns check_latest's rows of kind since since, of checks
+// (every check when empty), by check and location.
+func (s *Store) latestRows(ctx context.Context, kind string, since time.Time, checks []string) ([]ResultRow, error) {
 	var out []ResultRow
 	err := s.b.Select(ctx, &out, s.sql(`SELECT `+resultColumns+`
 FROM ${db}.check_latest FINAL
 PREWHERE kind = {kind:String}
   AND (empty({checks:Array(String)}) OR check_id IN (SELECT arrayJoin({checks:Array(String)})))
 WHERE scheduled_at >= {since:DateTime64(3, 'UTC')}
-ORDER BY check_id, location`), p)
+ORDER BY check_id, location`), Params{"kind": kind, "since": TimeParam(since), "checks": ArrayParam(checks)})
 	return out, err
 }
 
