@@ -99,21 +99,9 @@ type CheckJSON struct {
 // catalog is every check with a result since since (of ids, when given),
 // with its state, by id.
 func (a *API) catalog(ctx context.Context, since time.Time, ids []string) ([]CheckJSON, error) {
-	// The two reads run at once, each on its own session.
-	var transitions []store.AlertRow
-	var terr error
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		transitions, terr = a.store.LastTransitions(ctx, ids)
-	}()
-	latest, err := a.store.LatestResults(ctx, since, ids)
-	<-done
+	latest, transitions, err := a.catalogRows(ctx, since, ids)
 	if err != nil {
 		return nil, err
-	}
-	if terr != nil {
-		return nil, terr
 	}
 	rules := map[string][]RuleStateJSON{}
 	for _, t := range transitions {

@@ -2,11 +2,16 @@ package api
 
 import (
 	"context"
+	"io"
+	"log/slog"
+	"net/http/httptest"
 	"net/url"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/picket-dev/picket/platform/store"
+	"github.com/picket-dev/picket/platform/store/embedded/embeddedtest"
 )
 
 // fail makes r a failed run of class with message.
@@ -238,5 +243,51 @@ func TestSilentChecksAreListedStale(t *testing.T) {
 	get(t, srv.URL+"/api/v1/alerts/open?state=up", 400, &p)
 	if p.Param != "state" {
 		t.Errorf("state=up: %+v", p)
+	}
+}
+
+// The check list and the overview reuse one catalog read for catalogTTL: a
+// new check shows once it has passed, and states are still computed at each
+// request's time.
+func TestCatalogIsReusedForItsTTL(t *testing.T) {
+	st := embeddedtest.Store(t)
+	a := New(st, slog.New(slog.NewTextHandler(io.Discard, nil)), 0)
+	var mu sync.Mutex
+	at, clock := now, time.Unix(1000, 0)
+	a.now = func() time.Time { mu.Lock(); defer mu.Unlock(); return at }
+	a.clock = func() time.Time { mu.Lock(); defer mu.Unlock(); return clock }
+	srv := httptest.NewServer(a.Handler())
+	t.Cleanup(srv.Close)
+	checkFixture(t, st)
+	states := func(path string) map[string]string {
+		t.Helper()
+		var o OverviewJSON // the check list's checks have the same id and state
+		get(t, srv.URL+path, 200, &o)
+		out := map[string]string{}
+		for _, c := range o.Checks {
+			out[c.ID] = c.State
+		}
+		return out
+	}
+	if s := states("/api/v1/checks"); len(s) != 3 || s["web"] != StateUp {
+		t.Fatalf("checks %v", s)
+	}
+	insert(t, st, row("new", "eu", time.Second, 200, 10))
+	if s := states("/api/v1/overview"); len(s) != 3 {
+		t.Errorf("within the TTL: %v, want the catalog read before", s)
+	}
+	mu.Lock()
+	clock = clock.Add(catalogTTL)
+	mu.Unlock()
+	for _, path := range []string{"/api/v1/checks", "/api/v1/overview"} {
+		if s := states(path); len(s) != 4 || s["new"] != StateUp {
+			t.Errorf("%s after the TTL: %v", path, s)
+		}
+	}
+	mu.Lock()
+	at = at.Add(time.Minute) // more than 3 intervals of 5 s without a result
+	mu.Unlock()
+	if s := states("/api/v1/checks"); s["new"] != StateStale || s["web"] != StateStale {
+		t.Errorf("a minute later, from the same read: %v", s)
 	}
 }
