@@ -25,20 +25,54 @@ const resultColumns = `result_id, check_id, check_name, check_type, location, sc
 // at or after since, its newest result and newest failure, ordered by check
 // and location. checks empty means every check.
 //
-// Each lookup first finds the newest time per (check, location) reading only
-// the sort-key columns, then reads the whole rows at exactly those times:
-// the wide columns (message, labels) are decoded for one row per location,
-// not for every result in the range.
+// It reads check_latest (migration 0015), which holds the newest result and
+// the newest failure of every (check, location) as they are inserted: a few
+// rows per check, where a search of check_results for each one's newest row
+// reads the sort-key columns of every result in the range. The newest result
+// since since is the newest result, when that is since since; and so for the
+// failures. LatestResultsFromRaw computes the same answer from the raw rows.
 func (s *Store) LatestResults(ctx context.Context, since time.Time, checks []string) ([]LatestResult, error) {
-	p := Params{"since": TimeParam(since), "checks": ArrayParam(checks)}
-	latest, err := s.newestRows(ctx, "1", p)
+	// The two reads run at once, each on its own session.
+	var failures []ResultRow
+	var ferr error
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		failures, ferr = s.latestRows(ctx, latestFailure, since, checks)
+	}()
+	latest, err := s.latestRows(ctx, latestResult, since, checks)
+	<-done
 	if err != nil {
 		return nil, fmt.Errorf("latest results: %w", err)
 	}
-	failures, err := s.newestRows(ctx, "NOT success AND "+measured, p)
-	if err != nil {
-		return nil, fmt.Errorf("latest failures: %w", err)
+	if ferr != nil {
+		return nil, fmt.Errorf("latest failures: %w", ferr)
 	}
+	return withFailures(latest, failures), nil
+}
+
+// The kinds of check_latest's rows: the newest result, the newest failure.
+const (
+	latestResult  = "result"
+	latestFailure = "failure"
+)
+
+// latestRows returns check_latest's rows of kind since since, of checks
+// (every check when empty), by check and location.
+func (s *Store) latestRows(ctx context.Context, kind string, since time.Time, checks []string) ([]ResultRow, error) {
+	var out []ResultRow
+	err := s.b.Select(ctx, &out, s.sql(`SELECT `+resultColumns+`
+FROM ${db}.check_latest FINAL
+PREWHERE kind = {kind:String}
+  AND (empty({checks:Array(String)}) OR check_id IN (SELECT arrayJoin({checks:Array(String)})))
+WHERE scheduled_at >= {since:DateTime64(3, 'UTC')}
+ORDER BY check_id, location`), Params{"kind": kind, "since": TimeParam(since), "checks": ArrayParam(checks)})
+	return out, err
+}
+
+// withFailures pairs each newest result with the newest failure of its
+// check and location, if any.
+func withFailures(latest, failures []ResultRow) []LatestResult {
 	type key struct{ check, loc string }
 	failed := make(map[key]*ResultRow, len(failures))
 	for i := range failures {
@@ -49,7 +83,27 @@ func (s *Store) LatestResults(ctx context.Context, since time.Time, checks []str
 	for i, r := range latest {
 		out[i] = LatestResult{ResultRow: r, LastFailure: failed[key{r.CheckID, r.Location}]}
 	}
-	return out, nil
+	return out
+}
+
+// LatestResultsFromRaw computes LatestResults' answer from check_results: what
+// it must equal, and what it is measured against.
+//
+// Each lookup first finds the newest time per (check, location) reading only
+// the sort-key columns, then reads the whole rows at exactly those times:
+// the wide columns (message, labels) are decoded for one row per location,
+// not for every result in the range.
+func (s *Store) LatestResultsFromRaw(ctx context.Context, since time.Time, checks []string) ([]LatestResult, error) {
+	p := Params{"since": TimeParam(since), "checks": ArrayParam(checks)}
+	latest, err := s.newestRows(ctx, "1", p)
+	if err != nil {
+		return nil, fmt.Errorf("latest results: %w", err)
+	}
+	failures, err := s.newestRows(ctx, "NOT success AND "+measured, p)
+	if err != nil {
+		return nil, fmt.Errorf("latest failures: %w", err)
+	}
+	return withFailures(latest, failures), nil
 }
 
 // newestRows returns the newest row matching cond per (check, location).
@@ -97,12 +151,17 @@ LIMIT 1 BY check_id, rule`), Params{"checks": ArrayParam(checks)})
 	return out, nil
 }
 
-// OpenStates are the states in which a rule's alert is open.
-var OpenStates = []string{"down", "degraded"}
+// OpenStates are the states in which a rule's alert is open: down and
+// degraded page; stale (the check stopped reporting) resolved the page but
+// is as much what someone must look at.
+var OpenStates = []string{"down", "degraded", "stale"}
 
 // OpenAlerts returns the (check, rule) pairs whose newest transition is to
-// an open state (OpenStates), newest first.
-func (s *Store) OpenAlerts(ctx context.Context) ([]AlertRow, error) {
+// one of states (OpenStates when none), newest first.
+func (s *Store) OpenAlerts(ctx context.Context, states ...string) ([]AlertRow, error) {
+	if len(states) == 0 {
+		states = OpenStates
+	}
 	var out []AlertRow
 	err := s.b.Select(ctx, &out, s.sql(`SELECT * FROM (
   SELECT `+alertColumns+`
@@ -110,7 +169,7 @@ func (s *Store) OpenAlerts(ctx context.Context) ([]AlertRow, error) {
   ORDER BY check_id, rule, at DESC
   LIMIT 1 BY check_id, rule)
 WHERE has({open:Array(String)}, state)
-ORDER BY at DESC, check_id, rule`), Params{"open": ArrayParam(OpenStates)})
+ORDER BY at DESC, check_id, rule`), Params{"open": ArrayParam(states)})
 	if err != nil {
 		return nil, fmt.Errorf("open alerts: %w", err)
 	}

@@ -50,7 +50,8 @@ func TestPlanReadsTheCoarsestWholeBuckets(t *testing.T) {
 		from := base.Add(time.Duration(rng.Int64N(int64(30*24*time.Hour))) / time.Millisecond * time.Millisecond)
 		to := from.Add(time.Duration(rng.Int64N(int64([]time.Duration{time.Minute, 2 * time.Hour, 3 * 24 * time.Hour}[rng.IntN(3)]))) / time.Millisecond * time.Millisecond)
 		at := from
-		pl := plan{interval: []time.Duration{0, 10 * time.Millisecond, time.Second, 30 * time.Second}[rng.IntN(4)], rawFrom: base.Add(time.Duration(rng.Int64N(int64(30 * 24 * time.Hour))))}
+		pl := plan{interval: []time.Duration{0, 10 * time.Millisecond, time.Second, 30 * time.Second}[rng.IntN(4)], rawFrom: base.Add(time.Duration(rng.Int64N(int64(30 * 24 * time.Hour)))),
+			rawDays: rng.IntN(2) == 0}
 		for _, p := range pl.split(from, to) {
 			if !p.from.Equal(at) || !p.from.Before(p.to) {
 				t.Fatalf("[%s, %s): part %s does not follow %s", from, to, p, at)
@@ -61,7 +62,7 @@ func TestPlanReadsTheCoarsestWholeBuckets(t *testing.T) {
 			if p.res == nil && Minute.ceil(p.from).Add(time.Minute).Compare(p.to) <= 0 && (pl.interval == 0 || p.from.Before(pl.rawFrom)) {
 				t.Fatalf("[%s, %s): raw part %s holds a whole minute, with raw rows that may be gone", from, to, p)
 			}
-			if p.res == nil && Day.ceil(p.from).Add(24*time.Hour).Compare(p.to) <= 0 {
+			if p.res == nil && !pl.rawDays && Day.ceil(p.from).Add(24*time.Hour).Compare(p.to) <= 0 {
 				t.Fatalf("[%s, %s): raw part %s holds a whole day", from, to, p)
 			}
 			at = p.to
@@ -102,6 +103,37 @@ func TestPlanReadsFinerRollupsWhereTheyPay(t *testing.T) {
 		{"every 30 s, the start past the raw rows' TTL", plan{interval: 30 * time.Second, rawFrom: day},
 			"raw[20T18:29:30.000,20T18:30:00.000) check_rollup_1m[20T18:30:00.000,20T19:00:00.000) check_rollup_1h[20T19:00:00.000,21T00:00:00.000) " +
 				"check_rollup_1d[21T00:00:00.000,22T00:00:00.000) raw[22T00:00:00.000,22T01:30:30.000)"},
+	}
+	for _, tc := range tests {
+		if got := strings.Trim(fmt.Sprint(tc.p.split(from, to)), "[]"); got != tc.want {
+			t.Errorf("%s:\n got %s\nwant %s", tc.name, got, tc.want)
+		}
+	}
+}
+
+// For one check (rawDays), days too are read raw where that is cheaper, and
+// of a window reaching past the raw rows' TTL only what is past it is read
+// from the rollups.
+func TestPlanReadsOneSparseChecksDaysRaw(t *testing.T) {
+	from := time.Date(2026, 11, 1, 10, 0, 0, 500_000_000, time.UTC)
+	to := from.Add(30 * 24 * time.Hour)
+	rawFrom := to.Add(-rawRetention) // 01T11:00:00.500
+	tests := []struct {
+		name string
+		p    plan
+		want string
+	}{
+		{"every 30 min", plan{interval: 30 * time.Minute, rawFrom: rawFrom, rawDays: true},
+			"raw[01T10:00:00.500,01T10:01:00.000) check_rollup_1m[01T10:01:00.000,01T11:01:00.000) raw[01T11:01:00.000,01T10:00:00.500)"},
+		{"every 5 s", plan{interval: 5 * time.Second, rawFrom: rawFrom, rawDays: true}, // 518,400 rows
+			"raw[01T10:00:00.500,01T10:01:00.000) check_rollup_1m[01T10:01:00.000,01T11:01:00.000) raw[01T11:01:00.000,02T00:00:00.000) " +
+				"check_rollup_1d[02T00:00:00.000,01T00:00:00.000) raw[01T00:00:00.000,01T10:00:00.500)"},
+		{"every 30 min, days from the rollups", plan{interval: 30 * time.Minute, rawFrom: rawFrom},
+			"raw[01T10:00:00.500,01T10:01:00.000) check_rollup_1m[01T10:01:00.000,01T11:01:00.000) raw[01T11:01:00.000,02T00:00:00.000) " +
+				"check_rollup_1d[02T00:00:00.000,01T00:00:00.000) raw[01T00:00:00.000,01T10:00:00.500)"},
+		{"interval unknown: every level", plan{rawFrom: rawFrom, rawDays: true},
+			"raw[01T10:00:00.500,01T10:01:00.000) check_rollup_1m[01T10:01:00.000,01T11:00:00.000) check_rollup_1h[01T11:00:00.000,02T00:00:00.000) " +
+				"check_rollup_1d[02T00:00:00.000,01T00:00:00.000) check_rollup_1h[01T00:00:00.000,01T10:00:00.000) raw[01T10:00:00.000,01T10:00:00.500)"},
 	}
 	for _, tc := range tests {
 		if got := strings.Trim(fmt.Sprint(tc.p.split(from, to)), "[]"); got != tc.want {

@@ -85,17 +85,19 @@ type CheckSummary struct {
 	LastSeen  time.Time `ch:"last_seen"`
 }
 
-// Checks lists the checks with results since since, by id.
+// Checks lists the checks with results since since, by id, from
+// check_latest (a location has a result since since when its newest one is).
 func (s *Store) Checks(ctx context.Context, since time.Time) ([]CheckSummary, error) {
 	var out []CheckSummary
-	err := s.b.Select(ctx, &out, s.sql(`SELECT check_id,
-  argMax(check_name, scheduled_at) AS check_name,
-  argMax(check_type, scheduled_at) AS check_type,
+	err := s.b.Select(ctx, &out, s.sql(`SELECT toString(check_id) AS check_id,
+  toString(argMax(check_name, scheduled_at)) AS check_name,
+  toString(argMax(check_type, scheduled_at)) AS check_type,
   arraySort(groupUniqArray(toString(location))) AS locations,
   max(scheduled_at) AS last_seen
-FROM ${db}.check_results
+FROM ${db}.check_latest FINAL
+PREWHERE kind = {kind:String}
 WHERE scheduled_at >= {since:DateTime64(3, 'UTC')}
-GROUP BY check_id ORDER BY check_id`), Params{"since": TimeParam(since)})
+GROUP BY check_id ORDER BY check_id`), Params{"since": TimeParam(since), "kind": latestResult})
 	if err != nil {
 		return nil, fmt.Errorf("list checks: %w", err)
 	}

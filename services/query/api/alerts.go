@@ -55,9 +55,15 @@ func (a *API) alertPage(w http.ResponseWriter, r *http.Request, from, to time.Ti
 }
 
 // openAlerts answers GET /api/v1/alerts/open: every (check, rule) whose
-// newest transition is to down or degraded, newest first.
+// newest transition is to down, degraded or stale (state narrows them),
+// newest first.
 func (a *API) openAlerts(w http.ResponseWriter, r *http.Request) {
-	rows, err := a.store.OpenAlerts(r.Context())
+	states := listParam(r.URL.Query(), "state")
+	if err := oneOf("state", states, store.OpenStates...); err != nil {
+		badParam(w, "state", err.Error())
+		return
+	}
+	rows, err := a.store.OpenAlerts(r.Context(), states...)
 	if err != nil {
 		a.internal(w, r, err)
 		return

@@ -23,6 +23,9 @@ type API struct {
 	store *store.Store
 	log   *slog.Logger
 	now   func() time.Time
+	// clock times the catalog cache (catalogs), apart from now, which tests fix.
+	clock    func() time.Time
+	catalogs *catalogCache
 	// timeout bounds each request's store calls.
 	timeout time.Duration
 	// slos are the SLOs served (SetSLOs), with their defaults filled in.
@@ -45,7 +48,7 @@ func New(st *store.Store, log *slog.Logger, requestTimeout time.Duration) *API {
 	if requestTimeout <= 0 {
 		requestTimeout = DefaultRequestTimeout
 	}
-	return &API{store: st, log: log, now: time.Now, timeout: requestTimeout,
+	return &API{store: st, log: log, now: time.Now, clock: time.Now, catalogs: &catalogCache{}, timeout: requestTimeout,
 		storeFailures: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "picket_query_store_failures_total",
 			Help: "Requests answered 504 (reason timeout: the store did not answer within request_timeout) or 503 (reason error).",

@@ -113,11 +113,7 @@ type CheckJSON struct {
 // catalog is every check with a result since since (of ids, when given),
 // with its state, by id.
 func (a *API) catalog(ctx context.Context, since time.Time, ids []string) ([]CheckJSON, error) {
-	latest, err := a.store.LatestResults(ctx, since, ids)
-	if err != nil {
-		return nil, err
-	}
-	transitions, err := a.store.LastTransitions(ctx, ids)
+	latest, transitions, err := a.catalogRows(ctx, since, ids)
 	if err != nil {
 		return nil, err
 	}
@@ -311,13 +307,18 @@ func (a *API) checks(w http.ResponseWriter, r *http.Request) {
 // checkPage reads the parameters the check list and the overview share
 // (window or from/to, label and state filters, limit up to maxLimit, cursor)
 // and returns that page of the checks with results in the window; false
-// means it answered the request with a problem.
+// means it answered the request with a problem. The window is a lookback,
+// by default and at most checkLookback: a check silent for longer than
+// staleIntervals of its intervals but heard from in it is listed, stale.
 func (a *API) checkPage(w http.ResponseWriter, r *http.Request, now time.Time, defLimit, maxLimit int) ([]CheckJSON, string, bool) {
 	q := r.URL.Query()
-	from, _, param, err := timeRange(q, now, 24*time.Hour)
+	from, _, param, err := timeRange(q, now, checkLookback)
 	if err != nil {
 		badParam(w, param, err.Error())
 		return nil, "", false
+	}
+	if oldest := now.Add(-checkLookback); from.Before(oldest) {
+		from = oldest // what is kept of the newest results
 	}
 	f, ok := parseCheckFilter(w, r)
 	if !ok {
@@ -336,8 +337,10 @@ func (a *API) checkPage(w http.ResponseWriter, r *http.Request, now time.Time, d
 	return page(w, r, all, f, limit)
 }
 
-// checkLookback is how far back GET /api/v1/checks/{id} looks for the
-// check's newest results: the raw rows' retention.
+// checkLookback is how far back the check list, the overview and GET
+// /api/v1/checks/{id} look for a check's newest results: the raw rows'
+// retention, which check_latest shares. A check silent for longer is left
+// out of the list (GET /api/v1/checks/{id} still knows it from its rollups).
 const checkLookback = 30 * 24 * time.Hour
 
 func (a *API) check(w http.ResponseWriter, r *http.Request) {

@@ -2,12 +2,17 @@ package api
 
 import (
 	"context"
+	"io"
+	"log/slog"
+	"net/http/httptest"
 	"net/url"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/picket-dev/picket/platform/store"
+	"github.com/picket-dev/picket/platform/store/embedded/embeddedtest"
 )
 
 // fail makes r a failed run of class with message.
@@ -207,5 +212,116 @@ func TestCheckSearch(t *testing.T) {
 	get(t, srv.URL+"/api/v1/overview?q="+strings.Repeat("é", 201), 400, &p)
 	if p.Param != "q" || p.Detail != "q has 201 characters: at most 200" {
 		t.Errorf("long q: %+v", p)
+	}
+}
+
+// A check silent for longer than the default window (but heard from within
+// checkLookback) is listed stale, with its last result, by the check list
+// and the overview, and its rule's stale transition is an open alert.
+func TestSilentChecksAreListedStale(t *testing.T) {
+	srv, st := newServer(t)
+	checkFixture(t, st)
+	quietFor := 3 * 24 * time.Hour
+	insert(t, st,
+		row("quiet", "eu", quietFor+time.Minute, 200, 10),
+		fail(row("quiet", "eu", quietFor, 500, 20), "FAILURE_CLASS_HTTP_STATUS", "status 500, want 200"))
+	if err := st.InsertAlerts(context.Background(), []store.AlertRow{
+		{EventID: "q1", CheckID: "quiet", CheckName: "Name quiet", Rule: "availability", State: "stale", PreviousState: "down",
+			At: now.Add(-quietFor + 25*time.Second), Kind: "availability", Summary: "Name quiet stopped reporting"},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	lastSeen := now.Add(-quietFor).UTC()
+
+	var l CheckListJSON
+	get(t, srv.URL+"/api/v1/checks?state=stale", 200, &l)
+	if len(l.Checks) != 2 || l.Checks[0].ID != "gone" || l.Checks[1].ID != "quiet" {
+		t.Fatalf("stale checks %+v", l.Checks)
+	}
+	q := l.Checks[1]
+	if q.State != StateStale || !q.LastSeen.Equal(lastSeen) || q.LastResult == nil || q.LastResult.HTTPStatus != 500 ||
+		q.LastFailure == nil || q.LastFailure.FailureMessage != "status 500, want 200" ||
+		len(q.LocationStates) != 1 || q.LocationStates[0].State != StateStale {
+		t.Errorf("quiet %+v", q)
+	}
+	// An explicit window still narrows the list to the checks heard from in it.
+	get(t, srv.URL+"/api/v1/checks?window=24h", 200, &l)
+	if len(l.Checks) != 3 {
+		t.Errorf("window=24h: %+v", l.Checks)
+	}
+
+	var o OverviewJSON
+	get(t, srv.URL+"/api/v1/overview?state=stale", 200, &o)
+	if len(o.Checks) != 2 || o.Checks[1].ID != "quiet" {
+		t.Fatalf("stale overview %+v", o.Checks)
+	}
+	if oq := o.Checks[1]; oq.State != StateStale || !oq.LastSeen.Equal(lastSeen) || oq.Availability24h != nil ||
+		oq.Availability30d == nil || *oq.Availability30d != 0.5 || oq.LastError == nil || oq.LastError.HTTPStatus != 500 {
+		t.Errorf("quiet overview %+v", oq)
+	}
+
+	var a AlertsJSON
+	get(t, srv.URL+"/api/v1/alerts/open", 200, &a)
+	if len(a.Alerts) != 2 || a.Alerts[0].CheckID != "pay" || a.Alerts[1].CheckID != "quiet" || a.Alerts[1].State != StateStale {
+		t.Errorf("open %+v", a.Alerts)
+	}
+	get(t, srv.URL+"/api/v1/alerts/open?state=stale", 200, &a)
+	if len(a.Alerts) != 1 || a.Alerts[0].CheckID != "quiet" {
+		t.Errorf("open, stale %+v", a.Alerts)
+	}
+	get(t, srv.URL+"/api/v1/alerts/open?state=down,degraded", 200, &a)
+	if len(a.Alerts) != 1 || a.Alerts[0].CheckID != "pay" {
+		t.Errorf("open, down or degraded %+v", a.Alerts)
+	}
+	var p Problem
+	get(t, srv.URL+"/api/v1/alerts/open?state=up", 400, &p)
+	if p.Param != "state" {
+		t.Errorf("state=up: %+v", p)
+	}
+}
+
+// The check list and the overview reuse one catalog read for catalogTTL: a
+// new check shows once it has passed, and states are still computed at each
+// request's time.
+func TestCatalogIsReusedForItsTTL(t *testing.T) {
+	st := embeddedtest.Store(t)
+	a := New(st, slog.New(slog.NewTextHandler(io.Discard, nil)), 0)
+	var mu sync.Mutex
+	at, clock := now, time.Unix(1000, 0)
+	a.now = func() time.Time { mu.Lock(); defer mu.Unlock(); return at }
+	a.clock = func() time.Time { mu.Lock(); defer mu.Unlock(); return clock }
+	srv := httptest.NewServer(a.Handler())
+	t.Cleanup(srv.Close)
+	checkFixture(t, st)
+	states := func(path string) map[string]string {
+		t.Helper()
+		var o OverviewJSON // the check list's checks have the same id and state
+		get(t, srv.URL+path, 200, &o)
+		out := map[string]string{}
+		for _, c := range o.Checks {
+			out[c.ID] = c.State
+		}
+		return out
+	}
+	if s := states("/api/v1/checks"); len(s) != 3 || s["web"] != StateUp {
+		t.Fatalf("checks %v", s)
+	}
+	insert(t, st, row("new", "eu", time.Second, 200, 10))
+	if s := states("/api/v1/overview"); len(s) != 3 {
+		t.Errorf("within the TTL: %v, want the catalog read before", s)
+	}
+	mu.Lock()
+	clock = clock.Add(catalogTTL)
+	mu.Unlock()
+	for _, path := range []string{"/api/v1/checks", "/api/v1/overview"} {
+		if s := states(path); len(s) != 4 || s["new"] != StateUp {
+			t.Errorf("%s after the TTL: %v", path, s)
+		}
+	}
+	mu.Lock()
+	at = at.Add(time.Minute) // more than 3 intervals of 5 s without a result
+	mu.Unlock()
+	if s := states("/api/v1/checks"); s["new"] != StateStale || s["web"] != StateStale {
+		t.Errorf("a minute later, from the same read: %v", s)
 	}
 }

@@ -19,7 +19,7 @@ import (
 // must equal. Run it once:
 // go test -run '^$' -bench StatusPage -benchtime 1x ./services/query/api
 func BenchmarkStatusPage(b *testing.B) {
-	st, ids, now := benchStore(b)
+	st, ids, now := benchStore(b, benchSeed{checks: benchChecks, locations: benchLocations, interval: benchInterval})
 	ctx := context.Background()
 	a := New(st, slog.New(slog.NewTextHandler(io.Discard, nil)), time.Minute)
 	a.SetStatusPages(map[string]StatusPage{
