@@ -58,6 +58,12 @@ type Batching struct {
 	Flush func() func(ctx context.Context) error
 	// FlushEvery bounds how long offsets wait for a Flush (Flush set).
 	FlushEvery time.Duration
+	// FlushDue, when set, is asked after each batch whether what the
+	// batches handled since the last Flush left to do is large enough to
+	// flush now, before FlushEvery (Flush set). When it is and a flush is
+	// still in the air, the consumer waits for that one to land before it
+	// takes more records: what waits for a flush stays bounded.
+	FlushDue func() bool
 	// Revocations, when set, keeps the offsets of partitions revoked while
 	// their batches waited for a Flush from being committed (Flush set).
 	Revocations *Revocations
@@ -217,8 +223,17 @@ func ConsumeBatches(ctx context.Context, cl *kgo.Client, log *slog.Logger, b Bat
 				return err
 			}
 		}
-		if b.Flush != nil && inflight == nil && len(held) > 0 && time.Since(heldAt) >= b.FlushEvery {
-			start()
+		if b.Flush != nil && len(held) > 0 {
+			due := b.FlushDue != nil && b.FlushDue()
+			if due && inflight != nil {
+				if err := land(); err != nil {
+					cl.AllowRebalance()
+					return err
+				}
+			}
+			if inflight == nil && (due || time.Since(heldAt) >= b.FlushEvery) {
+				start()
+			}
 		}
 		wake := ctx // while nothing came: stop waiting for records when
 		var cancelWake context.CancelFunc = func() {}

@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -117,20 +118,28 @@ type Aggregator struct {
 	// before their offsets are committed; an error stops the aggregator
 	// there, as a crash would.
 	afterWrite func() error
-	// beforePublish, when set (by tests), runs after the results are stored
-	// and before the batch's transitions are emitted; an error stops the
-	// aggregator there.
+	// beforePublish, when set (by tests), runs after a batch is decoded and
+	// evaluated and before its transitions are emitted (nothing of it is
+	// stored yet); an error stops the aggregator there.
 	beforePublish func() error
-	// beforeRollups, when set (by tests), runs when the rollups of the
-	// batches handled since the last rebuild are due, before they are
-	// rebuilt; an error stops the aggregator there.
+	// beforeStore, when set (by tests), runs when a flush begins, before the
+	// rows of the batches it covers (whose transitions are published) are
+	// stored; an error stops the aggregator there.
+	beforeStore func() error
+	// beforeRollups, when set (by tests), runs in a flush after its rows
+	// are stored and before their rollups are rebuilt; an error stops the
+	// aggregator there.
 	beforeRollups func() error
 	// now is the wall clock: when transitions are detected (max_page_age)
 	// and how silent partitions' clocks advance.
 	now func() time.Time
-	// rollups are the buckets touched by the rows ingested since the last
-	// rebuild began: used by the consuming goroutine only.
+	// Used by the consuming goroutine only: pending are the rows of the
+	// batches handled since the last flush began, which it stores; rollups
+	// the buckets they touch, whose minutes it rebuilds; coarse the buckets
+	// whose hours and days wait for their minute to close (flush).
+	pending []store.ResultRow
 	rollups ingest.Spans
+	coarse  ingest.Spans
 }
 
 type metrics struct {
@@ -247,6 +256,12 @@ func (a *Aggregator) Run(ctx context.Context) error {
 	}); err != nil {
 		return err
 	}
+	// The hours and days of the newest minutes may not have been rebuilt
+	// before a crash (they wait for their minute to close): rebuild those
+	// of the restore horizon.
+	if err := retry.Do(ctx, retry.Default, a.log, "rebuild recent hour and day rollups", a.rebuildRecent); err != nil {
+		return err
+	}
 	a.log.Info("aggregator started", "topic", a.cfg.Kafka.ResultsTopic, "group", a.cfg.Group)
 	// Between batches, silent partitions' clocks still advance.
 	idleCtx, stopIdle := context.WithCancel(ctx)
@@ -260,13 +275,24 @@ func (a *Aggregator) Run(ctx context.Context) error {
 	defer func() { stopIdle(); <-idleDone }()
 	err := kafka.ConsumeBatches(ctx, a.client, a.log, kafka.Batching{
 		MaxRecords: a.cfg.BatchMaxRecords, MaxWait: a.cfg.BatchMaxWait, Progress: a.progress,
-		Flush: a.flushRollups, FlushEvery: a.cfg.RollupInterval, Revocations: a.revocations,
+		Flush: a.flush, FlushEvery: a.cfg.RollupInterval, Revocations: a.revocations,
+		FlushDue: func() bool { return len(a.pending) >= a.cfg.BatchMaxRecords },
 	}, a.handle)
+	if err == nil && !a.coarse.Empty() {
+		// A clean stop: the hours and days still waiting for their minute.
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		if err := a.rebuildCoarse(rctx, a.coarse, a.retry); err != nil {
+			a.log.Warn("hour and day rollups not rebuilt at stop; they are at the next start", "err", err)
+		}
+		cancel()
+	}
 	a.log.Info("aggregator stopped")
 	return err
 }
 
-// handle makes one batch durable: dead letters, rows, then alert events.
+// handle evaluates one batch and publishes the transitions it decides:
+// dead letters, then alert events. Its rows are stored by the next flush,
+// before its offsets are committed.
 func (a *Aggregator) handle(ctx context.Context, recs []*kgo.Record) error {
 	start := time.Now()
 	defer func() { a.metrics.batch.Observe(time.Since(start).Seconds()) }()
@@ -307,12 +333,11 @@ func (a *Aggregator) handle(ctx context.Context, recs []*kgo.Record) error {
 	if err != nil {
 		return err
 	}
-	if err := a.retry(ctx, "insert results", func(ctx context.Context) error {
-		a.metrics.statements.WithLabelValues("check_results").Inc()
-		return a.store.InsertResults(ctx, rows)
-	}); err != nil {
-		return err
-	}
+	// Published before the rows are stored: the alert waits for no insert.
+	// A crash in between redelivers the batch (its offsets wait for the
+	// flush); the rules being a function of event time, it decides the same
+	// transitions, with the same ids, which the restored states (or the
+	// notifier's dedupe by event id) make no one hear twice.
 	transitions := append(restored, a.alerts.observe(good, evs)...)
 	if a.beforePublish != nil {
 		if err := a.beforePublish(); err != nil {
@@ -322,11 +347,12 @@ func (a *Aggregator) handle(ctx context.Context, recs []*kgo.Record) error {
 	if err := a.alerts.publish(ctx, transitions); err != nil {
 		return err
 	}
-	// The rollups are off the alert path: rebuilt for every batch since
-	// the last rebuild, every rollup_interval, while the next batches are
-	// handled (flushRollups), and before the batches' offsets are
-	// committed. A crash or a rebalance in between redelivers those batches,
-	// whose rows then mark their buckets again.
+	// The rows and their rollups are off the alert path: stored and
+	// rebuilt for every batch since the last flush, every rollup_interval
+	// (or once batch_max_records rows wait), while the next batches are
+	// handled, and before the batches' offsets are committed. A crash or a
+	// rebalance in between redelivers those batches.
+	a.pending = append(a.pending, rows...)
 	for i, r := range rows {
 		a.rollups.Add(good[i].Partition, r)
 	}
@@ -338,14 +364,36 @@ func (a *Aggregator) handle(ctx context.Context, recs []*kgo.Record) error {
 	return nil
 }
 
-// flushRollups takes the buckets touched by what was ingested since the
-// last rebuild, and returns their rebuild: run by the consumer while it
-// goes on with the next batches (the alert path never waits for it), and
-// followed by the commit of those batches' offsets.
-func (a *Aggregator) flushRollups() func(context.Context) error {
-	spans := a.rollups
-	a.rollups = ingest.Spans{}
+// flush takes the rows handled since the last flush and the buckets they
+// touched, and returns their write: run by the consumer while it goes on
+// with the next batches (the alert path never waits for it), and followed
+// by the commit of those batches' offsets. It stores the rows (in inserts
+// of at most batch_max_records), then rebuilds their minutes, then the
+// hours and days of the minutes that closed: a minute still current on the
+// wall clock (live results) has its hour and day rebuilt once it closes,
+// one statement per table a minute instead of one a flush.
+func (a *Aggregator) flush() func(context.Context) error {
+	rows, spans := a.pending, a.rollups
+	a.pending, a.rollups = nil, ingest.Spans{}
+	a.coarse.Merge(spans)
+	var coarse ingest.Spans
+	if now := a.now(); a.coarse.Any(func(from, to time.Time) bool { return !live(now, from, to) }) {
+		coarse, a.coarse = a.coarse, ingest.Spans{}
+	}
 	return func(ctx context.Context) error {
+		if a.beforeStore != nil {
+			if err := a.beforeStore(); err != nil {
+				return err
+			}
+		}
+		for chunk := range slices.Chunk(rows, a.cfg.BatchMaxRecords) {
+			if err := a.retryFlush(ctx, "insert results", func(ctx context.Context) error {
+				a.metrics.statements.WithLabelValues("check_results").Inc()
+				return a.store.InsertResults(ctx, chunk)
+			}); err != nil {
+				return err
+			}
+		}
 		if a.beforeRollups != nil {
 			if err := a.beforeRollups(); err != nil {
 				return err
@@ -358,12 +406,13 @@ func (a *Aggregator) flushRollups() func(context.Context) error {
 						return err
 					}
 				}
-				for _, t := range []string{"check_rollup_1m", "check_rollup_1h", "check_rollup_1d"} {
-					a.metrics.statements.WithLabelValues(t).Inc()
-				}
-				return a.store.RebuildRollups(ctx, checks, from, to)
+				a.metrics.statements.WithLabelValues("check_rollup_1m").Inc()
+				return a.store.RebuildMinutes(ctx, checks, from, to)
 			})
 		}); err != nil {
+			return err
+		}
+		if err := a.rebuildCoarse(ctx, coarse, a.retryFlush); err != nil {
 			return err
 		}
 		if a.afterWrite != nil {
@@ -371,6 +420,48 @@ func (a *Aggregator) flushRollups() func(context.Context) error {
 		}
 		return nil
 	}
+}
+
+// live reports whether rows scheduled in [from, to] are in the current
+// minute of the wall clock now (or the next): their minute is still
+// filling, so their hour and day are rebuilt once it has closed.
+func live(now time.Time, from, to time.Time) bool {
+	current := now.Truncate(time.Minute)
+	return !from.Before(current) && !to.After(now.Add(time.Minute))
+}
+
+// rebuildCoarse rebuilds the hours and days of spans' buckets from their
+// minutes, each statement retried with retry.
+func (a *Aggregator) rebuildCoarse(ctx context.Context, spans ingest.Spans, retry func(context.Context, string, func(context.Context) error) error) error {
+	return spans.EachMerged(time.Minute, func(checks []string, from, to time.Time) error {
+		return retry(ctx, "rebuild hour and day rollups", func(ctx context.Context) error {
+			a.metrics.statements.WithLabelValues("check_rollup_1h").Inc()
+			a.metrics.statements.WithLabelValues("check_rollup_1d").Inc()
+			return a.store.RebuildHoursAndDays(ctx, checks, from, to)
+		})
+	})
+}
+
+// rebuildRecent rebuilds the hours and days of the restore horizon's
+// checks from their minutes: those a crash left waiting for their minute
+// to close.
+func (a *Aggregator) rebuildRecent(ctx context.Context) error {
+	newest, err := a.store.NewestResult(ctx)
+	if err != nil || newest.IsZero() {
+		return err
+	}
+	from := newest.Add(-a.cfg.Alerting.RestoreHorizon)
+	seen, err := a.store.Checks(ctx, from)
+	if err != nil || len(seen) == 0 {
+		return err
+	}
+	ids := make([]string, len(seen))
+	for i, c := range seen {
+		ids[i] = c.CheckID
+	}
+	a.metrics.statements.WithLabelValues("check_rollup_1h").Inc()
+	a.metrics.statements.WithLabelValues("check_rollup_1d").Inc()
+	return a.store.RebuildHoursAndDays(ctx, ids, from, newest)
 }
 
 // retry is retry.Do that tells the consumer's progress what the batch in
