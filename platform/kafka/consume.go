@@ -59,11 +59,12 @@ type Batching struct {
 	// FlushEvery bounds how long offsets wait for a Flush (Flush set).
 	FlushEvery time.Duration
 	// FlushDue, when set, is asked after each batch whether what the
-	// batches handled since the last Flush left to do is large enough to
-	// flush now, before FlushEvery (Flush set). When it is and a flush is
-	// still in the air, the consumer waits for that one to land before it
-	// takes more records: what waits for a flush stays bounded.
-	FlushDue func() bool
+	// batches handled since the last Flush left to do should be flushed now
+	// rather than FlushEvery after the oldest of them (Flush set); inFlight
+	// says a flush is in the air. When it is and FlushDue says so, the
+	// consumer waits for that flush to land before it takes more records:
+	// what waits for a flush stays bounded.
+	FlushDue func(inFlight bool) bool
 	// Revocations, when set, keeps the offsets of partitions revoked while
 	// their batches waited for a Flush from being committed (Flush set).
 	Revocations *Revocations
@@ -224,7 +225,7 @@ func ConsumeBatches(ctx context.Context, cl *kgo.Client, log *slog.Logger, b Bat
 			}
 		}
 		if b.Flush != nil && len(held) > 0 {
-			due := b.FlushDue != nil && b.FlushDue()
+			due := b.FlushDue != nil && b.FlushDue(inflight != nil)
 			if due && inflight != nil {
 				if err := land(); err != nil {
 					cl.AllowRebalance()

@@ -33,15 +33,16 @@ type Config struct {
 	Kafka kafka.Config `koanf:"kafka"`
 	// Group is the consumer group of the results topic.
 	Group string `koanf:"group"`
-	// BatchMaxRecords caps the records written in one ClickHouse insert.
+	// BatchMaxRecords caps the records of a batch and of one ClickHouse
+	// insert.
 	BatchMaxRecords int `koanf:"batch_max_records"`
 	// BatchMaxWait is how long a batch waits for more records once it has
 	// one, while the consumer is behind; caught up, a batch is handed over as
 	// soon as its fetch returns.
 	BatchMaxWait time.Duration `koanf:"batch_max_wait"`
-	// RollupInterval is how often the rollups of what was ingested are
-	// rebuilt (one statement per rollup table for everything ingested
-	// since), and so how long offsets wait for them to be committed.
+	// RollupInterval is how often the rows of what was ingested are stored
+	// and their rollups rebuilt (one statement per table for everything
+	// ingested since), and so how long offsets wait to be committed.
 	RollupInterval time.Duration `koanf:"rollup_interval"`
 	// StallTimeout is how long the consumer may not advance, with records
 	// waiting, before it is reported stalled (/readyz, a metric, an error log).
@@ -276,7 +277,7 @@ func (a *Aggregator) Run(ctx context.Context) error {
 	err := kafka.ConsumeBatches(ctx, a.client, a.log, kafka.Batching{
 		MaxRecords: a.cfg.BatchMaxRecords, MaxWait: a.cfg.BatchMaxWait, Progress: a.progress,
 		Flush: a.flush, FlushEvery: a.cfg.RollupInterval, Revocations: a.revocations,
-		FlushDue: func() bool { return len(a.pending) >= a.cfg.BatchMaxRecords },
+		FlushDue: a.flushDue,
 	}, a.handle)
 	if err == nil && !a.coarse.Empty() {
 		// A clean stop: the hours and days still waiting for their minute.
@@ -349,7 +350,7 @@ func (a *Aggregator) handle(ctx context.Context, recs []*kgo.Record) error {
 	}
 	// The rows and their rollups are off the alert path: stored and
 	// rebuilt for every batch since the last flush, every rollup_interval
-	// (or once batch_max_records rows wait), while the next batches are
+	// (or sooner when many rows wait: flushDue), while the next batches are
 	// handled, and before the batches' offsets are committed. A crash or a
 	// rebalance in between redelivers those batches.
 	a.pending = append(a.pending, rows...)
@@ -362,6 +363,22 @@ func (a *Aggregator) handle(ctx context.Context, recs []*kgo.Record) error {
 		a.metrics.lastEvent.Set(float64(maxAt.UnixMilli()) / 1000)
 	}
 	return nil
+}
+
+// pendingBatches bounds the rows waiting for a flush, in batch_max_records:
+// once that many wait with a flush in the air, the consumer waits for it
+// (a backlog: while it is in the air the rows of the next flush gather, so
+// a flush per batch does not rebuild the same buckets again and again).
+const pendingBatches = 5
+
+// flushDue says whether the rows waiting are to be flushed without waiting
+// for the rollup_interval: a batch's worth with no flush in the air (a
+// backlog keeps one in the air), pendingBatches' worth with one.
+func (a *Aggregator) flushDue(inFlight bool) bool {
+	if inFlight {
+		return len(a.pending) >= pendingBatches*a.cfg.BatchMaxRecords
+	}
+	return len(a.pending) >= a.cfg.BatchMaxRecords
 }
 
 // flush takes the rows handled since the last flush and the buckets they
