@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -136,11 +137,22 @@ type Aggregator struct {
 	now func() time.Time
 	// Used by the consuming goroutine only: pending are the rows of the
 	// batches handled since the last flush began, which it stores; rollups
-	// the buckets they touch, whose minutes it rebuilds; coarse the buckets
-	// whose hours and days wait for their minute to close (flush).
+	// the buckets they touch, whose minutes it rebuilds.
 	pending []store.ResultRow
 	rollups ingest.Spans
-	coarse  ingest.Spans
+	// coarse are the buckets whose minutes were rebuilt and whose hours and
+	// days wait (see flush).
+	coarse coarseRollups
+}
+
+// coarseRollups are buckets whose hours and days wait to be rebuilt from
+// their minutes.
+type coarseRollups struct {
+	// mu is held while taking and rebuilding them, so that rebuilds run in
+	// order: a later one reads the minutes an earlier one read, or newer.
+	mu    sync.Mutex
+	spans ingest.Spans
+	since time.Time // when the oldest of them began waiting
 }
 
 type metrics struct {
@@ -274,15 +286,34 @@ func (a *Aggregator) Run(ctx context.Context) error {
 		}
 	}()
 	defer func() { stopIdle(); <-idleDone }()
+	// Hours and days waiting for their live minute are rebuilt on a
+	// cadence even when no batch comes.
+	coarseDone := make(chan struct{})
+	go func() {
+		defer close(coarseDone)
+		t := time.NewTicker(time.Second)
+		defer t.Stop()
+		for {
+			select {
+			case <-idleCtx.Done():
+				return
+			case <-t.C:
+			}
+			if err := a.rebuildCoarse(idleCtx, nil, false); err != nil && idleCtx.Err() == nil {
+				a.log.Error("hour and day rollups not rebuilt", "err", err)
+			}
+		}
+	}()
+	defer func() { stopIdle(); <-coarseDone }()
 	err := kafka.ConsumeBatches(ctx, a.client, a.log, kafka.Batching{
 		MaxRecords: a.cfg.BatchMaxRecords, MaxWait: a.cfg.BatchMaxWait, Progress: a.progress,
 		Flush: a.flush, FlushEvery: a.cfg.RollupInterval, Revocations: a.revocations,
 		FlushDue: a.flushDue,
 	}, a.handle)
-	if err == nil && !a.coarse.Empty() {
-		// A clean stop: the hours and days still waiting for their minute.
+	if err == nil {
+		// A clean stop: the hours and days still waiting.
 		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-		if err := a.rebuildCoarse(rctx, a.coarse, a.retry); err != nil {
+		if err := a.rebuildCoarse(rctx, nil, true); err != nil {
 			a.log.Warn("hour and day rollups not rebuilt at stop; they are at the next start", "err", err)
 		}
 		cancel()
@@ -381,22 +412,22 @@ func (a *Aggregator) flushDue(inFlight bool) bool {
 	return len(a.pending) >= a.cfg.BatchMaxRecords
 }
 
+// coarseEvery is how long the hours and days of live minutes wait at most
+// to be rebuilt.
+const coarseEvery = 10 * time.Second
+
 // flush takes the rows handled since the last flush and the buckets they
 // touched, and returns their write: run by the consumer while it goes on
 // with the next batches (the alert path never waits for it), and followed
 // by the commit of those batches' offsets. It stores the rows (in inserts
 // of at most batch_max_records), then rebuilds their minutes, then the
-// hours and days of the minutes that closed: a minute still current on the
-// wall clock (live results) has its hour and day rebuilt once it closes,
-// one statement per table a minute instead of one a flush.
+// hours and days: at once for rows outside the wall clock's current minute
+// (history, a backlog, a minute that just closed), while those of live
+// results wait until their minute closes or coarseEvery has passed (one
+// statement per table every 10 s instead of every second).
 func (a *Aggregator) flush() func(context.Context) error {
 	rows, spans := a.pending, a.rollups
 	a.pending, a.rollups = nil, ingest.Spans{}
-	a.coarse.Merge(spans)
-	var coarse ingest.Spans
-	if now := a.now(); a.coarse.Any(func(from, to time.Time) bool { return !live(now, from, to) }) {
-		coarse, a.coarse = a.coarse, ingest.Spans{}
-	}
 	return func(ctx context.Context) error {
 		if a.beforeStore != nil {
 			if err := a.beforeStore(); err != nil {
@@ -429,7 +460,7 @@ func (a *Aggregator) flush() func(context.Context) error {
 		}); err != nil {
 			return err
 		}
-		if err := a.rebuildCoarse(ctx, coarse, a.retryFlush); err != nil {
+		if err := a.rebuildCoarse(ctx, &spans, false); err != nil {
 			return err
 		}
 		if a.afterWrite != nil {
@@ -447,16 +478,38 @@ func live(now time.Time, from, to time.Time) bool {
 	return !from.Before(current) && !to.After(now.Add(time.Minute))
 }
 
-// rebuildCoarse rebuilds the hours and days of spans' buckets from their
-// minutes, each statement retried with retry.
-func (a *Aggregator) rebuildCoarse(ctx context.Context, spans ingest.Spans, retry func(context.Context, string, func(context.Context) error) error) error {
-	return spans.EachMerged(time.Minute, func(checks []string, from, to time.Time) error {
-		return retry(ctx, "rebuild hour and day rollups", func(ctx context.Context) error {
+// rebuildCoarse adds the buckets of added (whose minutes are rebuilt) to
+// those waiting for their hours and days, and rebuilds all of them if one
+// is outside the current minute, they have waited coarseEvery, or all is
+// set; each statement is retried.
+func (a *Aggregator) rebuildCoarse(ctx context.Context, added *ingest.Spans, all bool) error {
+	c := &a.coarse
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	now := a.now()
+	if added != nil && !added.Empty() {
+		if c.spans.Empty() {
+			c.since = now
+		}
+		c.spans.Merge(*added)
+	}
+	if c.spans.Empty() {
+		return nil
+	}
+	if !all && now.Sub(c.since) < coarseEvery && !c.spans.Any(func(from, to time.Time) bool { return !live(now, from, to) }) {
+		return nil
+	}
+	if err := c.spans.EachMerged(time.Minute, func(checks []string, from, to time.Time) error {
+		return a.retryFlush(ctx, "rebuild hour and day rollups", func(ctx context.Context) error {
 			a.metrics.statements.WithLabelValues("check_rollup_1h").Inc()
 			a.metrics.statements.WithLabelValues("check_rollup_1d").Inc()
 			return a.store.RebuildHoursAndDays(ctx, checks, from, to)
 		})
-	})
+	}); err != nil {
+		return err
+	}
+	c.spans = ingest.Spans{}
+	return nil
 }
 
 // rebuildRecent rebuilds the hours and days of the restore horizon's
