@@ -11,7 +11,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"slices"
 	"sync"
 	"time"
 
@@ -140,6 +139,8 @@ type Aggregator struct {
 	// the buckets they touch, whose minutes it rebuilds.
 	pending []store.ResultRow
 	rollups ingest.Spans
+	// unflushed counts the rows handled since the last flush began.
+	unflushed int
 	// coarse are the buckets whose minutes were rebuilt and whose hours and
 	// days wait (see flush).
 	coarse coarseRollups
@@ -383,10 +384,22 @@ func (a *Aggregator) handle(ctx context.Context, recs []*kgo.Record) error {
 	// rebuilt for every batch since the last flush, every rollup_interval
 	// (or sooner when many rows wait: flushDue), while the next batches are
 	// handled, and before the batches' offsets are committed. A crash or a
-	// rebalance in between redelivers those batches.
+	// rebalance in between redelivers those batches. A batch's worth of
+	// rows (a backlog) is stored here at once, after the publish, while the
+	// flush in the air rebuilds the rollups of earlier batches.
 	a.pending = append(a.pending, rows...)
+	a.unflushed += len(rows)
 	for i, r := range rows {
 		a.rollups.Add(good[i].Partition, r)
+	}
+	if len(a.pending) >= a.cfg.BatchMaxRecords {
+		if err := a.retry(ctx, "insert results", func(ctx context.Context) error {
+			a.metrics.statements.WithLabelValues("check_results").Inc()
+			return a.store.InsertResults(ctx, a.pending)
+		}); err != nil {
+			return err
+		}
+		a.pending = nil
 	}
 	a.metrics.records.WithLabelValues("ingested").Add(float64(len(rows)))
 	a.metrics.records.WithLabelValues("dead_lettered").Add(float64(len(dead)))
@@ -396,20 +409,22 @@ func (a *Aggregator) handle(ctx context.Context, recs []*kgo.Record) error {
 	return nil
 }
 
-// pendingBatches bounds the rows waiting for a flush, in batch_max_records:
-// once that many wait with a flush in the air, the consumer waits for it
-// (a backlog: while it is in the air the rows of the next flush gather, so
-// a flush per batch does not rebuild the same buckets again and again).
+// pendingBatches bounds the rows handled and not flushed, in
+// batch_max_records: once that many wait with a flush in the air, the
+// consumer waits for it (a backlog: while it is in the air the rollups of
+// the next flush gather, so a flush per batch does not rebuild the same
+// buckets again and again).
 const pendingBatches = 5
 
-// flushDue says whether the rows waiting are to be flushed without waiting
-// for the rollup_interval: a batch's worth with no flush in the air (a
-// backlog keeps one in the air), pendingBatches' worth with one.
+// flushDue says whether the rows handled since the last flush are to be
+// flushed without waiting for the rollup_interval: a batch's worth with no
+// flush in the air (a backlog keeps one in the air), pendingBatches' worth
+// with one.
 func (a *Aggregator) flushDue(inFlight bool) bool {
 	if inFlight {
-		return len(a.pending) >= pendingBatches*a.cfg.BatchMaxRecords
+		return a.unflushed >= pendingBatches*a.cfg.BatchMaxRecords
 	}
-	return len(a.pending) >= a.cfg.BatchMaxRecords
+	return a.unflushed >= a.cfg.BatchMaxRecords
 }
 
 // coarseEvery is how long the hours and days of live minutes wait at most
@@ -419,25 +434,25 @@ const coarseEvery = 10 * time.Second
 // flush takes the rows handled since the last flush and the buckets they
 // touched, and returns their write: run by the consumer while it goes on
 // with the next batches (the alert path never waits for it), and followed
-// by the commit of those batches' offsets. It stores the rows (in inserts
-// of at most batch_max_records), then rebuilds their minutes, then the
+// by the commit of those batches' offsets. It stores the rows handle has
+// not (fewer than batch_max_records), then rebuilds their minutes, then the
 // hours and days: at once for rows outside the wall clock's current minute
 // (history, a backlog, a minute that just closed), while those of live
 // results wait until their minute closes or coarseEvery has passed (one
 // statement per table every 10 s instead of every second).
 func (a *Aggregator) flush() func(context.Context) error {
 	rows, spans := a.pending, a.rollups
-	a.pending, a.rollups = nil, ingest.Spans{}
+	a.pending, a.rollups, a.unflushed = nil, ingest.Spans{}, 0
 	return func(ctx context.Context) error {
 		if a.beforeStore != nil {
 			if err := a.beforeStore(); err != nil {
 				return err
 			}
 		}
-		for chunk := range slices.Chunk(rows, a.cfg.BatchMaxRecords) {
+		if len(rows) > 0 {
 			if err := a.retryFlush(ctx, "insert results", func(ctx context.Context) error {
 				a.metrics.statements.WithLabelValues("check_results").Inc()
-				return a.store.InsertResults(ctx, chunk)
+				return a.store.InsertResults(ctx, rows)
 			}); err != nil {
 				return err
 			}
