@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -141,6 +142,11 @@ type Aggregator struct {
 	rollups ingest.Spans
 	// unflushed counts the rows handled since the last flush began.
 	unflushed int
+	// rowsInFlight is set while a flush in the air has rows to store: newer
+	// rows then wait for it, so that what is stored of a partition is always
+	// a prefix of it (a restore counts what it reads back as duplicates of
+	// what is redelivered, and nothing after it as late).
+	rowsInFlight atomic.Bool
 	// coarse are the buckets whose minutes were rebuilt and whose hours and
 	// days wait (see flush).
 	coarse coarseRollups
@@ -392,7 +398,7 @@ func (a *Aggregator) handle(ctx context.Context, recs []*kgo.Record) error {
 	for i, r := range rows {
 		a.rollups.Add(good[i].Partition, r)
 	}
-	if len(a.pending) >= a.cfg.BatchMaxRecords {
+	if len(a.pending) >= a.cfg.BatchMaxRecords && !a.rowsInFlight.Load() {
 		if err := a.retry(ctx, "insert results", func(ctx context.Context) error {
 			a.metrics.statements.WithLabelValues("check_results").Inc()
 			return a.store.InsertResults(ctx, a.pending)
@@ -443,6 +449,7 @@ const coarseEvery = 10 * time.Second
 func (a *Aggregator) flush() func(context.Context) error {
 	rows, spans := a.pending, a.rollups
 	a.pending, a.rollups, a.unflushed = nil, ingest.Spans{}, 0
+	a.rowsInFlight.Store(len(rows) > 0)
 	return func(ctx context.Context) error {
 		if a.beforeStore != nil {
 			if err := a.beforeStore(); err != nil {
@@ -456,6 +463,7 @@ func (a *Aggregator) flush() func(context.Context) error {
 			}); err != nil {
 				return err
 			}
+			a.rowsInFlight.Store(false)
 		}
 		if a.beforeRollups != nil {
 			if err := a.beforeRollups(); err != nil {
