@@ -58,6 +58,13 @@ type Batching struct {
 	Flush func() func(ctx context.Context) error
 	// FlushEvery bounds how long offsets wait for a Flush (Flush set).
 	FlushEvery time.Duration
+	// FlushDue, when set, is asked after each batch whether what the
+	// batches handled since the last Flush left to do should be flushed now
+	// rather than FlushEvery after the oldest of them (Flush set); inFlight
+	// says a flush is in the air. When it is and FlushDue says so, the
+	// consumer waits for that flush to land before it takes more records:
+	// what waits for a flush stays bounded.
+	FlushDue func(inFlight bool) bool
 	// Revocations, when set, keeps the offsets of partitions revoked while
 	// their batches waited for a Flush from being committed (Flush set).
 	Revocations *Revocations
@@ -151,8 +158,20 @@ const shutdownGrace = 10 * time.Second
 // flight is a Flush running, and the records it makes committable.
 type flight struct {
 	recs []heldRecord
-	ctx  context.Context // done when the flush is
-	err  error
+	// landed is closed when the flush returned (err is then set); ctx is
+	// done then, or when the consumer's context is (to wake its poll).
+	landed chan struct{}
+	ctx    context.Context
+	err    error
+}
+
+func (f *flight) hasLanded() bool {
+	select {
+	case <-f.landed:
+		return true
+	default:
+		return false
+	}
 }
 
 // ConsumeBatches collects batches of up to b.MaxRecords records, waiting at
@@ -177,7 +196,7 @@ func ConsumeBatches(ctx context.Context, cl *kgo.Client, log *slog.Logger, b Bat
 	start := func() {
 		run := b.Flush()
 		fctx, done := context.WithCancel(ctx)
-		f := &flight{recs: held.records(), ctx: fctx}
+		f := &flight{recs: held.records(), ctx: fctx, landed: make(chan struct{})}
 		held, inflight = nil, f
 		// At shutdown the flush gets a few seconds to finish, so that a
 		// clean stop commits what it handled; past them it ends with an
@@ -189,11 +208,12 @@ func ConsumeBatches(ctx context.Context, cl *kgo.Client, log *slog.Logger, b Bat
 			defer cancelRun()
 			defer stop()
 			f.err = run(rctx)
+			close(f.landed)
 		}()
 	}
 	// land waits for the flight and commits its records, or returns its error.
 	land := func() error {
-		<-inflight.ctx.Done()
+		<-inflight.landed
 		f := inflight
 		inflight = nil
 		if f.err != nil {
@@ -207,18 +227,27 @@ func ConsumeBatches(ctx context.Context, cl *kgo.Client, log *slog.Logger, b Bat
 	}
 	defer func() {
 		if inflight != nil {
-			<-inflight.ctx.Done()
+			<-inflight.landed
 		}
 	}()
 	for {
-		if inflight != nil && inflight.ctx.Err() != nil {
+		if inflight != nil && inflight.hasLanded() {
 			if err := land(); err != nil {
 				cl.AllowRebalance()
 				return err
 			}
 		}
-		if b.Flush != nil && inflight == nil && len(held) > 0 && time.Since(heldAt) >= b.FlushEvery {
-			start()
+		if b.Flush != nil && len(held) > 0 {
+			due := b.FlushDue != nil && b.FlushDue(inflight != nil)
+			if due && inflight != nil {
+				if err := land(); err != nil {
+					cl.AllowRebalance()
+					return err
+				}
+			}
+			if inflight == nil && (due || time.Since(heldAt) >= b.FlushEvery) {
+				start()
+			}
 		}
 		wake := ctx // while nothing came: stop waiting for records when
 		var cancelWake context.CancelFunc = func() {}
@@ -269,7 +298,7 @@ func ConsumeBatches(ctx context.Context, cl *kgo.Client, log *slog.Logger, b Bat
 func shutdown(ctx context.Context, cl *kgo.Client, log *slog.Logger, b Batching, inflight *flight, held []heldRecord) error {
 	defer cl.AllowRebalance()
 	if inflight != nil {
-		<-inflight.ctx.Done()
+		<-inflight.landed
 		if inflight.err != nil {
 			log.Warn("flush failed at shutdown; its batches will be redelivered", "partitions", len(inflight.recs)+len(held), "err", inflight.err)
 			return nil

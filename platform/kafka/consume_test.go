@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -448,5 +449,99 @@ func TestLateFlushDoesNotCommitRevokedPartitions(t *testing.T) {
 	})
 	if o := offsets(); o[p] != 10 {
 		t.Fatalf("partition %d committed at %d after A's late flush, want B's 10 (the group moved back)", p, o[p])
+	}
+}
+
+// A flush in the air at shutdown is waited for before anything is
+// committed, and when it fails nothing it covers is: before, the flight's
+// context ended with the consumer's, so shutdown committed its records
+// while the flush still ran.
+func TestShutdownCommitsNothingBeforeTheFlushInTheAirLands(t *testing.T) {
+	cluster, producer := setup(t, 4)
+	consumer, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(cluster.ListenAddrs()...)}, GroupOptions("g", "in")...)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer consumer.Close()
+	var handled atomic.Int64
+	started, release := make(chan struct{}), make(chan struct{})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() {
+		done <- ConsumeBatches(ctx, consumer, slog.New(slog.NewTextHandler(io.Discard, nil)),
+			Batching{MaxRecords: 10, FlushEvery: time.Millisecond,
+				Flush: func() func(context.Context) error {
+					return func(context.Context) error {
+						close(started)
+						<-release
+						return errors.New("rows refused")
+					}
+				}},
+			func(_ context.Context, recs []*kgo.Record) error { handled.Add(int64(len(recs))); return nil })
+	}()
+	<-started
+	cancel()
+	select {
+	case err := <-done:
+		t.Fatalf("ConsumeBatches returned (%v) with its flush still in the air", err)
+	case <-time.After(200 * time.Millisecond):
+	}
+	close(release)
+	if err := <-done; err != nil {
+		t.Fatalf("shutdown: %v", err)
+	}
+	if n := committed(t, producer, "g"); n != 0 || handled.Load() != 4 {
+		t.Fatalf("%d committed of %d handled after the flush failed, want none", n, handled.Load())
+	}
+}
+
+// FlushDue starts a flush before FlushEvery, and with one in the air makes
+// the consumer wait for it before it takes more records.
+func TestFlushDueFlushesEarlyAndBoundsWhatWaits(t *testing.T) {
+	cluster, producer := setup(t, 20)
+	consumer, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(cluster.ListenAddrs()...)}, GroupOptions("g", "in")...)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer consumer.Close()
+	var mu sync.Mutex
+	waiting, most := 0, 0 // records handled and not yet taken by a flush
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() {
+		done <- ConsumeBatches(ctx, consumer, slog.New(slog.NewTextHandler(io.Discard, nil)),
+			Batching{MaxRecords: 2, FlushEvery: time.Hour,
+				FlushDue: func(inFlight bool) bool {
+					mu.Lock()
+					defer mu.Unlock()
+					return waiting >= 4 || (!inFlight && waiting >= 2)
+				},
+				Flush: func() func(context.Context) error {
+					mu.Lock()
+					waiting = 0
+					mu.Unlock()
+					return func(context.Context) error {
+						time.Sleep(20 * time.Millisecond) // a slow insert: the consumer gets ahead
+						return nil
+					}
+				}},
+			func(_ context.Context, recs []*kgo.Record) error {
+				mu.Lock()
+				defer mu.Unlock()
+				waiting += len(recs)
+				most = max(most, waiting)
+				return nil
+			})
+	}()
+	poll.Until(t, 10*time.Second, "20 offsets committed long before FlushEvery", func() (bool, string) {
+		n := committed(t, producer, "g")
+		return n == 20, fmt.Sprint(n)
+	})
+	mu.Lock()
+	defer mu.Unlock()
+	if most > 4 {
+		t.Fatalf("%d records waited for a flush, want at most 4", most)
 	}
 }

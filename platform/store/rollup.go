@@ -131,6 +131,14 @@ func (s *Store) RebuildRollups(ctx context.Context, checks []string, from, to ti
 	if err := s.RebuildMinutes(ctx, checks, from, to); err != nil {
 		return err
 	}
+	return s.RebuildHoursAndDays(ctx, checks, from, to)
+}
+
+// RebuildHoursAndDays recomputes the hour rollups of checks for the hours
+// overlapping [from, to] from the minute rollups, then the day rollups from
+// the hours: the second half of RebuildRollups, for a caller that rebuilds
+// the minutes more often than the coarser buckets.
+func (s *Store) RebuildHoursAndDays(ctx context.Context, checks []string, from, to time.Time) error {
 	for _, step := range []struct{ fine, coarse Resolution }{{Minute, Hour}, {Hour, Day}} {
 		if err := s.rebuildFrom(ctx, step.fine, step.coarse, checks, from, to); err != nil {
 			return err

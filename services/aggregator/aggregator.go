@@ -11,6 +11,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -32,15 +34,16 @@ type Config struct {
 	Kafka kafka.Config `koanf:"kafka"`
 	// Group is the consumer group of the results topic.
 	Group string `koanf:"group"`
-	// BatchMaxRecords caps the records written in one ClickHouse insert.
+	// BatchMaxRecords caps the records of a batch and of one ClickHouse
+	// insert.
 	BatchMaxRecords int `koanf:"batch_max_records"`
 	// BatchMaxWait is how long a batch waits for more records once it has
 	// one, while the consumer is behind; caught up, a batch is handed over as
 	// soon as its fetch returns.
 	BatchMaxWait time.Duration `koanf:"batch_max_wait"`
-	// RollupInterval is how often the rollups of what was ingested are
-	// rebuilt (one statement per rollup table for everything ingested
-	// since), and so how long offsets wait for them to be committed.
+	// RollupInterval is how often the rows of what was ingested are stored
+	// and their rollups rebuilt (one statement per table for everything
+	// ingested since), and so how long offsets wait to be committed.
 	RollupInterval time.Duration `koanf:"rollup_interval"`
 	// StallTimeout is how long the consumer may not advance, with records
 	// waiting, before it is reported stalled (/readyz, a metric, an error log).
@@ -117,20 +120,46 @@ type Aggregator struct {
 	// before their offsets are committed; an error stops the aggregator
 	// there, as a crash would.
 	afterWrite func() error
-	// beforePublish, when set (by tests), runs after the results are stored
-	// and before the batch's transitions are emitted; an error stops the
-	// aggregator there.
+	// beforePublish, when set (by tests), runs after a batch is decoded and
+	// evaluated and before its transitions are emitted (nothing of it is
+	// stored yet); an error stops the aggregator there.
 	beforePublish func() error
-	// beforeRollups, when set (by tests), runs when the rollups of the
-	// batches handled since the last rebuild are due, before they are
-	// rebuilt; an error stops the aggregator there.
+	// beforeStore, when set (by tests), runs when a flush begins, before the
+	// rows of the batches it covers (whose transitions are published) are
+	// stored; an error stops the aggregator there.
+	beforeStore func() error
+	// beforeRollups, when set (by tests), runs in a flush after its rows
+	// are stored and before their rollups are rebuilt; an error stops the
+	// aggregator there.
 	beforeRollups func() error
 	// now is the wall clock: when transitions are detected (max_page_age)
 	// and how silent partitions' clocks advance.
 	now func() time.Time
-	// rollups are the buckets touched by the rows ingested since the last
-	// rebuild began: used by the consuming goroutine only.
+	// Used by the consuming goroutine only: pending are the rows of the
+	// batches handled since the last flush began, which it stores; rollups
+	// the buckets they touch, whose minutes it rebuilds.
+	pending []store.ResultRow
 	rollups ingest.Spans
+	// unflushed counts the rows handled since the last flush began.
+	unflushed int
+	// rowsInFlight is set while a flush in the air has rows to store: newer
+	// rows then wait for it, so that what is stored of a partition is always
+	// a prefix of it (a restore counts what it reads back as duplicates of
+	// what is redelivered, and nothing after it as late).
+	rowsInFlight atomic.Bool
+	// coarse are the buckets whose minutes were rebuilt and whose hours and
+	// days wait (see flush).
+	coarse coarseRollups
+}
+
+// coarseRollups are buckets whose hours and days wait to be rebuilt from
+// their minutes.
+type coarseRollups struct {
+	// mu is held while taking and rebuilding them, so that rebuilds run in
+	// order: a later one reads the minutes an earlier one read, or newer.
+	mu    sync.Mutex
+	spans ingest.Spans
+	since time.Time // when the oldest of them began waiting
 }
 
 type metrics struct {
@@ -247,6 +276,12 @@ func (a *Aggregator) Run(ctx context.Context) error {
 	}); err != nil {
 		return err
 	}
+	// The hours and days of the newest minutes may not have been rebuilt
+	// before a crash (they wait for their minute to close): rebuild those
+	// of the restore horizon.
+	if err := retry.Do(ctx, retry.Default, a.log, "rebuild recent hour and day rollups", a.rebuildRecent); err != nil {
+		return err
+	}
 	a.log.Info("aggregator started", "topic", a.cfg.Kafka.ResultsTopic, "group", a.cfg.Group)
 	// Between batches, silent partitions' clocks still advance.
 	idleCtx, stopIdle := context.WithCancel(ctx)
@@ -258,15 +293,45 @@ func (a *Aggregator) Run(ctx context.Context) error {
 		}
 	}()
 	defer func() { stopIdle(); <-idleDone }()
+	// Hours and days waiting for their live minute are rebuilt on a
+	// cadence even when no batch comes.
+	coarseDone := make(chan struct{})
+	go func() {
+		defer close(coarseDone)
+		t := time.NewTicker(time.Second)
+		defer t.Stop()
+		for {
+			select {
+			case <-idleCtx.Done():
+				return
+			case <-t.C:
+			}
+			if err := a.rebuildCoarse(idleCtx, nil, false); err != nil && idleCtx.Err() == nil {
+				a.log.Error("hour and day rollups not rebuilt", "err", err)
+			}
+		}
+	}()
+	defer func() { stopIdle(); <-coarseDone }()
 	err := kafka.ConsumeBatches(ctx, a.client, a.log, kafka.Batching{
 		MaxRecords: a.cfg.BatchMaxRecords, MaxWait: a.cfg.BatchMaxWait, Progress: a.progress,
-		Flush: a.flushRollups, FlushEvery: a.cfg.RollupInterval, Revocations: a.revocations,
+		Flush: a.flush, FlushEvery: a.cfg.RollupInterval, Revocations: a.revocations,
+		FlushDue: a.flushDue,
 	}, a.handle)
+	if err == nil {
+		// A clean stop: the hours and days still waiting.
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		if err := a.rebuildCoarse(rctx, nil, true); err != nil {
+			a.log.Warn("hour and day rollups not rebuilt at stop; they are at the next start", "err", err)
+		}
+		cancel()
+	}
 	a.log.Info("aggregator stopped")
 	return err
 }
 
-// handle makes one batch durable: dead letters, rows, then alert events.
+// handle evaluates one batch and publishes the transitions it decides:
+// dead letters, then alert events. Its rows are stored by the next flush,
+// before its offsets are committed.
 func (a *Aggregator) handle(ctx context.Context, recs []*kgo.Record) error {
 	start := time.Now()
 	defer func() { a.metrics.batch.Observe(time.Since(start).Seconds()) }()
@@ -307,12 +372,11 @@ func (a *Aggregator) handle(ctx context.Context, recs []*kgo.Record) error {
 	if err != nil {
 		return err
 	}
-	if err := a.retry(ctx, "insert results", func(ctx context.Context) error {
-		a.metrics.statements.WithLabelValues("check_results").Inc()
-		return a.store.InsertResults(ctx, rows)
-	}); err != nil {
-		return err
-	}
+	// Published before the rows are stored: the alert waits for no insert.
+	// A crash in between redelivers the batch (its offsets wait for the
+	// flush); the rules being a function of event time, it decides the same
+	// transitions, with the same ids, which the restored states (or the
+	// notifier's dedupe by event id) make no one hear twice.
 	transitions := append(restored, a.alerts.observe(good, evs)...)
 	if a.beforePublish != nil {
 		if err := a.beforePublish(); err != nil {
@@ -322,13 +386,26 @@ func (a *Aggregator) handle(ctx context.Context, recs []*kgo.Record) error {
 	if err := a.alerts.publish(ctx, transitions); err != nil {
 		return err
 	}
-	// The rollups are off the alert path: rebuilt for every batch since
-	// the last rebuild, every rollup_interval, while the next batches are
-	// handled (flushRollups), and before the batches' offsets are
-	// committed. A crash or a rebalance in between redelivers those batches,
-	// whose rows then mark their buckets again.
+	// The rows and their rollups are off the alert path: stored and
+	// rebuilt for every batch since the last flush, every rollup_interval
+	// (or sooner when many rows wait: flushDue), while the next batches are
+	// handled, and before the batches' offsets are committed. A crash or a
+	// rebalance in between redelivers those batches. A batch's worth of
+	// rows (a backlog) is stored here at once, after the publish, while the
+	// flush in the air rebuilds the rollups of earlier batches.
+	a.pending = append(a.pending, rows...)
+	a.unflushed += len(rows)
 	for i, r := range rows {
 		a.rollups.Add(good[i].Partition, r)
+	}
+	if len(a.pending) >= a.cfg.BatchMaxRecords && !a.rowsInFlight.Load() {
+		if err := a.retry(ctx, "insert results", func(ctx context.Context) error {
+			a.metrics.statements.WithLabelValues("check_results").Inc()
+			return a.store.InsertResults(ctx, a.pending)
+		}); err != nil {
+			return err
+		}
+		a.pending = nil
 	}
 	a.metrics.records.WithLabelValues("ingested").Add(float64(len(rows)))
 	a.metrics.records.WithLabelValues("dead_lettered").Add(float64(len(dead)))
@@ -338,14 +415,56 @@ func (a *Aggregator) handle(ctx context.Context, recs []*kgo.Record) error {
 	return nil
 }
 
-// flushRollups takes the buckets touched by what was ingested since the
-// last rebuild, and returns their rebuild: run by the consumer while it
-// goes on with the next batches (the alert path never waits for it), and
-// followed by the commit of those batches' offsets.
-func (a *Aggregator) flushRollups() func(context.Context) error {
-	spans := a.rollups
-	a.rollups = ingest.Spans{}
+// pendingBatches bounds the rows handled and not flushed, in
+// batch_max_records: once that many wait with a flush in the air, the
+// consumer waits for it (a backlog: while it is in the air the rollups of
+// the next flush gather, so a flush per batch does not rebuild the same
+// buckets again and again).
+const pendingBatches = 5
+
+// flushDue says whether the rows handled since the last flush are to be
+// flushed without waiting for the rollup_interval: a batch's worth with no
+// flush in the air (a backlog keeps one in the air), pendingBatches' worth
+// with one.
+func (a *Aggregator) flushDue(inFlight bool) bool {
+	if inFlight {
+		return a.unflushed >= pendingBatches*a.cfg.BatchMaxRecords
+	}
+	return a.unflushed >= a.cfg.BatchMaxRecords
+}
+
+// coarseEvery is how long the hours and days of live minutes wait at most
+// to be rebuilt.
+const coarseEvery = 10 * time.Second
+
+// flush takes the rows handled since the last flush and the buckets they
+// touched, and returns their write: run by the consumer while it goes on
+// with the next batches (the alert path never waits for it), and followed
+// by the commit of those batches' offsets. It stores the rows handle has
+// not (fewer than batch_max_records), then rebuilds their minutes, then the
+// hours and days: at once for rows outside the wall clock's current minute
+// (history, a backlog, a minute that just closed), while those of live
+// results wait until their minute closes or coarseEvery has passed (one
+// statement per table every 10 s instead of every second).
+func (a *Aggregator) flush() func(context.Context) error {
+	rows, spans := a.pending, a.rollups
+	a.pending, a.rollups, a.unflushed = nil, ingest.Spans{}, 0
+	a.rowsInFlight.Store(len(rows) > 0)
 	return func(ctx context.Context) error {
+		if a.beforeStore != nil {
+			if err := a.beforeStore(); err != nil {
+				return err
+			}
+		}
+		if len(rows) > 0 {
+			if err := a.retryFlush(ctx, "insert results", func(ctx context.Context) error {
+				a.metrics.statements.WithLabelValues("check_results").Inc()
+				return a.store.InsertResults(ctx, rows)
+			}); err != nil {
+				return err
+			}
+			a.rowsInFlight.Store(false)
+		}
 		if a.beforeRollups != nil {
 			if err := a.beforeRollups(); err != nil {
 				return err
@@ -358,12 +477,13 @@ func (a *Aggregator) flushRollups() func(context.Context) error {
 						return err
 					}
 				}
-				for _, t := range []string{"check_rollup_1m", "check_rollup_1h", "check_rollup_1d"} {
-					a.metrics.statements.WithLabelValues(t).Inc()
-				}
-				return a.store.RebuildRollups(ctx, checks, from, to)
+				a.metrics.statements.WithLabelValues("check_rollup_1m").Inc()
+				return a.store.RebuildMinutes(ctx, checks, from, to)
 			})
 		}); err != nil {
+			return err
+		}
+		if err := a.rebuildCoarse(ctx, &spans, false); err != nil {
 			return err
 		}
 		if a.afterWrite != nil {
@@ -371,6 +491,70 @@ func (a *Aggregator) flushRollups() func(context.Context) error {
 		}
 		return nil
 	}
+}
+
+// live reports whether rows scheduled in [from, to] are in the current
+// minute of the wall clock now (or the next): their minute is still
+// filling, so their hour and day are rebuilt once it has closed.
+func live(now time.Time, from, to time.Time) bool {
+	current := now.Truncate(time.Minute)
+	return !from.Before(current) && !to.After(now.Add(time.Minute))
+}
+
+// rebuildCoarse adds the buckets of added (whose minutes are rebuilt) to
+// those waiting for their hours and days, and rebuilds all of them if one
+// is outside the current minute, they have waited coarseEvery, or all is
+// set; each statement is retried.
+func (a *Aggregator) rebuildCoarse(ctx context.Context, added *ingest.Spans, all bool) error {
+	c := &a.coarse
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	now := a.now()
+	if added != nil && !added.Empty() {
+		if c.spans.Empty() {
+			c.since = now
+		}
+		c.spans.Merge(*added)
+	}
+	if c.spans.Empty() {
+		return nil
+	}
+	if !all && now.Sub(c.since) < coarseEvery && !c.spans.Any(func(from, to time.Time) bool { return !live(now, from, to) }) {
+		return nil
+	}
+	if err := c.spans.EachMerged(time.Minute, func(checks []string, from, to time.Time) error {
+		return a.retryFlush(ctx, "rebuild hour and day rollups", func(ctx context.Context) error {
+			a.metrics.statements.WithLabelValues("check_rollup_1h").Inc()
+			a.metrics.statements.WithLabelValues("check_rollup_1d").Inc()
+			return a.store.RebuildHoursAndDays(ctx, checks, from, to)
+		})
+	}); err != nil {
+		return err
+	}
+	c.spans = ingest.Spans{}
+	return nil
+}
+
+// rebuildRecent rebuilds the hours and days of the restore horizon's
+// checks from their minutes: those a crash left waiting for their minute
+// to close.
+func (a *Aggregator) rebuildRecent(ctx context.Context) error {
+	newest, err := a.store.NewestResult(ctx)
+	if err != nil || newest.IsZero() {
+		return err
+	}
+	from := newest.Add(-a.cfg.Alerting.RestoreHorizon)
+	seen, err := a.store.Checks(ctx, from)
+	if err != nil || len(seen) == 0 {
+		return err
+	}
+	ids := make([]string, len(seen))
+	for i, c := range seen {
+		ids[i] = c.CheckID
+	}
+	a.metrics.statements.WithLabelValues("check_rollup_1h").Inc()
+	a.metrics.statements.WithLabelValues("check_rollup_1d").Inc()
+	return a.store.RebuildHoursAndDays(ctx, ids, from, newest)
 }
 
 // retry is retry.Do that tells the consumer's progress what the batch in

@@ -320,9 +320,11 @@ func (e *env) alerts(t *testing.T) []store.AlertRow {
 	return a
 }
 
-// A crash after the results are stored but before the transition they
-// cause is emitted: the restarted aggregator, rebuilding its rules from the
-// stored results, emits the transition (once, with its deterministic id).
+// A crash after a batch is evaluated but before the transition it decides
+// is emitted (nothing of the batch is stored yet: rows wait for the flush,
+// which comes after the publish): no offset was committed, so the restarted
+// aggregator reads the batch again and emits the transition (once, with its
+// deterministic id and the same evidence), and stores the results.
 func TestCrashBeforeEmittingRecoversTheTransition(t *testing.T) {
 	e := newEnv(t)
 	var recs []*kgo.Record
@@ -335,13 +337,13 @@ func TestCrashBeforeEmittingRecoversTheTransition(t *testing.T) {
 	if err := <-first; !errors.Is(err, crash) {
 		t.Fatalf("first aggregator: %v", err)
 	}
-	if st := e.stats(t, "api"); st.Samples != 20 || len(e.alerts(t)) != 0 {
-		t.Fatalf("after the crash: %d samples, alerts %+v; want 20 and none", st.Samples, e.alerts(t))
+	if st := e.stats(t, "api"); st.Samples != 0 || len(e.alerts(t)) != 0 || e.committed(t) != 0 {
+		t.Fatalf("after the crash: %d samples, alerts %+v, %d committed; want none", st.Samples, e.alerts(t), e.committed(t))
 	}
 	e.start(t, nil)
 	poll(t, "the lost transition", func() (bool, string) {
 		a := e.alerts(t)
-		return len(a) == 1, fmt.Sprint(a)
+		return len(a) == 1 && e.stats(t, "api").Samples == 20, fmt.Sprint(a)
 	})
 	a := e.alerts(t)[0]
 	if a.State != "down" || a.Message != "Website Check api is down. availability=70.00%, time="+at(12*time.Second) ||
@@ -350,6 +352,40 @@ func TestCrashBeforeEmittingRecoversTheTransition(t *testing.T) {
 	}
 	if got := consumeAll(t, e, e.cfg.Kafka.AlertsTopic, 1); len(got) != 1 {
 		t.Fatalf("%d alert events published, want 1", len(got))
+	}
+}
+
+// A crash after the transition is published and before the results that
+// decided it are stored (the new window, as transitions no longer wait for
+// the results insert): the batch is redelivered, its results stored once,
+// and the transition is not published again (the restored state already
+// holds it) nor recorded twice.
+func TestCrashAfterPublishingBeforeStoringRepeatsNothing(t *testing.T) {
+	e := newEnv(t)
+	var recs []*kgo.Record
+	for i := range 20 {
+		recs = append(recs, record(t, result("api", i, i < 10)))
+	}
+	e.produce(t, recs...)
+	crash := errors.New("crash before storing")
+	first := e.startWith(t, func(a *Aggregator) { a.beforeStore = func() error { return crash } })
+	if err := <-first; !errors.Is(err, crash) {
+		t.Fatalf("first aggregator: %v", err)
+	}
+	if st := e.stats(t, "api"); st.Samples != 0 || len(e.alerts(t)) != 1 || e.committed(t) != 0 {
+		t.Fatalf("after the crash: %d samples, alerts %+v, %d committed; want none, the down, none", st.Samples, e.alerts(t), e.committed(t))
+	}
+	downID := e.alerts(t)[0].EventID
+	e.start(t, nil)
+	poll(t, "the batch stored and committed", func() (bool, string) {
+		st := e.stats(t, "api")
+		return st.Samples == 20 && st.Successes == 10 && e.committed(t) == 20, fmt.Sprint(st.Samples, " samples, ", e.committed(t), " committed")
+	})
+	if a := e.alerts(t); len(a) != 1 || a[0].EventID != downID {
+		t.Fatalf("alert history %+v, want the one down %s", a, downID)
+	}
+	if n := alertTopicSize(t, e); n != 1 {
+		t.Fatalf("the alert topic holds %d records, want the one transition", n)
 	}
 }
 
@@ -569,7 +605,9 @@ func TestOutOfOrderResultsGiveTheInOrderTransitions(t *testing.T) {
 	for _, msg := range want {
 		t.Errorf("missing transition: %s", msg)
 	}
-	if st := e.stats(t, "api"); st.Samples != 180 {
-		t.Fatalf("%d samples, want 180", st.Samples)
-	}
+	// Stored by the flush after the transitions they decided.
+	poll(t, "180 samples", func() (bool, string) {
+		st := e.stats(t, "api")
+		return st.Samples == 180, fmt.Sprint(st.Samples)
+	})
 }

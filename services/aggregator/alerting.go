@@ -384,7 +384,19 @@ func (al *alerting) observe(recs []*kgo.Record, evs []*eventsv1.CheckResult) []*
 func (al *alerting) advance(now time.Time) []*alert.Transition {
 	var out []*alert.Transition
 	pending := 0
+	// A tracker with nothing pending whose staleness is beyond every clock
+	// would do nothing: skipped without looking its clock up (the steady
+	// state's many checks, each batch).
+	var latest time.Time
+	for _, c := range al.clocks {
+		latest = maxTime(latest, c.at(now, al.a.cfg.Alerting.Lateness))
+	}
 	for id, tr := range al.trackers {
+		if tr.Pending() == 0 {
+			if due, ok := tr.ExpiresAt(); !ok || due.After(latest) {
+				continue
+			}
+		}
 		c := al.clocks[al.partition[id]]
 		if c == nil {
 			continue
@@ -403,6 +415,9 @@ func (al *alerting) advance(now time.Time) []*alert.Transition {
 // recorded so a check that reports again starts from them.
 func (al *alerting) evict(now time.Time) {
 	for id, tr := range al.trackers {
+		if !tr.Stale() {
+			continue // never idle: spares the clock lookup
+		}
 		c := al.clocks[al.partition[id]]
 		if c == nil || !tr.Idle(c.at(now, al.a.cfg.Alerting.Lateness)) {
 			continue
@@ -594,4 +609,11 @@ func AlertRow(tr *alert.Transition) store.AlertRow {
 		row.DownSince = tr.Since
 	}
 	return row
+}
+
+func maxTime(a, b time.Time) time.Time {
+	if b.After(a) {
+		return b
+	}
+	return a
 }

@@ -364,6 +364,11 @@ func TestSilentCheckResolvesOnceAndResumes(t *testing.T) {
 		}
 	}
 
+	// The history is stored by the flush after the transitions it decided.
+	poll(t, "api's resumed results stored", func() (bool, string) {
+		s := e.stats(t, "api").Samples
+		return s == 40, fmt.Sprint(s)
+	})
 	// `picket backtest` of the same history with the same rules gives the
 	// same transitions (other's may differ: a long pause of this test makes
 	// it stale on the wall clock, which history does not hold).

@@ -132,9 +132,8 @@ func benchAggregator(b *testing.B, cfg Config, st *store.Store, hook func(*Aggre
 }
 
 // timedBackend wraps a Store's engine to split the aggregator's work into
-// its steps: the results inserts, evaluating and publishing the transitions
-// (from the end of a results insert to the end of the alert_events insert
-// after it: alert events produced and inserted) and the rollup rebuild
+// its steps: the results inserts, the alert_events inserts (after the alert
+// events are produced) and the rollup rebuild
 // statements; and counts the insert statements per table. It also counts the
 // (check, minute) pairs the inserted rows touch and those the minute rollup
 // rebuilds re-read: their ratio is the rebuild's amplification.
@@ -171,8 +170,9 @@ func (t *timedBackend) Insert(ctx context.Context, table string, rows any) error
 	if strings.HasSuffix(table, ".alert_events") {
 		t.mu.Lock()
 		t.publishEnd = time.Now()
-		// From the end of the results insert: evaluating and publishing.
-		t.publishes = append(t.publishes, t.publishEnd.Sub(t.insertEnd))
+		// The alert events' insert, after they are produced (transitions
+		// are published before their results are stored).
+		t.publishes = append(t.publishes, t.publishEnd.Sub(began))
 		t.mu.Unlock()
 	}
 	if strings.HasSuffix(table, ".check_results") {

@@ -6,6 +6,12 @@ import (
 	"fmt"
 	"testing"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/picket-dev/picket/platform/store"
+	"github.com/picket-dev/picket/platform/store/embedded/embeddedtest"
 )
 
 // Results arriving one batch after another have their rollups rebuilt
@@ -36,14 +42,99 @@ func TestRollupsAreCoalescedAcrossBatches(t *testing.T) {
 		return e.committed(t) == n && runs == n, fmt.Sprint(e.committed(t), runs)
 	})
 	elapsed := time.Since(began)
-	inserts := counter(t, reg, "picket_aggregator_insert_statements_total", "table", "check_results")
-	for _, table := range []string{"check_rollup_1m", "check_rollup_1h", "check_rollup_1d"} {
-		rebuilds := counter(t, reg, "picket_aggregator_insert_statements_total", "table", table)
+	batches := histogramCount(t, reg, "picket_aggregator_batch_duration_seconds")
+	// The results rows are stored by the same flush, coalesced too.
+	for _, table := range []string{"check_results", "check_rollup_1m", "check_rollup_1h", "check_rollup_1d"} {
+		statements := counter(t, reg, "picket_aggregator_insert_statements_total", "table", table)
 		// One per rollup interval elapsed, and one more for a cut between.
-		if limit := float64(elapsed/e.cfg.RollupInterval) + 2; rebuilds < 1 || rebuilds > limit || rebuilds >= inserts {
-			t.Errorf("%s: %v insert statements in %v (%v results inserts), want 1..%v", table, rebuilds, elapsed, inserts, limit)
+		if limit := float64(elapsed/e.cfg.RollupInterval) + 2; statements < 1 || statements > limit || statements >= batches {
+			t.Errorf("%s: %v insert statements in %v (%v batches), want 1..%v", table, statements, elapsed, batches, limit)
 		}
 	}
+}
+
+// histogramCount is the number of observations of an unlabelled histogram.
+func histogramCount(t *testing.T, reg *prometheus.Registry, name string) float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() == name {
+			return float64(mf.GetMetric()[0].GetHistogram().GetSampleCount())
+		}
+	}
+	t.Fatalf("no histogram %s", name)
+	return 0
+}
+
+// Rows waiting for the flush are bounded: once pendingBatches ×
+// batch_max_records of them wait, they are stored (and their offsets
+// committed) without waiting out the rollup interval, in inserts of at most
+// batch_max_records rows.
+func TestManyRowsAreFlushedBeforeTheInterval(t *testing.T) {
+	e := newEnv(t)
+	e.cfg.BatchMaxRecords = 5
+	e.cfg.RollupInterval = 25 * time.Second // longer than poll's 20 s deadline
+	reg, _ := e.runAlerting(t, nil)
+	var recs []*kgo.Record
+	for i := range 100 {
+		recs = append(recs, record(t, result("api", i, true)))
+	}
+	e.produce(t, recs...)
+	// Each flush takes 25 to 29 rows: three of them at least.
+	poll(t, "75 results stored and committed", func() (bool, string) {
+		st := e.stats(t, "api")
+		return st.Samples >= 75 && e.committed(t) >= 75, fmt.Sprint(st.Samples, " stored, ", e.committed(t), " committed")
+	})
+	if n := counter(t, reg, "picket_aggregator_insert_statements_total", "table", "check_results"); n < 15 {
+		t.Errorf("%v results inserts for 75 rows or more, want at least 15 of at most 5 rows", n)
+	}
+}
+
+// Live results (their minute still current on the wall clock) have their
+// minutes rebuilt at every flush but their hours and days only once the
+// minute closes, or at a clean stop; and a start rebuilds the hours and
+// days of the restore horizon, which a crash may have left behind.
+func TestLiveHoursAndDaysWaitForTheirMinute(t *testing.T) {
+	e := newEnv(t)
+	e.cfg.RollupInterval = 100 * time.Millisecond
+	// The wall clock stands 30 s into the results' minute.
+	now := func() time.Time { return t0.Add(30 * time.Second) }
+	reg, stop := e.runAlerting(t, func(a *Aggregator) { a.now = now })
+	for i := range 20 {
+		e.produce(t, record(t, result("api", i, true)))
+	}
+	hourRuns := func() uint64 {
+		h, err := e.store.RollupStats(context.Background(), store.Hour, "api", t0, t0.Add(time.Hour))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return h.Runs
+	}
+	poll(t, "the 20 results committed and in their minute", func() (bool, string) {
+		m, err := e.store.MinuteStats(context.Background(), "api", t0, t0.Add(time.Minute))
+		return err == nil && m.Runs == 20 && e.committed(t) == 20, fmt.Sprintf("%+v %v %d", m, err, e.committed(t))
+	})
+	if n, runs := counter(t, reg, "picket_aggregator_insert_statements_total", "table", "check_rollup_1h"), hourRuns(); n != 0 || runs != 0 {
+		t.Fatalf("%v hour rebuilds, the hour counts %d runs; want none while the minute is current", n, runs)
+	}
+	stop()
+	if runs := hourRuns(); runs != 20 {
+		t.Fatalf("after a clean stop the hour counts %d runs, want 20", runs)
+	}
+	// What a crash before the minute closed leaves: minutes, no hours or days.
+	for _, table := range []string{"check_rollup_1h", "check_rollup_1d"} {
+		if err := e.store.Backend().Exec(context.Background(), "TRUNCATE TABLE "+e.store.Database()+"."+table, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	e.runAlerting(t, func(a *Aggregator) { a.now = now })
+	poll(t, "the start to rebuild the hour and the day", func() (bool, string) {
+		d, err := e.store.RollupStats(context.Background(), store.Day, "api", embeddedtest.Day(), embeddedtest.Day().Add(24*time.Hour))
+		return err == nil && hourRuns() == 20 && d.Runs == 20, fmt.Sprint(hourRuns(), d.Runs, err)
+	})
 }
 
 // A crash after results are stored and before their rollups are rebuilt

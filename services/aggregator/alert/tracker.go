@@ -348,6 +348,18 @@ func (t *Tracker) staleTime() (time.Time, bool) {
 	return t.evaluated.At.Add(time.Duration(t.staleAfter) * t.interval), true
 }
 
+// ExpiresAt is the earliest clock at which Advance can do anything for a
+// tracker with nothing pending: make the check stale. ok is false when it
+// cannot (no staleness, or already stale for that silence). With nothing
+// pending, Advance at an earlier clock returns nothing and changes nothing.
+func (t *Tracker) ExpiresAt() (clock time.Time, ok bool) {
+	at, ok := t.staleTime()
+	if !ok || t.staleAt.Equal(at) {
+		return time.Time{}, false
+	}
+	return at.Add(t.lateness), true
+}
+
 // Stale reports whether the check went stale and has not reported since.
 func (t *Tracker) Stale() bool { return !t.staleAt.IsZero() && t.last.At.Before(t.staleAt) }
 

@@ -98,3 +98,44 @@ func (s *Spans) EachMerged(gap time.Duration, fn func(checks []string, from, to 
 	}
 	return nil
 }
+
+// Merge adds o's spans to s, partition by partition: s then covers the
+// buckets of both.
+func (s *Spans) Merge(o Spans) {
+	for _, p := range slices.Sorted(maps.Keys(o.by)) {
+		sp := o.by[p]
+		if s.by == nil {
+			s.by = map[int32]*span{}
+		}
+		cur := s.by[p]
+		if cur == nil {
+			s.by[p] = &span{checks: slices.Clone(sp.checks), seen: maps.Clone(sp.seen), from: sp.from, to: sp.to}
+			continue
+		}
+		for _, c := range sp.checks {
+			if !cur.seen[c] {
+				cur.seen[c] = true
+				cur.checks = append(cur.checks, c)
+			}
+		}
+		if sp.from.Before(cur.from) {
+			cur.from = sp.from
+		}
+		if sp.to.After(cur.to) {
+			cur.to = sp.to
+		}
+	}
+}
+
+// Empty reports whether s spans nothing.
+func (s *Spans) Empty() bool { return len(s.by) == 0 }
+
+// Any reports whether some partition's time range satisfies fn.
+func (s *Spans) Any(fn func(from, to time.Time) bool) bool {
+	for _, sp := range s.by {
+		if fn(sp.from, sp.to) {
+			return true
+		}
+	}
+	return false
+}
