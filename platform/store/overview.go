@@ -96,37 +96,9 @@ func (s *Store) overview(ctx context.Context, checks []string, windows [overview
 // aggregates add each window up; the outer query adds the tables up.
 func overviewQuery(windows [overviewWindow][]part) (string, Params) {
 	p := Params{}
-	conds := map[string]*[overviewWindow][]string{}
-	var tables []string
-	n := 0
-	for w, parts := range windows {
-		for _, pt := range parts {
-			table, col := "check_results", "scheduled_at"
-			if pt.res != nil {
-				table, col = pt.res.table, "bucket"
-			}
-			if conds[table] == nil {
-				conds[table] = &[overviewWindow][]string{}
-				tables = append(tables, table)
-			}
-			f, t := "from"+strconv.Itoa(n), "to"+strconv.Itoa(n)
-			n++
-			p[f], p[t] = TimeParam(pt.from), TimeParam(pt.to)
-			conds[table][w] = append(conds[table][w],
-				fmt.Sprintf("(%[1]s >= {%[2]s:DateTime64(3, 'UTC')} AND %[1]s < {%[3]s:DateTime64(3, 'UTC')})", col, f, t))
-		}
-	}
 	var sources []string
-	for _, table := range tables {
-		var in [overviewWindow]string
-		var any []string
-		for w := range in {
-			in[w] = "0"
-			if c := conds[table][w]; len(c) > 0 {
-				in[w] = "(" + strings.Join(c, " OR ") + ")"
-				any = append(any, in[w])
-			}
-		}
+	for _, tw := range windowConditions(windows[:], p) {
+		table, in := tw.table, tw.in
 		var cols []string
 		raw := table == "check_results"
 		for w := range in {
@@ -162,7 +134,7 @@ func overviewQuery(windows [overviewWindow][]part) (string, Params) {
 		// row with every element of the page's up to 1,000 ids.
 		sources = append(sources, `SELECT check_id, `+strings.Join(cols, ",\n  ")+`
 FROM ${db}.`+table+` FINAL
-PREWHERE check_id IN (SELECT arrayJoin({checks:Array(String)})) AND (`+strings.Join(any, " OR ")+`)
+PREWHERE check_id IN (SELECT arrayJoin({checks:Array(String)})) AND (`+strings.Join(tw.any, " OR ")+`)
 GROUP BY check_id`)
 	}
 	var outer []string
@@ -178,4 +150,52 @@ FROM (
 GROUP BY check_id
 HAVING runs_2 > 0 OR runs_1 > 0 OR runs_0 > 0
 ORDER BY check_id`, p
+}
+
+// tableWindows is what one table contributes to a query over several
+// windows: for each window the condition selecting its parts on the table
+// ("0" when it has none), and those conditions of the windows that have.
+type tableWindows struct {
+	table string
+	in    []string
+	any   []string
+}
+
+// windowConditions groups the parts of each window by the table they read,
+// tables in the order first met, adding each part's bounds to p, so that a
+// query reads each table once for every window (overview, SLOs).
+func windowConditions(windows [][]part, p Params) []tableWindows {
+	conds := map[string][][]string{}
+	var tables []string
+	n := 0
+	for w, parts := range windows {
+		for _, pt := range parts {
+			table, col := "check_results", "scheduled_at"
+			if pt.res != nil {
+				table, col = pt.res.table, "bucket"
+			}
+			if conds[table] == nil {
+				conds[table] = make([][]string, len(windows))
+				tables = append(tables, table)
+			}
+			f, t := "from"+strconv.Itoa(n), "to"+strconv.Itoa(n)
+			n++
+			p[f], p[t] = TimeParam(pt.from), TimeParam(pt.to)
+			conds[table][w] = append(conds[table][w],
+				fmt.Sprintf("(%[1]s >= {%[2]s:DateTime64(3, 'UTC')} AND %[1]s < {%[3]s:DateTime64(3, 'UTC')})", col, f, t))
+		}
+	}
+	out := make([]tableWindows, len(tables))
+	for i, table := range tables {
+		tw := tableWindows{table: table, in: make([]string, len(windows))}
+		for w := range windows {
+			tw.in[w] = "0"
+			if c := conds[table][w]; len(c) > 0 {
+				tw.in[w] = "(" + strings.Join(c, " OR ") + ")"
+				tw.any = append(tw.any, tw.in[w])
+			}
+		}
+		out[i] = tw
+	}
+	return out
 }

@@ -150,40 +150,19 @@ type sloRow struct {
 func occurrenceQuery(q SLOQuery, raw bool) (string, Params) {
 	windows := q.windows()
 	p := Params{}
-	conds := map[string][][]string{}
-	var tables []string
-	n := 0
+	parts := make([][]part, len(windows))
 	for w, d := range windows {
 		from, to := q.SLOSpan(d)
-		parts := []part{{from: from, to: to}}
+		parts[w] = []part{{from: from, to: to}}
 		if !raw {
-			parts = plan{rawFrom: q.Now.Add(-rawRetention), countsOnly: true}.split(from, to)
-		}
-		for _, pt := range parts {
-			table, col := "check_results", "scheduled_at"
-			if pt.res != nil {
-				table, col = pt.res.table, "bucket"
-			}
-			if conds[table] == nil {
-				conds[table] = make([][]string, len(windows))
-				tables = append(tables, table)
-			}
-			f, t := "from"+strconv.Itoa(n), "to"+strconv.Itoa(n)
-			n++
-			p[f], p[t] = TimeParam(pt.from), TimeParam(pt.to)
-			conds[table][w] = append(conds[table][w],
-				fmt.Sprintf("(%[1]s >= {%[2]s:DateTime64(3, 'UTC')} AND %[1]s < {%[3]s:DateTime64(3, 'UTC')})", col, f, t))
+			parts[w] = plan{rawFrom: q.Now.Add(-rawRetention), countsOnly: true}.split(from, to)
 		}
 	}
 	var sources []string
-	for _, table := range tables {
-		var runs, goods, any []string
-		for w := range windows {
-			in := "0"
-			if c := conds[table][w]; len(c) > 0 {
-				in = "(" + strings.Join(c, " OR ") + ")"
-				any = append(any, in)
-			}
+	for _, tw := range windowConditions(parts, p) {
+		table := tw.table
+		var runs, goods []string
+		for _, in := range tw.in {
 			if table == "check_results" {
 				runs = append(runs, "countIf("+measured+" AND "+in+")")
 				goods = append(goods, "countIf(success AND "+measured+" AND "+in+")")
@@ -194,7 +173,7 @@ func occurrenceQuery(q SLOQuery, raw bool) (string, Params) {
 		}
 		sources = append(sources, `SELECT check_id, [`+strings.Join(runs, ", ")+`] AS r, [`+strings.Join(goods, ", ")+`] AS g
 FROM ${db}.`+table+` FINAL
-PREWHERE check_id IN (SELECT arrayJoin({checks:Array(String)})) AND (`+strings.Join(any, " OR ")+`)
+PREWHERE check_id IN (SELECT arrayJoin({checks:Array(String)})) AND (`+strings.Join(tw.any, " OR ")+`)
 GROUP BY check_id`)
 	}
 	return `SELECT toString(check_id) AS check_id, sumForEach(g) AS good,

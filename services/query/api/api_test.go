@@ -39,22 +39,14 @@ func row(check, loc string, ago time.Duration, status uint16, ms float64) store.
 		HTTPStatus: status, Success: status == 200, IntervalMS: 5000}
 }
 
+// get is getRaw with the JSON body decoded into v.
 func get(t *testing.T, url string, wantStatus int, v any) http.Header {
 	t.Helper()
-	resp, err := http.Get(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
-	validateResponse(t, url, resp.StatusCode, resp.Header.Get("Content-Type"), body)
-	if resp.StatusCode != wantStatus {
-		t.Fatalf("GET %s: %d %s, want %d", url, resp.StatusCode, body, wantStatus)
-	}
+	h, body := getRaw(t, url, wantStatus)
 	if err := json.Unmarshal(body, v); err != nil {
 		t.Fatalf("GET %s: %v in %s", url, err, body)
 	}
-	return resp.Header
+	return h
 }
 
 func TestStats(t *testing.T) {
