@@ -163,6 +163,11 @@ func redact(v any) {
 				if s, ok := x.(string); ok {
 					v[k] = redactURL(s)
 				}
+			case "body", "send", "expect":
+				// A request body or a TCP payload may carry anything (a login).
+				if s, ok := x.(string); ok && s != "" {
+					v[k] = fmt.Sprintf("[redacted, %d bytes]", len(s))
+				}
 			default:
 				redact(x)
 			}
@@ -174,13 +179,29 @@ func redact(v any) {
 	}
 }
 
+// redactURL hides a URL's user information (a token may stand as the user
+// name) and the values of its query parameters named like credentials. A
+// URL that does not parse is hidden whole: what it holds cannot be told.
 func redactURL(s string) string {
 	u, err := url.Parse(s)
-	if err != nil || u.User == nil {
-		return s
+	if err != nil {
+		return redacted
 	}
-	if _, has := u.User.Password(); has {
-		u.User = url.UserPassword(u.User.Username(), "xxxxx")
+	if u.User != nil {
+		u.User = url.User("xxxxx")
+	}
+	if u.RawQuery != "" {
+		q, err := url.ParseQuery(u.RawQuery)
+		if err != nil {
+			u.RawQuery = redacted
+		} else {
+			for name := range q {
+				if secretName.MatchString(name) {
+					q[name] = []string{redacted}
+				}
+			}
+			u.RawQuery = q.Encode()
+		}
 	}
 	return u.String()
 }

@@ -255,7 +255,9 @@ func (a *API) checkSLOs(w http.ResponseWriter, r *http.Request) {
 // covering that check, and of their per-check figures only its.
 func (a *API) sloFigures(ctx context.Context, slos []slo, only string) ([]SLOJSON, error) {
 	now := a.now()
-	labels, err := a.sloLabels(ctx, slos, now, only)
+	// Every check's labels, also for one check's SLOs: their totals cover
+	// every check they select, as /api/v1/slos/{name} counts them.
+	labels, err := a.sloLabels(ctx, slos, now)
 	if err != nil {
 		return nil, err
 	}
@@ -285,8 +287,8 @@ func (a *API) sloFigures(ctx context.Context, slos []slo, only string) ([]SLOJSO
 
 // sloLabels are the labels of the checks' newest results over the longest
 // window of the SLOs that select by label (at most the raw rows' 30 days),
-// by check id: of only's, when set.
-func (a *API) sloLabels(ctx context.Context, slos []slo, now time.Time, only string) (map[string]map[string]string, error) {
+// by check id.
+func (a *API) sloLabels(ctx context.Context, slos []slo, now time.Time) (map[string]map[string]string, error) {
 	var since time.Duration
 	for _, s := range slos {
 		if len(s.Labels) > 0 {
@@ -297,11 +299,7 @@ func (a *API) sloLabels(ctx context.Context, slos []slo, now time.Time, only str
 	if since == 0 {
 		return out, nil
 	}
-	var ids []string
-	if only != "" {
-		ids = []string{only}
-	}
-	latest, err := a.store.LatestResults(ctx, now.Add(-min(since, store.OverviewMonth)), ids)
+	latest, err := a.store.LatestResults(ctx, now.Add(-min(since, store.OverviewMonth)), nil)
 	if err != nil {
 		return nil, err
 	}

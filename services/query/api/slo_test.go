@@ -206,6 +206,26 @@ func TestCheckSLOsAndNotFound(t *testing.T) {
 	if len(list.SLOs) != 0 {
 		t.Fatalf("db's SLOs %+v", list)
 	}
+	// A second check selected by the same label: one check's page shows the
+	// SLO's total over both, as /api/v1/slos/{name} does.
+	tick := sloNow.Add(-time.Minute)
+	pay2 := store.ResultRow{ResultID: events.ResultID("pay2", "eu", tick), CheckID: "pay2", CheckName: "pay2", CheckType: "http",
+		Location: "eu", ScheduledAt: tick, StartedAt: tick, DurationMS: 5, HTTPStatus: 503, IntervalMS: 10000,
+		Labels: map[string]string{"team": "payments"}}
+	if err := st.InsertResults(context.Background(), []store.ResultRow{pay2}); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.RebuildRollups(context.Background(), []string{"pay2"}, tick, tick.Add(time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	var whole SLOJSON
+	get(t, srv.URL+"/api/v1/slos/payments", 200, &whole)
+	get(t, srv.URL+"/api/v1/checks/shop/slos", 200, &list)
+	if len(whole.Checks) != 2 || len(list.SLOs) == 0 || list.SLOs[0].Name != "payments" ||
+		list.SLOs[0].Total.Good != whole.Total.Good || list.SLOs[0].Total.Bad != whole.Total.Bad || len(list.SLOs[0].Checks) != 1 {
+		t.Fatalf("payments from shop's page: total %+v (%d checks shown), the SLO's own: %+v over %d checks",
+			list.SLOs[0].Total, len(list.SLOs[0].Checks), whole.Total, len(whole.Checks))
+	}
 	var p Problem
 	if get(t, srv.URL+"/api/v1/slos/nope", 404, &p); p.Title != "Unknown SLO" || p.Detail != `no SLO is named "nope" (see /api/v1/slos)` {
 		t.Fatalf("unknown SLO: %+v", p)

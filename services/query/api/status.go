@@ -31,10 +31,6 @@ type StatusPage struct {
 // (so far) the last.
 const StatusDays = 90
 
-// statusLabelLookback is how far back a status page's label selector looks
-// for checks: the check list's default window.
-const statusLabelLookback = 24 * time.Hour
-
 // The overall states of a status page.
 const (
 	PageOperational   = "operational"
@@ -116,37 +112,20 @@ func (a *API) statusPage(w http.ResponseWriter, r *http.Request) (StatusPageJSON
 }
 
 func (a *API) buildStatusPage(ctx context.Context, slug string, cfg StatusPage, now time.Time) (StatusPageJSON, error) {
-	// The checks with a result in the past day: every one when labels
-	// select, else the listed ones; a listed one quiet for longer is looked
-	// up over the raw rows' 30 days (the check list's 24 h is cheaper).
-	var recent []CheckJSON
-	var err error
+	// The checks heard from within the raw rows' 30 days: every one when
+	// labels select (a check gone quiet stays on the page, stale, instead of
+	// leaving it looking operational), else the listed ones.
+	ids := cfg.Checks
 	if len(cfg.Labels) > 0 {
-		recent, err = a.catalog(ctx, now.Add(-statusLabelLookback), nil)
-	} else {
-		recent, err = a.catalog(ctx, now.Add(-statusLabelLookback), cfg.Checks)
+		ids = nil
 	}
+	recent, err := a.catalog(ctx, now.Add(-checkLookback), ids)
 	if err != nil {
 		return StatusPageJSON{}, err
 	}
 	byID := make(map[string]CheckJSON, len(cfg.Checks))
 	for _, c := range recent {
 		if slices.Contains(cfg.Checks, c.ID) {
-			byID[c.ID] = c
-		}
-	}
-	var quiet []string
-	for _, id := range cfg.Checks {
-		if _, ok := byID[id]; !ok {
-			quiet = append(quiet, id)
-		}
-	}
-	if len(quiet) > 0 {
-		older, err := a.catalog(ctx, now.Add(-checkLookback), quiet)
-		if err != nil {
-			return StatusPageJSON{}, err
-		}
-		for _, c := range older {
 			byID[c.ID] = c
 		}
 	}
@@ -163,7 +142,7 @@ func (a *API) buildStatusPage(ctx context.Context, slug string, cfg StatusPage, 
 			picked = append(picked, c)
 		}
 	}
-	ids := make([]string, len(picked))
+	ids = make([]string, len(picked))
 	for i, c := range picked {
 		ids[i] = c.ID
 	}

@@ -49,8 +49,9 @@ const day = 24 * time.Hour
 // statusFixture: api (picked by id) up, with 3 of 4 runs three days ago and
 // 2 of 2 today; shop (picked by label) down now, 10 of 10 yesterday; cart
 // (by label) up, five days ago only a run the prober skipped (no data, not
-// 100 %); blog, another team's, not on the page; old, picked by id, quiet
-// for three days; ghost, picked by id, never stored a result.
+// 100 %); blog, another team's, not on the page; old, picked by id, and
+// idle, by label, quiet for three days (stale, still on the page); ghost,
+// picked by id, never stored a result.
 func statusFixture(t *testing.T, st *store.Store) {
 	shop := map[string]string{"team": "shop"}
 	rows := []store.ResultRow{
@@ -61,6 +62,7 @@ func statusFixture(t *testing.T, st *store.Store) {
 		labelled(row("cart", "eu", 3*time.Second, 200, 20), shop),
 		labelled(row("blog", "eu", 3*time.Second, 200, 20), map[string]string{"team": "web"}),
 		row("old", "eu", 3*day, 200, 10),
+		labelled(row("idle", "eu", 3*day, 200, 10), shop),
 	}
 	for i := range 10 {
 		rows = append(rows, labelled(row("shop", "us", day+time.Duration(i)*time.Minute, 200, 30), shop))
@@ -98,7 +100,7 @@ func TestStatusPageJSON(t *testing.T) {
 			t.Fatalf("%s: %d days, %s … %s", c.ID, len(c.Days), c.Days[0].Date, c.Days[len(c.Days)-1].Date)
 		}
 	}
-	if strings.Join(ids, ",") != "api,ghost,old,cart,shop" || strings.Join(states, ",") != "up,stale,stale,up,down" {
+	if strings.Join(ids, ",") != "api,ghost,old,cart,idle,shop" || strings.Join(states, ",") != "up,stale,stale,up,stale,down" {
 		t.Fatalf("checks %v, states %v", ids, states)
 	}
 	// Each day's figures, and nothing on the other days.
@@ -107,6 +109,7 @@ func TestStatusPageJSON(t *testing.T) {
 		"shop": {StatusDays - 2: {10, 10}, StatusDays - 1: {1, 0}},
 		"cart": {StatusDays - 1: {1, 1}},
 		"old":  {StatusDays - 4: {1, 1}},
+		"idle": {StatusDays - 4: {1, 1}},
 	}
 	for _, c := range p.Checks {
 		var runs, ok uint64
@@ -136,7 +139,7 @@ func TestStatusPageJSON(t *testing.T) {
 		t.Errorf("api %+v", a)
 	}
 	// The same figures as the raw rows of each day.
-	raw, err := st.DailyUptimeFromRaw(t.Context(), []string{"api", "shop", "cart", "old"}, now.AddDate(0, 0, -(StatusDays-1)), now)
+	raw, err := st.DailyUptimeFromRaw(t.Context(), []string{"api", "shop", "cart", "old", "idle"}, now.AddDate(0, 0, -(StatusDays-1)), now)
 	if err != nil {
 		t.Fatal(err)
 	}
