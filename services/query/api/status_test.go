@@ -1,6 +1,9 @@
 package api
 
 import (
+	"context"
+	"fmt"
+
 	"bytes"
 	"encoding/xml"
 	"io"
@@ -11,6 +14,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/chromedp/chromedp"
 
 	"github.com/picket-dev/picket/platform/store"
 	"github.com/picket-dev/picket/platform/store/embedded/embeddedtest"
@@ -329,5 +334,48 @@ func TestPercentRoundsDown(t *testing.T) {
 		if got := percent(u); got != want {
 			t.Errorf("percent(%v) = %q, want %q", u, got, want)
 		}
+	}
+}
+
+// In a real browser the public status page shows, for every check the API
+// lists, its state and its 90 daily bars laid out in one row on a laptop
+// and on a phone, with the API's banner.
+func TestStatusPageInTheBrowser(t *testing.T) {
+	ctx := tab(t)
+	srv, st := newStatusServer(t, statusPages)
+	statusFixture(t, st)
+	var p StatusPageJSON
+	get(t, srv.URL+"/api/v1/status/shop", 200, &p)
+	type shown struct {
+		ID, State string
+		Bars      int
+		Rows      int // distinct vertical positions of the bars: 1 when they fit on one line
+	}
+	const js = `[...document.querySelectorAll("li.check")].map(li => ({ID: li.dataset.check, State: li.dataset.state,
+  Bars: li.querySelectorAll("ol.bars li.bar").length,
+  Rows: new Set([...li.querySelectorAll("ol.bars li.bar")].map(b => Math.round(b.getBoundingClientRect().top))).size}))`
+	var want []shown
+	for _, c := range p.Checks {
+		want = append(want, shown{c.ID, c.State, StatusDays, 1})
+	}
+	for _, device := range []struct {
+		name string
+		set  func(context.Context) error
+	}{{"laptop", laptop}, {"phone", phone}} {
+		if err := device.set(ctx); err != nil {
+			t.Fatal(err)
+		}
+		run(t, ctx, chromedp.Navigate(srv.URL+"/status/shop"))
+		waitFor(t, ctx, `document.querySelectorAll("li.check").length > 0`)
+		if got := eval[[]shown](t, ctx, js); fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Errorf("%s: the page shows %+v, the API has %+v", device.name, got, want)
+		}
+		if banner := eval[string](t, ctx, `document.querySelector(".banner").textContent.trim()`); banner != p.Banner {
+			t.Errorf("%s: banner %q, want %q", device.name, banner, p.Banner)
+		}
+		screenshot(t, ctx, "status-"+device.name)
+	}
+	if err := laptop(ctx); err != nil {
+		t.Fatal(err)
 	}
 }
