@@ -506,7 +506,8 @@ func TestFlushDueFlushesEarlyAndBoundsWhatWaits(t *testing.T) {
 	}
 	defer consumer.Close()
 	var mu sync.Mutex
-	waiting, most := 0, 0 // records handled and not yet taken by a flush
+	ahead := sync.NewCond(&mu)
+	waiting, most, handled := 0, 0, 0 // records handled and not yet taken by a flush; all handled
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	done := make(chan error, 1)
@@ -522,16 +523,26 @@ func TestFlushDueFlushesEarlyAndBoundsWhatWaits(t *testing.T) {
 					mu.Lock()
 					waiting = 0
 					mu.Unlock()
-					return func(context.Context) error {
-						time.Sleep(20 * time.Millisecond) // a slow insert: the consumer gets ahead
-						return nil
+					return func(fctx context.Context) error {
+						// A slow insert: it lands only once the consumer got as
+						// far ahead as FlushDue lets it (or has nothing left).
+						stop := context.AfterFunc(fctx, func() { mu.Lock(); ahead.Broadcast(); mu.Unlock() })
+						defer stop()
+						mu.Lock()
+						defer mu.Unlock()
+						for waiting < 4 && handled < 20 && fctx.Err() == nil {
+							ahead.Wait()
+						}
+						return fctx.Err()
 					}
 				}},
 			func(_ context.Context, recs []*kgo.Record) error {
 				mu.Lock()
 				defer mu.Unlock()
 				waiting += len(recs)
+				handled += len(recs)
 				most = max(most, waiting)
+				ahead.Broadcast()
 				return nil
 			})
 	}()

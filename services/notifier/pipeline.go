@@ -568,7 +568,9 @@ func (b byEventID) Swap(i, j int) {
 // them, so a slow destination with a rate limit still has `concurrency`
 // requests open. While the destination is failing, only the oldest message
 // is tried (the others wait behind it), so a dead destination gets one
-// request per backoff, not one per waiting message.
+// request per backoff, not one per waiting message. Messages polled while
+// a round runs wait for the next: a round starts requests for maxRound and
+// then waits for the open ones' answers (bounded by the sink's timeout).
 func (d *destination) sendDue(ctx context.Context) {
 	type answer struct {
 		nt  *notice
