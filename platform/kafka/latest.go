@@ -85,14 +85,19 @@ func readToEnd(ctx context.Context, cl *kgo.Client, topic string, fn func(*kgo.R
 // returns the last record of every key (a tombstone too): the state a
 // compacted topic holds. It uses its own client, outside any consumer group.
 func LatestByKey(ctx context.Context, c Config, log *slog.Logger, topic string) (map[string]*kgo.Record, error) {
-	cl, err := kgo.NewClient(c.ClientOptions(log)...)
-	if err != nil {
-		return nil, err
-	}
-	defer cl.Close()
 	latest := map[string]*kgo.Record{}
-	if err := ReadToEnd(ctx, cl, topic, func(r *kgo.Record) { latest[string(r.Key)] = r }); err != nil {
+	if err := ReadAll(ctx, c, log, topic, func(r *kgo.Record) { latest[string(r.Key)] = r }); err != nil {
 		return nil, err
 	}
 	return latest, nil
+}
+
+// ReadAll is ReadToEnd with its own client, outside any consumer group.
+func ReadAll(ctx context.Context, c Config, log *slog.Logger, topic string, fn func(*kgo.Record)) error {
+	cl, err := kgo.NewClient(c.ClientOptions(log)...)
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	return ReadToEnd(ctx, cl, topic, fn)
 }

@@ -59,6 +59,37 @@ func (s *Store) InsertAlerts(ctx context.Context, rows []AlertRow) error {
 	return s.b.Insert(ctx, s.sql("${db}.alert_events"), rows)
 }
 
+// AlertKey is one rule of one check: the transitions of a key are in event
+// time order.
+type AlertKey struct {
+	CheckID, Rule string
+}
+
+// NewestAlertTimes returns the event time of the newest row in alert_events
+// of every (check, rule) of checks that has one.
+func (s *Store) NewestAlertTimes(ctx context.Context, checks []string) (map[AlertKey]time.Time, error) {
+	if len(checks) == 0 {
+		return map[AlertKey]time.Time{}, nil
+	}
+	var rows []struct {
+		CheckID string    `ch:"check_id"`
+		Rule    string    `ch:"rule"`
+		At      time.Time `ch:"at"`
+	}
+	err := s.b.Select(ctx, &rows, s.sql(`SELECT check_id, rule, max(at) AS at
+FROM ${db}.alert_events
+WHERE has({checks:Array(String)}, check_id)
+GROUP BY check_id, rule`), Params{"checks": ArrayParam(checks)})
+	if err != nil {
+		return nil, fmt.Errorf("newest alert events: %w", err)
+	}
+	out := make(map[AlertKey]time.Time, len(rows))
+	for _, r := range rows {
+		out[AlertKey{r.CheckID, r.Rule}] = r.At
+	}
+	return out, nil
+}
+
 // AlertQuery filters alert history.
 type AlertQuery struct {
 	CheckID  string // empty: every check

@@ -124,10 +124,15 @@ type Aggregator struct {
 	// evaluated and before its transitions are emitted (nothing of it is
 	// stored yet); an error stops the aggregator there.
 	beforePublish func() error
-	// beforeStore, when set (by tests), runs when a flush begins, before the
-	// rows of the batches it covers (whose transitions are published) are
-	// stored; an error stops the aggregator there.
+	// beforeStore, when set (by tests), runs in a flush after the alert
+	// events waiting are stored and before the rows of the batches it covers
+	// (whose transitions are published) are; an error stops the aggregator
+	// there.
 	beforeStore func() error
+	// beforeAlertInsert, when set (by tests), runs before the alert_events
+	// rows waiting (of published transitions) are inserted; an error stops
+	// the aggregator there (the rows are not stored), as a crash would.
+	beforeAlertInsert func() error
 	// beforeRollups, when set (by tests), runs in a flush after its rows
 	// are stored and before their rollups are rebuilt; an error stops the
 	// aggregator there.
@@ -150,6 +155,10 @@ type Aggregator struct {
 	// coarse are the buckets whose minutes were rebuilt and whose hours and
 	// days wait (see flush).
 	coarse coarseRollups
+	// records are the alert_events rows of published transitions, stored
+	// by the next flush; flushing is set while one runs.
+	records  alertRecords
+	flushing atomic.Bool
 }
 
 // coarseRollups are buckets whose hours and days wait to be rebuilt from
@@ -294,17 +303,21 @@ func (a *Aggregator) Run(ctx context.Context) error {
 	}()
 	defer func() { stopIdle(); <-idleDone }()
 	// Hours and days waiting for their live minute are rebuilt on a
-	// cadence even when no batch comes.
+	// cadence even when no batch comes; so are the alert events of
+	// transitions no batch decided (the idle clock's, a restore's).
 	coarseDone := make(chan struct{})
 	go func() {
 		defer close(coarseDone)
-		t := time.NewTicker(time.Second)
+		t := time.NewTicker(storeAlertsEvery)
 		defer t.Stop()
 		for {
 			select {
 			case <-idleCtx.Done():
 				return
 			case <-t.C:
+			}
+			if err := a.storeWaitingAlerts(idleCtx); err != nil && idleCtx.Err() == nil {
+				a.log.Error("alert events not stored", "err", err)
 			}
 			if err := a.rebuildCoarse(idleCtx, nil, false); err != nil && idleCtx.Err() == nil {
 				a.log.Error("hour and day rollups not rebuilt", "err", err)
@@ -317,9 +330,17 @@ func (a *Aggregator) Run(ctx context.Context) error {
 		Flush: a.flush, FlushEvery: a.cfg.RollupInterval, Revocations: a.revocations,
 		FlushDue: a.flushDue,
 	}, a.handle)
+	stopIdle()
+	<-idleDone
+	<-coarseDone
 	if err == nil {
-		// A clean stop: the hours and days still waiting.
+		// A clean stop: the alert events of transitions decided since the
+		// last flush (by the idle clock), and the hours and days still
+		// waiting.
 		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		if err := a.storeAlerts(rctx); err != nil {
+			a.log.Warn("alert events not stored at stop; the next start stores them from the alert topic", "err", err)
+		}
 		if err := a.rebuildCoarse(rctx, nil, true); err != nil {
 			a.log.Warn("hour and day rollups not rebuilt at stop; they are at the next start", "err", err)
 		}
@@ -330,8 +351,8 @@ func (a *Aggregator) Run(ctx context.Context) error {
 }
 
 // handle evaluates one batch and publishes the transitions it decides:
-// dead letters, then alert events. Its rows are stored by the next flush,
-// before its offsets are committed.
+// dead letters, then alert events. Its alert_events rows and its rows are
+// stored by the next flush, before its offsets are committed.
 func (a *Aggregator) handle(ctx context.Context, recs []*kgo.Record) error {
 	start := time.Now()
 	defer func() { a.metrics.batch.Observe(time.Since(start).Seconds()) }()
@@ -440,8 +461,10 @@ const coarseEvery = 10 * time.Second
 // flush takes the rows handled since the last flush and the buckets they
 // touched, and returns their write: run by the consumer while it goes on
 // with the next batches (the alert path never waits for it), and followed
-// by the commit of those batches' offsets. It stores the rows handle has
-// not (fewer than batch_max_records), then rebuilds their minutes, then the
+// by the commit of those batches' offsets. It stores the alert events
+// waiting (those batches' transitions, published, and any since), then the
+// rows handle has not (fewer than batch_max_records), then rebuilds their
+// minutes, then the
 // hours and days: at once for rows outside the wall clock's current minute
 // (history, a backlog, a minute that just closed), while those of live
 // results wait until their minute closes or coarseEvery has passed (one
@@ -450,7 +473,12 @@ func (a *Aggregator) flush() func(context.Context) error {
 	rows, spans := a.pending, a.rollups
 	a.pending, a.rollups, a.unflushed = nil, ingest.Spans{}, 0
 	a.rowsInFlight.Store(len(rows) > 0)
+	a.flushing.Store(true)
 	return func(ctx context.Context) error {
+		defer a.flushing.Store(false)
+		if err := a.storeAlerts(ctx); err != nil {
+			return err
+		}
 		if a.beforeStore != nil {
 			if err := a.beforeStore(); err != nil {
 				return err

@@ -391,7 +391,8 @@ func TestCrashAfterPublishingBeforeStoringRepeatsNothing(t *testing.T) {
 
 // The rules' state comes back from the compacted alert topic: an open alert
 // is not opened again after a restart, and its recovery says since when it
-// was down, even with ClickHouse's copy of the history gone.
+// was down, even with ClickHouse's copy of the history gone; the restart
+// records again, from the topic, the transition alert_events lost.
 func TestRestartRestoresStateFromTheAlertTopic(t *testing.T) {
 	e := newEnv(t)
 	var recs []*kgo.Record
@@ -411,7 +412,8 @@ func TestRestartRestoresStateFromTheAlertTopic(t *testing.T) {
 		}
 	})
 	poll(t, "the down transition", func() (bool, string) { return len(e.alerts(t)) == 1, fmt.Sprint(e.alerts(t)) })
-	downAt := e.alerts(t)[0].At
+	down := e.alerts(t)[0]
+	downAt := down.At
 	close(stop)
 	e.produce(t, record(t, result("api", 20, false))) // lets the first aggregator reach its hook and stop
 	<-done
@@ -425,13 +427,19 @@ func TestRestartRestoresStateFromTheAlertTopic(t *testing.T) {
 		more = append(more, record(t, result("api", i, i >= 30))) // still failing, then recovered
 	}
 	e.produce(t, more...)
-	poll(t, "the recovery", func() (bool, string) { return len(e.alerts(t)) == 1, fmt.Sprint(e.alerts(t)) })
+	poll(t, "the recovery", func() (bool, string) { return len(e.alerts(t)) == 2, fmt.Sprint(e.alerts(t)) })
 	a := e.alerts(t)
 	if a[0].State != "up" || !a[0].DownSince.Equal(downAt) {
-		t.Fatalf("after restart: %+v; want only the recovery, down since %v", a, downAt)
+		t.Fatalf("after restart: %+v; want the recovery, down since %v", a, downAt)
 	}
 	if !strings.Contains(a[0].Message, "(down since "+at(12*time.Second)+")") {
 		t.Fatalf("message %q", a[0].Message)
+	}
+	if a[1].EventID != down.EventID || !a[1].DetectedAt.Equal(down.DetectedAt) || a[1].Message != down.Message {
+		t.Fatalf("re-recorded %+v, want the down as first recorded %+v", a[1], down)
+	}
+	if n := alertTopicSize(t, e); n != 2 {
+		t.Fatalf("the alert topic holds %d records, want the down once and the recovery", n)
 	}
 }
 

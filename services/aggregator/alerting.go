@@ -188,19 +188,26 @@ func (al *alerting) restore(ctx context.Context, parts []int32) ([]*alert.Transi
 	if err != nil {
 		return nil, err
 	}
+	var lasts []*eventsv1.AlertStateChanged
 	for _, r := range latest {
-		var ev eventsv1.AlertStateChanged
-		if err := events.Decode(events.AlertStateChangedV1, kafka.RecordHeaders(r), r.Value, &ev); err != nil {
+		ev := &eventsv1.AlertStateChanged{}
+		if err := events.Decode(events.AlertStateChangedV1, kafka.RecordHeaders(r), r.Value, ev); err != nil {
 			al.a.log.Warn("skipping undecodable alert state", "partition", r.Partition, "offset", r.Offset, "err", err)
 			continue
 		}
 		if !mine(ev.GetCheckId()) {
 			continue
 		}
+		lasts = append(lasts, ev)
 		if al.recorded[ev.GetCheckId()] == nil {
 			al.recorded[ev.GetCheckId()] = map[string]alert.State{}
 		}
 		al.recorded[ev.GetCheckId()][ev.GetRule()] = alert.State{State: alert.StateName(ev.GetState()), Since: ev.GetAt().AsTime()}
+	}
+	// What was published and not stored is stored before anything else is
+	// evaluated (and published, and stored after it).
+	if err := al.rerecord(ctx, lasts); err != nil {
+		return nil, err
 	}
 	newest, err := al.a.store.NewestResult(ctx)
 	if err != nil || newest.IsZero() {
@@ -271,11 +278,11 @@ func (al *alerting) restore(ctx context.Context, parts []int32) ([]*alert.Transi
 		}
 	}
 	sort.Strings(silent)
-	lasts, err := al.a.store.LastResults(ctx, silent, from)
+	silentLasts, err := al.a.store.LastResults(ctx, silent, from)
 	if err != nil {
 		return nil, err
 	}
-	for _, r := range lasts {
+	for _, r := range silentLasts {
 		add(r)
 	}
 	var out []*alert.Transition
@@ -285,7 +292,7 @@ func (al *alerting) restore(ctx context.Context, parts []int32) ([]*alert.Transi
 	}
 	al.evict(now)
 	al.a.log.Info("alert states restored", "partitions", parts, "recorded", len(latest), "checks", len(restored),
-		"results", len(stored), "silent_checks", len(lasts), "from", from, "recovered_transitions", len(out))
+		"results", len(stored), "silent_checks", len(silentLasts), "from", from, "recovered_transitions", len(out))
 	sortTransitions(out)
 	return out, nil
 }
@@ -473,9 +480,10 @@ func sortTransitions(out []*alert.Transition) {
 	})
 }
 
-// publish emits transitions to the alert topic and then records them in
-// ClickHouse. The topic, keyed check/rule and compacted, is what a restart
-// restores from; both writes are idempotent (deterministic event ids).
+// publish emits transitions to the alert topic; their alert_events rows
+// wait for the next flush (alertRecords). The topic, keyed check/rule and
+// compacted, is what a restart restores from, and re-records what a crash
+// left unstored from; both writes are idempotent (deterministic event ids).
 //
 // Each transition is stamped with when it was decided; one older than
 // alerting.max_page_age then is historical: recorded, never paged.
@@ -509,12 +517,7 @@ func (al *alerting) publish(ctx context.Context, trs []*alert.Transition) error 
 	}); err != nil {
 		return err
 	}
-	if err := retry.Do(ctx, retry.Default, a.log, "insert alert events", func(ctx context.Context) error {
-		a.metrics.statements.WithLabelValues("alert_events").Inc()
-		return a.store.InsertAlerts(ctx, rows)
-	}); err != nil {
-		return err
-	}
+	a.records.add(rows)
 	for _, tr := range trs {
 		a.metrics.transitions.WithLabelValues(tr.To).Inc()
 		if tr.Historical {

@@ -1,0 +1,196 @@
+package aggregator
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/picket-dev/picket/platform/kafka"
+	"github.com/picket-dev/picket/platform/store"
+	"github.com/picket-dev/picket/schemas/events"
+	eventsv1 "github.com/picket-dev/picket/schemas/gen/picket/events/v1"
+	"github.com/picket-dev/picket/services/aggregator/alert"
+)
+
+// alertRecords are the alert_events rows of published transitions that wait
+// to be stored: by the next rollup flush (so before the offsets of the
+// batches that decided them are committed), or, when no flush comes (a
+// transition decided by the idle clock or a restore, with no batch), on
+// their own cadence (storeAlertsEvery). One insert takes all that wait, and
+// inserts run one at a time: what is stored of a rule's transitions is
+// always the first of them, in the order of the alert topic. A restore
+// relies on that to find, cheaply, those a crash left unstored (rerecord).
+type alertRecords struct {
+	// writing is held while rows taken are inserted.
+	writing sync.Mutex
+	mu      sync.Mutex // guards rows and since
+	rows    []store.AlertRow
+	since   time.Time // when the oldest of rows was added (wall clock)
+}
+
+func (r *alertRecords) add(rows []store.AlertRow) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if len(r.rows) == 0 {
+		r.since = time.Now()
+	}
+	r.rows = append(r.rows, rows...)
+}
+
+// waiting is how long the oldest row has waited (0: none waits).
+func (r *alertRecords) waiting() time.Duration {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if len(r.rows) == 0 {
+		return 0
+	}
+	return max(time.Since(r.since), time.Nanosecond)
+}
+
+// storeAlerts inserts every alert row waiting, in one statement, retried.
+// Rows it took and could not store (a shutdown, a test's crash) go back in
+// front of those added since.
+func (a *Aggregator) storeAlerts(ctx context.Context) error {
+	r := &a.records
+	r.writing.Lock()
+	defer r.writing.Unlock()
+	r.mu.Lock()
+	rows, since := r.rows, r.since
+	r.rows = nil
+	r.mu.Unlock()
+	if len(rows) == 0 {
+		return nil
+	}
+	err := func() error {
+		if a.beforeAlertInsert != nil {
+			if err := a.beforeAlertInsert(); err != nil {
+				return err
+			}
+		}
+		return a.retryFlush(ctx, "insert alert events", func(ctx context.Context) error {
+			a.metrics.statements.WithLabelValues("alert_events").Inc()
+			return a.store.InsertAlerts(ctx, rows)
+		})
+	}()
+	if err != nil {
+		r.mu.Lock()
+		r.rows, r.since = append(rows, r.rows...), since
+		r.mu.Unlock()
+	}
+	return err
+}
+
+// storeAlertsEvery is how often the alert rows waiting are looked at when
+// no flush takes them; they are stored once they have waited twice the
+// rollup_interval with no flush in the air (one would take them).
+const storeAlertsEvery = time.Second
+
+// storeWaitingAlerts stores the alert rows that no flush took in time.
+func (a *Aggregator) storeWaitingAlerts(ctx context.Context) error {
+	if a.flushing.Load() || a.records.waiting() < 2*a.cfg.RollupInterval {
+		return nil
+	}
+	return a.storeAlerts(ctx)
+}
+
+// rerecord stores in alert_events the transitions on the alert topic of
+// the checks being restored that are not there yet: published before a
+// crash (or by the partitions' previous owner) and never stored, which the
+// redelivered results do not publish (nor record) again, the restored
+// states holding them. latest are the last events of those checks' rules.
+//
+// A rule's stored rows are the first of its events on the topic (see
+// alertRecords), and its transitions are in event time order: a rule whose
+// last event is no later than its newest row is stored whole; for the
+// others (none, unless a crash or a rebalance came between a publish and
+// the insert) the topic is read again for their events after their newest
+// row, which are inserted, as published (event id, detected_at and
+// historical included): a row stored meanwhile by another instance is the
+// same row, and alert_events, a ReplacingMergeTree keyed by the event id,
+// keeps one.
+func (al *alerting) rerecord(ctx context.Context, latest []*eventsv1.AlertStateChanged) error {
+	var checks []string
+	for _, ev := range latest {
+		checks = append(checks, ev.GetCheckId())
+	}
+	slices.Sort(checks)
+	checks = slices.Compact(checks)
+	newest, err := al.a.store.NewestAlertTimes(ctx, checks)
+	if err != nil {
+		return err
+	}
+	// after is, per record key of a rule not stored whole, the event time
+	// of its newest row (zero: none).
+	after := map[string]time.Time{}
+	for _, ev := range latest {
+		at, ok := newest[store.AlertKey{CheckID: ev.GetCheckId(), Rule: ev.GetRule()}]
+		if !ok || ev.GetAt().AsTime().After(at) {
+			after[alertKey(ev.GetCheckId(), ev.GetRule())] = at
+		}
+	}
+	if len(after) == 0 {
+		return nil
+	}
+	var (
+		rows []store.AlertRow
+		seen = map[string]bool{}
+	)
+	err = kafka.ReadAll(ctx, al.a.cfg.Kafka, al.a.log, al.a.cfg.Kafka.AlertsTopic, func(r *kgo.Record) {
+		from, ok := after[string(r.Key)]
+		if !ok {
+			return
+		}
+		var ev eventsv1.AlertStateChanged
+		if err := events.Decode(events.AlertStateChangedV1, kafka.RecordHeaders(r), r.Value, &ev); err != nil {
+			return // skipped, and warned about, by the restore
+		}
+		if !ev.GetAt().AsTime().After(from) || seen[ev.GetEventId()] {
+			return
+		}
+		seen[ev.GetEventId()] = true
+		rows = append(rows, EventRow(&ev))
+	})
+	if err != nil {
+		return fmt.Errorf("re-read %s: %w", al.a.cfg.Kafka.AlertsTopic, err)
+	}
+	if len(rows) == 0 {
+		return nil
+	}
+	al.a.metrics.statements.WithLabelValues("alert_events").Inc()
+	if err := al.a.store.InsertAlerts(ctx, rows); err != nil {
+		return err
+	}
+	al.a.log.Info("alert events published but not stored before a crash or a rebalance re-recorded from the alert topic",
+		"events", len(rows), "rules", len(after))
+	return nil
+}
+
+// alertKey is the alert topic's key of a check's rule.
+func alertKey(checkID, rule string) string { return checkID + "/" + rule }
+
+// EventRow is the alert_events row of a published event: the row AlertRow
+// gives for the transition it was made of.
+func EventRow(ev *eventsv1.AlertStateChanged) store.AlertRow {
+	row := store.AlertRow{
+		EventID: ev.GetEventId(), CheckID: ev.GetCheckId(), CheckName: ev.GetCheckName(), Rule: ev.GetRule(),
+		State: alert.StateName(ev.GetState()), PreviousState: alert.StateName(ev.GetPreviousState()),
+		At: ev.GetAt().AsTime(), Message: ev.GetMessage(), Availability: ev.GetAvailability(),
+		Threshold: ev.GetThreshold(), WindowMS: uint64(ev.GetWindow().AsDuration().Milliseconds()),
+		Samples: ev.GetSamples(), Successes: ev.GetSuccesses(), LastResultID: ev.GetLastResultId(),
+		Kind: ev.GetKind(), Value: ev.GetValue(), Unit: ev.GetUnit(), FirstResultID: ev.GetFirstResultId(),
+		Location: ev.GetLocation(), FailingLocations: ev.GetFailingLocations(), Locations: ev.GetLocations(),
+		Quorum: ev.GetQuorum(), Silenced: ev.GetSilenced(), Silence: ev.GetSilence(), Summary: ev.GetSummary(),
+		Historical: ev.GetHistorical(),
+	}
+	if ev.GetDetectedAt() != nil {
+		row.DetectedAt = ev.GetDetectedAt().AsTime()
+	}
+	if ev.GetDownSince() != nil {
+		row.DownSince = ev.GetDownSince().AsTime()
+	}
+	return row
+}

@@ -1,0 +1,171 @@
+package aggregator
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"reflect"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	pollpkg "github.com/picket-dev/picket/platform/poll"
+	"github.com/picket-dev/picket/platform/store"
+	"github.com/picket-dev/picket/services/aggregator/alert"
+)
+
+// rawAlertRows counts alert_events' rows as inserted (not FINAL): a
+// transition inserted twice is two until the table merges them.
+func (e *env) rawAlertRows(t *testing.T) uint64 {
+	t.Helper()
+	var rows []struct {
+		N uint64 `ch:"n"`
+	}
+	if err := e.store.Backend().Select(context.Background(), &rows, "SELECT count() AS n FROM "+e.store.Database()+".alert_events", nil); err != nil || len(rows) != 1 {
+		t.Fatalf("count alert_events: %v %v", rows, err)
+	}
+	return rows[0].N
+}
+
+// A crash after transitions are published and before their alert_events
+// rows are stored (they wait for the flush): nothing is committed, the
+// restart redelivers the results, which decide the same transitions, held
+// already by the state restored from the alert topic, so not published
+// again; the restore stores them from the topic instead, each once, as
+// published. (Coalescing the inserts without that would leave them on the
+// topic and out of the history for good.)
+func TestCrashBeforeStoringAlertEventsRecordsThemAtTheRestart(t *testing.T) {
+	e := newEnv(t)
+	var recs []*kgo.Record
+	for i := range 40 {
+		recs = append(recs,
+			record(t, result("api", i, i < 10 || i >= 20)), // down, then up again
+			record(t, result("web", i, i < 10)))            // down
+	}
+	e.produce(t, recs...)
+	crash := errors.New("crash before storing alert events")
+	adm := kadm.NewClient(e.client)
+	published := func() int64 {
+		ends, err := adm.ListEndOffsets(context.Background(), e.cfg.Kafka.AlertsTopic)
+		if err != nil {
+			return -1
+		}
+		var n int64
+		ends.Each(func(o kadm.ListedOffset) { n += o.Offset })
+		return n
+	}
+	first := e.startWith(t, func(a *Aggregator) {
+		a.beforeAlertInsert = func() error {
+			// Every transition is published first (the batches after the
+			// first flush's are handled meanwhile), then the crash. (Not
+			// poll.Until: this is not the test's goroutine.)
+			deadline := time.After(20 * time.Second)
+			tick := time.NewTicker(pollpkg.Interval)
+			defer tick.Stop()
+			for published() < 3 {
+				select {
+				case <-deadline:
+					return crash
+				case <-tick.C:
+				}
+			}
+			return crash
+		}
+	})
+	if err := <-first; !errors.Is(err, crash) {
+		t.Fatalf("first aggregator: %v", err)
+	}
+	if n := published(); n != 3 || e.rawAlertRows(t) != 0 || e.committed(t) != 0 || e.stats(t, "api").Samples != 0 {
+		t.Fatalf("after the crash: %d transitions published, %d alert rows, %d offsets committed, %d results stored; want 3, 0, 0, 0",
+			n, e.rawAlertRows(t), e.committed(t), e.stats(t, "api").Samples)
+	}
+	topic := map[string]store.AlertRow{}
+	for _, ev := range publishedAlerts(t, e, 3) {
+		topic[ev.GetEventId()] = EventRow(ev)
+	}
+
+	e.start(t, nil)
+	poll(t, "the results stored and committed", func() (bool, string) {
+		return e.committed(t) == 80 && e.stats(t, "api").Samples == 40, fmt.Sprint(e.committed(t), " committed")
+	})
+	poll(t, "the three transitions recorded", func() (bool, string) { return len(e.alerts(t)) == 3, fmt.Sprint(e.alerts(t)) })
+	got := e.alerts(t)
+	for _, a := range got {
+		want, ok := topic[a.EventID]
+		if !ok || a.State != want.State || a.Message != want.Message || !a.DetectedAt.Equal(want.DetectedAt.Truncate(time.Millisecond)) || a.Historical != want.Historical {
+			t.Errorf("recorded %+v, published %+v", a, want)
+		}
+	}
+	if states := fmt.Sprint(got[0].CheckID, got[0].State, " ", got[1].CheckID, got[1].State, " ", got[2].CheckID, got[2].State); states != "apiup apidown webdown" &&
+		states != "apiup webdown apidown" {
+		t.Errorf("history %s, want api's up and both downs", states)
+	}
+	if n := e.rawAlertRows(t); n != 3 {
+		t.Errorf("%d alert_events rows inserted, want each transition once", n)
+	}
+	if n := published(); n != 3 {
+		t.Errorf("the alert topic holds %d records, want each transition once", n)
+	}
+}
+
+// Batches handled within one rollup_interval, each deciding a transition,
+// have their alert_events rows stored by one insert, the flush's (before:
+// one per batch); each transition is on the alert topic at once.
+func TestTransitionsOfManyBatchesAreStoredByOneInsert(t *testing.T) {
+	e := newEnv(t)
+	e.cfg.RollupInterval = 10 * time.Second
+	reg, _ := e.runAlerting(t, nil)
+	began := time.Now()
+	checks := []string{"a", "b", "c"}
+	for k, c := range checks {
+		var recs []*kgo.Record
+		for i := range 20 {
+			recs = append(recs, record(t, result(c, i, i < 10)))
+		}
+		e.produce(t, recs...)
+		poll(t, c+"'s transition published", func() (bool, string) {
+			n := alertTopicSize(t, e)
+			return n == int64(k+1), fmt.Sprint(n)
+		})
+	}
+	if time.Since(began) < e.cfg.RollupInterval {
+		if n := len(e.alerts(t)); n != 0 {
+			t.Fatalf("%d alert events stored before the flush, want them waiting for it", n)
+		}
+	}
+	pollpkg.Until(t, 3*e.cfg.RollupInterval, "the three transitions recorded", func() (bool, string) {
+		return len(e.alerts(t)) == 3, fmt.Sprint(e.alerts(t))
+	})
+	batches := histogramCount(t, reg, "picket_aggregator_batch_duration_seconds")
+	if n := counter(t, reg, "picket_aggregator_insert_statements_total", "table", "alert_events"); n != 1 || batches < 3 {
+		t.Fatalf("%v alert_events inserts for %v batches with a transition each, want 1", n, batches)
+	}
+}
+
+// A published event gives back the row of the transition it was made of:
+// what the restore re-records is what the flush would have stored.
+func TestAnEventGivesTheRowOfItsTransition(t *testing.T) {
+	at := time.Date(2026, 11, 30, 10, 0, 12, 0, time.UTC)
+	detected := time.Date(2026, 11, 30, 10, 0, 12, 345678901, time.UTC)
+	avail := alert.Rule{Kind: alert.KindAvailability, Threshold: 0.8, Window: 10 * time.Second, Quorum: 2}
+	for _, tr := range []*alert.Transition{
+		{EventID: "e1", CheckID: "api", CheckName: "API", CheckType: "http", RuleName: "availability", Rule: avail,
+			From: alert.StateUp, To: alert.StateDown, At: at, Value: 0.7, Unit: "ratio", Availability: 0.7, Samples: 10,
+			Successes: 7, FirstResultID: "r1", LastResultID: "r2", Location: "eu", FailingLocations: []string{"eu", "us"},
+			Locations: 3, Summary: "Website API is down", Message: "Website API is down. …", DetectedAt: detected},
+		{EventID: "e2", CheckID: "api", CheckName: "API", RuleName: "availability", Rule: avail, From: alert.StateDown,
+			To: alert.StateUp, At: at.Add(time.Minute), Since: at, Value: 0.9, Unit: "ratio", Availability: 0.9,
+			FailingLocations: []string{}, DetectedAt: detected, Historical: true, Silenced: true, Silence: "deploy"},
+		{EventID: "e3", CheckID: "db", RuleName: "slow", Rule: alert.Rule{Kind: alert.KindLatency, Limit: 800 * time.Millisecond,
+			Window: 5 * time.Minute, Percentile: 95}, From: alert.StateUp, To: alert.StateDegraded, At: at, Value: 1234, Unit: "ms",
+			FailingLocations: []string{"eu"}, DetectedAt: detected},
+		{EventID: "e4", CheckID: "db", RuleName: "slow", Rule: avail, From: alert.StateDegraded, To: alert.StateStale,
+			At: at.Add(time.Hour), Since: at, Value: 5, Unit: "intervals", FailingLocations: []string{}, DetectedAt: detected},
+	} {
+		if got, want := EventRow(Event(tr)), AlertRow(tr); !reflect.DeepEqual(got, want) {
+			t.Errorf("%s: the event's row\n%+v\nthe transition's\n%+v", tr.EventID, got, want)
+		}
+	}
+}
