@@ -59,33 +59,25 @@ func (s *Store) InsertAlerts(ctx context.Context, rows []AlertRow) error {
 	return s.b.Insert(ctx, s.sql("${db}.alert_events"), rows)
 }
 
-// AlertKey is one rule of one check: the transitions of a key are in event
-// time order.
-type AlertKey struct {
-	CheckID, Rule string
-}
-
-// NewestAlertTimes returns the event time of the newest row in alert_events
-// of every (check, rule) of checks that has one.
-func (s *Store) NewestAlertTimes(ctx context.Context, checks []string) (map[AlertKey]time.Time, error) {
-	if len(checks) == 0 {
-		return map[AlertKey]time.Time{}, nil
+// StoredAlertEvents returns which of the event ids of checks' transitions
+// alert_events holds.
+func (s *Store) StoredAlertEvents(ctx context.Context, checks, eventIDs []string) (map[string]bool, error) {
+	out := map[string]bool{}
+	if len(checks) == 0 || len(eventIDs) == 0 {
+		return out, nil
 	}
 	var rows []struct {
-		CheckID string    `ch:"check_id"`
-		Rule    string    `ch:"rule"`
-		At      time.Time `ch:"at"`
+		EventID string `ch:"event_id"`
 	}
-	err := s.b.Select(ctx, &rows, s.sql(`SELECT check_id, rule, max(at) AS at
+	err := s.b.Select(ctx, &rows, s.sql(`SELECT DISTINCT event_id
 FROM ${db}.alert_events
-WHERE has({checks:Array(String)}, check_id)
-GROUP BY check_id, rule`), Params{"checks": ArrayParam(checks)})
+WHERE has({checks:Array(String)}, check_id) AND has({events:Array(String)}, event_id)`),
+		Params{"checks": ArrayParam(checks), "events": ArrayParam(eventIDs)})
 	if err != nil {
-		return nil, fmt.Errorf("newest alert events: %w", err)
+		return nil, fmt.Errorf("stored alert events: %w", err)
 	}
-	out := make(map[AlertKey]time.Time, len(rows))
 	for _, r := range rows {
-		out[AlertKey{r.CheckID, r.Rule}] = r.At
+		out[r.EventID] = true
 	}
 	return out, nil
 }

@@ -167,4 +167,13 @@ func TestAlertsHistoryAndLatest(t *testing.T) {
 	if len(latest) != 1 || latest[0].State != "up" {
 		t.Fatalf("latest %+v", latest)
 	}
+	// Which of some event ids are stored (a restore's question), whatever
+	// other checks hold.
+	stored, err := s.StoredAlertEvents(ctx, []string{"api", "web"}, []string{"e2", "e3", "e1"})
+	if err != nil || len(stored) != 2 || !stored["e1"] || !stored["e2"] {
+		t.Fatalf("stored %v %v, want e1 and e2", stored, err)
+	}
+	if stored, err := s.StoredAlertEvents(ctx, []string{"web"}, []string{"e1"}); err != nil || len(stored) != 0 {
+		t.Fatalf("stored of another check %v %v, want none", stored, err)
+	}
 }

@@ -41,9 +41,10 @@ type Config struct {
 	// one, while the consumer is behind; caught up, a batch is handed over as
 	// soon as its fetch returns.
 	BatchMaxWait time.Duration `koanf:"batch_max_wait"`
-	// RollupInterval is how often the rows of what was ingested are stored
-	// and their rollups rebuilt (one statement per table for everything
-	// ingested since), and so how long offsets wait to be committed.
+	// RollupInterval is how often the alert events and rows of what was
+	// ingested are stored and their rollups rebuilt (one statement per table
+	// for everything ingested since), and so how long offsets wait to be
+	// committed.
 	RollupInterval time.Duration `koanf:"rollup_interval"`
 	// StallTimeout is how long the consumer may not advance, with records
 	// waiting, before it is reported stalled (/readyz, a metric, an error log).

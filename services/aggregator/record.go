@@ -48,7 +48,7 @@ func (r *alertRecords) waiting() time.Duration {
 	if len(r.rows) == 0 {
 		return 0
 	}
-	return max(time.Since(r.since), time.Nanosecond)
+	return time.Since(r.since)
 }
 
 // storeAlerts inserts every alert row waiting, in one statement, retried.
@@ -104,68 +104,79 @@ func (a *Aggregator) storeWaitingAlerts(ctx context.Context) error {
 // states holding them. latest are the last events of those checks' rules.
 //
 // A rule's stored rows are the first of its events on the topic (see
-// alertRecords), and its transitions are in event time order: a rule whose
-// last event is no later than its newest row is stored whole; for the
+// alertRecords): a rule whose last event is stored is stored whole. For the
 // others (none, unless a crash or a rebalance came between a publish and
-// the insert) the topic is read again for their events after their newest
-// row, which are inserted, as published (event id, detected_at and
-// historical included): a row stored meanwhile by another instance is the
-// same row, and alert_events, a ReplacingMergeTree keyed by the event id,
-// keeps one.
+// the insert) the topic is read again for their events, and those not
+// stored are inserted as published (event id, detected_at and historical
+// included): a row stored meanwhile by another instance is the same row,
+// and alert_events, a ReplacingMergeTree keyed by the event id, keeps one.
 func (al *alerting) rerecord(ctx context.Context, latest []*eventsv1.AlertStateChanged) error {
-	var checks []string
+	var checks, ids []string
 	for _, ev := range latest {
-		checks = append(checks, ev.GetCheckId())
+		checks, ids = append(checks, ev.GetCheckId()), append(ids, ev.GetEventId())
 	}
 	slices.Sort(checks)
 	checks = slices.Compact(checks)
-	newest, err := al.a.store.NewestAlertTimes(ctx, checks)
+	stored, err := al.a.store.StoredAlertEvents(ctx, checks, ids)
 	if err != nil {
 		return err
 	}
-	// after is, per record key of a rule not stored whole, the event time
-	// of its newest row (zero: none).
-	after := map[string]time.Time{}
+	// unstored are the record keys of the rules whose last event is not
+	// stored, and their checks.
+	unstored := map[string]bool{}
+	checks = checks[:0]
 	for _, ev := range latest {
-		at, ok := newest[store.AlertKey{CheckID: ev.GetCheckId(), Rule: ev.GetRule()}]
-		if !ok || ev.GetAt().AsTime().After(at) {
-			after[alertKey(ev.GetCheckId(), ev.GetRule())] = at
+		if !stored[ev.GetEventId()] {
+			unstored[alertKey(ev.GetCheckId(), ev.GetRule())] = true
+			checks = append(checks, ev.GetCheckId())
 		}
 	}
-	if len(after) == 0 {
+	if len(unstored) == 0 {
 		return nil
 	}
 	var (
-		rows []store.AlertRow
+		evs  []*eventsv1.AlertStateChanged
 		seen = map[string]bool{}
 	)
 	err = kafka.ReadAll(ctx, al.a.cfg.Kafka, al.a.log, al.a.cfg.Kafka.AlertsTopic, func(r *kgo.Record) {
-		from, ok := after[string(r.Key)]
-		if !ok {
+		if !unstored[string(r.Key)] {
 			return
 		}
-		var ev eventsv1.AlertStateChanged
-		if err := events.Decode(events.AlertStateChangedV1, kafka.RecordHeaders(r), r.Value, &ev); err != nil {
+		ev := &eventsv1.AlertStateChanged{}
+		if err := events.Decode(events.AlertStateChangedV1, kafka.RecordHeaders(r), r.Value, ev); err != nil {
 			return // skipped, and warned about, by the restore
 		}
-		if !ev.GetAt().AsTime().After(from) || seen[ev.GetEventId()] {
-			return
+		if !seen[ev.GetEventId()] {
+			seen[ev.GetEventId()] = true
+			evs = append(evs, ev)
 		}
-		seen[ev.GetEventId()] = true
-		rows = append(rows, EventRow(&ev))
 	})
 	if err != nil {
 		return fmt.Errorf("re-read %s: %w", al.a.cfg.Kafka.AlertsTopic, err)
 	}
+	ids = ids[:0]
+	for _, ev := range evs {
+		ids = append(ids, ev.GetEventId())
+	}
+	slices.Sort(checks)
+	if stored, err = al.a.store.StoredAlertEvents(ctx, slices.Compact(checks), ids); err != nil {
+		return err
+	}
+	var rows []store.AlertRow
+	for _, ev := range evs {
+		if !stored[ev.GetEventId()] {
+			rows = append(rows, EventRow(ev))
+		}
+	}
 	if len(rows) == 0 {
-		return nil
+		return nil // stored meanwhile (by the previous owner's last flush)
 	}
 	al.a.metrics.statements.WithLabelValues("alert_events").Inc()
 	if err := al.a.store.InsertAlerts(ctx, rows); err != nil {
 		return err
 	}
-	al.a.log.Info("alert events published but not stored before a crash or a rebalance re-recorded from the alert topic",
-		"events", len(rows), "rules", len(after))
+	al.a.log.Info("alert events published and not stored (a crash or a rebalance came first) recorded from the alert topic",
+		"events", len(rows), "rules", len(unstored))
 	return nil
 }
 
