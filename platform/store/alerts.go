@@ -1,8 +1,10 @@
 package store
 
 import (
+	"cmp"
 	"context"
 	"fmt"
+	"slices"
 	"time"
 )
 
@@ -59,25 +61,47 @@ func (s *Store) InsertAlerts(ctx context.Context, rows []AlertRow) error {
 	return s.b.Insert(ctx, s.sql("${db}.alert_events"), rows)
 }
 
-// StoredAlertEvents returns which of the event ids of checks' transitions
-// alert_events holds.
-func (s *Store) StoredAlertEvents(ctx context.Context, checks, eventIDs []string) (map[string]bool, error) {
+// AlertRef names one transition of one check.
+type AlertRef struct {
+	CheckID, EventID string
+}
+
+// storedAlertsChunk bounds the transitions one query asks about: the
+// embedded engine sends parameters in the text of a statement, which
+// max_query_size (256 KiB) bounds.
+const storedAlertsChunk = 1000
+
+// StoredAlertEvents returns which of refs alert_events holds, by event id.
+func (s *Store) StoredAlertEvents(ctx context.Context, refs []AlertRef) (map[string]bool, error) {
+	refs = slices.Clone(refs)
+	slices.SortFunc(refs, func(a, b AlertRef) int {
+		return cmp.Or(cmp.Compare(a.CheckID, b.CheckID), cmp.Compare(a.EventID, b.EventID))
+	})
 	out := map[string]bool{}
-	if len(checks) == 0 || len(eventIDs) == 0 {
-		return out, nil
-	}
-	var rows []struct {
-		EventID string `ch:"event_id"`
-	}
-	err := s.b.Select(ctx, &rows, s.sql(`SELECT DISTINCT event_id
+	for len(refs) > 0 {
+		part := refs[:min(storedAlertsChunk, len(refs))]
+		refs = refs[len(part):]
+		var checks, ids []string
+		for _, r := range part {
+			if len(checks) == 0 || checks[len(checks)-1] != r.CheckID {
+				checks = append(checks, r.CheckID)
+			}
+			ids = append(ids, r.EventID)
+		}
+		var rows []struct {
+			EventID string `ch:"event_id"`
+		}
+		// IN, not has(): a set, where has() compares each row with every id.
+		err := s.b.Select(ctx, &rows, s.sql(`SELECT DISTINCT event_id
 FROM ${db}.alert_events
-WHERE has({checks:Array(String)}, check_id) AND has({events:Array(String)}, event_id)`),
-		Params{"checks": ArrayParam(checks), "events": ArrayParam(eventIDs)})
-	if err != nil {
-		return nil, fmt.Errorf("stored alert events: %w", err)
-	}
-	for _, r := range rows {
-		out[r.EventID] = true
+WHERE check_id IN {checks:Array(String)} AND event_id IN {events:Array(String)}`),
+			Params{"checks": ArrayParam(checks), "events": ArrayParam(ids)})
+		if err != nil {
+			return nil, fmt.Errorf("stored alert events: %w", err)
+		}
+		for _, r := range rows {
+			out[r.EventID] = true
+		}
 	}
 	return out, nil
 }

@@ -169,11 +169,15 @@ func TestAlertsHistoryAndLatest(t *testing.T) {
 	}
 	// Which of some event ids are stored (a restore's question), whatever
 	// other checks hold.
-	stored, err := s.StoredAlertEvents(ctx, []string{"api", "web"}, []string{"e2", "e3", "e1"})
+	refs := []store.AlertRef{{"api", "e2"}, {"web", "e3"}, {"api", "e1"}, {"web", "e1"}}
+	for i := range 3000 { // more than one query's worth
+		refs = append(refs, store.AlertRef{CheckID: fmt.Sprintf("check-%04d", i), EventID: fmt.Sprintf("%032x", i)})
+	}
+	stored, err := s.StoredAlertEvents(ctx, refs)
 	if err != nil || len(stored) != 2 || !stored["e1"] || !stored["e2"] {
 		t.Fatalf("stored %v %v, want e1 and e2", stored, err)
 	}
-	if stored, err := s.StoredAlertEvents(ctx, []string{"web"}, []string{"e1"}); err != nil || len(stored) != 0 {
-		t.Fatalf("stored of another check %v %v, want none", stored, err)
+	if stored, err := s.StoredAlertEvents(ctx, []store.AlertRef{{"web", "e1"}}); err != nil || len(stored) != 0 {
+		t.Fatalf("stored as another check's %v %v, want none", stored, err)
 	}
 }

@@ -3,7 +3,6 @@ package aggregator
 import (
 	"context"
 	"fmt"
-	"slices"
 	"sync"
 	"time"
 
@@ -111,24 +110,16 @@ func (a *Aggregator) storeWaitingAlerts(ctx context.Context) error {
 // included): a row stored meanwhile by another instance is the same row,
 // and alert_events, a ReplacingMergeTree keyed by the event id, keeps one.
 func (al *alerting) rerecord(ctx context.Context, latest []*eventsv1.AlertStateChanged) error {
-	var checks, ids []string
-	for _, ev := range latest {
-		checks, ids = append(checks, ev.GetCheckId()), append(ids, ev.GetEventId())
-	}
-	slices.Sort(checks)
-	checks = slices.Compact(checks)
-	stored, err := al.a.store.StoredAlertEvents(ctx, checks, ids)
+	stored, err := al.a.store.StoredAlertEvents(ctx, refs(latest))
 	if err != nil {
 		return err
 	}
 	// unstored are the record keys of the rules whose last event is not
-	// stored, and their checks.
+	// stored.
 	unstored := map[string]bool{}
-	checks = checks[:0]
 	for _, ev := range latest {
 		if !stored[ev.GetEventId()] {
 			unstored[alertKey(ev.GetCheckId(), ev.GetRule())] = true
-			checks = append(checks, ev.GetCheckId())
 		}
 	}
 	if len(unstored) == 0 {
@@ -154,12 +145,7 @@ func (al *alerting) rerecord(ctx context.Context, latest []*eventsv1.AlertStateC
 	if err != nil {
 		return fmt.Errorf("re-read %s: %w", al.a.cfg.Kafka.AlertsTopic, err)
 	}
-	ids = ids[:0]
-	for _, ev := range evs {
-		ids = append(ids, ev.GetEventId())
-	}
-	slices.Sort(checks)
-	if stored, err = al.a.store.StoredAlertEvents(ctx, slices.Compact(checks), ids); err != nil {
+	if stored, err = al.a.store.StoredAlertEvents(ctx, refs(evs)); err != nil {
 		return err
 	}
 	var rows []store.AlertRow
@@ -178,6 +164,14 @@ func (al *alerting) rerecord(ctx context.Context, latest []*eventsv1.AlertStateC
 	al.a.log.Info("alert events published and not stored (a crash or a rebalance came first) recorded from the alert topic",
 		"events", len(rows), "rules", len(unstored))
 	return nil
+}
+
+func refs(evs []*eventsv1.AlertStateChanged) []store.AlertRef {
+	out := make([]store.AlertRef, len(evs))
+	for i, ev := range evs {
+		out[i] = store.AlertRef{CheckID: ev.GetCheckId(), EventID: ev.GetEventId()}
+	}
+	return out
 }
 
 // alertKey is the alert topic's key of a check's rule.
