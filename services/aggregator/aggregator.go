@@ -157,9 +157,10 @@ type Aggregator struct {
 	// days wait (see flush).
 	coarse coarseRollups
 	// records are the alert_events rows of published transitions, stored
-	// by the next flush; flushing is set while one runs.
-	records  alertRecords
-	flushing atomic.Bool
+	// by the next flush; flushTakesAlerts is set from a flush's start until
+	// it has stored them.
+	records          alertRecords
+	flushTakesAlerts atomic.Bool
 }
 
 // coarseRollups are buckets whose hours and days wait to be rebuilt from
@@ -474,10 +475,11 @@ func (a *Aggregator) flush() func(context.Context) error {
 	rows, spans := a.pending, a.rollups
 	a.pending, a.rollups, a.unflushed = nil, ingest.Spans{}, 0
 	a.rowsInFlight.Store(len(rows) > 0)
-	a.flushing.Store(true)
+	a.flushTakesAlerts.Store(true)
 	return func(ctx context.Context) error {
-		defer a.flushing.Store(false)
-		if err := a.storeAlerts(ctx); err != nil {
+		err := a.storeAlerts(ctx)
+		a.flushTakesAlerts.Store(false)
+		if err != nil {
 			return err
 		}
 		if a.beforeStore != nil {

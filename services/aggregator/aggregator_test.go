@@ -542,6 +542,16 @@ func TestRebalanceLosesAndRepeatsNothing(t *testing.T) {
 			t.Errorf("transition %q published %d times, want once", msg, seen[id])
 		}
 	}
+	// The history holds them too, each once, whichever instance stored it.
+	poll(t, "every transition recorded", func() (bool, string) {
+		n := len(e.alerts(t))
+		return n == len(want), fmt.Sprint(n)
+	})
+	for _, a := range e.alerts(t) {
+		if want[a.EventID] != a.Message {
+			t.Errorf("recorded an unexpected transition %s: %s", a.EventID, a.Message)
+		}
+	}
 	for _, c := range checks {
 		if st := e.stats(t, c); st.Samples != 90 {
 			t.Errorf("check %s: %d samples, want 90", c, st.Samples)

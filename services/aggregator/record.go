@@ -17,9 +17,9 @@ import (
 
 // alertRecords are the alert_events rows of published transitions that wait
 // to be stored: by the next rollup flush (so before the offsets of the
-// batches that decided them are committed), or, when no flush comes (a
-// transition decided by the idle clock or a restore, with no batch), on
-// their own cadence (storeAlertsEvery). One insert takes all that wait, and
+// batches that decided them are committed), or, when none comes in time (a
+// transition decided by the idle clock or a restore, with no batch, or a
+// flush in the air slow to land), on their own cadence (storeAlertsEvery). One insert takes all that wait, and
 // inserts run one at a time: what is stored of a rule's transitions is
 // always the first of them, in the order of the alert topic. A restore
 // relies on that to find, cheaply, those a crash left unstored (rerecord).
@@ -83,14 +83,16 @@ func (a *Aggregator) storeAlerts(ctx context.Context) error {
 	return err
 }
 
-// storeAlertsEvery is how often the alert rows waiting are looked at when
-// no flush takes them; they are stored once they have waited twice the
-// rollup_interval with no flush in the air (one would take them).
+// storeAlertsEvery is how often the alert rows waiting are looked at
+// besides the flushes; they are stored once they have waited twice the
+// rollup_interval, unless a flush that is about to store them has begun.
+// So a transition decided with no batch (none to flush), or while a slow
+// flush rebuilds rollups (the next waits for it), is not held back by it.
 const storeAlertsEvery = time.Second
 
 // storeWaitingAlerts stores the alert rows that no flush took in time.
 func (a *Aggregator) storeWaitingAlerts(ctx context.Context) error {
-	if a.flushing.Load() || a.records.waiting() < 2*a.cfg.RollupInterval {
+	if a.flushTakesAlerts.Load() || a.records.waiting() < 2*a.cfg.RollupInterval {
 		return nil
 	}
 	return a.storeAlerts(ctx)

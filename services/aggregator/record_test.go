@@ -190,3 +190,41 @@ func TestAnEventGivesTheRowOfItsTransition(t *testing.T) {
 		}
 	}
 }
+
+// A flush slow to rebuild its rollups (the next one waits for it) does not
+// hold back the history: a transition published meanwhile is stored once it
+// has waited two rollup intervals.
+func TestAlertEventsDoNotWaitForASlowFlush(t *testing.T) {
+	e := newEnv(t)
+	blocked, release := make(chan struct{}), make(chan struct{})
+	var flushes atomic.Int32
+	e.runAlerting(t, func(a *Aggregator) {
+		a.beforeRollups = func() error {
+			if flushes.Add(1) == 1 {
+				close(blocked)
+				<-release
+			}
+			return nil
+		}
+	})
+	defer close(release)
+	e.produce(t, record(t, result("other", 0, true)))
+	<-blocked // the first flush stored that row and rebuilds its rollups, slowly
+	var recs []*kgo.Record
+	for i := range 20 {
+		recs = append(recs, record(t, result("api", i, i < 10)))
+	}
+	e.produce(t, recs...)
+	poll(t, "api's down published", func() (bool, string) { n := alertTopicSize(t, e); return n == 1, fmt.Sprint(n) })
+	published := time.Now()
+	poll(t, "api's down recorded while the flush is in the air", func() (bool, string) {
+		a := e.alerts(t)
+		return len(a) == 1 && a[0].CheckID == "api", fmt.Sprint(a)
+	})
+	if waited, bound := time.Since(published), 2*e.cfg.RollupInterval+storeAlertsEvery+3*time.Second; waited > bound {
+		t.Errorf("recorded %v after its publish, want at most %v", waited, bound)
+	}
+	if n := flushes.Load(); n != 1 {
+		t.Errorf("%d flushes reached the rollups, want the first only, still in the air", n)
+	}
+}
