@@ -46,7 +46,7 @@ func benchmarkSLO30Days(b *testing.B, locations []string) {
 	ts.Budgeting, ts.Slice = store.Timeslices, time.Minute
 	reads := []*read{{name: "occurrences", q: occ}, {name: "occurrences-raw", q: occ, raw: true},
 		{name: "timeslices", q: ts}, {name: "timeslices-raw", q: ts, raw: true}}
-	do := func(r *read) []store.SLOCounts {
+	do := func(r *read) store.SLOResult {
 		f := s.SLOCounts
 		if r.raw {
 			f = s.SLOCountsFromRaw
@@ -59,7 +59,7 @@ func benchmarkSLO30Days(b *testing.B, locations []string) {
 	}
 	for i := 0; i < len(reads); i += 2 {
 		got, raw := do(reads[i]), do(reads[i+1])
-		if !reflect.DeepEqual(got, raw) || len(got) != 1 || got[0].Window.Good+got[0].Window.Bad == 0 {
+		if !reflect.DeepEqual(got, raw) || len(got.Checks) != 1 || got.Total.Window.Good+got.Total.Window.Bad == 0 {
 			b.Fatalf("%s: %+v, raw rows %+v", reads[i].name, got, raw)
 		}
 	}

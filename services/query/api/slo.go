@@ -149,8 +149,9 @@ type SLOJSON struct {
 	Budgeting     string       `json:"budgeting"`
 	SliceSeconds  float64      `json:"slice_seconds,omitempty"`
 	Selector      SelectorJSON `json:"selector"`
-	// Total are the figures over every check the SLO covers; Checks each
-	// one's, by id.
+	// Total are the figures over every check the SLO covers (by time
+	// slices, each slice once: bad when any check measured in it was bad);
+	// Checks each one's, by id.
 	Total  SLOFiguresJSON   `json:"total"`
 	Checks []SLOFiguresJSON `json:"checks"`
 }
@@ -312,7 +313,7 @@ func (a *API) sloLabels(ctx context.Context, slos []slo, now time.Time) (map[str
 	return out, nil
 }
 
-func sloJSON(s slo, q store.SLOQuery, checks []string, counts []store.SLOCounts, only string) SLOJSON {
+func sloJSON(s slo, q store.SLOQuery, checks []string, counts store.SLOResult, only string) SLOJSON {
 	from, to := q.SLOSpan(s.window)
 	out := SLOJSON{
 		Name: s.Name, Objective: s.Objective, WindowSeconds: s.window.Seconds(), From: from, To: to,
@@ -328,17 +329,10 @@ func sloJSON(s slo, q store.SLOQuery, checks []string, counts []store.SLOCounts,
 		out.SliceSeconds = s.Slice.Seconds()
 	}
 	byID := map[string]store.SLOCounts{}
-	var total store.SLOCounts
-	for _, c := range counts {
+	for _, c := range counts.Checks {
 		byID[c.CheckID] = c
-		total.Window.Good += c.Window.Good
-		total.Window.Bad += c.Window.Bad
-		for w := range c.Burn {
-			total.Burn[w].Good += c.Burn[w].Good
-			total.Burn[w].Bad += c.Burn[w].Bad
-		}
 	}
-	out.Total = figures(s.SLO, total)
+	out.Total = figures(s.SLO, counts.Total)
 	for _, id := range checks {
 		if only != "" && id != only {
 			continue
