@@ -24,7 +24,8 @@ type SLO struct {
 	// Checks are check ids the SLO covers.
 	Checks []string `koanf:"checks"`
 	// Labels are key:value matchers (team:payments): the SLO also covers
-	// every check whose newest result in the window carries all of them.
+	// every check that carries all of them: in its definition as last
+	// published, else in its newest result in the window (at most 30 days).
 	Labels []string `koanf:"labels"`
 	// Objective is the fraction of good events promised, above 0 and below 1
 	// (0.999).
@@ -286,9 +287,11 @@ func (a *API) sloFigures(ctx context.Context, slos []slo, only string) ([]SLOJSO
 	return out, nil
 }
 
-// sloLabels are the labels of the checks' newest results over the longest
-// window of the SLOs that select by label (at most the raw rows' 30 days),
-// by check id.
+// sloLabels are the labels of the checks, by id, for the SLOs that select
+// by label: each check's as defined (its definition as last published),
+// else those of its newest result over the longest such SLO window (at most
+// the raw rows' 30 days). A check silent for longer is still found by its
+// definition, and its rollups (90 days) count.
 func (a *API) sloLabels(ctx context.Context, slos []slo, now time.Time) (map[string]map[string]string, error) {
 	var since time.Duration
 	for _, s := range slos {
@@ -309,6 +312,9 @@ func (a *API) sloLabels(ctx context.Context, slos []slo, now time.Time) (map[str
 		if t, ok := newest[r.CheckID]; !ok || r.ScheduledAt.After(t) {
 			newest[r.CheckID], out[r.CheckID] = r.ScheduledAt, r.Labels
 		}
+	}
+	for id, d := range a.definedChecks() {
+		out[id] = d.Labels
 	}
 	return out, nil
 }
