@@ -219,7 +219,7 @@ ORDER BY check_id`, p
 // sliceQuery adds up each check's runs and successes per slice (over every
 // location), from the minute rollups or the raw rows, and counts per window
 // the slices with a success (good) and those with runs but none (bad), per
-// check and, in the row of check id '', over the set: per slice, the
+// check and, in the row with an empty check id, over the set: per slice, the
 // measured checks' verdicts are gathered with one more, the set's (good
 // only when every one is), and spread out again to be counted.
 func sliceQuery(q SLOQuery, raw bool) (string, Params) {
