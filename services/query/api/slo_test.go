@@ -338,7 +338,7 @@ func TestSLOLabelsSelectACheckSilentBeyondTheRawRows(t *testing.T) {
 // day it ran.
 func TestStatusPageShowsACheckSilentBeyondTheRawRows(t *testing.T) {
 	a, _, now := silentFixture(t)
-	a.SetStatusPages(map[string]StatusPage{"pay": {Labels: map[string]string{"team": "payments"}}})
+	a.SetStatusPages(map[string]StatusPage{"pay": {Labels: map[string]string{"team": "payments"}}, "other": {Checks: []string{"other"}}})
 	srv := httptest.NewServer(a.Handler())
 	t.Cleanup(srv.Close)
 	var p StatusPageJSON
@@ -360,5 +360,9 @@ func TestStatusPageShowsACheckSilentBeyondTheRawRows(t *testing.T) {
 	}
 	if c.Days[len(c.Days)-1].Date != now.Format(time.DateOnly) {
 		t.Fatalf("the last bar is %s, want today %s", c.Days[len(c.Days)-1].Date, now.Format(time.DateOnly))
+	}
+	// Picked by id, it is named as defined too.
+	if get(t, srv.URL+"/api/v1/status/other", 200, &p); len(p.Checks) != 1 || p.Checks[0].Name != "Other" || p.Checks[0].State != StateStale {
+		t.Fatalf("other's page %+v", p.Checks)
 	}
 }

@@ -133,16 +133,16 @@ func (a *API) buildStatusPage(ctx context.Context, slug string, cfg StatusPage, 
 			byID[c.ID] = c
 		}
 	}
+	defined := a.definedChecks()
 	picked := make([]CheckJSON, 0, len(cfg.Checks))
 	for _, id := range cfg.Checks {
 		c, ok := byID[id]
-		if !ok { // nothing in 30 days (or never): shown, without data
-			c = CheckJSON{ID: id, State: StateStale}
+		if !ok { // nothing in 30 days (or never): shown, without data, named as defined
+			c = CheckJSON{ID: id, Name: defined[id].Name, State: StateStale}
 		}
 		picked = append(picked, c)
 	}
 	if len(cfg.Labels) > 0 {
-		defined := a.definedChecks()
 		sel := labelSelector(cfg.Labels)
 		var byLabel []CheckJSON
 		heard := map[string]bool{}
