@@ -172,6 +172,11 @@ func TestBurnRateOutOfOrderAndReplayGiveTheInOrderTransitions(t *testing.T) {
 	if a, b := ids(got), ids(inOrder); a != b {
 		t.Fatalf("shuffled and replayed:\n%s\nin order:\n%s", a, b)
 	}
+	for i := range got {
+		if got[i].FirstResultID != inOrder[i].FirstResultID || got[i].FirstResultID == "" {
+			t.Errorf("transition %d: first result %q shuffled, %q in order", i, got[i].FirstResultID, inOrder[i].FirstResultID)
+		}
+	}
 }
 
 func ids(trs []*Transition) string {
