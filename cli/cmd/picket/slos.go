@@ -32,7 +32,7 @@ func slosCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	fs.SetOutput(stderr)
 	fs.Usage = func() { fmt.Fprintln(fs.Output(), slosUsage); fs.PrintDefaults() }
 	qf := queryapi.AddFlags(fs, os.Getenv)
-	dataDir := fs.String("data-dir", "", "read the query API of the `picket dev` whose data directory is `dir` (default ./data)")
+	dataDir := fs.String("data-dir", "", "read the query API of the picket dev whose data directory is `dir` (default ./data)")
 	asJSON := fs.Bool("json", false, "print the query API's JSON answer instead of lines")
 	if err := fs.Parse(args); err != nil {
 		return err
