@@ -32,6 +32,18 @@ func (d *definitions) Definition(id string) (api.Definition, bool) {
 	return d.first.Definition(id)
 }
 
+var (
+	_ api.DefinitionLister = (*definitions)(nil)
+	_ api.DefinitionLister = (*fileDefinitions)(nil)
+)
+
+// EachDefinition implements api.DefinitionLister.
+func (d *definitions) EachDefinition(f func(string, api.Definition)) {
+	d.mu.RLock()
+	defer d.mu.RUnlock()
+	d.first.EachDefinition(f)
+}
+
 // definitionMap is checks as the query API shows their definitions: as
 // the prober would publish them.
 func definitionMap(checks []check.Check) api.DefinitionMap {
@@ -63,6 +75,21 @@ type fileDefinitions struct {
 func (f *fileDefinitions) Definition(id string) (api.Definition, bool) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	f.reload()
+	d, ok := f.defs[id]
+	return d, ok
+}
+
+// EachDefinition implements api.DefinitionLister.
+func (f *fileDefinitions) EachDefinition(fn func(string, api.Definition)) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.reload()
+	f.defs.EachDefinition(fn)
+}
+
+// reload reads the file again if it changed; f.mu is held.
+func (f *fileDefinitions) reload() {
 	if fi, err := os.Stat(f.path); err == nil && (!fi.ModTime().Equal(f.modTime) || fi.Size() != f.size) {
 		// A file that does not load keeps what was read before, as the
 		// prober keeps running the checks it had.
@@ -70,6 +97,4 @@ func (f *fileDefinitions) Definition(id string) (api.Definition, bool) {
 			f.defs, f.modTime, f.size = definitionMap(checks), fi.ModTime(), fi.Size()
 		}
 	}
-	d, ok := f.defs[id]
-	return d, ok
 }

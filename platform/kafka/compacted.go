@@ -46,6 +46,16 @@ func (c *Compacted[T]) Get(key string) (T, bool) {
 	return v, ok
 }
 
+// Each calls f with every key the topic holds and its value, under the
+// read lock: f must not call back into c.
+func (c *Compacted[T]) Each(f func(key string, v T)) {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	for k, v := range c.byKey {
+		f(k, v)
+	}
+}
+
 // Loaded reports whether the topic was read to its end at least once.
 func (c *Compacted[T]) Loaded() bool {
 	c.mu.RLock()

@@ -19,7 +19,10 @@ const (
 	// Timeslices counts slices of time (epoch-aligned, a whole number of
 	// minutes) per check: a slice is good when at least one location had a
 	// successful run in it, bad when runs measured the target in it and none
-	// succeeded, and neither when it holds no measured run.
+	// succeeded, and neither when it holds no measured run. Over a set of
+	// checks (SLOResult.Total) each slice counts once: bad when any check
+	// measured in it was bad (no location of it succeeded), good when every
+	// check measured in it was good, neither when no check was measured.
 	Timeslices Budgeting = "timeslices"
 )
 
@@ -58,6 +61,17 @@ type SLOCounts struct {
 	Burn    [len(BurnWindows)]SLOEvents
 }
 
+// SLOResult are the counts of an SLO query: each check's, and over the set.
+type SLOResult struct {
+	// Total counts the SLO's events over all its checks (CheckID empty): by
+	// occurrences the sum of every check's results; by time slices each
+	// slice once (see Timeslices), so a minute two checks were down in is
+	// one bad minute, not two.
+	Total SLOCounts
+	// Checks are the checks with any event, by check id.
+	Checks []SLOCounts
+}
+
 // SLOSpan is the part of time an SLO query counts: [From, To). For
 // occurrences it is the window itself; for time slices it starts at the
 // first slice starting at or after Now − Window and ends with the slice
@@ -87,28 +101,28 @@ func (q SLOQuery) validate() error {
 }
 
 // SLOCounts counts the good and bad events of q's checks over its window and
-// the BurnWindows, from the rollups, one row per check with any event, by
-// check id. Occurrences read each window's whole days, hours and minutes from
+// the BurnWindows, from the rollups: one row per check with any event, by
+// check id, and the total over the set. Occurrences read each window's whole days, hours and minutes from
 // the rollups (only their run and success counts, never a sketch) and the
 // sub-minute edges from the raw rows; time slices read the minute rollups,
 // whose per-location rows tell for each minute whether any location
 // succeeded. Both equal what the raw rows count (SLOCountsFromRaw).
-func (s *Store) SLOCounts(ctx context.Context, q SLOQuery) ([]SLOCounts, error) {
+func (s *Store) SLOCounts(ctx context.Context, q SLOQuery) (SLOResult, error) {
 	return s.sloCounts(ctx, q, false)
 }
 
 // SLOCountsFromRaw is SLOCounts computed from the raw rows only: what it
 // must equal, and what it is measured against.
-func (s *Store) SLOCountsFromRaw(ctx context.Context, q SLOQuery) ([]SLOCounts, error) {
+func (s *Store) SLOCountsFromRaw(ctx context.Context, q SLOQuery) (SLOResult, error) {
 	return s.sloCounts(ctx, q, true)
 }
 
-func (s *Store) sloCounts(ctx context.Context, q SLOQuery, raw bool) ([]SLOCounts, error) {
+func (s *Store) sloCounts(ctx context.Context, q SLOQuery, raw bool) (SLOResult, error) {
 	if err := q.validate(); err != nil {
-		return nil, err
+		return SLOResult{}, err
 	}
 	if len(q.Checks) == 0 {
-		return nil, nil
+		return SLOResult{}, nil
 	}
 	var query string
 	var p Params
@@ -120,20 +134,36 @@ func (s *Store) sloCounts(ctx context.Context, q SLOQuery, raw bool) ([]SLOCount
 	p["checks"] = ArrayParam(q.Checks)
 	var rows []sloRow
 	if err := s.b.Select(ctx, &rows, s.sql(query), p); err != nil {
-		return nil, fmt.Errorf("slo counts of %d checks: %w", len(q.Checks), err)
+		return SLOResult{}, fmt.Errorf("slo counts of %d checks: %w", len(q.Checks), err)
 	}
-	out := make([]SLOCounts, len(rows))
-	for i, r := range rows {
-		out[i].CheckID = r.CheckID
+	var out SLOResult
+	for _, r := range rows {
 		if len(r.Good) != len(BurnWindows)+1 || len(r.Bad) != len(r.Good) {
-			return nil, fmt.Errorf("slo counts of %s: %d/%d windows", r.CheckID, len(r.Good), len(r.Bad))
+			return SLOResult{}, fmt.Errorf("slo counts of %s: %d/%d windows", r.CheckID, len(r.Good), len(r.Bad))
 		}
-		out[i].Window = SLOEvents{Good: r.Good[0], Bad: r.Bad[0]}
+		c := SLOCounts{CheckID: r.CheckID, Window: SLOEvents{Good: r.Good[0], Bad: r.Bad[0]}}
 		for w := range BurnWindows {
-			out[i].Burn[w] = SLOEvents{Good: r.Good[w+1], Bad: r.Bad[w+1]}
+			c.Burn[w] = SLOEvents{Good: r.Good[w+1], Bad: r.Bad[w+1]}
+		}
+		if r.CheckID == "" { // the time slices' total over the set
+			out.Total = c
+			continue
+		}
+		out.Checks = append(out.Checks, c)
+		if q.Budgeting == Occurrences || len(q.Checks) == 1 {
+			out.Total.add(c)
 		}
 	}
 	return out, nil
+}
+
+func (c *SLOCounts) add(o SLOCounts) {
+	c.Window.Good += o.Window.Good
+	c.Window.Bad += o.Window.Bad
+	for w := range c.Burn {
+		c.Burn[w].Good += o.Burn[w].Good
+		c.Burn[w].Bad += o.Burn[w].Bad
+	}
 }
 
 type sloRow struct {
@@ -188,7 +218,12 @@ ORDER BY check_id`, p
 
 // sliceQuery adds up each check's runs and successes per slice (over every
 // location), from the minute rollups or the raw rows, and counts per window
-// the slices with a success (good) and those with runs but none (bad).
+// the slices with a success (good) and those with runs but none (bad), per
+// check and, in the row with an empty check id, over the set: per slice, the
+// measured checks' verdicts are gathered with one more, the set's (good
+// only when every one is), and spread out again to be counted. Over three
+// checks' 30 days this costs 1.37× the per-check counts alone (GROUPING
+// SETS ((check_id, slice), (slice)) measured 1.52×); one check skips it.
 func sliceQuery(q SLOQuery, raw bool) (string, Params) {
 	windows := q.windows()
 	longest := windows[0]
@@ -203,8 +238,8 @@ func sliceQuery(q SLOQuery, raw bool) (string, Params) {
 		name := "start" + strconv.Itoa(w)
 		p[name] = TimeParam(start)
 		in := "slice >= {" + name + ":DateTime64(3, 'UTC')}"
-		good = append(good, "countIf(successes > 0 AND "+in+")")
-		bad = append(bad, "countIf(successes = 0 AND "+in+")")
+		good = append(good, "countIf(ok AND "+in+")")
+		bad = append(bad, "countIf(NOT ok AND "+in+")")
 	}
 	secs := strconv.FormatInt(int64(q.Slice/time.Second), 10)
 	source := `SELECT check_id, toDateTime(intDiv(toUInt32(bucket), ` + secs + `) * ` + secs + `, 'UTC') AS slice,
@@ -221,12 +256,34 @@ func sliceQuery(q SLOQuery, raw bool) (string, Params) {
     AND scheduled_at >= {from:DateTime64(3, 'UTC')} AND scheduled_at < {to:DateTime64(3, 'UTC')}
   GROUP BY check_id, slice`
 	}
-	return `SELECT toString(check_id) AS check_id, [` + strings.Join(good, ", ") + `] AS good,
+	if len(q.Checks) == 1 {
+		// One check: the set's slices are its own (sloCounts copies them),
+		// without gathering each slice's verdicts.
+		return `SELECT toString(check_id) AS check_id, [` + strings.Join(good, ", ") + `] AS good,
   [` + strings.Join(bad, ", ") + `] AS bad
 FROM (
+  SELECT check_id, slice, successes > 0 AS ok FROM (
   ` + source + `
+  )
+  WHERE runs > 0
 )
-WHERE runs > 0
+GROUP BY check_id
+ORDER BY check_id`, p
+	}
+	return `SELECT check_id, [` + strings.Join(good, ", ") + `] AS good,
+  [` + strings.Join(bad, ", ") + `] AS bad
+FROM (
+  SELECT v.1 AS check_id, v.2 AS ok, slice
+  FROM (
+    SELECT slice, arrayPushBack(groupArray((toString(check_id), successes > 0)), ('', min(successes > 0))) AS verdicts
+    FROM (
+  ` + source + `
+    )
+    WHERE runs > 0
+    GROUP BY slice
+  )
+  ARRAY JOIN verdicts AS v
+)
 GROUP BY check_id
 ORDER BY check_id`, p
 }

@@ -13,8 +13,10 @@ import (
 )
 
 // expectedSLO counts q over rows in Go, independently of the store: every
-// result once, runs skipped for overload nowhere, slices epoch-aligned.
-func expectedSLO(rows []store.ResultRow, q store.SLOQuery) []store.SLOCounts {
+// result once, runs skipped for overload nowhere, slices epoch-aligned; the
+// total of time slices counts each slice once, bad when any check measured
+// in it had no success in it.
+func expectedSLO(rows []store.ResultRow, q store.SLOQuery) store.SLOResult {
 	windows := append([]time.Duration{q.Window}, store.BurnWindows[:]...)
 	byCheck := map[string]*store.SLOCounts{}
 	type sliceKey struct {
@@ -54,6 +56,25 @@ func expectedSLO(rows []store.ResultRow, q store.SLOQuery) []store.SLOCounts {
 			}
 		}
 	}
+	var out store.SLOResult
+	setBad := map[int64]bool{} // per slice with a measured run of any check: was any check bad
+	for k, v := range slices {
+		if v[0] > 0 {
+			setBad[k.n] = setBad[k.n] || v[1] == 0
+		}
+	}
+	for n, bad := range setBad {
+		at := time.UnixMilli(n * q.Slice.Milliseconds())
+		for w, d := range windows {
+			if from, to := q.SLOSpan(d); !at.Before(from) && at.Before(to) {
+				if e := sloWindow(&out.Total, w); bad {
+					e.Bad++
+				} else {
+					e.Good++
+				}
+			}
+		}
+	}
 	for k, v := range slices {
 		at := time.UnixMilli(k.n * q.Slice.Milliseconds())
 		for w, d := range windows {
@@ -74,14 +95,24 @@ func expectedSLO(rows []store.ResultRow, q store.SLOQuery) []store.SLOCounts {
 			}
 		}
 	}
-	var out []store.SLOCounts
 	for _, id := range q.Checks {
-		if c := byCheck[id]; c != nil {
-			out = append(out, *c)
+		c := byCheck[id]
+		if c == nil {
+			continue
+		}
+		out.Checks = append(out.Checks, *c)
+		if q.Budgeting == store.Occurrences {
+			for w := range len(windows) {
+				e, t := sloWindow(c, w), sloWindow(&out.Total, w)
+				t.Good, t.Bad = t.Good+e.Good, t.Bad+e.Bad
+			}
 		}
 	}
 	return out
 }
+
+// sameCounts says whether a and b count the same events, whoever they count.
+func sameCounts(a, b store.SLOCounts) bool { return a.Window == b.Window && a.Burn == b.Burn }
 
 func sloWindow(c *store.SLOCounts, w int) *store.SLOEvents {
 	if w == 0 {
@@ -143,9 +174,15 @@ func TestSLOCountsEqualRaw(t *testing.T) {
 			}
 			// Not vacuous: api has bad events in the window and in the
 			// burn windows covering the outage, and good ones everywhere.
-			api := got[0]
+			api, web := got.Checks[0], got.Checks[1]
 			if api.Window.Bad == 0 || api.Burn[3].Bad == 0 || api.Burn[4].Bad == 0 || api.Burn[0].Good == 0 {
 				t.Fatalf("api counts %+v", api)
+			}
+			// The total of time slices is not the sum of the checks': the
+			// minutes both checks ran in count once.
+			if q.Budgeting == store.Timeslices && (got.Total.Window.Good+got.Total.Window.Bad >= api.Window.Good+api.Window.Bad+web.Window.Good+web.Window.Bad ||
+				got.Total.Window.Bad < api.Window.Bad || got.Total.Window.Bad < web.Window.Bad) {
+				t.Fatalf("time slices over both checks %+v, api %+v, web %+v", got.Total, api, web)
 			}
 		})
 	}
@@ -182,22 +219,22 @@ func TestSLOBudgetingOccurrencesAgainstTimeslices(t *testing.T) {
 		t.Fatal(err)
 	}
 	perLoc := uint64(24 * 360)
-	if w := (store.SLOEvents{Good: perLoc - 60, Bad: perLoc + 60}); len(occ) != 1 || occ[0].Window != w {
+	if w := (store.SLOEvents{Good: perLoc - 60, Bad: perLoc + 60}); len(occ.Checks) != 1 || occ.Checks[0].Window != w || !sameCounts(occ.Total, occ.Checks[0]) {
 		t.Fatalf("occurrences %+v, want window %+v", occ, w)
 	}
-	if w := (store.SLOEvents{Good: 24*60 - 10, Bad: 10}); len(ts) != 1 || ts[0].Window != w {
+	if w := (store.SLOEvents{Good: 24*60 - 10, Bad: 10}); len(ts.Checks) != 1 || ts.Checks[0].Window != w || !sameCounts(ts.Total, ts.Checks[0]) {
 		t.Fatalf("timeslices %+v, want window %+v", ts, w)
 	}
 	// The last 6 hours hold the outage (20:00–20:10): 360 slices, 10 bad.
-	if w := (store.SLOEvents{Good: 350, Bad: 10}); ts[0].Burn[3] != w {
-		t.Fatalf("timeslices over 6h %+v, want %+v", ts[0].Burn[3], w)
+	if w := (store.SLOEvents{Good: 350, Bad: 10}); ts.Checks[0].Burn[3] != w {
+		t.Fatalf("timeslices over 6h %+v, want %+v", ts.Checks[0].Burn[3], w)
 	}
 	// The last 5 minutes: every slice good by time slices, half the runs bad by occurrences.
-	if w := (store.SLOEvents{Good: 5, Bad: 0}); ts[0].Burn[0] != w {
-		t.Fatalf("timeslices over 5m %+v, want %+v", ts[0].Burn[0], w)
+	if w := (store.SLOEvents{Good: 5, Bad: 0}); ts.Checks[0].Burn[0] != w {
+		t.Fatalf("timeslices over 5m %+v, want %+v", ts.Checks[0].Burn[0], w)
 	}
-	if w := (store.SLOEvents{Good: 30, Bad: 30}); occ[0].Burn[0] != w {
-		t.Fatalf("occurrences over 5m %+v, want %+v", occ[0].Burn[0], w)
+	if w := (store.SLOEvents{Good: 30, Bad: 30}); occ.Checks[0].Burn[0] != w {
+		t.Fatalf("occurrences over 5m %+v, want %+v", occ.Checks[0].Burn[0], w)
 	}
 }
 

@@ -245,6 +245,11 @@ func NewCheckDefinitions(c kafka.Config, log *slog.Logger) *CheckDefinitions {
 // Definition implements api.Definitions.
 func (d *CheckDefinitions) Definition(id string) (api.Definition, bool) { return d.Get(id) }
 
+var _ api.DefinitionLister = (*CheckDefinitions)(nil)
+
+// EachDefinition implements api.DefinitionLister.
+func (d *CheckDefinitions) EachDefinition(f func(string, api.Definition)) { d.Each(f) }
+
 // Run reads the definitions until ctx ends; while Kafka cannot be read the
 // API answers without targets (logged, tried again every 10 s).
 func (d *CheckDefinitions) Run(ctx context.Context) { d.Compacted.Run(ctx) }

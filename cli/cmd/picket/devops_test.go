@@ -57,8 +57,9 @@ func (f *flakyTarget) served() (total, ok int) {
 
 // devWithHistory runs a dev stack whose one check has served at least n
 // results (failing for a while), all of them ingested, with the prober
-// stopped so that nothing changes under the test.
-func devWithHistory(t *testing.T, n int) (*devstack.Stack, devstack.Config, *store.Store, *flakyTarget) {
+// stopped so that nothing changes under the test; configure adjusts the
+// configuration before the stack starts.
+func devWithHistory(t *testing.T, n int, configure ...func(*devstack.Config)) (*devstack.Stack, devstack.Config, *store.Store, *flakyTarget) {
 	t.Helper()
 	target := &flakyTarget{okBefore: n / 3, failing: n / 4}
 	srv := httptest.NewServer(target)
@@ -68,6 +69,9 @@ func devWithHistory(t *testing.T, n int) (*devstack.Stack, devstack.Config, *sto
 	cfg.KafkaAddr, cfg.QueryAddr, cfg.AdminAddr = "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0"
 	cfg.Demo.Enabled, cfg.Prober.Definitions = false, false
 	cfg.Database = embeddedtest.Database(t)
+	for _, f := range configure {
+		f(&cfg)
+	}
 	chk := check.Check{ID: "api", Name: "API", Interval: 100 * time.Millisecond, Timeout: 80 * time.Millisecond,
 		HTTP: &check.HTTP{Method: "GET", URL: srv.URL + "/", ExpectedStatus: []int{200}}}
 	s, err := devstack.Start(context.Background(), cfg, devstack.Options{Checks: []check.Check{chk}, Backend: embeddedtest.Backend(t)})

@@ -6,6 +6,7 @@
 //	picket replay    re-read a time range of results into ClickHouse
 //	picket backtest  evaluate candidate alert rules over stored history
 //	picket status    the console dashboard, from the query API
+//	picket slos      the SLOs: achieved, error budget and burn rates
 //
 // `dev` exists only in builds with -tags embedded (`make run`): it links
 // libchdb, whose package init panics without the library, and the production
@@ -41,6 +42,7 @@ commands:
   replay    re-read a time range of results into ClickHouse (--from T [--to T]), resumable
   backtest  evaluate candidate alert rules over history (--rules rules.yaml --from T [--to T2])
   status    the console dashboard: every check's figures and the alerts, from the query API
+  slos      the SLOs: objective, window, achieved, error budget remaining and burn rates, from the query API
   notify    re-send parked notifications (redrive --destination D --from T [--to T2]), or send a test one (test D)
 
 Each command takes --config FILE and --set key=value; run 'picket <command> -h'.`
@@ -75,6 +77,8 @@ func dispatch(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return notifyCmd(ctx, args[1:], stdout, stderr)
 	case "status":
 		return statusCmd(ctx, args[1:], stdout, stderr)
+	case "slos":
+		return slosCmd(ctx, args[1:], stdout, stderr)
 	case "-h", "--help", "help":
 		fmt.Fprintln(stdout, usage)
 		return nil

@@ -28,7 +28,7 @@ func statusCmd(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	fs.Usage = func() { fmt.Fprintln(fs.Output(), statusUsage); fs.PrintDefaults() }
 	o := console.DefaultOptions()
 	qf := queryapi.AddFlags(fs, os.Getenv)
-	dataDir := fs.String("data-dir", "", "read the query API of the `picket dev` whose data directory is `dir` (default ./data)")
+	dataDir := fs.String("data-dir", "", "read the query API of the picket dev whose data directory is `dir` (default ./data)")
 	fs.DurationVar(&o.Short.Every, "short-every", o.Short.Every, "how often the short view is redrawn")
 	fs.DurationVar(&o.Short.Window, "short-window", o.Short.Window, "the short view's range, back from now")
 	fs.DurationVar(&o.Long.Every, "long-every", o.Long.Every, "how often the long view is redrawn")

@@ -296,15 +296,38 @@ func (r *ruleTrack) judgeBurn(lr *locRule, s Sample) {
 			best, bestScore = ev, score
 		}
 	}
+	// The burn's first failure: the one at which a short window began to
+	// burn at its factor, forgotten once no short window does and the
+	// location is not failing.
+	shortBurning := false
+	for _, p := range r.burn.pairs {
+		shortBurning = shortBurning || lr.rings[p.short].burn(budget) >= p.Factor
+	}
+	if !s.Success && shortBurning && lr.burnFirst == "" {
+		lr.burnFirst = s.ResultID
+	}
 	if !judged {
 		return // too few results to judge: the verdict stands
+	}
+	if !lr.judged || severity != lr.severity {
+		lr.verdictAt = s.ResultID
 	}
 	lr.judged = true
 	lr.failing = severity != ""
 	lr.severity = severity
+	if !lr.failing && !shortBurning {
+		lr.burnFirst = ""
+	}
+	// The first result is what opened the burn while failing (or, when the
+	// failures that did are before a restore's raw horizon, the result the
+	// verdict changed at), else the result the location stopped failing at.
+	first := lr.verdictAt
+	if lr.failing && lr.burnFirst != "" {
+		first = lr.burnFirst
+	}
 	// Held in the location (no allocation per result); a transition copies it.
 	lr.burnEv = best
-	lr.ev = evidence{value: best.LongRate, samples: best.LongResults, successes: best.LongSuccesses, last: s.ResultID,
+	lr.ev = evidence{value: best.LongRate, samples: best.LongResults, successes: best.LongSuccesses, first: first, last: s.ResultID,
 		availability: float64(best.LongSuccesses) / float64(max(1, best.LongResults)), hasAvailabilityData: true, burn: &lr.burnEv}
 }
 

@@ -63,6 +63,17 @@ func TestBurnRateFastBurnPagesThenTickets(t *testing.T) {
 	if down.Unit != "burn_rate" || down.Value < 14.4 || down.Burn.Long != time.Hour || down.Samples != 360 || down.Successes != 354 {
 		t.Fatalf("evidence value %v %s, burn %+v, %d/%d", down.Value, down.Unit, down.Burn, down.Successes, down.Samples)
 	}
+	// The results: the outage's first failure opened the burn, the sixth
+	// decided the page; the ticket is the same burn; the recovery is
+	// decided by the result it happened at.
+	firstFailure := fmt.Sprintf("eu@%d", outage.Unix())
+	if down.FirstResultID != firstFailure || down.LastResultID != fmt.Sprintf("eu@%d", down.At.Unix()) {
+		t.Fatalf("page results first %q last %q, want first %q", down.FirstResultID, down.LastResultID, firstFailure)
+	}
+	if ticket.FirstResultID != firstFailure || up.FirstResultID == "" || up.FirstResultID != up.LastResultID {
+		t.Fatalf("ticket's first result %q (want %q); recovery's first %q, last %q", ticket.FirstResultID, firstFailure,
+			up.FirstResultID, up.LastResultID)
+	}
 	// The 30-minute window forgets the outage 29 to 30 minutes after it ended.
 	end := outage.Add(10 * time.Minute)
 	if d := ticket.At.Sub(end); ticket.To != StateDegraded || d < 29*time.Minute || d > 30*time.Minute {
@@ -92,6 +103,13 @@ func TestBurnRateSlowBurnOnlyTickets(t *testing.T) {
 	}
 	if !strings.Contains(got[0].Message, "is degraded. burn rate 1.0× over 3d and 5.") {
 		t.Fatalf("message %q", got[0].Message)
+	}
+	// The burn opened at the third failure: from it on the 6-hour window
+	// burns at 1× (3 failures of 2,160 results) and never stops; each
+	// failure before it burned the 5-minute window for 5 minutes only.
+	third := fmt.Sprintf("eu@%d", t0.Add(time.Duration(199+2*200)*10*time.Second).Unix())
+	if got[0].FirstResultID != third || got[0].LastResultID != fmt.Sprintf("eu@%d", want.Unix()) {
+		t.Fatalf("ticket's results first %q last %q, want first %q", got[0].FirstResultID, got[0].LastResultID, third)
 	}
 }
 
@@ -153,6 +171,11 @@ func TestBurnRateOutOfOrderAndReplayGiveTheInOrderTransitions(t *testing.T) {
 	got = append(got, tr.Flush()...)
 	if a, b := ids(got), ids(inOrder); a != b {
 		t.Fatalf("shuffled and replayed:\n%s\nin order:\n%s", a, b)
+	}
+	for i := range got {
+		if got[i].FirstResultID != inOrder[i].FirstResultID || got[i].FirstResultID == "" {
+			t.Errorf("transition %d: first result %q shuffled, %q in order", i, got[i].FirstResultID, inOrder[i].FirstResultID)
+		}
 	}
 }
 

@@ -37,11 +37,15 @@ type locRule struct {
 	runFirst string
 	// error_rate: since when the rate has been above the threshold.
 	above time.Time
-	// burn_rate: the windows' counters, and the state the firing pairs open.
-	rings    []*ring
-	severity string
-	burnEv   BurnEvidence
-	ev       evidence
+	// burn_rate: the windows' counters, and the state the firing pairs open;
+	// burnFirst is the first failed result since some pair's short window
+	// burns at its factor, verdictAt the result the verdict last changed at.
+	rings     []*ring
+	severity  string
+	burnFirst string
+	verdictAt string
+	burnEv    BurnEvidence
+	ev        evidence
 }
 
 type evidence struct {

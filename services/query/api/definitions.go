@@ -20,11 +20,24 @@ type Definition struct {
 	Target string
 	// Spec is the definition, redacted, as JSON-able values.
 	Spec map[string]any
+	// Name and Labels are the check's, as defined (Labels never nil).
+	Name   string
+	Labels map[string]string
 }
 
 // Definitions are the checks' definitions by id.
 type Definitions interface {
 	Definition(checkID string) (Definition, bool)
+}
+
+// DefinitionLister is Definitions that can also list them: label selectors
+// (SLOs, status pages) find through it the checks defined with their labels
+// that sent no result in the raw rows' 30 days.
+type DefinitionLister interface {
+	Definitions
+	// EachDefinition calls f with every definition known, once per check id;
+	// f must not call back into the lister.
+	EachDefinition(f func(checkID string, d Definition))
 }
 
 // DefinitionMap is a fixed set of definitions (a dev stack's checks file).
@@ -34,6 +47,13 @@ type DefinitionMap map[string]Definition
 func (m DefinitionMap) Definition(id string) (Definition, bool) {
 	d, ok := m[id]
 	return d, ok
+}
+
+// EachDefinition implements DefinitionLister.
+func (m DefinitionMap) EachDefinition(f func(string, Definition)) {
+	for id, d := range m {
+		f(id, d)
+	}
 }
 
 // FirstOf asks each of ds in turn.
@@ -47,6 +67,33 @@ func (f FirstOf) Definition(id string) (Definition, bool) {
 		}
 	}
 	return Definition{}, false
+}
+
+// EachDefinition implements DefinitionLister: each id's definition is the
+// first source's that has it, as Definition answers; sources that cannot
+// list are skipped.
+func (f FirstOf) EachDefinition(fn func(string, Definition)) {
+	seen := map[string]bool{}
+	for _, d := range f {
+		if l, ok := d.(DefinitionLister); ok {
+			l.EachDefinition(func(id string, def Definition) {
+				if !seen[id] {
+					seen[id] = true
+					fn(id, def)
+				}
+			})
+		}
+	}
+}
+
+// definedChecks are the definitions the API can list, by check id (none
+// without a DefinitionLister).
+func (a *API) definedChecks() map[string]Definition {
+	out := map[string]Definition{}
+	if l, ok := a.defs.(DefinitionLister); ok {
+		l.EachDefinition(func(id string, d Definition) { out[id] = d })
+	}
+	return out
 }
 
 // SetDefinitions makes the check list show each check's target and the
@@ -86,9 +133,17 @@ func ParseDefinition(value []byte) (Definition, error) {
 	if !ok {
 		return Definition{}, fmt.Errorf("check definition: not a mapping")
 	}
+	d := Definition{Labels: map[string]string{}}
+	d.Name, _ = spec["name"].(string)
+	if ls, ok := spec["labels"].(map[string]any); ok {
+		for k, v := range ls {
+			d.Labels[k] = fmt.Sprint(v)
+		}
+	}
 	redact(spec)
 	prune(spec)
-	return Definition{Target: target(spec), Spec: spec}, nil
+	d.Target, d.Spec = target(spec), spec
+	return d, nil
 }
 
 // jsonable is v as JSON can encode it: every mapping keyed by strings (YAML

@@ -23,7 +23,15 @@ func TestParseDefinition(t *testing.T) {
 			t.Errorf("%q: target %q (%v), want %q", def, d.Target, err, want)
 		}
 	}
-	d, err := ParseDefinition([]byte(`id: api
+	// Its name and labels, which label selectors read (an empty label too).
+	d, err := ParseDefinition([]byte("id: a\nname: Shop\nlabels: {team: payments, tier: 1, empty: ''}\n"))
+	if err != nil || d.Name != "Shop" || len(d.Labels) != 3 || d.Labels["team"] != "payments" || d.Labels["tier"] != "1" || d.Labels["empty"] != "" {
+		t.Errorf("name %q, labels %v (%v)", d.Name, d.Labels, err)
+	}
+	if d, _ := ParseDefinition([]byte("id: a\n")); d.Labels == nil {
+		t.Error("no labels: want an empty map")
+	}
+	d, err = ParseDefinition([]byte(`id: api
 interval: 10s
 http:
   url: https://bob:hunter2@api.example/v1?x=1

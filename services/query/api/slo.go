@@ -24,7 +24,8 @@ type SLO struct {
 	// Checks are check ids the SLO covers.
 	Checks []string `koanf:"checks"`
 	// Labels are key:value matchers (team:payments): the SLO also covers
-	// every check whose newest result in the window carries all of them.
+	// every check that carries all of them: in its definition as last
+	// published, else in its newest result in the window (at most 30 days).
 	Labels []string `koanf:"labels"`
 	// Objective is the fraction of good events promised, above 0 and below 1
 	// (0.999).
@@ -149,8 +150,9 @@ type SLOJSON struct {
 	Budgeting     string       `json:"budgeting"`
 	SliceSeconds  float64      `json:"slice_seconds,omitempty"`
 	Selector      SelectorJSON `json:"selector"`
-	// Total are the figures over every check the SLO covers; Checks each
-	// one's, by id.
+	// Total are the figures over every check the SLO covers (by time
+	// slices, each slice once: bad when any check measured in it was bad);
+	// Checks each one's, by id.
 	Total  SLOFiguresJSON   `json:"total"`
 	Checks []SLOFiguresJSON `json:"checks"`
 }
@@ -285,9 +287,11 @@ func (a *API) sloFigures(ctx context.Context, slos []slo, only string) ([]SLOJSO
 	return out, nil
 }
 
-// sloLabels are the labels of the checks' newest results over the longest
-// window of the SLOs that select by label (at most the raw rows' 30 days),
-// by check id.
+// sloLabels are the labels of the checks, by id, for the SLOs that select
+// by label: each check's as defined (its definition as last published),
+// else those of its newest result over the longest such SLO window (at most
+// the raw rows' 30 days). A check silent for longer is still found by its
+// definition, and its rollups (90 days) count.
 func (a *API) sloLabels(ctx context.Context, slos []slo, now time.Time) (map[string]map[string]string, error) {
 	var since time.Duration
 	for _, s := range slos {
@@ -309,10 +313,13 @@ func (a *API) sloLabels(ctx context.Context, slos []slo, now time.Time) (map[str
 			newest[r.CheckID], out[r.CheckID] = r.ScheduledAt, r.Labels
 		}
 	}
+	for id, d := range a.definedChecks() {
+		out[id] = d.Labels
+	}
 	return out, nil
 }
 
-func sloJSON(s slo, q store.SLOQuery, checks []string, counts []store.SLOCounts, only string) SLOJSON {
+func sloJSON(s slo, q store.SLOQuery, checks []string, counts store.SLOResult, only string) SLOJSON {
 	from, to := q.SLOSpan(s.window)
 	out := SLOJSON{
 		Name: s.Name, Objective: s.Objective, WindowSeconds: s.window.Seconds(), From: from, To: to,
@@ -328,17 +335,10 @@ func sloJSON(s slo, q store.SLOQuery, checks []string, counts []store.SLOCounts,
 		out.SliceSeconds = s.Slice.Seconds()
 	}
 	byID := map[string]store.SLOCounts{}
-	var total store.SLOCounts
-	for _, c := range counts {
+	for _, c := range counts.Checks {
 		byID[c.CheckID] = c
-		total.Window.Good += c.Window.Good
-		total.Window.Bad += c.Window.Bad
-		for w := range c.Burn {
-			total.Burn[w].Good += c.Burn[w].Good
-			total.Burn[w].Bad += c.Burn[w].Bad
-		}
 	}
-	out.Total = figures(s.SLO, total)
+	out.Total = figures(s.SLO, counts.Total)
 	for _, id := range checks {
 		if only != "" && id != only {
 			continue

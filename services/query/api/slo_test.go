@@ -2,10 +2,12 @@ package api
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"math"
 	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
 
@@ -112,9 +114,11 @@ func TestSLOBurnRatesAndBudgets(t *testing.T) {
 		!near(r.D3, 10.0/4320/0.001) {
 		t.Fatalf("shop by minutes, burn rates 5m %v 30m %v 1h %v 6h %v 3d %v", *r.M5, *r.M30, *r.H1, *r.H6, *r.D3)
 	}
-	// The total adds each check's minutes up.
+	// The total counts each minute once: 2,880 minutes, bad when shop or
+	// web was (10), not 5,760 check-minutes.
 	if web.CheckID != "web" || web.Good != 2880 || web.Bad != 0 || !near(web.Achieved, 1) || !near(web.BurnRates.M30, 0) ||
-		s.Total.Good != 2870+2880 || s.Total.Bad != 10 || !near(s.Total.BurnRates.M30, 10.0/60/0.001) {
+		s.Total.Good != 2870 || s.Total.Bad != 10 || !near(s.Total.Achieved, 2870.0/2880) || !near(&s.Total.ErrorBudget.Total, 2.88) ||
+		!near(s.Total.BurnRates.M30, 10.0/30/0.001) || !near(s.Total.BurnRates.M5, 0) {
 		t.Fatalf("web by minutes %+v, total %+v", web, s.Total)
 	}
 }
@@ -142,20 +146,13 @@ func TestSLOFiguresEqualRaw(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if len(raw) != len(got.Checks) {
-			t.Fatalf("%s: %d checks, raw rows %d", s.Name, len(got.Checks), len(raw))
+		if len(raw.Checks) != len(got.Checks) {
+			t.Fatalf("%s: %d checks, raw rows %d", s.Name, len(got.Checks), len(raw.Checks))
 		}
-		var total store.SLOCounts
-		for j, c := range raw {
+		for j, c := range raw.Checks {
 			same(t, s, got.Checks[j], c)
-			total.Window.Good += c.Window.Good
-			total.Window.Bad += c.Window.Bad
-			for w := range c.Burn {
-				total.Burn[w].Good += c.Burn[w].Good
-				total.Burn[w].Bad += c.Burn[w].Bad
-			}
 		}
-		same(t, s, got.Total, total)
+		same(t, s, got.Total, raw.Total)
 	}
 	if all.SLOs[0].Checks[0].CheckID != "shop" || len(all.SLOs[0].Checks) != 1 || len(all.SLOs[2].Checks) != 1 {
 		t.Fatalf("covered checks: %+v", all.SLOs)
@@ -190,7 +187,7 @@ func TestCheckSLOsAndNotFound(t *testing.T) {
 	var list SLOsJSON
 	get(t, srv.URL+"/api/v1/checks/shop/slos", 200, &list)
 	if len(list.SLOs) != 2 || list.SLOs[0].Name != "payments" || list.SLOs[1].Name != "shop-minutes" ||
-		len(list.SLOs[1].Checks) != 1 || list.SLOs[1].Checks[0].CheckID != "shop" || list.SLOs[1].Total.Good != 2870+2880 {
+		len(list.SLOs[1].Checks) != 1 || list.SLOs[1].Checks[0].CheckID != "shop" || list.SLOs[1].Total.Good != 2870 {
 		t.Fatalf("shop's SLOs %+v", list)
 	}
 	get(t, srv.URL+"/api/v1/checks/web/slos", 200, &list)
@@ -262,5 +259,110 @@ func TestValidateSLOsNamesTheKey(t *testing.T) {
 	}
 	if err := ValidateSLOs("slos", []SLO{ok, {Name: "b", Labels: []string{"team:a"}, Objective: 0.5, Window: "2160h", Budgeting: "timeslices", Slice: 5 * time.Minute}}); err != nil {
 		t.Error(err)
+	}
+}
+
+// silentFixture is a check, legacy (team:payments), heard from for six
+// hours 45 days before the API's now and never since — beyond the raw rows'
+// 30 days, within the rollups' 90 — failing its first 10 minutes, and
+// another team's, other, as silent. Both are defined (their definitions as
+// last published): what finds them by label. The rows are stored at
+// embeddedtest.Day() (ClickHouse drops rows already past their TTL); the
+// API's clock is 45 days on.
+func silentFixture(t *testing.T) (*API, *store.Store, time.Time) {
+	ctx := context.Background()
+	st := embeddedtest.Store(t)
+	start := embeddedtest.Day()
+	var rows []store.ResultRow
+	for tick := start; tick.Before(start.Add(6 * time.Hour)); tick = tick.Add(time.Minute) {
+		for _, c := range []struct{ id, team string }{{"legacy", "payments"}, {"other", "web"}} {
+			ok := !tick.Before(start.Add(10 * time.Minute))
+			rows = append(rows, store.ResultRow{ResultID: events.ResultID(c.id, "eu", tick), CheckID: c.id, CheckName: c.id,
+				CheckType: "http", Location: "eu", ScheduledAt: tick, StartedAt: tick, DurationMS: 5,
+				HTTPStatus: map[bool]uint16{true: 200, false: 503}[ok], Success: ok, IntervalMS: 60000,
+				Labels: map[string]string{"team": c.team}})
+		}
+	}
+	if err := st.InsertResults(ctx, rows); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.RebuildRollups(ctx, []string{"legacy", "other"}, start, start.Add(6*time.Hour+time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	a := New(st, slog.New(slog.NewTextHandler(io.Discard, nil)), 0)
+	now := start.Add(45*24*time.Hour + 3*time.Hour)
+	a.now = func() time.Time { return now }
+	a.SetDefinitions(DefinitionMap{
+		"legacy": {Name: "Legacy API", Labels: map[string]string{"team": "payments"}},
+		"other":  {Name: "Other", Labels: map[string]string{"team": "web"}},
+	})
+	return a, st, now
+}
+
+// An SLO over 90 days selecting by label covers a check silent for 45 days
+// (found by its definition; its newest result is past the raw rows' 30
+// days) and counts its results from the rollups, as the raw rows do.
+func TestSLOLabelsSelectACheckSilentBeyondTheRawRows(t *testing.T) {
+	a, st, now := silentFixture(t)
+	slo := SLO{Name: "payments-90d", Labels: []string{"team:payments"}, Objective: 0.99, Window: "90d"}
+	if err := a.SetSLOs([]SLO{slo}); err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(a.Handler())
+	t.Cleanup(srv.Close)
+	var got SLOJSON
+	get(t, srv.URL+"/api/v1/slos/payments-90d", 200, &got)
+	if len(got.Checks) != 1 || got.Checks[0].CheckID != "legacy" || got.Total.Good != 350 || got.Total.Bad != 10 {
+		t.Fatalf("payments over 90 days: checks %+v, total %+v; want legacy with 350 good and 10 bad", got.Checks, got.Total)
+	}
+	_, window := slo.withDefaults()
+	raw, err := st.SLOCountsFromRaw(context.Background(), store.SLOQuery{Checks: []string{"legacy"}, Budgeting: store.Occurrences,
+		Window: window, Now: now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Nothing in the burn windows: no burn rate.
+	r := got.Total.BurnRates
+	if got.Total.Good != raw.Total.Window.Good || got.Total.Bad != raw.Total.Window.Bad || !near(got.Total.Achieved, 350.0/360) ||
+		!near(&got.Total.ErrorBudget.Total, 0.01*360) || r.M5 != nil || r.M30 != nil || r.H1 != nil || r.H6 != nil || r.D3 != nil {
+		t.Fatalf("served %+v, raw rows %+v", got.Total, raw.Total)
+	}
+	var list SLOsJSON
+	if get(t, srv.URL+"/api/v1/checks/legacy/slos", 200, &list); len(list.SLOs) != 1 || list.SLOs[0].Total.Good != 350 {
+		t.Fatalf("legacy's SLOs %+v", list)
+	}
+}
+
+// A status page selecting by label shows a check silent for 45 days, found
+// by its definition: stale, named as defined, with the daily bars of the
+// day it ran.
+func TestStatusPageShowsACheckSilentBeyondTheRawRows(t *testing.T) {
+	a, _, now := silentFixture(t)
+	a.SetStatusPages(map[string]StatusPage{"pay": {Labels: map[string]string{"team": "payments"}}, "other": {Checks: []string{"other"}}})
+	srv := httptest.NewServer(a.Handler())
+	t.Cleanup(srv.Close)
+	var p StatusPageJSON
+	get(t, srv.URL+"/api/v1/status/pay", 200, &p)
+	if len(p.Checks) != 1 {
+		t.Fatalf("checks %+v, want legacy only", p.Checks)
+	}
+	c := p.Checks[0]
+	ran := embeddedtest.Day().Format(time.DateOnly)
+	var days []string
+	for _, d := range c.Days {
+		if d.Runs > 0 {
+			days = append(days, fmt.Sprintf("%s %d/%d", d.Date, d.Successes, d.Runs))
+		}
+	}
+	if c.ID != "legacy" || c.Name != "Legacy API" || c.State != StateStale || c.LastChecked != nil ||
+		strings.Join(days, ",") != ran+" 350/360" || !near(c.Uptime, 350.0/360) || p.Status != PageUnknown {
+		t.Fatalf("legacy on its page %+v, days with runs %v (want %s 350/360), page %s", c, days, ran, p.Status)
+	}
+	if c.Days[len(c.Days)-1].Date != now.Format(time.DateOnly) {
+		t.Fatalf("the last bar is %s, want today %s", c.Days[len(c.Days)-1].Date, now.Format(time.DateOnly))
+	}
+	// Picked by id, it is named as defined too.
+	if get(t, srv.URL+"/api/v1/status/other", 200, &p); len(p.Checks) != 1 || p.Checks[0].Name != "Other" || p.Checks[0].State != StateStale {
+		t.Fatalf("other's page %+v", p.Checks)
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"math"
 	"net/http"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/go-chi/chi/v5"
@@ -22,8 +23,10 @@ type StatusPage struct {
 	Title string `koanf:"title"`
 	// Checks are check ids, shown first and in this order.
 	Checks []string `koanf:"checks"`
-	// Labels also show every check that carries all of them (among the checks
-	// with a result in the past 24 hours), after Checks, by id.
+	// Labels also show every check that carries all of them, after Checks,
+	// by id: its labels as defined (its definition as last published), else
+	// those of its newest result in the raw rows' 30 days. A defined check
+	// silent for longer is shown stale, with its daily bars.
 	Labels map[string]string `koanf:"labels"`
 }
 
@@ -114,7 +117,8 @@ func (a *API) statusPage(w http.ResponseWriter, r *http.Request) (StatusPageJSON
 func (a *API) buildStatusPage(ctx context.Context, slug string, cfg StatusPage, now time.Time) (StatusPageJSON, error) {
 	// The checks heard from within the raw rows' 30 days: every one when
 	// labels select (a check gone quiet stays on the page, stale, instead of
-	// leaving it looking operational), else the listed ones.
+	// leaving it looking operational; one quiet for longer is found by its
+	// definition), else the listed ones.
 	ids := cfg.Checks
 	if len(cfg.Labels) > 0 {
 		ids = nil
@@ -129,18 +133,36 @@ func (a *API) buildStatusPage(ctx context.Context, slug string, cfg StatusPage, 
 			byID[c.ID] = c
 		}
 	}
+	defined := a.definedChecks()
 	picked := make([]CheckJSON, 0, len(cfg.Checks))
 	for _, id := range cfg.Checks {
 		c, ok := byID[id]
-		if !ok { // nothing in 30 days (or never): shown, without data
-			c = CheckJSON{ID: id, State: StateStale}
+		if !ok { // nothing in 30 days (or never): shown, without data, named as defined
+			c = CheckJSON{ID: id, Name: defined[id].Name, State: StateStale}
 		}
 		picked = append(picked, c)
 	}
-	for _, c := range recent {
-		if len(cfg.Labels) > 0 && labelSelector(cfg.Labels).matches(c.Labels) && !slices.Contains(cfg.Checks, c.ID) {
-			picked = append(picked, c)
+	if len(cfg.Labels) > 0 {
+		sel := labelSelector(cfg.Labels)
+		var byLabel []CheckJSON
+		heard := map[string]bool{}
+		for _, c := range recent {
+			heard[c.ID] = true
+			labels := c.Labels
+			if d, ok := defined[c.ID]; ok {
+				labels = d.Labels
+			}
+			if sel.matches(labels) && !slices.Contains(cfg.Checks, c.ID) {
+				byLabel = append(byLabel, c)
+			}
 		}
+		for id, d := range defined { // silent for 30 days or more, or never heard from
+			if !heard[id] && sel.matches(d.Labels) && !slices.Contains(cfg.Checks, id) {
+				byLabel = append(byLabel, CheckJSON{ID: id, Name: d.Name, State: StateStale, Labels: d.Labels})
+			}
+		}
+		slices.SortFunc(byLabel, func(a, b CheckJSON) int { return strings.Compare(a.ID, b.ID) })
+		picked = append(picked, byLabel...)
 	}
 	ids = make([]string, len(picked))
 	for i, c := range picked {

@@ -127,7 +127,9 @@ type AlertStateChanged struct {
 	Value float64 `protobuf:"fixed64,17,opt,name=value,proto3" json:"value,omitempty"`
 	Unit  string  `protobuf:"bytes,18,opt,name=unit,proto3" json:"unit,omitempty"`
 	// first_result_id is the oldest result of the evidence: the first in the
-	// window, or the first of the run of consecutive results.
+	// window, or the first of the run of consecutive results; for burn_rate,
+	// whose windows are counters, the failed result that opened the burn
+	// (closing: the result the location stopped failing at).
 	FirstResultId string `protobuf:"bytes,19,opt,name=first_result_id,json=firstResultId,proto3" json:"first_result_id,omitempty"`
 	// location is where the deciding result ran; failing_locations are the
 	// locations failing the rule at the transition, out of locations active.
