@@ -66,11 +66,6 @@ type AlertRef struct {
 	CheckID, EventID string
 }
 
-// storedAlertsChunk bounds the transitions one query asks about: the
-// embedded engine sends parameters in the text of a statement, which
-// max_query_size (256 KiB) bounds.
-const storedAlertsChunk = 1000
-
 // StoredAlertEvents returns which of refs alert_events holds, by event id.
 func (s *Store) StoredAlertEvents(ctx context.Context, refs []AlertRef) (map[string]bool, error) {
 	refs = slices.Clone(refs)
@@ -79,7 +74,7 @@ func (s *Store) StoredAlertEvents(ctx context.Context, refs []AlertRef) (map[str
 	})
 	out := map[string]bool{}
 	for len(refs) > 0 {
-		part := refs[:min(storedAlertsChunk, len(refs))]
+		part := refs[:min(idChunk, len(refs))]
 		refs = refs[len(part):]
 		var checks, ids []string
 		for _, r := range part {

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"iter"
 	"regexp"
 	"strings"
 )
@@ -82,4 +83,29 @@ func ArrayParam(vals []string) string {
 		q[i] = QuoteString(v)
 	}
 	return "[" + strings.Join(q, ",") + "]"
+}
+
+// idChunk bounds the ids one statement asks about: the embedded engine sends
+// parameters in the text of a statement, which max_query_size (256 KiB)
+// bounds, and 1,000 of the longest check ids the prober allows (128
+// characters) fit with room to spare. (A server is sent them apart from the
+// text, but the same chunks cost it nothing.)
+const idChunk = 1000
+
+// idChunks yields ids in chunks of at most idChunk, and one empty chunk when
+// ids is empty (for the queries where no ids means every check).
+func idChunks(ids []string) iter.Seq[[]string] {
+	return func(yield func([]string) bool) {
+		if len(ids) == 0 {
+			yield(nil)
+			return
+		}
+		for len(ids) > 0 {
+			n := min(idChunk, len(ids))
+			if !yield(ids[:n]) {
+				return
+			}
+			ids = ids[n:]
+		}
+	}
 }

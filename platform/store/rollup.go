@@ -105,7 +105,7 @@ func aggregateList(all bool, expr func(aggregate) string) string {
 	return strings.Join(out, ",\n  ")
 }
 
-// Rebuilds select their checks with IN, which the primary key (check_id
+// Rebuilds select their checks with IN, in chunks (idChunks), which the primary key (check_id
 // first) narrows to the checks' granules; has() on the same array is not
 // used by the index and reads the whole table, FINAL (measured: 1.8 s
 // against 0.07 s for 1,000 of 10,000 checks in 660,000 raw rows).
@@ -152,6 +152,15 @@ func (s *Store) rebuildFrom(ctx context.Context, fine, coarse Resolution, checks
 		return nil
 	}
 	from, to = coarse.truncate(from), coarse.truncate(to).Add(coarse.size)
+	for part := range idChunks(checks) {
+		if err := s.rebuildChunk(ctx, fine, coarse, part, from, to); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (s *Store) rebuildChunk(ctx context.Context, fine, coarse Resolution, checks []string, from, to time.Time) error {
 	err := s.b.Exec(ctx, s.sql(rollupInsert(coarse.table)+`SELECT check_id, location, `+coarse.start+`(bucket) AS b,
   `+aggregateList(true, func(a aggregate) string { return a.merge })+`,
   now64(3)
@@ -173,6 +182,15 @@ func (s *Store) RebuildMinutes(ctx context.Context, checks []string, from, to ti
 	}
 	from = Minute.truncate(from)
 	to = Minute.truncate(to).Add(time.Minute)
+	for part := range idChunks(checks) {
+		if err := s.rebuildMinuteChunk(ctx, part, from, to); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (s *Store) rebuildMinuteChunk(ctx context.Context, checks []string, from, to time.Time) error {
 	err := s.b.Exec(ctx, s.sql(rollupInsert(Minute.table)+`SELECT check_id, location, toStartOfMinute(scheduled_at) AS bucket,
   `+aggregateList(true, func(a aggregate) string { return a.fromRaw })+`,
   now64(3)

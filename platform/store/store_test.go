@@ -170,8 +170,10 @@ func TestAlertsHistoryAndLatest(t *testing.T) {
 	// Which of some event ids are stored (a restore's question), whatever
 	// other checks hold.
 	refs := []store.AlertRef{{"api", "e2"}, {"web", "e3"}, {"api", "e1"}, {"web", "e1"}}
-	for i := range 3000 { // more than one query's worth
-		refs = append(refs, store.AlertRef{CheckID: fmt.Sprintf("check-%04d", i), EventID: fmt.Sprintf("%032x", i)})
+	// 10,000 checks with ids of a real fleet's length: one statement
+	// asking about them all is over the embedded engine's max_query_size.
+	for i := range 10000 {
+		refs = append(refs, store.AlertRef{CheckID: longCheckID(i), EventID: fmt.Sprintf("%032x", i)})
 	}
 	stored, err := s.StoredAlertEvents(ctx, refs)
 	if err != nil || len(stored) != 2 || !stored["e1"] || !stored["e2"] {
@@ -179,5 +181,63 @@ func TestAlertsHistoryAndLatest(t *testing.T) {
 	}
 	if stored, err := s.StoredAlertEvents(ctx, []store.AlertRef{{"web", "e1"}}); err != nil || len(stored) != 0 {
 		t.Fatalf("stored as another check's %v %v, want none", stored, err)
+	}
+}
+
+// longCheckID is the id of check i of a large fleet, as long as real ids get.
+func longCheckID(i int) string { return fmt.Sprintf("team-payments-eu-west-1-checkout-%06d", i) }
+
+// The restore reads the history of every check a partition holds: with
+// 10,000 checks, in several statements (one is over the embedded engine's
+// max_query_size), and still in event-time order and complete.
+func TestResultsOfTenThousandChecks(t *testing.T) {
+	ctx := context.Background()
+	s := embeddedtest.Store(t)
+	t0 := time.Now().UTC().Truncate(time.Minute).Add(-10 * time.Minute)
+	var ids []string
+	for i := range 10000 {
+		ids = append(ids, longCheckID(i))
+	}
+	// Checks in the first and last chunks, interleaved in time.
+	rows := []store.ResultRow{
+		result(ids[9999], t0, 200, true, 10),
+		result(ids[3], t0.Add(time.Second), 500, false, 20),
+		result(ids[9999], t0.Add(2*time.Second), 200, true, 30),
+		result(ids[3], t0.Add(3*time.Second), 200, true, 40),
+	}
+	if err := s.InsertResults(ctx, rows); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.ResultsBetween(ctx, ids, t0, t0.Add(time.Minute))
+	if err != nil {
+		t.Fatalf("results between: %v", err)
+	}
+	var order []string
+	for _, r := range got {
+		order = append(order, fmt.Sprintf("%s@%s", r.CheckID[len(r.CheckID)-4:], r.ScheduledAt.Sub(t0)))
+	}
+	if want := "[9999@0s 0003@1s 9999@2s 0003@3s]"; fmt.Sprint(order) != want {
+		t.Fatalf("results %v, want %s", order, want)
+	}
+	last, err := s.LastResults(ctx, ids, t0.Add(time.Minute))
+	if err != nil {
+		t.Fatalf("last results: %v", err)
+	}
+	if len(last) != 2 || last[0].CheckID != ids[3] || last[0].DurationMS != 40 || last[1].CheckID != ids[9999] || last[1].DurationMS != 30 {
+		t.Fatalf("last results %+v, want checks 3 (40 ms) and 9999 (30 ms)", last)
+	}
+	if last, err := s.LastResults(ctx, nil, t0.Add(time.Minute)); err != nil || len(last) != 0 {
+		t.Fatalf("last results of no checks %v %v, want none", last, err)
+	}
+	// The restore also rebuilds their rollups.
+	if err := s.RebuildRollups(ctx, ids, t0, t0.Add(time.Minute)); err != nil {
+		t.Fatalf("rebuild rollups: %v", err)
+	}
+	for _, id := range []string{ids[3], ids[9999]} {
+		day := t0.Truncate(24 * time.Hour)
+		st, err := s.RollupStats(ctx, store.Day, id, day, day.Add(24*time.Hour))
+		if err != nil || st.Runs != 2 {
+			t.Fatalf("day rollup of %s: %d runs %v, want 2", id, st.Runs, err)
+		}
 	}
 }

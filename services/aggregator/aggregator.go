@@ -241,6 +241,7 @@ func newMetrics(reg prometheus.Registerer, progress *kafka.Progress) *metrics {
 func New(cfg Config, st *store.Store, log *slog.Logger, reg prometheus.Registerer) (*Aggregator, error) {
 	progress := kafka.NewProgress(cfg.StallTimeout)
 	a := &Aggregator{cfg: cfg, log: log, store: st, metrics: newMetrics(reg, progress), progress: progress, now: time.Now}
+	reg.MustRegister(a.records.gauge())
 	a.alerts = newAlerting(a)
 	// A new assignment may bring checks another instance was evaluating: the
 	// rules' state of those partitions is rebuilt before their next batch;
@@ -263,10 +264,11 @@ func New(cfg Config, st *store.Store, log *slog.Logger, reg prometheus.Registere
 	return a, nil
 }
 
-// Ready reports whether Kafka and ClickHouse answer and the consumer makes
-// progress (not stalled for stall_timeout with records waiting).
+// Ready reports whether Kafka and ClickHouse answer, the consumer makes
+// progress (not stalled for stall_timeout with records waiting) and the
+// alert history keeps up (no published transition unstored that long).
 func (a *Aggregator) Ready(ctx context.Context) error {
-	return errors.Join(a.client.Ping(ctx), a.store.Ping(ctx), a.progress.Err())
+	return errors.Join(a.client.Ping(ctx), a.store.Ping(ctx), a.progress.Err(), a.records.behind(a.cfg.StallTimeout))
 }
 
 // Run migrates the schema, restores alert states and consumes until ctx is done.

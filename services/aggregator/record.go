@@ -6,6 +6,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/picket-dev/picket/platform/kafka"
@@ -48,6 +49,27 @@ func (r *alertRecords) waiting() time.Duration {
 		return 0
 	}
 	return time.Since(r.since)
+}
+
+// behind is an error once the oldest row has waited limit or more: the
+// alert history (alert_events) is that far behind the alert topic, e.g.
+// while ClickHouse refuses its inserts.
+func (r *alertRecords) behind(limit time.Duration) error {
+	if w := r.waiting(); w >= limit {
+		r.mu.Lock()
+		n := len(r.rows)
+		r.mu.Unlock()
+		return fmt.Errorf("alert history behind: %d published transitions not stored in alert_events for %s", n, w.Truncate(time.Second))
+	}
+	return nil
+}
+
+// gauge reports how long the oldest row has waited.
+func (r *alertRecords) gauge() prometheus.Collector {
+	return prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "picket_aggregator_alert_events_waiting_seconds",
+		Help: "How long the oldest transition published to the alert topic has waited to be stored in alert_events (the alert history's lag); 0 when none waits.",
+	}, func() float64 { return r.waiting().Seconds() })
 }
 
 // storeAlerts inserts every alert row waiting, in one statement, retried.

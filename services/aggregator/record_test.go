@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"reflect"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -227,4 +229,87 @@ func TestAlertEventsDoNotWaitForASlowFlush(t *testing.T) {
 	if n := flushes.Load(); n != 1 {
 		t.Errorf("%d flushes reached the rollups, want the first only, still in the air", n)
 	}
+}
+
+// A publishes every check's down and cannot store them (its alert_events
+// inserts hang); B joins and takes some partitions, restoring them while
+// A still holds their rows: B must record those downs (the re-record),
+// then A crashes and B records the rest at its next restore.
+// TestRebalanceLosesAndRepeatsNothing passes with rerecord disabled (A
+// stays up and stores its own rows); this one does not.
+func TestNewOwnerRecordsWhatTheOldOwnerHolds(t *testing.T) {
+	e := newEnv(t)
+	checks := []string{"a", "b", "c", "d", "e", "f"}
+	release := make(chan struct{})
+	var once sync.Once
+	crash := errors.New("crash while holding alert rows")
+	doneA := e.startWith(t, func(a *Aggregator) {
+		a.beforeAlertInsert = func() error { <-release; return crash }
+	})
+	t.Cleanup(func() { once.Do(func() { close(release) }) })
+	var recs []*kgo.Record
+	for i := range 20 {
+		for _, c := range checks {
+			recs = append(recs, record(t, result(c, i, i >= 10)))
+		}
+	}
+	e.produce(t, recs...)
+	poll(t, "A published every down and up", func() (bool, string) { n := alertTopicSize(t, e); return n == 12, fmt.Sprint(n) })
+	if n := len(e.alerts(t)); n != 0 {
+		t.Fatalf("%d recorded before B, want A's rows held", n)
+	}
+	e.start(t, nil) // B joins: some partitions move while A holds their rows
+	poll(t, "B recorded the moved checks' downs while A holds them", func() (bool, string) {
+		n := len(e.alerts(t))
+		return n > 0, fmt.Sprint(n)
+	})
+	once.Do(func() { close(release) })
+	if err := <-doneA; !errors.Is(err, crash) {
+		t.Fatalf("A: %v", err)
+	}
+	poll(t, "every transition recorded", func() (bool, string) { n := len(e.alerts(t)); return n == 12, fmt.Sprint(n) })
+}
+
+// While alert_events refuses inserts, the alert history falls behind the
+// alert topic: /readyz says so once that lasts stall_timeout, and a metric
+// shows the lag; once inserts work again every transition is stored and the
+// service is ready.
+func TestAlertHistoryBehindIsNamedInReadyz(t *testing.T) {
+	e := newEnv(t)
+	e.cfg.StallTimeout = 300 * time.Millisecond
+	var failing atomic.Bool
+	failing.Store(true)
+	_, addr := e.runAggregator(t, func(a *Aggregator) {
+		a.beforeAlertInsert = func() error {
+			if failing.Load() {
+				return errors.New("code: 252, too many parts")
+			}
+			return nil
+		}
+	})
+	var recs []*kgo.Record
+	for i := range 20 {
+		recs = append(recs, record(t, result("api", i, i < 10)))
+	}
+	e.produce(t, recs...)
+	poll(t, "/readyz names the alert history's lag", func() (bool, string) {
+		code, body := get(t, "http://"+addr+"/readyz")
+		return code == http.StatusServiceUnavailable &&
+			strings.Contains(body, "alert history behind: 1 published transitions not stored in alert_events"), fmt.Sprint(code, " ", body)
+	})
+	poll(t, "the metric shows it", func() (bool, string) {
+		_, body := get(t, "http://"+addr+"/metrics")
+		for _, line := range strings.Split(body, "\n") {
+			if v, ok := strings.CutPrefix(line, "picket_aggregator_alert_events_waiting_seconds "); ok {
+				return v != "0", line
+			}
+		}
+		return false, "no picket_aggregator_alert_events_waiting_seconds"
+	})
+	failing.Store(false)
+	poll(t, "ready again, the down stored", func() (bool, string) {
+		code, body := get(t, "http://"+addr+"/readyz")
+		n := len(e.alerts(t))
+		return code == http.StatusOK && n == 1, fmt.Sprint(code, " ", body, " alerts ", n)
+	})
 }
