@@ -147,6 +147,11 @@ type Aggregator struct {
 	// a prefix of it (a restore counts what it reads back as duplicates of
 	// what is redelivered, and nothing after it as late).
 	rowsInFlight atomic.Bool
+	// inserting is the last insert of a full batch's rows that handle
+	// started (nil: none yet): it runs while the next batch is decoded and
+	// evaluated, the next one waits for it, and so does the flush that
+	// covers its rows.
+	inserting *rowsInsert
 	// behind is set while the last batch handled was full: the consumer
 	// is in a backlog (used by the consuming goroutine only).
 	behind bool
@@ -449,12 +454,12 @@ func (a *Aggregator) handle(ctx context.Context, recs []*kgo.Record) error {
 		a.rollups.Add(good[i].Partition, r)
 	}
 	if len(a.pending) >= a.cfg.BatchMaxRecords && !a.rowsInFlight.Load() {
-		if err := a.retry(ctx, "insert results", func(ctx context.Context) error {
-			a.metrics.statements.WithLabelValues("check_results").Inc()
-			return a.store.InsertResults(ctx, a.pending)
-		}); err != nil {
+		// One at a time, in order: what is stored of a partition stays a
+		// prefix of it.
+		if err := a.inserting.wait(); err != nil {
 			return err
 		}
+		a.inserting = a.insertRows(ctx, a.pending)
 		a.pending = nil
 	}
 	a.metrics.records.WithLabelValues("ingested").Add(float64(len(rows)))
@@ -463,6 +468,43 @@ func (a *Aggregator) handle(ctx context.Context, recs []*kgo.Record) error {
 		a.metrics.lastEvent.Set(float64(maxAt.UnixMilli()) / 1000)
 	}
 	return nil
+}
+
+// rowsInsert is an insert of rows running off the consuming goroutine.
+type rowsInsert struct {
+	done chan struct{}
+	err  error
+}
+
+// wait returns once the insert (if any) is done, with its error.
+func (r *rowsInsert) wait() error {
+	if r == nil {
+		return nil
+	}
+	<-r.done
+	return r.err
+}
+
+// insertGrace is how long an insert handle started may go on once the
+// consumer stops: a flush waits for it, and one landing at a clean stop
+// commits what was handled.
+const insertGrace = 10 * time.Second
+
+// insertRows starts inserting rows (retried) and returns it.
+func (a *Aggregator) insertRows(ctx context.Context, rows []store.ResultRow) *rowsInsert {
+	r := &rowsInsert{done: make(chan struct{})}
+	ictx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	stop := context.AfterFunc(ctx, func() { time.AfterFunc(insertGrace, cancel) })
+	go func() {
+		defer close(r.done)
+		defer cancel()
+		defer stop()
+		r.err = a.retry(ictx, "insert results", func(ctx context.Context) error {
+			a.metrics.statements.WithLabelValues("check_results").Inc()
+			return a.store.InsertResults(ctx, rows)
+		})
+	}()
+	return r
 }
 
 // pendingBatches bounds the rows handled and not flushed, in
@@ -503,7 +545,7 @@ const coarseEvery = 10 * time.Second
 // (coarseRollups.hold): a flush per batch would re-read each hour's minutes
 // and each day's hours once per flush, as much work as the minutes.
 func (a *Aggregator) flush() func(context.Context) error {
-	rows, spans := a.pending, a.rollups
+	rows, spans, inserting := a.pending, a.rollups, a.inserting
 	a.pending, a.rollups, a.unflushed = nil, ingest.Spans{}, 0
 	a.rowsInFlight.Store(len(rows) > 0)
 	mode := coarseFlush
@@ -520,6 +562,10 @@ func (a *Aggregator) flush() func(context.Context) error {
 			if err := a.beforeStore(); err != nil {
 				return err
 			}
+		}
+		// The rows handle is inserting, first.
+		if err := inserting.wait(); err != nil {
+			return err
 		}
 		if len(rows) > 0 {
 			if err := a.retryFlush(ctx, "insert results", func(ctx context.Context) error {
