@@ -51,7 +51,8 @@ type Batching struct {
 	// handled so far left to do, and runs the function it returns in
 	// another goroutine while the next batches are handled (one at a time).
 	// When that returns nil, the offsets of the batches handled before
-	// Flush was called are committed; an error stops ConsumeBatches as a
+	// Flush was called are committed (once released, when Hold holds
+	// them); an error stops ConsumeBatches as a
 	// handler's does. What a crash or a rebalance leaves unflushed is
 	// redelivered, uncommitted, and the handler's writes being idempotent,
 	// the redelivery redoes it.
@@ -414,7 +415,7 @@ func shutdown(ctx context.Context, cl *kgo.Client, log *slog.Logger, b Batching,
 		}
 		hold(inflight.recs)
 	}
-	if len(held) == 0 && len(waiting) == 0 {
+	if _, stillHeld := releasedPrefix(waiting); len(held) == 0 && len(stillHeld) == 0 {
 		return nil
 	}
 	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), shutdownGrace)
