@@ -51,7 +51,8 @@ type Batching struct {
 	// handled so far left to do, and runs the function it returns in
 	// another goroutine while the next batches are handled (one at a time).
 	// When that returns nil, the offsets of the batches handled before
-	// Flush was called are committed; an error stops ConsumeBatches as a
+	// Flush was called are committed (once released, when Hold holds
+	// them); an error stops ConsumeBatches as a
 	// handler's does. What a crash or a rebalance leaves unflushed is
 	// redelivered, uncommitted, and the handler's writes being idempotent,
 	// the redelivery redoes it.
@@ -68,6 +69,59 @@ type Batching struct {
 	// Revocations, when set, keeps the offsets of partitions revoked while
 	// their batches waited for a Flush from being committed (Flush set).
 	Revocations *Revocations
+	// Hold, when set, is asked as each Flush lands whether part of what its
+	// batches caused is still to be made durable by the caller, off the
+	// flush (work a backlog defers to do once for many flushes): nil if
+	// not, else a channel closed once it is. The batches' offsets are then
+	// committed once it is closed, and never before those of an earlier
+	// flush held longer. While a flush's batches are held, a consumer
+	// that polls nothing calls Flush once again (with nothing new to
+	// flush), so that the caller can finish the deferred work when the
+	// backlog ends; at shutdown, what is still held after the last Flush is
+	// not committed but redelivered.
+	Hold func() <-chan struct{}
+}
+
+// heldGroup is the records of a landed flush whose commit waits for
+// released (nil: only for the groups before it).
+type heldGroup struct {
+	recs     []heldRecord
+	released <-chan struct{}
+}
+
+// releasedPrefix returns the records of the leading groups whose release
+// came, in order, and the groups still held.
+func releasedPrefix(groups []heldGroup) ([]heldRecord, []heldGroup) {
+	var recs []heldRecord
+	for len(groups) > 0 {
+		if ch := groups[0].released; ch != nil {
+			select {
+			case <-ch:
+			default:
+				return recs, groups
+			}
+		}
+		recs = append(recs, groups[0].recs...)
+		groups = groups[1:]
+	}
+	return recs, nil
+}
+
+// newest are the newest record of each partition among recs, of its latest
+// revocation count.
+func newest(recs []heldRecord) []heldRecord {
+	by := map[topicPartition]heldRecord{}
+	for _, h := range recs {
+		tp := topicPartition{h.rec.Topic, h.rec.Partition}
+		if last, ok := by[tp]; !ok || h.epoch > last.epoch || h.epoch == last.epoch && h.rec.Offset > last.rec.Offset {
+			by[tp] = h
+		}
+	}
+	out := make([]heldRecord, 0, len(by))
+	for _, h := range by {
+		out = append(out, h)
+	}
+	return out
 }
 
 // heldOffsets are the newest record handled of each partition: what a
@@ -192,7 +246,18 @@ func ConsumeBatches(ctx context.Context, cl *kgo.Client, log *slog.Logger, b Bat
 		held     heldOffsets // handled, not in a flush yet
 		heldAt   time.Time   // when the oldest of them was handled
 		inflight *flight
+		waiting  []heldGroup // flushed, their commit held (b.Hold)
+		idle     bool        // the last poll brought nothing
+		// idleFlushed is set once an idle consumer flushed for what is
+		// held, until records come again: one such flush per idle spell.
+		idleFlushed bool
 	)
+	// release commits the records of the groups released, in order.
+	release := func() {
+		var recs []heldRecord
+		recs, waiting = releasedPrefix(waiting)
+		commit(ctx, cl, log, b.Revocations.current(newest(recs)))
+	}
 	start := func() {
 		run := b.Flush()
 		fctx, done := context.WithCancel(ctx)
@@ -222,7 +287,16 @@ func ConsumeBatches(ctx context.Context, cl *kgo.Client, log *slog.Logger, b Bat
 		if b.Progress != nil {
 			b.Progress.flushed()
 		}
-		commit(ctx, cl, log, b.Revocations.current(f.recs))
+		var hold <-chan struct{}
+		if b.Hold != nil {
+			hold = b.Hold()
+		}
+		if hold == nil && len(waiting) == 0 {
+			commit(ctx, cl, log, b.Revocations.current(f.recs))
+			return nil
+		}
+		waiting = append(waiting, heldGroup{recs: f.recs, released: hold})
+		release()
 		return nil
 	}
 	defer func() {
@@ -236,6 +310,13 @@ func ConsumeBatches(ctx context.Context, cl *kgo.Client, log *slog.Logger, b Bat
 				cl.AllowRebalance()
 				return err
 			}
+		}
+		if len(waiting) > 0 {
+			release()
+		}
+		if b.Flush != nil && inflight == nil && len(held) == 0 && len(waiting) > 0 && idle && !idleFlushed {
+			idleFlushed = true
+			start() // a backlog ended: what its flushes deferred is finished
 		}
 		if b.Flush != nil && len(held) > 0 {
 			due := b.FlushDue != nil && b.FlushDue(inflight != nil)
@@ -255,12 +336,20 @@ func ConsumeBatches(ctx context.Context, cl *kgo.Client, log *slog.Logger, b Bat
 		case inflight != nil:
 			wake = inflight.ctx // the flight lands,
 		case len(held) > 0:
-			wake, cancelWake = context.WithDeadline(ctx, heldAt.Add(b.FlushEvery)) // or the next is due
+			wake, cancelWake = context.WithDeadline(ctx, heldAt.Add(b.FlushEvery)) // or the next is due,
+		case len(waiting) > 0:
+			wake, cancelWake = context.WithTimeout(ctx, idleWait(b)) // or, held, it is idle
 		}
 		recs := collect(ctx, wake, cl, log, b)
 		cancelWake()
 		if ctx.Err() != nil {
-			return shutdown(ctx, cl, log, b, inflight, held.records())
+			return shutdown(ctx, cl, log, b, inflight, held.records(), waiting)
+		}
+		// Idle: nothing came in a wait of its own (not one a landing
+		// flight cut short).
+		idle = len(recs) == 0 && inflight == nil
+		if len(recs) > 0 {
+			idleFlushed = false
 		}
 		if len(recs) == 0 {
 			cl.AllowRebalance()
@@ -292,29 +381,51 @@ func ConsumeBatches(ctx context.Context, cl *kgo.Client, log *slog.Logger, b Bat
 	}
 }
 
+// idleWait is how long a consumer whose flushed batches are held polls
+// before it counts as idle.
+func idleWait(b Batching) time.Duration {
+	return min(max(b.MaxWait, 10*time.Millisecond), b.FlushEvery)
+}
+
 // shutdown lands the flight in the air and flushes and commits what was
 // handled since, if that can be done in a few seconds; else it is
-// redelivered later.
-func shutdown(ctx context.Context, cl *kgo.Client, log *slog.Logger, b Batching, inflight *flight, held []heldRecord) error {
+// redelivered later. So is what is held (Batching.Hold) after that flush.
+func shutdown(ctx context.Context, cl *kgo.Client, log *slog.Logger, b Batching, inflight *flight, held []heldRecord, waiting []heldGroup) error {
 	defer cl.AllowRebalance()
+	hold := func(recs []heldRecord) {
+		var ch <-chan struct{}
+		if b.Hold != nil {
+			ch = b.Hold()
+		}
+		waiting = append(waiting, heldGroup{recs: recs, released: ch})
+	}
+	defer func() {
+		recs, rest := releasedPrefix(waiting)
+		commit(ctx, cl, log, b.Revocations.current(newest(recs)))
+		if len(rest) > 0 {
+			log.Info("offsets held for deferred work not committed at shutdown; those batches will be redelivered", "flushes", len(rest))
+		}
+	}()
 	if inflight != nil {
 		<-inflight.landed
 		if inflight.err != nil {
 			log.Warn("flush failed at shutdown; its batches will be redelivered", "partitions", len(inflight.recs)+len(held), "err", inflight.err)
+			waiting = nil
 			return nil
 		}
-		commit(ctx, cl, log, b.Revocations.current(inflight.recs))
+		hold(inflight.recs)
 	}
-	if len(held) == 0 {
+	if _, stillHeld := releasedPrefix(waiting); len(held) == 0 && len(stillHeld) == 0 {
 		return nil
 	}
 	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), shutdownGrace)
 	defer cancel()
 	if err := b.Flush()(fctx); err != nil {
 		log.Warn("flush failed at shutdown; its batches will be redelivered", "partitions", len(held), "err", err)
+		waiting = nil
 		return nil
 	}
-	commit(ctx, cl, log, b.Revocations.current(held))
+	hold(held)
 	return nil
 }
 

@@ -556,3 +556,70 @@ func TestFlushDueFlushesEarlyAndBoundsWhatWaits(t *testing.T) {
 		t.Fatalf("%d records waited for a flush, want at most 4", most)
 	}
 }
+
+// Offsets a flush's Hold holds are committed only once it is released, never
+// before an earlier flush's held ones; a consumer with held offsets that
+// polls nothing flushes again (with nothing new), so that the caller can
+// finish the deferred work and release them.
+func TestConsumeBatchesCommitsHeldOffsetsOnlyOnceReleased(t *testing.T) {
+	cluster, producer := setup(t, 4)
+	consumer, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(cluster.ListenAddrs()...)}, GroupOptions("g", "in")...)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer consumer.Close()
+	var (
+		mu       sync.Mutex
+		released = make(chan struct{})
+		holding  = true
+		flushes  int
+	)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() {
+		done <- ConsumeBatches(ctx, consumer, slog.New(slog.NewTextHandler(io.Discard, nil)),
+			Batching{MaxRecords: 2, MaxWait: 20 * time.Millisecond, FlushEvery: 50 * time.Millisecond,
+				FlushDue: func(bool) bool { return true },
+				Flush: func() func(context.Context) error {
+					return func(context.Context) error {
+						mu.Lock()
+						defer mu.Unlock()
+						flushes++
+						return nil
+					}
+				},
+				Hold: func() <-chan struct{} {
+					mu.Lock()
+					defer mu.Unlock()
+					if holding {
+						return released
+					}
+					return nil
+				}},
+			func(context.Context, []*kgo.Record) error { return nil })
+	}()
+	// Both batches flushed, held; idle, the consumer flushes again and again
+	// (what it held is not released), and commits nothing.
+	poll.Until(t, 10*time.Second, "one idle flush after the held ones", func() (bool, string) {
+		mu.Lock()
+		defer mu.Unlock()
+		return flushes >= 3, fmt.Sprint(flushes)
+	})
+	if n := committed(t, producer, "g"); n != 0 {
+		t.Fatalf("committed %d while held, want 0", n)
+	}
+	// Released: the next landing commits everything held.
+	mu.Lock()
+	holding = false
+	close(released)
+	mu.Unlock()
+	poll.Until(t, 10*time.Second, "4 offsets committed once released", func() (bool, string) {
+		n := committed(t, producer, "g")
+		return n == 4, fmt.Sprint(n)
+	})
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}

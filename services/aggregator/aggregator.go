@@ -153,6 +153,16 @@ type Aggregator struct {
 	// a prefix of it (a restore counts what it reads back as duplicates of
 	// what is redelivered, and nothing after it as late).
 	rowsInFlight atomic.Bool
+	// inserting is the last insert of a full batch's rows that handle
+	// started (nil: none yet): it runs while the next batch is decoded and
+	// evaluated, the next one waits for it, and so does the flush that
+	// covers its rows.
+	inserting *rowsInsert
+	// behind is set while the last batch handled was full: the consumer
+	// is in a backlog (used by the consuming goroutine only).
+	behind bool
+	// stopped is Run's context's Done: a flush after it is the last.
+	stopped <-chan struct{}
 	// coarse are the buckets whose minutes were rebuilt and whose hours and
 	// days wait (see flush).
 	coarse coarseRollups
@@ -171,6 +181,49 @@ type coarseRollups struct {
 	mu    sync.Mutex
 	spans ingest.Spans
 	since time.Time // when the oldest of them began waiting
+	// minutes are the newest minute of each partition a backlog's flush
+	// left to rebuild with the hours and days (or the next flush).
+	minutes ingest.Spans
+	// heldMu guards released: while a backlog defers the hours and days of
+	// its flushes, the offsets of those flushes are held (Batching.Hold)
+	// until released is closed, by the rebuild that covers them.
+	heldMu   sync.Mutex
+	released chan struct{}
+}
+
+// hold is Batching.Hold: the channel the offsets of a flush that just
+// landed wait for, nil when its hours and days are rebuilt (or wait only
+// for a live minute, which the start's rebuildRecent covers).
+func (c *coarseRollups) hold() <-chan struct{} {
+	c.heldMu.Lock()
+	defer c.heldMu.Unlock()
+	if c.released == nil {
+		return nil
+	}
+	return c.released
+}
+
+// holding reports whether offsets wait for the hours and days.
+func (c *coarseRollups) holding() bool { return c.hold() != nil }
+
+// setHeld makes the offsets of the flush deferring its hours and days wait
+// for their rebuild.
+func (c *coarseRollups) setHeld() {
+	c.heldMu.Lock()
+	defer c.heldMu.Unlock()
+	if c.released == nil {
+		c.released = make(chan struct{})
+	}
+}
+
+// release lets the offsets held for the hours and days be committed.
+func (c *coarseRollups) release() {
+	c.heldMu.Lock()
+	defer c.heldMu.Unlock()
+	if c.released != nil {
+		close(c.released)
+		c.released = nil
+	}
 }
 
 type metrics struct {
@@ -295,6 +348,7 @@ func (a *Aggregator) Run(ctx context.Context) error {
 	if err := retry.Do(ctx, retry.Default, a.log, "rebuild recent hour and day rollups", a.rebuildRecent); err != nil {
 		return err
 	}
+	a.stopped = ctx.Done()
 	a.log.Info("aggregator started", "topic", a.cfg.Kafka.ResultsTopic, "group", a.cfg.Group)
 	// Between batches, silent partitions' clocks still advance.
 	idleCtx, stopIdle := context.WithCancel(ctx)
@@ -323,7 +377,7 @@ func (a *Aggregator) Run(ctx context.Context) error {
 			if err := a.storeWaitingAlerts(idleCtx); err != nil && idleCtx.Err() == nil {
 				a.log.Error("alert events not stored", "err", err)
 			}
-			if err := a.rebuildCoarse(idleCtx, nil, false); err != nil && idleCtx.Err() == nil {
+			if err := a.rebuildCoarse(idleCtx, nil, coarseTick); err != nil && idleCtx.Err() == nil {
 				a.log.Error("hour and day rollups not rebuilt", "err", err)
 			}
 		}
@@ -332,7 +386,7 @@ func (a *Aggregator) Run(ctx context.Context) error {
 	err := kafka.ConsumeBatches(ctx, a.client, a.log, kafka.Batching{
 		MaxRecords: a.cfg.BatchMaxRecords, MaxWait: a.cfg.BatchMaxWait, Progress: a.progress,
 		Flush: a.flush, FlushEvery: a.cfg.RollupInterval, Revocations: a.revocations,
-		FlushDue: a.flushDue,
+		FlushDue: a.flushDue, Hold: a.coarse.hold,
 	}, a.handle)
 	stopIdle()
 	<-idleDone
@@ -345,7 +399,7 @@ func (a *Aggregator) Run(ctx context.Context) error {
 		if err := a.storeAlerts(rctx); err != nil {
 			a.log.Warn("alert events not stored at stop; the next start stores them from the alert topic", "err", err)
 		}
-		if err := a.rebuildCoarse(rctx, nil, true); err != nil {
+		if err := a.rebuildCoarse(rctx, nil, coarseAll); err != nil {
 			a.log.Warn("hour and day rollups not rebuilt at stop; they are at the next start", "err", err)
 		}
 		cancel()
@@ -420,16 +474,17 @@ func (a *Aggregator) handle(ctx context.Context, recs []*kgo.Record) error {
 	// flush in the air rebuilds the rollups of earlier batches.
 	a.pending = append(a.pending, rows...)
 	a.unflushed += len(rows)
+	a.behind = len(recs) >= a.cfg.BatchMaxRecords
 	for i, r := range rows {
 		a.rollups.Add(good[i].Partition, r)
 	}
 	if len(a.pending) >= a.cfg.BatchMaxRecords && !a.rowsInFlight.Load() {
-		if err := a.retry(ctx, "insert results", func(ctx context.Context) error {
-			a.metrics.statements.WithLabelValues("check_results").Inc()
-			return a.store.InsertResults(ctx, a.pending)
-		}); err != nil {
+		// One at a time, in order: what is stored of a partition stays a
+		// prefix of it.
+		if err := a.inserting.wait(); err != nil {
 			return err
 		}
+		a.inserting = a.insertRows(ctx, a.pending)
 		a.pending = nil
 	}
 	a.metrics.records.WithLabelValues("ingested").Add(float64(len(rows)))
@@ -438,6 +493,43 @@ func (a *Aggregator) handle(ctx context.Context, recs []*kgo.Record) error {
 		a.metrics.lastEvent.Set(float64(maxAt.UnixMilli()) / 1000)
 	}
 	return nil
+}
+
+// rowsInsert is an insert of rows running off the consuming goroutine.
+type rowsInsert struct {
+	done chan struct{}
+	err  error
+}
+
+// wait returns once the insert (if any) is done, with its error.
+func (r *rowsInsert) wait() error {
+	if r == nil {
+		return nil
+	}
+	<-r.done
+	return r.err
+}
+
+// insertGrace is how long an insert handle started may go on once the
+// consumer stops: a flush waits for it, and one landing at a clean stop
+// commits what was handled.
+const insertGrace = 10 * time.Second
+
+// insertRows starts inserting rows (retried) and returns it.
+func (a *Aggregator) insertRows(ctx context.Context, rows []store.ResultRow) *rowsInsert {
+	r := &rowsInsert{done: make(chan struct{})}
+	ictx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	stop := context.AfterFunc(ctx, func() { time.AfterFunc(insertGrace, cancel) })
+	go func() {
+		defer close(r.done)
+		defer cancel()
+		defer stop()
+		r.err = a.retry(ictx, "insert results", func(ctx context.Context) error {
+			a.metrics.statements.WithLabelValues("check_results").Inc()
+			return a.store.InsertResults(ctx, rows)
+		})
+	}()
+	return r
 }
 
 // pendingBatches bounds the rows handled and not flushed, in
@@ -455,7 +547,9 @@ func (a *Aggregator) flushDue(inFlight bool) bool {
 	if inFlight {
 		return a.unflushed >= pendingBatches*a.cfg.BatchMaxRecords
 	}
-	return a.unflushed >= a.cfg.BatchMaxRecords
+	// A backlog that just ended (its hours and days wait, holding offsets)
+	// is flushed at once, to rebuild them.
+	return a.unflushed >= a.cfg.BatchMaxRecords || a.unflushed > 0 && !a.behind && a.coarse.holding()
 }
 
 // coarseEvery is how long the hours and days of live minutes wait at most
@@ -470,15 +564,28 @@ const coarseEvery = 10 * time.Second
 // rows handle has not (fewer than batch_max_records), then rebuilds their
 // minutes, then the
 // hours and days: at once for rows outside the wall clock's current minute
-// (history, a backlog, a minute that just closed), while those of live
-// results wait until their minute closes or coarseEvery has passed (one
-// statement per table every 10 s instead of every second).
+// (history, a minute that just closed), while those of live results wait
+// until their minute closes or coarseEvery has passed (one statement per
+// table every 10 s instead of every second). In a backlog (the last batch
+// was full) the hours and days wait too, until the backlog ends or
+// coarseEvery has passed, and the offsets of its flushes wait for them
+// (coarseRollups.hold): a flush per batch would re-read each hour's minutes
+// and each day's hours once per flush, as much work as the minutes.
 func (a *Aggregator) flush() func(context.Context) error {
-	rows, spans := a.pending, a.rollups
+	rows, spans, inserting := a.pending, a.rollups, a.inserting
 	a.pending, a.rollups, a.unflushed = nil, ingest.Spans{}, 0
 	a.rowsInFlight.Store(len(rows) > 0)
+	mode := coarseFlush
+	if a.behind && !spans.Empty() {
+		mode = coarseDefer
+	}
 	a.flushTakesAlerts.Store(true)
 	return func(ctx context.Context) error {
+		select {
+		case <-a.stopped:
+			mode = coarseAll // the last flush: nothing is to wait
+		default:
+		}
 		err := a.storeAlerts(ctx)
 		a.flushTakesAlerts.Store(false)
 		if err != nil {
@@ -488,6 +595,10 @@ func (a *Aggregator) flush() func(context.Context) error {
 			if err := a.beforeStore(); err != nil {
 				return err
 			}
+		}
+		// The rows handle is inserting, first.
+		if err := inserting.wait(); err != nil {
+			return err
 		}
 		if len(rows) > 0 {
 			if err := a.retryFlush(ctx, "insert results", func(ctx context.Context) error {
@@ -503,20 +614,7 @@ func (a *Aggregator) flush() func(context.Context) error {
 				return err
 			}
 		}
-		if err := spans.EachMerged(time.Minute, func(checks []string, from, to time.Time) error {
-			return a.retryFlush(ctx, "rebuild rollups", func(ctx context.Context) error {
-				if a.rollupFault != nil {
-					if err := a.rollupFault(); err != nil {
-						return err
-					}
-				}
-				a.metrics.statements.WithLabelValues("check_rollup_1m").Inc()
-				return a.store.RebuildMinutes(ctx, checks, from, to)
-			})
-		}); err != nil {
-			return err
-		}
-		if err := a.rebuildCoarse(ctx, &spans, false); err != nil {
+		if err := a.rebuildFlushed(ctx, spans, mode); err != nil {
 			return err
 		}
 		if a.afterWrite != nil {
@@ -524,6 +622,46 @@ func (a *Aggregator) flush() func(context.Context) error {
 		}
 		return nil
 	}
+}
+
+// rebuildFlushed rebuilds the minutes of spans, then, as mode says, the
+// hours and days. In a backlog (coarseDefer) each partition's newest minute
+// waits with the hours, holding the offsets: the next flush's rows of that
+// partition mostly fall in it, and it is rebuilt once instead of once per
+// flush.
+func (a *Aggregator) rebuildFlushed(ctx context.Context, spans ingest.Spans, mode coarseMode) error {
+	c := &a.coarse
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	minutes := c.minutes
+	c.minutes = ingest.Spans{}
+	minutes.Merge(spans)
+	now, open := minutes, ingest.Spans{}
+	if mode == coarseDefer {
+		now, open = minutes.SplitNewestMinute()
+	}
+	if err := a.rebuildMinutes(ctx, now); err != nil {
+		c.minutes = minutes // still to rebuild
+		return err
+	}
+	c.minutes = open
+	return a.rebuildCoarseLocked(ctx, &spans, mode)
+}
+
+// rebuildMinutes rebuilds the minutes of spans, a statement for each span
+// of merged partitions, each retried.
+func (a *Aggregator) rebuildMinutes(ctx context.Context, spans ingest.Spans) error {
+	return spans.EachMerged(time.Minute, func(checks []string, from, to time.Time) error {
+		return a.retryFlush(ctx, "rebuild rollups", func(ctx context.Context) error {
+			if a.rollupFault != nil {
+				if err := a.rollupFault(); err != nil {
+					return err
+				}
+			}
+			a.metrics.statements.WithLabelValues("check_rollup_1m").Inc()
+			return a.store.RebuildMinutes(ctx, checks, from, to)
+		})
+	})
 }
 
 // live reports whether rows scheduled in [from, to] are in the current
@@ -534,27 +672,65 @@ func live(now time.Time, from, to time.Time) bool {
 	return !from.Before(current) && !to.After(now.Add(time.Minute))
 }
 
+// coarseMode is who asks rebuildCoarse, which decides whether the hours
+// and days waiting are rebuilt now.
+type coarseMode int
+
+const (
+	// coarseTick is the cadence: rebuilt once they have waited coarseEvery,
+	// or if one is outside the current minute and no backlog holds them.
+	coarseTick coarseMode = iota
+	// coarseFlush is a flush of a consumer caught up: rebuilt too if a
+	// backlog held them (it ended).
+	coarseFlush
+	// coarseDefer is a flush in a backlog: its buckets wait, holding its
+	// offsets, until coarseEvery has passed.
+	coarseDefer
+	// coarseAll is a stop: rebuilt now.
+	coarseAll
+)
+
 // rebuildCoarse adds the buckets of added (whose minutes are rebuilt) to
-// those waiting for their hours and days, and rebuilds all of them if one
-// is outside the current minute, they have waited coarseEvery, or all is
-// set; each statement is retried.
-func (a *Aggregator) rebuildCoarse(ctx context.Context, added *ingest.Spans, all bool) error {
+// those waiting for their hours and days, and rebuilds all of them when
+// mode says they are due (see coarseMode); each statement is retried. A
+// rebuild releases the offsets held for them.
+func (a *Aggregator) rebuildCoarse(ctx context.Context, added *ingest.Spans, mode coarseMode) error {
+	a.coarse.mu.Lock()
+	defer a.coarse.mu.Unlock()
+	return a.rebuildCoarseLocked(ctx, added, mode)
+}
+
+func (a *Aggregator) rebuildCoarseLocked(ctx context.Context, added *ingest.Spans, mode coarseMode) error {
 	c := &a.coarse
-	c.mu.Lock()
-	defer c.mu.Unlock()
 	now := a.now()
 	if added != nil && !added.Empty() {
 		if c.spans.Empty() {
 			c.since = now
 		}
 		c.spans.Merge(*added)
+		if mode == coarseDefer {
+			c.setHeld()
+		}
 	}
 	if c.spans.Empty() {
+		c.release()
 		return nil
 	}
-	if !all && now.Sub(c.since) < coarseEvery && !c.spans.Any(func(from, to time.Time) bool { return !live(now, from, to) }) {
+	due := mode == coarseAll || now.Sub(c.since) >= coarseEvery
+	if !due && (mode == coarseFlush || mode == coarseTick && !c.holding()) {
+		due = mode == coarseFlush && c.holding() || c.spans.Any(func(from, to time.Time) bool { return !live(now, from, to) })
+	}
+	if !due {
+		if !c.minutes.Empty() {
+			c.setHeld()
+		}
 		return nil
 	}
+	// The minutes a backlog left waiting first.
+	if err := a.rebuildMinutes(ctx, c.minutes); err != nil {
+		return err
+	}
+	c.minutes = ingest.Spans{}
 	if err := c.spans.EachMerged(time.Minute, func(checks []string, from, to time.Time) error {
 		return a.retryFlush(ctx, "rebuild hour and day rollups", func(ctx context.Context) error {
 			a.metrics.statements.WithLabelValues("check_rollup_1h").Inc()
@@ -565,6 +741,7 @@ func (a *Aggregator) rebuildCoarse(ctx context.Context, added *ingest.Spans, all
 		return err
 	}
 	c.spans = ingest.Spans{}
+	c.release()
 	return nil
 }
 

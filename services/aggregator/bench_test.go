@@ -370,6 +370,13 @@ func benchCheckStored(b *testing.B, st *store.Store, want int, rollups bool) {
 // that discards them, and inserting the same rows into ClickHouse directly in
 // batches of the aggregator's batch size. A third reference inserts directly
 // and rebuilds the rollups the way the aggregator does, per batch.
+//
+// Each round (-benchtime Nx runs N) inserts directly right before and right
+// after the aggregator runs, into fresh databases of the same engine, so
+// that the round's ratio compares runs seconds apart on a machine whose
+// load changes: aggregator/insert-median is the median of the rounds'
+// ratios (the upper one of an even count), aggregator/insert the ratio of
+// the totals, aggregator/insert-cpu the ratio of CPU per record.
 func BenchmarkIngest(b *testing.B) {
 	c := newBenchCluster(b)
 	recs := ingestRecords(b, *benchChecks, *benchLocations, *benchTicks)
@@ -391,6 +398,7 @@ func BenchmarkIngest(b *testing.B) {
 		consumeCPU, insertCPU, insertRollupCPU, aggCPU       time.Duration
 		aggStartup, aggInsert, aggRollup, aggPublish         time.Duration // the aggregator's steps
 		directTouched, directRebuilt, aggTouched, aggRebuilt int
+		ratios                                               []float64 // per round, aggregator rate ÷ direct insert rate
 	)
 
 	b.StopTimer()
@@ -412,18 +420,6 @@ func BenchmarkIngest(b *testing.B) {
 				cl.AllowRebalance()
 			}
 		})
-
-		// (b) Direct insert of the same rows, batch by batch, into a fresh database.
-		st := embeddedtest.Store(b)
-		benchPhase(b, "insert", &insert, &insertCPU, func(ctx context.Context) {
-			for chunk := range slices.Chunk(rows, batch) {
-				if err := st.InsertResults(ctx, chunk); err != nil {
-					b.Fatal(err)
-				}
-			}
-		})
-		benchCheckStored(b, st, n, false)
-		benchDropDatabase(b, st)
 
 		// (b') Direct insert plus the rollups of each batch's checks and span,
 		// rebuilt as the aggregator rebuilds them.
@@ -448,13 +444,35 @@ func BenchmarkIngest(b *testing.B) {
 		benchDropDatabase(b, st)
 		directTouched, directRebuilt = directTouched+direct.touched, directRebuilt+direct.rebuilt
 
+		// (b) Direct insert of the same rows, batch by batch, into a fresh
+		// database, right before the aggregator and again right after it:
+		// the machine's load changes over seconds, and the two bracket the
+		// aggregator's run in time.
+		directInsert := func() time.Duration {
+			st := embeddedtest.Store(b)
+			var wall time.Duration
+			benchPhase(b, "insert", &wall, &insertCPU, func(ctx context.Context) {
+				for chunk := range slices.Chunk(rows, batch) {
+					if err := st.InsertResults(ctx, chunk); err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
+			benchCheckStored(b, st, n, false)
+			benchDropDatabase(b, st)
+			insert += wall
+			return wall
+		}
+		before := directInsert()
+
 		// (c) The aggregator, from the topic until every offset is committed
 		// (after the rows, rollups and alert events of each batch).
 		st, steps := benchTimedStore(b)
 		cfg := c.cfg
 		cfg.Group = fmt.Sprintf("bench-aggregator-%d", i)
 		var began time.Time
-		benchPhase(b, "aggregator", &agg, &aggCPU, func(context.Context) {
+		var aggWall time.Duration
+		benchPhase(b, "aggregator", &aggWall, &aggCPU, func(context.Context) {
 			began = time.Now()
 			stop := benchAggregator(b, cfg, st, steps.hook)
 			pollpkg.Until(b, 10*time.Minute, "every record committed", func() (bool, string) {
@@ -465,6 +483,11 @@ func BenchmarkIngest(b *testing.B) {
 				b.Fatal(err)
 			}
 		})
+		agg += aggWall
+		after := directInsert()
+		// The round's ratio of rates: the mean of the two inserts' times
+		// over the aggregator's.
+		ratios = append(ratios, (before+after).Seconds()/2/aggWall.Seconds())
 		aggStartup += steps.firstInsert.Sub(began)
 		aggInsert += sumDurations(steps.inserts)
 		aggRollup += sumDurations(steps.rollups)
@@ -477,6 +500,8 @@ func BenchmarkIngest(b *testing.B) {
 	total := float64(n * b.N)
 	rate := func(d time.Duration) float64 { return total / d.Seconds() }
 	perRecord := func(d time.Duration) float64 { return float64(d/time.Nanosecond) / 1e3 / total }
+	// The direct insert ran twice per round.
+	insert, insertCPU = insert/2, insertCPU/2
 	b.ReportMetric(0, "ns/op") // one op is all four runs: meaningless
 	b.ReportMetric(float64(n), "records")
 	for _, p := range []struct {
@@ -488,6 +513,13 @@ func BenchmarkIngest(b *testing.B) {
 	}
 	b.ReportMetric(rate(agg)/rate(consume), "aggregator/consume")
 	b.ReportMetric(rate(agg)/rate(insert), "aggregator/insert")
+	// The median of the rounds' ratios (each round's aggregator next to the
+	// direct inserts just before and after it): what -benchtime Nx reports
+	// robustly on a shared machine.
+	slices.Sort(ratios)
+	b.ReportMetric(ratios[len(ratios)/2], "aggregator/insert-median")
+	b.ReportMetric(ratios[0], "aggregator/insert-min")
+	b.ReportMetric(float64(insertCPU)/float64(aggCPU), "aggregator/insert-cpu")
 	b.ReportMetric(rate(agg)/rate(insertRollup), "aggregator/insert+rollup")
 	// Where the aggregator's wall time went: starting (topics, migrations,
 	// joining the group, restoring the rules' state, the first batch's

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -166,4 +167,88 @@ func TestCrashBeforeTheRollupsLosesNothing(t *testing.T) {
 	if a := e.alerts(t); len(a) != 1 || a[0].State != "down" {
 		t.Fatalf("alerts %+v, want one down", a)
 	}
+}
+
+// backlog produces 100 results each of three checks (one per partition),
+// all there before the aggregator starts, and returns what the hour and
+// minute rollups of those checks count.
+func backlog(t *testing.T, e *env) (hourRuns, minuteRuns func() uint64) {
+	t.Helper()
+	checks := []string{"api", "web", "db"}
+	var recs []*kgo.Record
+	for i := range 100 {
+		for _, c := range checks {
+			recs = append(recs, record(t, result(c, i, i%7 != 0)))
+		}
+	}
+	e.produce(t, recs...)
+	runs := func(r store.Resolution, from, to time.Time) uint64 {
+		var n uint64
+		for _, c := range checks {
+			st, err := e.store.RollupStats(context.Background(), r, c, from, to)
+			if err != nil {
+				t.Fatal(err)
+			}
+			n += st.Runs
+		}
+		return n
+	}
+	return func() uint64 { return runs(store.Hour, t0, t0.Add(time.Hour)) },
+		func() uint64 { return runs(store.Minute, t0, t0.Add(time.Hour)) }
+}
+
+// In a backlog the hours and days are rebuilt once when it ends, not at
+// every flush (each re-reading the hour's minutes so far and the day's
+// hours), and each partition's newest minute waits for the next flush, so
+// that a minute is rebuilt about once; the rollups count every result once.
+func TestBacklogRebuildsHoursAndDaysOnce(t *testing.T) {
+	e := newEnv(t)
+	e.cfg.BatchMaxRecords = 10
+	hourRuns, minuteRuns := backlog(t, e)
+	reg, _ := e.runAlerting(t, nil)
+	poll(t, "300 results committed, in the minutes, the hours and the day", func() (bool, string) {
+		d, err := e.store.RollupStats(context.Background(), store.Day, "api", embeddedtest.Day(), embeddedtest.Day().Add(24*time.Hour))
+		return err == nil && e.committed(t) == 300 && minuteRuns() == 300 && hourRuns() == 300 && d.Runs == 100,
+			fmt.Sprint(e.committed(t), " committed, ", minuteRuns(), " ", hourRuns(), " ", d.Runs, err)
+	})
+	minutes := counter(t, reg, "picket_aggregator_insert_statements_total", "table", "check_rollup_1m")
+	hours := counter(t, reg, "picket_aggregator_insert_statements_total", "table", "check_rollup_1h")
+	days := counter(t, reg, "picket_aggregator_insert_statements_total", "table", "check_rollup_1d")
+	// At most 50 rows a flush: 6 flushes or more, and before, as many
+	// rebuilds of each table; the results cover two minutes.
+	if minutes > 5 || hours > 2 || days > 2 {
+		t.Fatalf("%v minute, %v hour and %v day rebuilds; want at most 5 and the hours and days once or twice", minutes, hours, days)
+	}
+}
+
+// The offsets of a backlog's flushes wait for their hours and days: a
+// crash before those are rebuilt has committed nothing they lack, and the
+// restarted aggregator reads those results again and rebuilds them, each
+// counted once.
+func TestCrashInABacklogBeforeItsHoursLosesNothing(t *testing.T) {
+	e := newEnv(t)
+	e.cfg.BatchMaxRecords = 10
+	hourRuns, minuteRuns := backlog(t, e)
+	crash := errors.New("crash in a backlog")
+	var flushes atomic.Int32
+	var a *Aggregator
+	first := e.startWith(t, func(agg *Aggregator) {
+		a = agg
+		a.afterWrite = func() error {
+			if flushes.Add(1) >= 3 && a.coarse.holding() {
+				return crash
+			}
+			return nil
+		}
+	})
+	if err := <-first; !errors.Is(err, crash) {
+		t.Fatalf("first aggregator: %v", err)
+	}
+	if c, h, stored := uint64(e.committed(t)), hourRuns(), e.stats(t, "api").Samples+e.stats(t, "web").Samples+e.stats(t, "db").Samples; c > h || uint64(stored) <= c {
+		t.Fatalf("after the crash: %d committed, %d in the hours, %d stored; want results stored and not committed, and nothing committed the hours lack", c, h, stored)
+	}
+	e.start(t, nil)
+	poll(t, "the 300 results committed and counted once in the minutes and hours", func() (bool, string) {
+		return e.committed(t) == 300 && minuteRuns() == 300 && hourRuns() == 300, fmt.Sprint(e.committed(t), minuteRuns(), hourRuns())
+	})
 }

@@ -127,6 +127,40 @@ func (s *Spans) Merge(o Spans) {
 	}
 }
 
+// SplitNewestMinute splits every partition's span at one minute, the
+// oldest of the partitions' newest rows' minutes: before are the minutes up
+// to it, open the rest (each with the partition's checks). Rebuilding both
+// rebuilds s. One cut for all: the partitions' spans merged into one
+// statement (EachMerged) then never rebuild the minute one of them left
+// open.
+func (s *Spans) SplitNewestMinute() (before, open Spans) {
+	var cut time.Time
+	for _, sp := range s.by {
+		if c := sp.to.UTC().Truncate(time.Minute); cut.IsZero() || c.Before(cut) {
+			cut = c
+		}
+	}
+	for _, p := range slices.Sorted(maps.Keys(s.by)) {
+		sp := s.by[p]
+		if sp.from.Before(cut) {
+			if before.by == nil {
+				before.by = map[int32]*span{}
+			}
+			// The minute before cut is the last RebuildMinutes covers.
+			before.by[p] = &span{checks: slices.Clone(sp.checks), seen: maps.Clone(sp.seen), from: sp.from, to: cut.Add(-time.Millisecond)}
+		}
+		from := sp.from // every partition's newest row is at or after cut
+		if from.Before(cut) {
+			from = cut
+		}
+		if open.by == nil {
+			open.by = map[int32]*span{}
+		}
+		open.by[p] = &span{checks: slices.Clone(sp.checks), seen: maps.Clone(sp.seen), from: from, to: sp.to}
+	}
+	return before, open
+}
+
 // Empty reports whether s spans nothing.
 func (s *Spans) Empty() bool { return len(s.by) == 0 }
 

@@ -73,3 +73,34 @@ func TestSpansMergeWhenClose(t *testing.T) {
 		t.Fatalf("after merging: %v", got)
 	}
 }
+
+// Split at the oldest newest minute, a backlog's flush rebuilds the minutes
+// every partition has gone past and leaves the rest, which together are the
+// whole spans, for later.
+func TestSplitNewestMinute(t *testing.T) {
+	t0 := time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC)
+	var s Spans
+	s.Add(0, store.ResultRow{CheckID: "api", ScheduledAt: t0.Add(10 * time.Second)})
+	s.Add(0, store.ResultRow{CheckID: "api", ScheduledAt: t0.Add(3*time.Minute + 5*time.Second)})
+	s.Add(1, store.ResultRow{CheckID: "web", ScheduledAt: t0.Add(2*time.Minute + 30*time.Second)})
+	s.Add(1, store.ResultRow{CheckID: "web", ScheduledAt: t0.Add(2*time.Minute + 50*time.Second)})
+	list := func(s Spans) []string {
+		var got []string
+		_ = s.Each(func(checks []string, from, to time.Time) error {
+			got = append(got, fmt.Sprintf("%v %s %s", checks, from.Format("15:04:05.000"), to.Format("15:04:05.000")))
+			return nil
+		})
+		return got
+	}
+	before, open := s.SplitNewestMinute()
+	if got, want := list(before), []string{"[api] 10:00:10.000 10:01:59.999"}; fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("before %q, want %q", got, want)
+	}
+	if got, want := list(open), []string{"[api] 10:02:00.000 10:03:05.000", "[web] 10:02:30.000 10:02:50.000"}; fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("open %q, want %q", got, want)
+	}
+	var empty Spans
+	if b, o := empty.SplitNewestMinute(); !b.Empty() || !o.Empty() {
+		t.Error("an empty span split into something")
+	}
+}
