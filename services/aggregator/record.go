@@ -27,9 +27,13 @@ import (
 type alertRecords struct {
 	// writing is held while rows taken are inserted.
 	writing sync.Mutex
-	mu      sync.Mutex // guards rows and since
+	mu      sync.Mutex // guards rows, since and the taken ones
 	rows    []store.AlertRow
 	since   time.Time // when the oldest of rows was added (wall clock)
+	// taken rows are being inserted (retried until stored or stopped),
+	// the oldest of them added at takenSince: they wait as much as rows.
+	taken      int
+	takenSince time.Time
 }
 
 func (r *alertRecords) add(rows []store.AlertRow) {
@@ -41,8 +45,22 @@ func (r *alertRecords) add(rows []store.AlertRow) {
 	r.rows = append(r.rows, rows...)
 }
 
-// waiting is how long the oldest row has waited (0: none waits).
-func (r *alertRecords) waiting() time.Duration {
+// waiting is how long the oldest row not yet stored has waited (0: none
+// waits), and how many wait, those being inserted included.
+func (r *alertRecords) waiting() (time.Duration, int) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	switch {
+	case r.taken > 0:
+		return time.Since(r.takenSince), r.taken + len(r.rows)
+	case len(r.rows) > 0:
+		return time.Since(r.since), len(r.rows)
+	}
+	return 0, 0
+}
+
+// queued is how long the oldest row no insert has taken has waited.
+func (r *alertRecords) queued() time.Duration {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if len(r.rows) == 0 {
@@ -51,14 +69,32 @@ func (r *alertRecords) waiting() time.Duration {
 	return time.Since(r.since)
 }
 
+// take hands over the rows waiting to an insert.
+func (r *alertRecords) take() ([]store.AlertRow, time.Time) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	rows, since := r.rows, r.since
+	r.rows = nil
+	r.taken, r.takenSince = len(rows), since
+	return rows, since
+}
+
+// done ends the insert of rows taken: stored, or (err) put back in front of
+// those added since.
+func (r *alertRecords) done(rows []store.AlertRow, since time.Time, err error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.taken = 0
+	if err != nil {
+		r.rows, r.since = append(rows, r.rows...), since
+	}
+}
+
 // behind is an error once the oldest row has waited limit or more: the
 // alert history (alert_events) is that far behind the alert topic, e.g.
 // while ClickHouse refuses its inserts.
 func (r *alertRecords) behind(limit time.Duration) error {
-	if w := r.waiting(); w >= limit {
-		r.mu.Lock()
-		n := len(r.rows)
-		r.mu.Unlock()
+	if w, n := r.waiting(); w >= limit {
 		return fmt.Errorf("alert history behind: %d published transitions not stored in alert_events for %s", n, w.Truncate(time.Second))
 	}
 	return nil
@@ -69,7 +105,7 @@ func (r *alertRecords) gauge() prometheus.Collector {
 	return prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "picket_aggregator_alert_events_waiting_seconds",
 		Help: "How long the oldest transition published to the alert topic has waited to be stored in alert_events (the alert history's lag); 0 when none waits.",
-	}, func() float64 { return r.waiting().Seconds() })
+	}, func() float64 { w, _ := r.waiting(); return w.Seconds() })
 }
 
 // storeAlerts inserts every alert row waiting, in one statement, retried.
@@ -79,10 +115,7 @@ func (a *Aggregator) storeAlerts(ctx context.Context) error {
 	r := &a.records
 	r.writing.Lock()
 	defer r.writing.Unlock()
-	r.mu.Lock()
-	rows, since := r.rows, r.since
-	r.rows = nil
-	r.mu.Unlock()
+	rows, since := r.take()
 	if len(rows) == 0 {
 		return nil
 	}
@@ -97,11 +130,7 @@ func (a *Aggregator) storeAlerts(ctx context.Context) error {
 			return a.store.InsertAlerts(ctx, rows)
 		})
 	}()
-	if err != nil {
-		r.mu.Lock()
-		r.rows, r.since = append(rows, r.rows...), since
-		r.mu.Unlock()
-	}
+	r.done(rows, since, err)
 	return err
 }
 
@@ -114,7 +143,7 @@ const storeAlertsEvery = time.Second
 
 // storeWaitingAlerts stores the alert rows that no flush took in time.
 func (a *Aggregator) storeWaitingAlerts(ctx context.Context) error {
-	if a.flushTakesAlerts.Load() || a.records.waiting() < 2*a.cfg.RollupInterval {
+	if a.flushTakesAlerts.Load() || a.records.queued() < 2*a.cfg.RollupInterval {
 		return nil
 	}
 	return a.storeAlerts(ctx)

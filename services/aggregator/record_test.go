@@ -313,3 +313,33 @@ func TestAlertHistoryBehindIsNamedInReadyz(t *testing.T) {
 		return code == http.StatusOK && n == 1, fmt.Sprint(code, " ", body, " alerts ", n)
 	})
 }
+
+// The same while the insert hangs (or keeps failing inside its retries):
+// the rows it took still count as waiting (they used to be in no queue, and
+// the lag read 0).
+func TestAlertHistoryBehindWhileTheInsertRetries(t *testing.T) {
+	e := newEnv(t)
+	e.cfg.StallTimeout = 300 * time.Millisecond
+	release := make(chan struct{})
+	var once sync.Once
+	t.Cleanup(func() { once.Do(func() { close(release) }) })
+	_, addr := e.runAggregator(t, func(a *Aggregator) {
+		a.beforeAlertInsert = func() error { <-release; return nil }
+	})
+	var recs []*kgo.Record
+	for i := range 20 {
+		recs = append(recs, record(t, result("api", i, i < 10)))
+	}
+	e.produce(t, recs...)
+	poll(t, "/readyz names the alert history's lag while its insert hangs", func() (bool, string) {
+		code, body := get(t, "http://"+addr+"/readyz")
+		return code == http.StatusServiceUnavailable &&
+			strings.Contains(body, "alert history behind: 1 published transitions not stored in alert_events"), fmt.Sprint(code, " ", body)
+	})
+	once.Do(func() { close(release) })
+	poll(t, "ready again, the down stored", func() (bool, string) {
+		code, body := get(t, "http://"+addr+"/readyz")
+		n := len(e.alerts(t))
+		return code == http.StatusOK && n == 1, fmt.Sprint(code, " ", body, " alerts ", n)
+	})
+}
