@@ -157,6 +157,9 @@ type figuresAhead struct {
 // exactly those checks (a check that appeared in between is read again);
 // nil when r filters.
 func (a *API) readAhead(r *http.Request, now time.Time) *figuresAhead {
+	if a.noReadAhead {
+		return nil
+	}
 	q := r.URL.Query()
 	for _, k := range []string{"label", "state", "q", "window", "from", "to"} {
 		if q.Has(k) {
