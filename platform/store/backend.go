@@ -13,7 +13,10 @@
 // of the response time and of each phase. Stats summarises a range from the
 // raw rows; WindowStats gives the same answer for any range, aligned or not,
 // from the rollups' whole buckets plus raw rows at the edges (stats.go says
-// which levels it reads and why).
+// which levels it reads and why). check_results_by_time holds the columns
+// of the raw rows the overview of every check reads, ordered by time (31
+// days), and check_latest each check and location's newest result and
+// failure; materialized views fill both on every insert.
 package store
 
 import (

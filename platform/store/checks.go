@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"fmt"
+	"strconv"
 	"time"
 )
 
@@ -196,4 +197,34 @@ ORDER BY location`), Params{"check_id": checkID, "from": TimeParam(from), "to": 
 		out[i] = r.Location
 	}
 	return out, nil
+}
+
+// FirstChecks returns the ids of the first limit checks, in id order, after
+// after ("" for the first) with a newest result scheduled at or after since,
+// and the shortest probing interval among them: the page of an unfiltered
+// check list, without reading its rows (check_latest, as LatestResults).
+func (s *Store) FirstChecks(ctx context.Context, since time.Time, after string, limit int) ([]string, time.Duration, error) {
+	var rows []struct {
+		CheckID    string `ch:"check_id"`
+		IntervalMS uint32 `ch:"interval_ms"`
+	}
+	err := s.b.Select(ctx, &rows, s.sql(`SELECT toString(check_id) AS check_id, min(interval_ms) AS interval_ms
+FROM ${db}.check_latest FINAL
+PREWHERE kind = {kind:String} AND check_id > {after:String}
+WHERE scheduled_at >= {since:DateTime64(3, 'UTC')}
+GROUP BY check_id
+ORDER BY check_id
+LIMIT {limit:UInt32}`), Params{"kind": latestResult, "after": after, "since": TimeParam(since), "limit": strconv.Itoa(limit)})
+	if err != nil {
+		return nil, 0, fmt.Errorf("first %d checks after %q: %w", limit, after, err)
+	}
+	ids := make([]string, len(rows))
+	var interval time.Duration
+	for i, r := range rows {
+		ids[i] = r.CheckID
+		if d := time.Duration(r.IntervalMS) * time.Millisecond; d > 0 && (interval == 0 || d < interval) {
+			interval = d
+		}
+	}
+	return ids, interval, nil
 }

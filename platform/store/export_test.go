@@ -7,3 +7,8 @@ import "context"
 func WindowStatsEveryLevel(ctx context.Context, s *Store, q StatsQuery) (Stats, error) {
 	return s.windowStats(ctx, q, true)
 }
+
+// SeriesFromRollups reads q's series from the rollups, whatever the raw rows.
+func SeriesFromRollups(ctx context.Context, s *Store, q SeriesQuery) ([]SeriesPoint, error) {
+	return s.seriesFromRollups(ctx, q)
+}

@@ -18,23 +18,28 @@ type MinuteRuns struct {
 
 // RecentMinutes returns, for each of checks, its runs and successes in each
 // of the n minutes up to now (the n-th the minute now is in, so far), by
-// check and minute; a minute without a run is left out. It reads the minute
-// rollup only: n rows a location per check, the overview's bar of recent
-// results at a minute each.
+// check and minute; a minute without a run is left out: the overview's bar
+// of recent results at a minute each.
+//
+// It counts the raw rows of those minutes in check_results_by_time
+// (migration 0016), where they are one range of a table ordered by time; in
+// the minute rollup, ordered by check, the last minutes of every check are
+// spread over the whole table. Each minute is what the rollup holds for it.
 func (s *Store) RecentMinutes(ctx context.Context, checks []string, now time.Time, n int) ([]MinuteRuns, error) {
 	if len(checks) == 0 || n <= 0 {
 		return nil, nil
 	}
 	from := Minute.truncate(now).Add(-time.Duration(n-1) * time.Minute)
 	var out []MinuteRuns
-	err := s.b.Select(ctx, &out, s.sql(`SELECT toString(check_id) AS check_id, bucket AS minute,
-  sum(runs) AS runs, sum(successes) AS successes
-FROM ${db}.check_rollup_1m FINAL
+	err := s.b.Select(ctx, &out, s.sql(`SELECT toString(check_id) AS check_id,
+  toDateTime(toStartOfMinute(scheduled_at), 'UTC') AS minute,
+  countIf(`+measured+`) AS runs, countIf(success AND `+measured+`) AS successes
+FROM ${db}.`+byTimeTable+` FINAL
 PREWHERE check_id IN (SELECT arrayJoin({checks:Array(String)}))
-  AND bucket >= {from:DateTime64(3, 'UTC')} AND bucket < {to:DateTime64(3, 'UTC')}
-GROUP BY check_id, bucket
+  AND scheduled_at >= {from:DateTime64(3, 'UTC')} AND scheduled_at < {to:DateTime64(3, 'UTC')}
+GROUP BY check_id, minute
 HAVING runs > 0
-ORDER BY check_id, bucket`), Params{"checks": ArrayParam(checks), "from": TimeParam(from), "to": TimeParam(ceilMilli(now))})
+ORDER BY check_id, minute`), Params{"checks": ArrayParam(checks), "from": TimeParam(from), "to": TimeParam(ceilMilli(now))})
 	if err != nil {
 		return nil, fmt.Errorf("recent minutes of %d checks: %w", len(checks), err)
 	}

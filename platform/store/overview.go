@@ -57,15 +57,31 @@ func (f OverviewFigures) Percentiles24h() Percentiles {
 // raw rows would be more (see plan): a rollup row's sketches cost far more to
 // decode than a raw row, and a query touching every check touches every
 // granule of a rollup table. The sketch is read only where the 24 hours are.
+//
+// What it reads raw it reads from check_results_by_time (migration 0016), the
+// raw rows' overview columns ordered by time: check_results is ordered by
+// check, so the last day of every check is spread over all of it. That
+// table keeps 31 days, so the oldest edge of the 30 days is read raw too
+// (from check_results it would be past their TTL, and read from the minute
+// rollups, another scan of a check-ordered table).
 func (s *Store) Overview(ctx context.Context, checks []string, now time.Time, interval time.Duration) ([]OverviewFigures, error) {
-	p := plan{interval: interval, rawFrom: now.Add(-rawRetention)}
+	p := plan{interval: interval, rawFrom: now.Add(-byTimeRetention)}
 	var windows [overviewWindow][]part
 	to := ceilMilli(now)
 	for i, w := range overviewWindows {
 		windows[i] = p.split(ceilMilli(now.Add(-w)), to)
 	}
-	return s.overview(ctx, checks, windows)
+	return s.overview(ctx, checks, windows, byTimeTable)
 }
+
+const (
+	// byTimeTable holds check_results' columns the overview reads, ordered
+	// by time (migration 0016).
+	byTimeTable = "check_results_by_time"
+	// byTimeRetention is how long byTimeTable surely keeps a row: its TTL,
+	// 31 days, less an hour for clocks that disagree.
+	byTimeRetention = 31*24*time.Hour - time.Hour
+)
 
 // OverviewFromRaw computes Overview's answer from the raw rows only: what it
 // must equal (but for the percentiles' 1 %), and what it is measured against.
@@ -75,14 +91,15 @@ func (s *Store) OverviewFromRaw(ctx context.Context, checks []string, now time.T
 	for i, w := range overviewWindows {
 		windows[i] = []part{{from: ceilMilli(now.Add(-w)), to: to}}
 	}
-	return s.overview(ctx, checks, windows)
+	return s.overview(ctx, checks, windows, "check_results")
 }
 
-func (s *Store) overview(ctx context.Context, checks []string, windows [overviewWindow][]part) ([]OverviewFigures, error) {
+// overview reads the figures of windows, their raw parts from the table raw.
+func (s *Store) overview(ctx context.Context, checks []string, windows [overviewWindow][]part, raw string) ([]OverviewFigures, error) {
 	if len(checks) == 0 {
 		return nil, nil
 	}
-	query, p := overviewQuery(windows)
+	query, p := overviewQuery(windows, raw)
 	p["checks"] = ArrayParam(checks)
 	var out []OverviewFigures
 	if err := s.b.Select(ctx, &out, s.sql(query), p); err != nil {
@@ -93,14 +110,18 @@ func (s *Store) overview(ctx context.Context, checks []string, windows [overview
 
 // overviewQuery reads each table once: per table, every window's ranges on
 // it become one condition, the rows of any window are read, and conditional
-// aggregates add each window up; the outer query adds the tables up.
-func overviewQuery(windows [overviewWindow][]part) (string, Params) {
+// aggregates add each window up; the outer query adds the tables up. The
+// raw parts are read from rawTable (check_results or byTimeTable).
+func overviewQuery(windows [overviewWindow][]part, rawTable string) (string, Params) {
 	p := Params{}
 	var sources []string
 	for _, tw := range windowConditions(windows[:], p) {
 		table, in := tw.table, tw.in
 		var cols []string
 		raw := table == "check_results"
+		if raw {
+			table = rawTable
+		}
 		for w := range in {
 			if raw {
 				cols = append(cols,

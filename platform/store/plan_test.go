@@ -59,7 +59,13 @@ func TestPlanReadsTheCoarsestWholeBuckets(t *testing.T) {
 			if p.res != nil && (!p.res.truncate(p.from).Equal(p.from) || !p.res.truncate(p.to).Equal(p.to)) {
 				t.Fatalf("[%s, %s): part %s is not whole buckets", from, to, p)
 			}
-			if p.res == nil && Minute.ceil(p.from).Add(time.Minute).Compare(p.to) <= 0 && (pl.interval == 0 || p.from.Before(pl.rawFrom)) {
+			// What of a raw part may be gone: all of it when the interval
+			// is unknown, else what lies before rawFrom.
+			gone := p.to
+			if pl.interval > 0 && pl.rawFrom.Before(gone) {
+				gone = pl.rawFrom
+			}
+			if p.res == nil && p.from.Before(gone) && Minute.ceil(p.from).Add(time.Minute).Compare(gone) <= 0 {
 				t.Fatalf("[%s, %s): raw part %s holds a whole minute, with raw rows that may be gone", from, to, p)
 			}
 			if p.res == nil && !pl.rawDays && Day.ceil(p.from).Add(24*time.Hour).Compare(p.to) <= 0 {
@@ -113,7 +119,8 @@ func TestPlanReadsFinerRollupsWhereTheyPay(t *testing.T) {
 
 // For one check (rawDays), days too are read raw where that is cheaper, and
 // of a window reaching past the raw rows' TTL only what is past it is read
-// from the rollups.
+// from the rollups: by the engine's clock (WindowStats) nothing of a 30-day
+// window ending now but its first seconds, which hold no whole minute.
 func TestPlanReadsOneSparseChecksDaysRaw(t *testing.T) {
 	from := time.Date(2026, 11, 1, 10, 0, 0, 500_000_000, time.UTC)
 	to := from.Add(30 * 24 * time.Hour)
@@ -124,13 +131,15 @@ func TestPlanReadsOneSparseChecksDaysRaw(t *testing.T) {
 		want string
 	}{
 		{"every 30 min", plan{interval: 30 * time.Minute, rawFrom: rawFrom, rawDays: true},
-			"raw[01T10:00:00.500,01T10:01:00.000) check_rollup_1m[01T10:01:00.000,01T11:01:00.000) raw[01T11:01:00.000,01T10:00:00.500)"},
+			"raw[01T10:00:00.500,01T10:01:00.000) check_rollup_1m[01T10:01:00.000,01T11:00:00.000) raw[01T11:00:00.000,01T10:00:00.500)"},
 		{"every 5 s", plan{interval: 5 * time.Second, rawFrom: rawFrom, rawDays: true}, // 518,400 rows
-			"raw[01T10:00:00.500,01T10:01:00.000) check_rollup_1m[01T10:01:00.000,01T11:01:00.000) raw[01T11:01:00.000,02T00:00:00.000) " +
+			"raw[01T10:00:00.500,01T10:01:00.000) check_rollup_1m[01T10:01:00.000,01T11:00:00.000) raw[01T11:00:00.000,02T00:00:00.000) " +
 				"check_rollup_1d[02T00:00:00.000,01T00:00:00.000) raw[01T00:00:00.000,01T10:00:00.500)"},
 		{"every 30 min, days from the rollups", plan{interval: 30 * time.Minute, rawFrom: rawFrom},
-			"raw[01T10:00:00.500,01T10:01:00.000) check_rollup_1m[01T10:01:00.000,01T11:01:00.000) raw[01T11:01:00.000,02T00:00:00.000) " +
+			"raw[01T10:00:00.500,01T10:01:00.000) check_rollup_1m[01T10:01:00.000,01T11:00:00.000) raw[01T11:00:00.000,02T00:00:00.000) " +
 				"check_rollup_1d[02T00:00:00.000,01T00:00:00.000) raw[01T00:00:00.000,01T10:00:00.500)"},
+		{"every 30 min, rawFrom by the engine's clock", plan{interval: 30 * time.Minute, rawFrom: to.Add(-rawTTL + rawTTLMargin), rawDays: true},
+			"raw[01T10:00:00.500,01T10:00:00.500)"},
 		{"interval unknown: every level", plan{rawFrom: rawFrom, rawDays: true},
 			"raw[01T10:00:00.500,01T10:01:00.000) check_rollup_1m[01T10:01:00.000,01T11:00:00.000) check_rollup_1h[01T11:00:00.000,02T00:00:00.000) " +
 				"check_rollup_1d[02T00:00:00.000,01T00:00:00.000) check_rollup_1h[01T00:00:00.000,01T10:00:00.000) raw[01T10:00:00.000,01T10:00:00.500)"},

@@ -107,35 +107,49 @@ func (s *Store) windowStats(ctx context.Context, q StatsQuery, everyLevel bool) 
 	p := plan{rawFrom: time.Now().Add(-rawRetention), rawDays: true}
 	if !everyLevel && !Minute.ceil(from).Add(time.Minute).After(to) { // a whole minute to plan for
 		var err error
-		if p.interval, err = s.interval(ctx, q.CheckID); err != nil {
+		if p.interval, p.rawFrom, err = s.rawRows(ctx, q.CheckID); err != nil {
 			return Stats{}, err
 		}
 	}
 	return s.stats(ctx, q, p.split(from, to))
 }
 
-// interval is the probing interval of one of the check's stored results,
-// or 0 if none is stored.
-func (s *Store) interval(ctx context.Context, checkID string) (time.Duration, error) {
+// rawRows is the probing interval of one of the check's stored results (0
+// if none is stored) and, by the engine's clock, when the oldest raw rows
+// that are surely still kept were scheduled.
+//
+// check_results' TTL removes a row once its scheduled second is 30 days
+// before the engine's clock, in a merge; a query reads the parts as they
+// were when it started. So a row scheduled at or after the engine's now less
+// 30 days and rawTTLMargin is there for any query starting within
+// rawTTLMargin, and a 30-day window ending now reads (nearly) all of its
+// rows raw. Asking the engine's clock makes that margin safe where the
+// service's clock disagrees with it.
+func (s *Store) rawRows(ctx context.Context, checkID string) (time.Duration, time.Time, error) {
 	var rows []struct {
-		IntervalMS uint32 `ch:"interval_ms"`
+		IntervalMS uint32    `ch:"interval_ms"`
+		Now        time.Time `ch:"now"`
 	}
-	err := s.b.Select(ctx, &rows, s.sql(`SELECT interval_ms FROM ${db}.check_results
-WHERE check_id = {check_id:String} LIMIT 1`), Params{"check_id": checkID})
+	err := s.b.Select(ctx, &rows, s.sql(`SELECT now64(3, 'UTC') AS now, ifNull((SELECT interval_ms FROM ${db}.check_results
+WHERE check_id = {check_id:String} LIMIT 1), 0) AS interval_ms`), Params{"check_id": checkID})
 	if err != nil {
-		return 0, fmt.Errorf("interval of %s: %w", checkID, err)
+		return 0, time.Time{}, fmt.Errorf("interval of %s: %w", checkID, err)
 	}
 	if len(rows) == 0 {
-		return 0, nil
+		return 0, time.Now().Add(-rawRetention), nil
 	}
-	return time.Duration(rows[0].IntervalMS) * time.Millisecond, nil
+	return time.Duration(rows[0].IntervalMS) * time.Millisecond, rows[0].Now.Add(-rawTTL + rawTTLMargin), nil
 }
 
 func (s *Store) stats(ctx context.Context, q StatsQuery, parts []part) (Stats, error) {
 	if len(parts) == 0 {
 		return RollupStats{}.summary(), nil
 	}
-	r, err := s.merge(ctx, q.CheckID, q.Location, parts)
+	merge := s.merge
+	if allRaw(parts) {
+		merge = s.aggregateRaw
+	}
+	r, err := merge(ctx, q.CheckID, q.Location, parts)
 	if err != nil {
 		return Stats{}, fmt.Errorf("stats of %s: %w", q.CheckID, err)
 	}
@@ -159,9 +173,14 @@ type part struct {
 }
 
 const (
-	// rawRetention is how long check_results keeps a row (its TTL, 0001),
-	// less an hour for clocks that disagree.
-	rawRetention = 30*24*time.Hour - time.Hour
+	// rawTTL is how long check_results keeps a row (its TTL, 0001), by the
+	// engine's clock; rawRetention is that less an hour for clocks that
+	// disagree, where the engine's clock is not asked (see rawRows).
+	rawTTL       = 30 * 24 * time.Hour
+	rawRetention = rawTTL - time.Hour
+	// rawTTLMargin is how long after reading the engine's clock a query
+	// reading raw rows by it may start (see rawRows).
+	rawTTLMargin = 30 * time.Second
 	// minRawRows is how many raw rows per location a range must hold before
 	// reading it from the hour or minute rollups pays. Reading a rollup
 	// table costs a fixed 20–50 ms however few of its rows a window needs:
@@ -215,14 +234,15 @@ func (p plan) uses(r Resolution, from, to time.Time) bool {
 // hours, 118 minutes and two sub-minute edges; one with no whole minute reads
 // only raw rows.
 //
-// A window that starts before rawFrom is split at the first whole minute m
-// at or after it: only [from, m) must come from the rollups, and the rest is
-// planned as any window whose raw rows are kept (a 30-day window reads an
-// hour of it from the rollups, not the whole day it starts in).
+// A window that starts before rawFrom is split there: only [from, rawFrom)
+// must come from the rollups, and the rest is planned as any window whose
+// raw rows are kept (a 30-day window reads at most the minutes before
+// rawFrom from the rollups, not the whole day it starts in; none when they
+// are less than a minute). Adjacent raw parts are one.
 func (p plan) split(from, to time.Time) []part {
-	if m := Minute.ceil(p.rawFrom); p.interval > 0 && from.Before(p.rawFrom) && m.Before(to) {
+	if p.interval > 0 && from.Before(p.rawFrom) && p.rawFrom.Before(to) {
 		early := plan{rawFrom: p.rawFrom, rawDays: p.rawDays} // interval unknown: every level
-		return append(early.split(from, m), p.split(m, to)...)
+		return joinRaw(append(early.split(from, p.rawFrom), p.split(p.rawFrom, to)...))
 	}
 	var out []part
 	var split func(from, to time.Time, levels []Resolution)
@@ -245,6 +265,19 @@ func (p plan) split(from, to time.Time) []part {
 	return out
 }
 
+// joinRaw makes each run of adjacent raw parts one part.
+func joinRaw(parts []part) []part {
+	var out []part
+	for _, pt := range parts {
+		if n := len(out); n > 0 && pt.res == nil && out[n-1].res == nil && out[n-1].to.Equal(pt.from) {
+			out[n-1].to = pt.to
+			continue
+		}
+		out = append(out, pt)
+	}
+	return out
+}
+
 // merge adds up checkID's parts (location "" for every location) in one
 // query: each source contributes rows of sketch states and sums (a rollup
 // its stored rows, the raw rows theirs aggregated), and the outer query
@@ -263,23 +296,91 @@ func (s *Store) merge(ctx context.Context, checkID, location string, parts []par
 	return rows[0], nil
 }
 
-// mergeQuery is merge's query and its time parameters.
-func mergeQuery(parts []part) (string, Params) {
-	p := Params{}
-	var tables []string
+// allRaw says whether every part is read from the raw rows.
+func allRaw(parts []part) bool {
+	for _, pt := range parts {
+		if pt.res != nil {
+			return false
+		}
+	}
+	return true
+}
+
+// aggregateRaw is merge for parts read from the raw rows only: one
+// aggregation of the rows into RollupStats' columns (rawFinalAggregates), no
+// sketch states merged again.
+func (s *Store) aggregateRaw(ctx context.Context, checkID, location string, parts []part) (RollupStats, error) {
+	p := Params{"check_id": checkID, "location": location}
+	ranges := partRanges(parts, p)
+	var rows []RollupStats
+	err := s.b.Select(ctx, &rows, s.sql(`SELECT `+rawFinalAggregates+`
+FROM ${db}.check_results FINAL
+PREWHERE check_id = {check_id:String} AND ({location:String} = '' OR location = {location:String})
+  AND ((`+strings.Join(ranges["check_results"], ") OR (")+`))`), p)
+	if err != nil || len(rows) == 0 {
+		return RollupStats{}, err
+	}
+	return rows[0], nil
+}
+
+// rawFinalAggregates compute finalAggregates' columns from raw rows in one
+// aggregation, the phases as arrays (-ForEach): a query ClickHouse plans in
+// about half the time of the raw rows' states merged again, planning being
+// most of the time of a sparse check's 30 days (measured: 14 ms against 25
+// ms for 2,880 rows).
+var rawFinalAggregates = func() string {
+	var cols []string
+	for _, p := range phaseNames {
+		cols = append(cols, p+"_ms")
+	}
+	phases := "[" + strings.Join(cols, ", ") + "]"
+	ms := func(q string) string { return "arrayMap(x -> ifNotFinite(x / 1e6, 0), " + q + ")" }
+	return `countIf(` + measured + `) AS runs, countIf(success AND ` + measured + `) AS successes,
+  sumIf(duration_ms, ` + measured + `) AS duration_sum, maxIf(duration_ms, ` + measured + `) AS duration_max,
+  sumIf(ttfb_ms, ` + measured + `) AS ttfb_sum, maxIf(ttfb_ms, ` + measured + `) AS ttfb_max,
+  sumMapIf(map(http_status, toUInt64(1)), ` + measured + `) AS status_counts,
+  sumMap(map(toString(failure_class), toUInt64(1))) AS class_counts,
+  countIf(` + measured + `) AS detail_runs,
+  ` + ms("quantilesDDIf"+ddsketch+"(duration_ms * 1e6, "+measured+")") + ` AS duration_q,
+  sumForEachIf(arrayMap(x -> toUInt64(x > 0), ` + phases + `), ` + measured + `) AS phase_counts,
+  sumForEachIf(` + phases + `, ` + measured + `) AS phase_sums,
+  maxForEachIf(` + phases + `, ` + measured + `) AS phase_maxes,
+  arrayMap(q -> ` + ms("q") + `, quantilesDDIfForEach` + ddsketch + `(arrayMap(x -> x * 1e6, ` + phases + `),
+    arrayMap(x -> x > 0 AND ` + measured + `, ` + phases + `))) AS phase_q`
+}()
+
+// partRanges adds the bounds of parts to p and returns, per table, the
+// condition selecting each part's rows.
+func partRanges(parts []part, p Params) map[string][]string {
 	ranges := map[string][]string{}
 	for i, pt := range parts {
 		table, col := "check_results", "scheduled_at"
 		if pt.res != nil {
 			table, col = pt.res.table, "bucket"
 		}
-		if _, ok := ranges[table]; !ok {
-			tables = append(tables, table)
-		}
 		f, t := "from"+strconv.Itoa(i), "to"+strconv.Itoa(i)
 		p[f], p[t] = TimeParam(pt.from), TimeParam(pt.to)
 		ranges[table] = append(ranges[table],
 			fmt.Sprintf("%[1]s >= {%[2]s:DateTime64(3, 'UTC')} AND %[1]s < {%[3]s:DateTime64(3, 'UTC')}", col, f, t))
+	}
+	return ranges
+}
+
+// mergeQuery is merge's query and its time parameters.
+func mergeQuery(parts []part) (string, Params) {
+	p := Params{}
+	ranges := partRanges(parts, p)
+	var tables []string
+	seen := map[string]bool{}
+	for _, pt := range parts {
+		table := "check_results"
+		if pt.res != nil {
+			table = pt.res.table
+		}
+		if !seen[table] {
+			seen[table] = true
+			tables = append(tables, table)
+		}
 	}
 	var sources []string
 	for _, table := range tables {

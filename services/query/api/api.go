@@ -36,6 +36,9 @@ type API struct {
 	defs Definitions
 	// statusPages are the public status pages, by slug.
 	statusPages map[string]StatusPage
+	// noReadAhead turns the overview's read-ahead off (readAhead), for a
+	// benchmark to measure what it buys.
+	noReadAhead bool
 }
 
 // DefaultRequestTimeout bounds a request's store calls unless configured.

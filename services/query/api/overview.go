@@ -1,7 +1,9 @@
 package api
 
 import (
+	"context"
 	"net/http"
+	"slices"
 	"time"
 
 	"github.com/picket-dev/picket/platform/store"
@@ -55,8 +57,12 @@ func ratio(n, d uint64) *float64 {
 
 func (a *API) overview(w http.ResponseWriter, r *http.Request) {
 	now := a.now()
+	ahead := a.readAhead(r, now)
 	checks, next, ok := a.checkPage(w, r, now, 100, 1000)
 	if !ok {
+		if ahead != nil {
+			<-ahead.done
+		}
 		return
 	}
 	ids := make([]string, len(checks))
@@ -67,16 +73,20 @@ func (a *API) overview(w http.ResponseWriter, r *http.Request) {
 			interval = d
 		}
 	}
-	figures, err := a.store.Overview(r.Context(), ids, now, interval)
-	if err != nil {
-		a.internal(w, r, err)
+	var fig overviewFigures
+	if ahead != nil {
+		if <-ahead.done; ahead.err == nil && slices.Equal(ahead.ids, ids) {
+			fig = ahead.overviewFigures
+		}
+	}
+	if fig.figures == nil && fig.err == nil {
+		fig = a.readFigures(r.Context(), ids, now, interval)
+	}
+	if fig.err != nil {
+		a.internal(w, r, fig.err)
 		return
 	}
-	minutes, err := a.store.RecentMinutes(r.Context(), ids, now, overviewMinutes)
-	if err != nil {
-		a.internal(w, r, err)
-		return
-	}
+	figures, minutes := fig.figures, fig.minutes
 	recent := map[string][]MinuteJSON{}
 	for _, m := range minutes {
 		recent[m.CheckID] = append(recent[m.CheckID], MinuteJSON{T: m.Minute, Runs: m.Runs, Successes: m.Successes})
@@ -101,4 +111,76 @@ func (a *API) overview(w http.ResponseWriter, r *http.Request) {
 		out.Checks[i] = oc
 	}
 	writeJSON(w, out)
+}
+
+// overviewFigures are the figures and recent minutes of a page's checks.
+type overviewFigures struct {
+	figures []store.OverviewFigures
+	minutes []store.MinuteRuns
+	err     error
+}
+
+// readFigures reads the figures and recent minutes of ids, both at once,
+// each on its own session.
+func (a *API) readFigures(ctx context.Context, ids []string, now time.Time, interval time.Duration) overviewFigures {
+	var out overviewFigures
+	var merr error
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		out.minutes, merr = a.store.RecentMinutes(ctx, ids, now, overviewMinutes)
+	}()
+	out.figures, out.err = a.store.Overview(ctx, ids, now, interval)
+	<-done
+	if out.err == nil {
+		out.err = merr
+	}
+	if out.figures == nil {
+		out.figures = []store.OverviewFigures{}
+	}
+	return out
+}
+
+// figuresAhead are the figures of the checks an unfiltered page will hold,
+// read while the catalog is: ids are those checks, from check_latest.
+type figuresAhead struct {
+	done chan struct{}
+	ids  []string
+	overviewFigures
+}
+
+// readAhead starts reading the figures of the page r asks for when it
+// filters nothing (no label, state, search or window): the page is then the
+// first checks after the cursor, in id order, which a light read of
+// check_latest gives without the catalog's rows, and their figures need not
+// wait for the catalog. The overview uses them if the catalog's page has
+// exactly those checks (a check that appeared in between is read again);
+// nil when r filters.
+func (a *API) readAhead(r *http.Request, now time.Time) *figuresAhead {
+	if a.noReadAhead {
+		return nil
+	}
+	q := r.URL.Query()
+	for _, k := range []string{"label", "state", "q", "window", "from", "to"} {
+		if q.Has(k) {
+			return nil
+		}
+	}
+	limit, err := intParam(q, "limit", 100, 1, 1000)
+	if err != nil {
+		return nil
+	}
+	var c checkCursor
+	if s := q.Get("cursor"); s != "" && decodeCursor(s, &c) != nil {
+		return nil
+	}
+	ah := &figuresAhead{done: make(chan struct{})}
+	go func() {
+		defer close(ah.done)
+		var interval time.Duration
+		if ah.ids, interval, ah.err = a.store.FirstChecks(r.Context(), now.Add(-checkLookback), c.After, limit); ah.err == nil {
+			ah.overviewFigures = a.readFigures(r.Context(), ah.ids, now, interval)
+		}
+	}()
+	return ah
 }

@@ -141,6 +141,28 @@ func TestOverview(t *testing.T) {
 	}
 }
 
+// An unfiltered overview reads its page's figures while it reads the
+// catalog, for the first checks check_latest has after the cursor. When the
+// catalog's page holds other checks (here: a check that appeared while the
+// catalog was cached), the page's own figures are read and shown, never
+// another check's or none.
+func TestOverviewReadAheadFallsBackToTheCatalogsPage(t *testing.T) {
+	srv, st := newServer(t)
+	checkFixture(t, st)
+	var before OverviewJSON
+	get(t, srv.URL+"/api/v1/overview?limit=1", 200, &before) // caches the catalog: gone, pay, web
+	if len(before.Checks) != 1 || before.Checks[0].ID != "gone" || before.Checks[0].Availability24h == nil {
+		t.Fatalf("first page %+v", before.Checks)
+	}
+	insert(t, st, row("aaa", "eu", time.Minute, 500, 10)) // first in id order, not in the cached catalog
+	var o OverviewJSON
+	get(t, srv.URL+"/api/v1/overview?limit=1", 200, &o)
+	if len(o.Checks) != 1 || o.Checks[0].ID != "gone" || o.Checks[0].Availability24h == nil || *o.Checks[0].Availability24h != 1 ||
+		o.Checks[0].Runs24h != 1 {
+		t.Errorf("page of the cached catalog: %+v", o.Checks)
+	}
+}
+
 // A series buckets a figure by step from the matching rollup, equal to the
 // raw rows' figures of each bucket.
 func TestSeries(t *testing.T) {

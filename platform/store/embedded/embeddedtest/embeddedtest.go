@@ -4,6 +4,10 @@
 // libchdb allows one data directory per process, so every test in a test
 // binary shares one engine (opened on first use, in a temporary directory) and
 // is isolated by database name instead.
+//
+// PICKET_TEST_CHDB_DIR names a directory to open instead, kept after the run:
+// benchmarks can then keep a seeded database from one run to the next (see
+// KeptDir).
 package embeddedtest
 
 import (
@@ -33,19 +37,26 @@ var (
 func Backend(t testing.TB) *embedded.Backend {
 	t.Helper()
 	once.Do(func() {
-		var err error
-		dir, err = os.MkdirTemp("", "picket-chdb-test-")
-		if err != nil {
-			openErr = err
-			return
+		path := KeptDir()
+		if path == "" {
+			var err error
+			if dir, err = os.MkdirTemp("", "picket-chdb-test-"); err != nil {
+				openErr = err
+				return
+			}
+			path = dir
 		}
-		backend, openErr = embedded.Open(dir, 4)
+		backend, openErr = embedded.Open(path, 4)
 	})
 	if openErr != nil {
 		t.Fatalf("embedded clickhouse: %v", openErr)
 	}
 	return backend
 }
+
+// KeptDir is the engine's directory when PICKET_TEST_CHDB_DIR names one, kept
+// after the run; "" when the engine lives in a temporary directory.
+func KeptDir() string { return os.Getenv("PICKET_TEST_CHDB_DIR") }
 
 var unsafeChars = regexp.MustCompile(`[^A-Za-z0-9_]+`)
 
@@ -63,6 +74,11 @@ func Store(t testing.TB) *store.Store {
 	t.Helper()
 	b := Backend(t)
 	db := Database(t)
+	if KeptDir() != "" { // a run that crashed left its databases
+		if err := b.Exec(context.Background(), "DROP DATABASE IF EXISTS "+db, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
 	s, err := store.New(b, db)
 	if err != nil {
 		t.Fatal(err)
