@@ -91,8 +91,10 @@ FROM (
 }
 
 // SeriesFromRaw is Series' answer computed from the raw rows, in one
-// aggregation (rawFinalAggregates).
+// aggregation (rawFinalAggregates). Like the rollups, it counts whole
+// buckets of SeriesResolution: a To inside one reads to its end.
 func (s *Store) SeriesFromRaw(ctx context.Context, q SeriesQuery) ([]SeriesPoint, error) {
+	q.To = SeriesResolution(q.Step).ceil(q.To)
 	return s.series(ctx, q, `SELECT toDateTime(intDiv(toUInt32(toDateTime(scheduled_at)), {step:UInt32}) * {step:UInt32}, 'UTC') AS t,
   `+rawFinalAggregates+`
 FROM ${db}.check_results FINAL
