@@ -13,26 +13,33 @@ import (
 // listing, and the dashboards refreshing at once, cost one read of the
 // catalog (10,000 checks: 100 ms and more, most of it decoding the rows;
 // BenchmarkOverview10k). Less than the dashboard's 10 s refresh.
-// A new check, a newer result or transition shows within it; every state
-// is still computed at the request's time, so a check turns stale on time.
+// A new check, a newer result or transition shows within it, and so does
+// a check turning stale: a state is of the rows as of their read (see
+// storeLag), not of newer results that reuse has not seen.
 const catalogTTL = 5 * time.Second
 
 // catalogCache holds the newest catalog read of every check.
 type catalogCache struct {
 	mu sync.Mutex
 	// read is when it was read (by API.clock); zero when never.
-	read        time.Time
+	read time.Time
+	// asOf is when it was read by API.now: what its rows are the newest
+	// results as of.
+	asOf        time.Time
 	since       time.Time
 	latest      []store.LatestResult
 	transitions []store.AlertRow
 }
 
 // catalogRows reads the newest results since since of ids (every check when
-// empty) and their rules' newest transitions. Every check's are read at once
-// for checkLookback and reused for catalogTTL; a read that fails is not kept.
-func (a *API) catalogRows(ctx context.Context, since time.Time, ids []string) ([]store.LatestResult, []store.AlertRow, error) {
+// empty) and their rules' newest transitions, and says when they were read
+// (by API.now). Every check's are read at once for checkLookback and reused
+// for catalogTTL; a read that fails is not kept.
+func (a *API) catalogRows(ctx context.Context, since time.Time, ids []string) ([]store.LatestResult, []store.AlertRow, time.Time, error) {
 	if len(ids) > 0 {
-		return a.readCatalog(ctx, since, ids)
+		asOf := a.now()
+		latest, transitions, err := a.readCatalog(ctx, since, ids)
+		return latest, transitions, asOf, err
 	}
 	c := a.catalogs
 	c.mu.Lock() // one read at a time: the others wait for it
@@ -42,12 +49,12 @@ func (a *API) catalogRows(ctx context.Context, since time.Time, ids []string) ([
 		if since.Before(oldest) {
 			oldest = since
 		}
-		read := a.clock()
+		read, asOf := a.clock(), a.now()
 		latest, transitions, err := a.readCatalog(ctx, oldest, nil)
 		if err != nil {
-			return nil, nil, err
+			return nil, nil, time.Time{}, err
 		}
-		c.read, c.since, c.latest, c.transitions = read, oldest, latest, transitions
+		c.read, c.asOf, c.since, c.latest, c.transitions = read, asOf, oldest, latest, transitions
 	}
 	latest := make([]store.LatestResult, 0, len(c.latest))
 	for _, lr := range c.latest {
@@ -55,7 +62,7 @@ func (a *API) catalogRows(ctx context.Context, since time.Time, ids []string) ([
 			latest = append(latest, lr)
 		}
 	}
-	return latest, c.transitions, nil
+	return latest, c.transitions, c.asOf, nil
 }
 
 // readCatalog reads catalogRows' answer from the store, both reads at once,

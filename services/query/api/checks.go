@@ -28,6 +28,16 @@ var checkStates = []string{StateUp, StateDown, StateDegraded, StateStale}
 // is a prober or location that stopped.
 const staleIntervals = 3
 
+// storeLag is how long after it was probed a result may reach the rows the
+// API reads, besides the probing interval: the aggregator stores results
+// with its rollup flush (every rollup_interval, 1 s by default, once every
+// batch before it is stored), after the prober's send and the consumer's
+// batching. A location is stale when its newest result is older than
+// staleIntervals intervals plus this, as of when the rows were read: for a
+// check probed every second or faster, three intervals alone are shorter
+// than the pipeline's own lag, and it would flicker stale while probed.
+const storeLag = 5 * time.Second
+
 // ResultJSON is one stored result.
 type ResultJSON struct {
 	ResultID       string     `json:"result_id"`
@@ -113,7 +123,7 @@ type CheckJSON struct {
 // catalog is every check with a result since since (of ids, when given),
 // with its state, by id.
 func (a *API) catalog(ctx context.Context, since time.Time, ids []string) ([]CheckJSON, error) {
-	latest, transitions, err := a.catalogRows(ctx, since, ids)
+	latest, transitions, asOf, err := a.catalogRows(ctx, since, ids)
 	if err != nil {
 		return nil, err
 	}
@@ -126,7 +136,6 @@ func (a *API) catalog(ctx context.Context, since time.Time, ids []string) ([]Che
 		rules[t.CheckID] = append(rules[t.CheckID], RuleStateJSON{Rule: t.Rule, Kind: t.Kind, State: t.State,
 			Since: t.At.UTC(), Summary: t.Summary, Message: t.Message, FailingLocations: fl})
 	}
-	now := a.now()
 	var out []CheckJSON
 	for _, lr := range latest { // by check, then location
 		if len(out) == 0 || out[len(out)-1].ID != lr.CheckID {
@@ -145,7 +154,7 @@ func (a *API) catalog(ctx context.Context, since time.Time, ids []string) ([]Che
 		}
 		interval := time.Duration(lr.IntervalMS) * time.Millisecond
 		switch {
-		case interval > 0 && now.Sub(lr.ScheduledAt) > staleIntervals*interval:
+		case interval > 0 && asOf.Sub(lr.ScheduledAt) > staleIntervals*interval+storeLag:
 			ls.State = StateStale
 		case !lr.Success && lr.FailureClass != store.OverloadClass:
 			ls.State = StateDown

@@ -281,8 +281,8 @@ func TestSilentChecksAreListedStale(t *testing.T) {
 }
 
 // The check list and the overview reuse one catalog read for catalogTTL: a
-// new check shows once it has passed, and states are still computed at each
-// request's time.
+// new check shows once it has passed, and a check turns stale with the next
+// read.
 func TestCatalogIsReusedForItsTTL(t *testing.T) {
 	st := embeddedtest.Store(t)
 	a := New(st, slog.New(slog.NewTextHandler(io.Discard, nil)), 0)
@@ -319,9 +319,41 @@ func TestCatalogIsReusedForItsTTL(t *testing.T) {
 		}
 	}
 	mu.Lock()
-	at = at.Add(time.Minute) // more than 3 intervals of 5 s without a result
+	at = at.Add(time.Minute) // more than 3 intervals of 5 s (and storeLag) without a result
+	mu.Unlock()
+	// The same read holds no newer result, nor says there is none: a
+	// state is of the rows as of their read, so a check probed since is
+	// not shown stale from it.
+	if s := states("/api/v1/checks"); s["new"] != StateUp || s["web"] != StateUp {
+		t.Errorf("a minute later, from the same read: %v, want the states as of the read", s)
+	}
+	mu.Lock()
+	clock = clock.Add(catalogTTL)
 	mu.Unlock()
 	if s := states("/api/v1/checks"); s["new"] != StateStale || s["web"] != StateStale {
-		t.Errorf("a minute later, from the same read: %v", s)
+		t.Errorf("a minute later, from a new read: %v", s)
+	}
+}
+
+// A check probed every 100 ms whose newest stored result is a second old
+// (the aggregator stores results with its flush, every second) is up: three
+// intervals alone are shorter than the pipeline's own lag, and it used to
+// flicker stale while probed. Silent for longer than storeLag, it is stale.
+func TestAFastCheckIsNotStaleForThePipelinesLag(t *testing.T) {
+	srv, st := newServer(t)
+	fast := func(check string, ago time.Duration) store.ResultRow {
+		r := row(check, "eu", ago, 200, 10)
+		r.IntervalMS = 100
+		return r
+	}
+	insert(t, st, fast("fast", time.Second), fast("stopped", 3*100*time.Millisecond+storeLag+time.Second))
+	var l CheckListJSON
+	get(t, srv.URL+"/api/v1/checks", 200, &l)
+	got := map[string]string{}
+	for _, c := range l.Checks {
+		got[c.ID] = c.State
+	}
+	if got["fast"] != StateUp || got["stopped"] != StateStale {
+		t.Fatalf("states %v, want fast up and stopped stale", got)
 	}
 }
