@@ -243,7 +243,9 @@ func outageAndRecovery(t *testing.T, start startFunc) {
 	var st api.StatsJSON
 	eventually(t, 30*time.Second, "every result in the stats", func() (bool, string) {
 		getJSON(t, statsURL, &st)
-		return st.Samples == uint64(total), fmt.Sprintf("samples %d of %d", st.Samples, total)
+		// The failure classes tell a run the target never saw (a
+		// connect or timeout failure under load) from a counted twice.
+		return st.Samples == uint64(total), fmt.Sprintf("samples %d of %d (classes %v, status codes %v)", st.Samples, total, st.FailureClasses, st.StatusCodes)
 	})
 	if want := float64(served[200]) / float64(total); st.Availability != want || st.Successes != uint64(served[200]) {
 		t.Errorf("availability %v (%d successes), target served %d of %d ok (%v)", st.Availability, st.Successes, served[200], total, want)
