@@ -46,17 +46,7 @@ func slosCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error
 			return fmt.Errorf("slos: unexpected argument %q (give at most one SLO name)", fs.Arg(0))
 		}
 	}
-	fallback := queryapi.DefaultURL
-	if !qf.URLGiven() {
-		u, err := devQueryURL(*dataDir)
-		if err != nil {
-			return fmt.Errorf("slos: %w", err)
-		}
-		if u != "" {
-			fallback = u
-		}
-	}
-	client, err := qf.ClientOr(fallback)
+	client, err := devQueryClient(qf, *dataDir)
 	if err != nil {
 		return fmt.Errorf("slos: %w", err)
 	}

@@ -45,18 +45,8 @@ func statusCmd(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if fs.NArg() > 0 {
 		return fmt.Errorf("status: unexpected argument %q", fs.Arg(0))
 	}
-	fallback := queryapi.DefaultURL
-	if !qf.URLGiven() {
-		u, err := devQueryURL(*dataDir)
-		if err != nil {
-			return fmt.Errorf("status: %w", err)
-		}
-		if u != "" {
-			fallback = u
-		}
-	}
 	var err error
-	if o.API, err = qf.ClientOr(fallback); err != nil {
+	if o.API, err = devQueryClient(qf, *dataDir); err != nil {
 		return fmt.Errorf("status: %w", err)
 	}
 	o.Terminal = !o.Once && isTerminal(stdout)
@@ -64,6 +54,23 @@ func statusCmd(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return fmt.Errorf("status: %w", err)
 	}
 	return nil
+}
+
+// devQueryClient is the query API client of qf's flags: --query-url (or
+// its environment variable), else the API of the picket dev running from
+// dataDir (or ./data), else the default URL.
+func devQueryClient(qf *queryapi.Flags, dataDir string) (*queryapi.Client, error) {
+	fallback := queryapi.DefaultURL
+	if !qf.URLGiven() {
+		u, err := devQueryURL(dataDir)
+		if err != nil {
+			return nil, err
+		}
+		if u != "" {
+			fallback = u
+		}
+	}
+	return qf.ClientOr(fallback)
 }
 
 // devQueryURL is the query API of the `picket dev` running on dir (default
