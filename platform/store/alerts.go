@@ -73,9 +73,11 @@ func (s *Store) StoredAlertEvents(ctx context.Context, refs []AlertRef) (map[str
 		return cmp.Or(cmp.Compare(a.CheckID, b.CheckID), cmp.Compare(a.EventID, b.EventID))
 	})
 	out := map[string]bool{}
-	for len(refs) > 0 {
-		part := refs[:min(idChunk, len(refs))]
-		refs = refs[len(part):]
+	refSize := func(r AlertRef) int { return quotedLen(r.CheckID) + quotedLen(r.EventID) }
+	for part := range chunks(refs, idChunkBytes, refSize) {
+		if len(part) == 0 {
+			break
+		}
 		var checks, ids []string
 		for _, r := range part {
 			if len(checks) == 0 || checks[len(checks)-1] != r.CheckID {

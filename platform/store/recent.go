@@ -30,10 +30,12 @@ type RecentResult struct {
 // ResultsBetween returns the stored results with from <= scheduled_at < to,
 // of every check (checks empty) or of checks, in event-time order: the
 // history alert rules are rebuilt from at restart, and backtests run on.
-// Many checks are asked about in chunks (see idChunk).
+// Many checks are asked about in chunks (see idChunkBytes).
 func (s *Store) ResultsBetween(ctx context.Context, checks []string, from, to time.Time) ([]RecentResult, error) {
 	var out []RecentResult
+	parts := 0
 	for part := range idChunks(checks) {
+		parts++
 		var rows []RecentResult
 		err := s.b.Select(ctx, &rows, s.sql(`SELECT result_id, check_id, check_name, check_type, location, scheduled_at,
   interval_ms, success, failure_class, duration_ms, cert_not_after, labels
@@ -46,7 +48,7 @@ ORDER BY scheduled_at, location, result_id`), Params{"checks": ArrayParam(part),
 		}
 		out = append(out, rows...)
 	}
-	if len(checks) > idChunk {
+	if parts > 1 {
 		// Each chunk is in order; together they are merged into one.
 		slices.SortStableFunc(out, func(a, b RecentResult) int {
 			return cmp.Or(a.ScheduledAt.Compare(b.ScheduledAt), cmp.Compare(a.Location, b.Location), cmp.Compare(a.ResultID, b.ResultID))

@@ -3,6 +3,7 @@ package store_test
 import (
 	"context"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -170,8 +171,9 @@ func TestAlertsHistoryAndLatest(t *testing.T) {
 	// Which of some event ids are stored (a restore's question), whatever
 	// other checks hold.
 	refs := []store.AlertRef{{"api", "e2"}, {"web", "e3"}, {"api", "e1"}, {"web", "e1"}}
-	// 10,000 checks with ids of a real fleet's length: one statement
-	// asking about them all is over the embedded engine's max_query_size.
+	// 10,000 checks with ids of the longest length the prober allows: two
+	// statements of about 1 MiB each, each over the embedded engine's
+	// default max_query_size.
 	for i := range 10000 {
 		refs = append(refs, store.AlertRef{CheckID: longCheckID(i), EventID: fmt.Sprintf("%032x", i)})
 	}
@@ -184,12 +186,16 @@ func TestAlertsHistoryAndLatest(t *testing.T) {
 	}
 }
 
-// longCheckID is the id of check i of a large fleet, as long as real ids get.
-func longCheckID(i int) string { return fmt.Sprintf("team-payments-eu-west-1-checkout-%06d", i) }
+// longCheckID is the id of check i of a large fleet, as long as the prober
+// allows (128 characters).
+func longCheckID(i int) string {
+	return "team-payments-eu-west-1-checkout-" + strings.Repeat("x", 128-33-6) + fmt.Sprintf("%06d", i)
+}
 
 // The restore reads the history of every check a partition holds: with
-// 10,000 checks, in several statements (one is over the embedded engine's
-// max_query_size), and still in event-time order and complete.
+// 10,000 checks of the longest ids, in two statements of about 1 MiB (each
+// over the embedded engine's default max_query_size), and still in
+// event-time order and complete.
 func TestResultsOfTenThousandChecks(t *testing.T) {
 	ctx := context.Background()
 	s := embeddedtest.Store(t)

@@ -488,6 +488,8 @@ func BenchmarkIngest(b *testing.B) {
 		// The round's ratio of rates: the mean of the two inserts' times
 		// over the aggregator's.
 		ratios = append(ratios, (before+after).Seconds()/2/aggWall.Seconds())
+		fmt.Fprintf(os.Stderr, "round %d: aggregator %s (startup %s), direct inserts %s and %s: ratio %.2f\n", i, aggWall.Round(time.Millisecond),
+			steps.firstInsert.Sub(began).Round(time.Millisecond), before.Round(time.Millisecond), after.Round(time.Millisecond), ratios[len(ratios)-1])
 		aggStartup += steps.firstInsert.Sub(began)
 		aggInsert += sumDurations(steps.inserts)
 		aggRollup += sumDurations(steps.rollups)

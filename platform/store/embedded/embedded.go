@@ -36,9 +36,12 @@ type Backend struct {
 var _ store.Backend = (*Backend)(nil)
 
 // sessionSettings make the JSON the engine emits and accepts match what
-// encoding/json and the row codec below produce.
+// encoding/json and the row codec below produce, and raise max_query_size
+// (256 KiB) to 16 MiB: query parameters are sent here in a SET statement's
+// text, which that limit counts, where a server is sent them apart from the
+// text (the store asks about up to 1 MiB of ids a statement).
 const sessionSettings = "SET output_format_json_quote_64bit_integers = 0, " +
-	"output_format_json_quote_denormals = 0, date_time_input_format = 'best_effort'"
+	"output_format_json_quote_denormals = 0, date_time_input_format = 'best_effort', max_query_size = 16777216"
 
 // Open opens (creating it if needed) the data directory dir with a pool of
 // size sessions. A process can only ever open one directory.
