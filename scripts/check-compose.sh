@@ -43,6 +43,24 @@ if [ ! -x "$lint" ] || [ -n "$(find scripts/dockerfile-lint -newer "$lint" -type
 fi
 "$lint" -context . -max-context-mb 20 Dockerfile
 
+echo "== the images' binaries: the Dockerfile's own go build, static (CGO_ENABLED=0), outside Docker"
+# The package list is read from the Dockerfile, so the two cannot drift; a
+# production binary that needs cgo (libchdb) fails here.
+pkgs="$(sed -n '/go build -trimpath/,/&& mkdir/p' Dockerfile | grep -o '\./[^ ]*')"
+[ -n "$pkgs" ] || { echo "check-compose: no go build packages found in the Dockerfile" >&2; exit 1; }
+bin_dir="$(mktemp -d)"
+# shellcheck disable=SC2086 # one package per word
+CGO_ENABLED=0 GOFLAGS=-buildvcs=false go build -trimpath -ldflags="-s -w" -o "$bin_dir/" $pkgs
+for p in $pkgs; do
+  [ -x "$bin_dir/$(basename "$p")" ] || { echo "check-compose: $p built no $(basename "$p")" >&2; exit 1; }
+done
+# COPY --from=build names each of them.
+for b in $(grep -o 'COPY --from=build /out/[^ ]*' Dockerfile | sed 's|.*/out/||' | sort -u); do
+  [ -x "$bin_dir/$b" ] || { echo "check-compose: the Dockerfile copies /out/$b, which its go build does not make" >&2; exit 1; }
+done
+echo "built: $(cd "$bin_dir" && ls | tr '\n' ' ')"
+rm -rf "$bin_dir"
+
 echo "== prometheus config and rules"
 # promtool comes with Debian's prometheus package (22 MB download): installed
 # once per machine where the script may (root with apt-get), as on CI.
