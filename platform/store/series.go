@@ -61,21 +61,66 @@ func SeriesResolution(step time.Duration) Resolution {
 // A rollup's bucket is whole inside one step, so every figure equals what
 // the raw rows of the step add up to (percentiles within the sketches' 1 %).
 //
-// Where the raw rows of the range are kept and fewer than minRawRows per
-// location (a check probed every 30 s or less often, over a day), it reads
-// them instead: the same answer (SeriesFromRaw), and cheaper than a rollup
-// table read's fixed cost (measured for a check every 30 minutes: 24 hours
-// at 5 minutes, 25 ms from the raw rows against 56 ms from the minute
-// rollups; BenchmarkDashboard).
+// Where the range holds fewer than minRawRows raw rows per location (a
+// check probed every 30 s or less often, over a day; every 26 s or less
+// often, over 30 days), it reads the raw rows instead: the same answer
+// (SeriesFromRaw), and cheaper than a rollup table read's fixed cost
+// (measured for a check every 30 minutes: 24 hours at 5 minutes, 25 ms from
+// the raw rows against 56 ms from the minute rollups; BenchmarkDashboard).
+// A range reaching back before the raw rows surely kept (a 30-day chart)
+// reads its steps before them from the rollups and the rest raw
+// (seriesRawFrom).
 func (s *Store) Series(ctx context.Context, q SeriesQuery) ([]SeriesPoint, error) {
 	interval, rawFrom, err := s.rawRows(ctx, q.CheckID)
 	if err != nil {
 		return nil, fmt.Errorf("series of %s: %w", q.CheckID, err)
 	}
-	if from := q.From.UTC().Truncate(q.Step); interval > 0 && !from.Before(rawFrom) && q.To.Sub(from) < minRawRows*interval {
+	edge, ok := seriesRawFrom(q, interval, rawFrom)
+	switch {
+	case !ok:
+		return s.seriesFromRollups(ctx, q)
+	case !edge.After(q.From.UTC().Truncate(q.Step)):
 		return s.SeriesFromRaw(ctx, q)
 	}
-	return s.seriesFromRollups(ctx, q)
+	head, tail := q, q
+	head.To, tail.From = edge, edge
+	points, err := s.seriesFromRollups(ctx, head)
+	if err != nil {
+		return nil, err
+	}
+	rest, err := s.SeriesFromRaw(ctx, tail)
+	if err != nil {
+		return nil, err
+	}
+	return append(points, rest...), nil
+}
+
+// seriesRawFrom is where Series reads q from the raw rows on, for a check
+// probed every interval whose raw rows from rawFrom on are surely kept: the
+// steps before it come from the rollups. It is q's first step when all of q
+// is read raw; ok is false when none is (a dense check, or nothing of the
+// range after rawFrom but a partial step). Only steps that divide a day are
+// split: their buckets start at the same times counted from the Unix epoch
+// (the queries' buckets) and from Go's zero time (Truncate).
+func seriesRawFrom(q SeriesQuery, interval time.Duration, rawFrom time.Time) (edge time.Time, ok bool) {
+	from := q.From.UTC().Truncate(q.Step)
+	if interval <= 0 || q.Step <= 0 || q.To.Sub(from) >= minRawRows*interval {
+		return time.Time{}, false
+	}
+	if !from.Before(rawFrom) {
+		return from, true
+	}
+	if Day.size%q.Step != 0 {
+		return time.Time{}, false
+	}
+	edge = rawFrom.UTC().Truncate(q.Step)
+	if edge.Before(rawFrom) {
+		edge = edge.Add(q.Step)
+	}
+	if !edge.Before(q.To) {
+		return time.Time{}, false
+	}
+	return edge, true
 }
 
 // seriesFromRollups is Series read from the rollup SeriesResolution picks.

@@ -68,3 +68,49 @@ func TestSeriesFromTheRawRowsEqualsTheRollups(t *testing.T) {
 		}
 	}
 }
+
+// A 30-day chart of a sparse check reaches back before the raw rows surely
+// kept: its first steps come from the rollups and the rest from the raw
+// rows, and together they are the rollups' answer.
+func TestSeriesOfThirtyDaysFromRollupsAndRawRowsEqualsTheRollups(t *testing.T) {
+	ctx := context.Background()
+	s := embeddedtest.Store(t)
+	rng := rand.New(rand.NewPCG(30, 1))
+	to := time.Now().UTC().Truncate(time.Millisecond)
+	from := to.Add(-30 * 24 * time.Hour)
+	// From 10 minutes after the 30 days' start: the raw rows' TTL keeps them.
+	rows := generate(rng, "api", []string{"eu", "us"}, from.Add(10*time.Minute), to, 10*time.Minute)
+	load(t, s, rows, 1000, rng)
+	for _, step := range []time.Duration{time.Hour, 24 * time.Hour} {
+		q := store.SeriesQuery{CheckID: "api", From: from, To: to, Step: step}
+		rolled, err := store.SeriesFromRollups(ctx, s, q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := s.Series(ctx, q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var runs, want uint64
+		for _, p := range got {
+			runs += p.Runs
+		}
+		for _, r := range dedup(rows) {
+			if r.FailureClass != store.OverloadClass {
+				want++
+			}
+		}
+		if len(got) != len(rolled) || runs != want {
+			t.Fatalf("step %s: %d points holding %d runs, the rollups %d points; %d runs stored", step, len(got), runs, len(rolled), want)
+		}
+		for i, r := range rolled {
+			a, b := r.Summary(), got[i].Summary()
+			if !r.At.Equal(got[i].At) || len(diffStats(a, b)) > 0 {
+				t.Errorf("step %s, %s (Series: %s): rollups and Series differ: %v", step, r.At, got[i].At, diffStats(a, b))
+			}
+			if math.Abs(a.Response.P95-b.Response.P95) > 0.01*a.Response.P95 {
+				t.Errorf("step %s, %s: p95 %v, the rollups' %v", step, r.At, b.Response.P95, a.Response.P95)
+			}
+		}
+	}
+}
