@@ -181,6 +181,7 @@ type coarseRollups struct {
 	mu    sync.Mutex
 	spans ingest.Spans
 	since time.Time // when the oldest of them began waiting
+	added time.Time // when the newest of them came
 	// minutes are the newest minute of each partition a backlog's flush
 	// left to rebuild with the hours and days (or the next flush).
 	minutes ingest.Spans
@@ -552,9 +553,21 @@ func (a *Aggregator) flushDue(inFlight bool) bool {
 	return a.unflushed >= a.cfg.BatchMaxRecords || a.unflushed > 0 && !a.behind && a.coarse.holding()
 }
 
-// coarseEvery is how long the hours and days of live minutes wait at most
-// to be rebuilt.
-const coarseEvery = 10 * time.Second
+// How long hours and days wait at most to be rebuilt: those a backlog's
+// flushes deferred, holding their offsets, coarseEvery; those of live
+// minutes, liveCoarseEvery, or until their minute closes, or until no
+// results have come for coarseIdle. A live hour's rebuild re-reads every
+// minute of the hour so far, for every check touched since the last one:
+// late in an hour, for 10,000 checks, 4 s of the engine's time
+// (BenchmarkRebuildHourOf10000Checks). Every 10 s that was 40 % of the
+// engine; once a minute, at most 7 %. The current hour and day are not read
+// from them but by a series' last step and a status page's today, which lag
+// the minutes by up to a minute while results keep coming.
+const (
+	coarseEvery     = 10 * time.Second
+	liveCoarseEvery = time.Minute
+	coarseIdle      = 2 * time.Second
+)
 
 // flush takes the rows handled since the last flush and the buckets they
 // touched, and returns their write: run by the consumer while it goes on
@@ -565,8 +578,9 @@ const coarseEvery = 10 * time.Second
 // minutes, then the
 // hours and days: at once for rows outside the wall clock's current minute
 // (history, a minute that just closed), while those of live results wait
-// until their minute closes or coarseEvery has passed (one statement per
-// table every 10 s instead of every second). In a backlog (the last batch
+// until their minute closes, results pause or liveCoarseEvery has passed
+// (one statement per table a minute instead of every second, while results
+// keep coming). In a backlog (the last batch
 // was full) the hours and days wait too, until the backlog ends or
 // coarseEvery has passed, and the offsets of its flushes wait for them
 // (coarseRollups.hold): a flush per batch would re-read each hour's minutes
@@ -677,8 +691,9 @@ func live(now time.Time, from, to time.Time) bool {
 type coarseMode int
 
 const (
-	// coarseTick is the cadence: rebuilt once they have waited coarseEvery,
-	// or if one is outside the current minute and no backlog holds them.
+	// coarseTick is the cadence: rebuilt once they have waited coarseEvery
+	// (held by a backlog) or liveCoarseEvery, or, when no backlog holds
+	// them, if one is outside the current minute or results have paused.
 	coarseTick coarseMode = iota
 	// coarseFlush is a flush of a consumer caught up: rebuilt too if a
 	// backlog held them (it ended).
@@ -707,6 +722,7 @@ func (a *Aggregator) rebuildCoarseLocked(ctx context.Context, added *ingest.Span
 		if c.spans.Empty() {
 			c.since = now
 		}
+		c.added = now
 		c.spans.Merge(*added)
 		if mode == coarseDefer {
 			c.setHeld()
@@ -716,9 +732,14 @@ func (a *Aggregator) rebuildCoarseLocked(ctx context.Context, added *ingest.Span
 		c.release()
 		return nil
 	}
-	due := mode == coarseAll || now.Sub(c.since) >= coarseEvery
+	wait := liveCoarseEvery
+	if c.holding() {
+		wait = coarseEvery
+	}
+	due := mode == coarseAll || now.Sub(c.since) >= wait
 	if !due && (mode == coarseFlush || mode == coarseTick && !c.holding()) {
-		due = mode == coarseFlush && c.holding() || c.spans.Any(func(from, to time.Time) bool { return !live(now, from, to) })
+		due = mode == coarseFlush && c.holding() || now.Sub(c.added) >= coarseIdle ||
+			c.spans.Any(func(from, to time.Time) bool { return !live(now, from, to) })
 	}
 	if !due {
 		if !c.minutes.Empty() {
