@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"fmt"
+	"maps"
 	"time"
 )
 
@@ -17,19 +18,36 @@ type DayUptime struct {
 }
 
 // DailyUptime returns, per check of checks and UTC day overlapping
-// [from, to), the runs and successes of that day, from the day rollups (kept
-// forever, rebuilt after every write, so today's partial day is there too),
-// ordered by check and day. A day without a run is left out: it is "no
+// [from, to), the runs and successes of that day, ordered by check and day:
+// the days before today from the day rollups (kept forever), today's closed
+// hours from the hour rollups and its current hour from the minute rollups,
+// which the aggregator rebuilds at every flush (it rebuilds a live hour and
+// day only once a minute). A day without a run is left out: it is "no
 // data", not 100 %.
 func (s *Store) DailyUptime(ctx context.Context, checks []string, from, to time.Time) ([]DayUptime, error) {
-	return s.dailyUptime(ctx, checks, from, to, `SELECT toString(check_id) AS check_id, toStartOfDay(bucket, 'UTC') AS day,
-  sum(runs) AS runs, sum(successes) AS successes
-FROM ${db}.`+Day.table+` FINAL
-PREWHERE check_id IN (SELECT arrayJoin({checks:Array(String)}))
-  AND bucket >= {from:DateTime64(3, 'UTC')} AND bucket < {to:DateTime64(3, 'UTC')}
+	now := time.Now().UTC()
+	today, hour := Day.truncate(now), Hour.truncate(now)
+	return s.dailyUptime(ctx, checks, from, to, `SELECT check_id, day, sum(runs) AS runs, sum(successes) AS successes
+FROM (
+  SELECT toString(check_id) AS check_id, toStartOfDay(bucket, 'UTC') AS day, runs, successes
+  FROM ${db}.`+Day.table+` FINAL
+  PREWHERE check_id IN (SELECT arrayJoin({checks:Array(String)}))
+    AND bucket >= {from:DateTime64(3, 'UTC')} AND bucket < least({to:DateTime64(3, 'UTC')}, {today:DateTime64(3, 'UTC')})
+  UNION ALL
+  SELECT toString(check_id) AS check_id, toStartOfDay(bucket, 'UTC') AS day, runs, successes
+  FROM ${db}.`+Hour.table+` FINAL
+  PREWHERE check_id IN (SELECT arrayJoin({checks:Array(String)}))
+    AND bucket >= greatest({from:DateTime64(3, 'UTC')}, {today:DateTime64(3, 'UTC')})
+    AND bucket < least({to:DateTime64(3, 'UTC')}, {hour:DateTime64(3, 'UTC')})
+  UNION ALL
+  SELECT toString(check_id) AS check_id, toStartOfDay(bucket, 'UTC') AS day, runs, successes
+  FROM ${db}.`+Minute.table+` FINAL
+  PREWHERE check_id IN (SELECT arrayJoin({checks:Array(String)}))
+    AND bucket >= greatest({from:DateTime64(3, 'UTC')}, {hour:DateTime64(3, 'UTC')}) AND bucket < {to:DateTime64(3, 'UTC')}
+)
 GROUP BY check_id, day
 HAVING runs > 0
-ORDER BY check_id, day`)
+ORDER BY check_id, day`, Params{"today": TimeParam(today), "hour": TimeParam(hour)})
 }
 
 // DailyUptimeFromRaw is DailyUptime's answer computed from the raw rows
@@ -46,14 +64,18 @@ HAVING runs > 0
 ORDER BY check_id, day`)
 }
 
-func (s *Store) dailyUptime(ctx context.Context, checks []string, from, to time.Time, query string) ([]DayUptime, error) {
+func (s *Store) dailyUptime(ctx context.Context, checks []string, from, to time.Time, query string, extra ...Params) ([]DayUptime, error) {
 	if len(checks) == 0 {
 		return nil, nil
 	}
 	// Whole days: the day rollup's bucket is a day's start.
 	from, to = Day.truncate(from), Day.ceil(to)
+	params := Params{"checks": ArrayParam(checks), "from": TimeParam(from), "to": TimeParam(to)}
+	for _, p := range extra {
+		maps.Copy(params, p)
+	}
 	var rows []DayUptime
-	err := s.b.Select(ctx, &rows, s.sql(query), Params{"checks": ArrayParam(checks), "from": TimeParam(from), "to": TimeParam(to)})
+	err := s.b.Select(ctx, &rows, s.sql(query), params)
 	if err != nil {
 		return nil, fmt.Errorf("daily uptime of %d checks: %w", len(checks), err)
 	}
