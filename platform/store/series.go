@@ -61,9 +61,9 @@ func SeriesResolution(step time.Duration) Resolution {
 // A rollup's bucket is whole inside one step, so every figure equals what
 // the raw rows of the step add up to (percentiles within the sketches' 1 %).
 //
-// Where the range holds fewer than minRawRows raw rows per location (a
-// check probed every 30 s or less often, over a day; every 26 s or less
-// often, over 30 days), it reads the raw rows instead: the same answer
+// Where the range holds fewer than minRawRows raw rows per location (over
+// 30 days, a check probed every 26 s or less often; over a day, every
+// second or less often), it reads the raw rows instead: the same answer
 // (SeriesFromRaw), and cheaper than a rollup table read's fixed cost
 // (measured for a check every 30 minutes: 24 hours at 5 minutes, 25 ms from
 // the raw rows against 56 ms from the minute rollups; BenchmarkDashboard).
@@ -104,7 +104,7 @@ func (s *Store) Series(ctx context.Context, q SeriesQuery) ([]SeriesPoint, error
 // (the queries' buckets) and from Go's zero time (Truncate).
 func seriesRawFrom(q SeriesQuery, interval time.Duration, rawFrom time.Time) (edge time.Time, ok bool) {
 	from := q.From.UTC().Truncate(q.Step)
-	if interval <= 0 || q.Step <= 0 || q.To.Sub(from) >= minRawRows*interval {
+	if interval <= 0 || q.Step <= 0 || q.To.Sub(from)/interval >= minRawRows {
 		return time.Time{}, false
 	}
 	if !from.Before(rawFrom) {

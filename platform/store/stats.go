@@ -224,7 +224,7 @@ func (p plan) uses(r Resolution, from, to time.Time) bool {
 	if p.countsOnly {
 		return r != Minute || from.Before(p.rawFrom)
 	}
-	return r == Day && !p.rawDays || p.interval <= 0 || from.Before(p.rawFrom) || to.Sub(from) >= minRawRows*p.interval
+	return r == Day && !p.rawDays || p.interval <= 0 || from.Before(p.rawFrom) || to.Sub(from)/p.interval >= minRawRows
 }
 
 // split splits [from, to) into the coarsest whole buckets it uses: the whole

@@ -17,16 +17,23 @@ type DayUptime struct {
 	Successes uint64    `ch:"successes"`
 }
 
+// freshMargin is how long after an hour or day closes DailyUptime still
+// reads it from the finer rollups.
+const freshMargin = 2 * time.Minute
+
 // DailyUptime returns, per check of checks and UTC day overlapping
 // [from, to), the runs and successes of that day, ordered by check and day:
 // the days before today from the day rollups (kept forever), today's closed
 // hours from the hour rollups and its current hour from the minute rollups,
 // which the aggregator rebuilds at every flush (it rebuilds a live hour and
-// day only once a minute). A day without a run is left out: it is "no
+// day only once a minute, and a closed one seconds after it closed). A day without a run is left out: it is "no
 // data", not 100 %.
 func (s *Store) DailyUptime(ctx context.Context, checks []string, from, to time.Time) ([]DayUptime, error) {
-	now := time.Now().UTC()
-	today, hour := Day.truncate(now), Hour.truncate(now)
+	// The hour (and day) that closed less than freshMargin ago are read
+	// from the minutes too: their rebuild, once the last minute closed, may
+	// not have landed yet.
+	edge := time.Now().UTC().Add(-freshMargin)
+	today, hour := Day.truncate(edge), Hour.truncate(edge)
 	return s.dailyUptime(ctx, checks, from, to, `SELECT check_id, day, sum(runs) AS runs, sum(successes) AS successes
 FROM (
   SELECT toString(check_id) AS check_id, toStartOfDay(bucket, 'UTC') AS day, runs, successes

@@ -153,6 +153,9 @@ type Aggregator struct {
 	// a prefix of it (a restore counts what it reads back as duplicates of
 	// what is redelivered, and nothing after it as late).
 	rowsInFlight atomic.Bool
+	// lastResult is when (a.now, Unix ns) handle last took a result: the
+	// hours and days of live minutes are rebuilt once results pause.
+	lastResult atomic.Int64
 	// inserting is the last insert of a full batch's rows that handle
 	// started (nil: none yet): it runs while the next batch is decoded and
 	// evaluated, the next one waits for it, and so does the flush that
@@ -181,7 +184,6 @@ type coarseRollups struct {
 	mu    sync.Mutex
 	spans ingest.Spans
 	since time.Time // when the oldest of them began waiting
-	added time.Time // when the newest of them came
 	// minutes are the newest minute of each partition a backlog's flush
 	// left to rebuild with the hours and days (or the next flush).
 	minutes ingest.Spans
@@ -437,6 +439,9 @@ func (a *Aggregator) handle(ctx context.Context, recs []*kgo.Record) error {
 			maxAt = at
 		}
 	}
+	if len(good) > 0 {
+		a.lastResult.Store(a.now().UnixNano())
+	}
 	// A dead letter too large to copy whole is parked cut to fit: one the
 	// producer refused would stop ingestion for good.
 	if err := a.retry(ctx, "produce dead letters", func(ctx context.Context) error {
@@ -560,9 +565,10 @@ func (a *Aggregator) flushDue(inFlight bool) bool {
 // minute of the hour so far, for every check touched since the last one:
 // late in an hour, for 10,000 checks, 4 s of the engine's time
 // (BenchmarkRebuildHourOf10000Checks). Every 10 s that was 40 % of the
-// engine; once a minute, at most 7 %. The current hour and day are not read
-// from them but by a series' last step and a status page's today, which lag
-// the minutes by up to a minute while results keep coming.
+// engine; once a minute, at most 7 %. Only a series' last 1 h or 1 d step
+// reads the current hour or day (a status page's today and every window
+// ending now read its minutes): it lags the minutes by up to a minute while
+// results keep coming.
 const (
 	coarseEvery     = 10 * time.Second
 	liveCoarseEvery = time.Minute
@@ -722,7 +728,6 @@ func (a *Aggregator) rebuildCoarseLocked(ctx context.Context, added *ingest.Span
 		if c.spans.Empty() {
 			c.since = now
 		}
-		c.added = now
 		c.spans.Merge(*added)
 		if mode == coarseDefer {
 			c.setHeld()
@@ -738,7 +743,7 @@ func (a *Aggregator) rebuildCoarseLocked(ctx context.Context, added *ingest.Span
 	}
 	due := mode == coarseAll || now.Sub(c.since) >= wait
 	if !due && (mode == coarseFlush || mode == coarseTick && !c.holding()) {
-		due = mode == coarseFlush && c.holding() || now.Sub(c.added) >= coarseIdle ||
+		due = mode == coarseFlush && c.holding() || now.Sub(time.Unix(0, a.lastResult.Load())) >= coarseIdle ||
 			c.spans.Any(func(from, to time.Time) bool { return !live(now, from, to) })
 	}
 	if !due {

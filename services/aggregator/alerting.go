@@ -239,6 +239,15 @@ func (al *alerting) restore(ctx context.Context, parts []int32) ([]*alert.Transi
 		if stored, err = al.a.store.ResultsBetween(ctx, ids, from, newest.Add(time.Millisecond)); err != nil {
 			return nil, err
 		}
+		// The hours and days of live minutes wait (up to a minute) with
+		// their offsets committed: an owner that crashed may have left
+		// those of these checks behind, which a start's rebuildRecent
+		// covers only when this process is the one starting.
+		al.a.metrics.statements.WithLabelValues("check_rollup_1h").Inc()
+		al.a.metrics.statements.WithLabelValues("check_rollup_1d").Inc()
+		if err := al.a.store.RebuildHoursAndDays(ctx, ids, from, newest); err != nil {
+			return nil, err
+		}
 	}
 	restored := map[string]*alert.Tracker{}
 	add := func(r store.RecentResult) {
