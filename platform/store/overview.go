@@ -65,7 +65,7 @@ func (f OverviewFigures) Percentiles24h() Percentiles {
 // (from check_results it would be past their TTL, and read from the minute
 // rollups, another scan of a check-ordered table).
 func (s *Store) Overview(ctx context.Context, checks []string, now time.Time, interval time.Duration) ([]OverviewFigures, error) {
-	p := plan{interval: interval, rawFrom: now.Add(-byTimeRetention)}
+	p := plan{interval: interval, rawFrom: now.Add(-byTimeRetention), fresh: now.Add(-freshMargin)}
 	var windows [overviewWindow][]part
 	to := ceilMilli(now)
 	for i, w := range overviewWindows {

@@ -52,6 +52,9 @@ func TestPlanReadsTheCoarsestWholeBuckets(t *testing.T) {
 		at := from
 		pl := plan{interval: []time.Duration{0, 10 * time.Millisecond, time.Second, 30 * time.Second}[rng.IntN(4)], rawFrom: base.Add(time.Duration(rng.Int64N(int64(30 * 24 * time.Hour)))),
 			rawDays: rng.IntN(2) == 0}
+		if rng.IntN(2) == 0 {
+			pl.fresh = to.Add(-time.Duration(rng.Int64N(int64(3 * time.Hour))))
+		}
 		for _, p := range pl.split(from, to) {
 			if !p.from.Equal(at) || !p.from.Before(p.to) {
 				t.Fatalf("[%s, %s): part %s does not follow %s", from, to, p, at)
@@ -147,6 +150,26 @@ func TestPlanReadsOneSparseChecksDaysRaw(t *testing.T) {
 	for _, tc := range tests {
 		if got := strings.Trim(fmt.Sprint(tc.p.split(from, to)), "[]"); got != tc.want {
 			t.Errorf("%s:\n got %s\nwant %s", tc.name, got, tc.want)
+		}
+	}
+}
+
+// An hour or day that closed less than freshMargin before a window's end is
+// read from the finer levels: its rebuild may not have landed yet.
+func TestPlanReadsAJustClosedHourFromTheMinutes(t *testing.T) {
+	to := time.Date(2026, 11, 21, 11, 1, 10, 0, time.UTC)
+	from := to.Add(-3 * time.Hour)
+	for _, c := range []struct {
+		fresh time.Time
+		want  string
+	}{
+		{time.Time{}, "raw[21T08:01:10.000,21T08:02:00.000) check_rollup_1m[21T08:02:00.000,21T09:00:00.000) " +
+			"check_rollup_1h[21T09:00:00.000,21T11:00:00.000) check_rollup_1m[21T11:00:00.000,21T11:01:00.000) raw[21T11:01:00.000,21T11:01:10.000)"},
+		{to.Add(-freshMargin), "raw[21T08:01:10.000,21T08:02:00.000) check_rollup_1m[21T08:02:00.000,21T09:00:00.000) " +
+			"check_rollup_1h[21T09:00:00.000,21T10:00:00.000) check_rollup_1m[21T10:00:00.000,21T11:01:00.000) raw[21T11:01:00.000,21T11:01:10.000)"},
+	} {
+		if got := strings.Trim(fmt.Sprint(plan{fresh: c.fresh}.split(from, to)), "[]"); got != c.want {
+			t.Errorf("fresh %s:\n got %s\nwant %s", c.fresh, got, c.want)
 		}
 	}
 }

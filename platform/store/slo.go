@@ -185,7 +185,7 @@ func occurrenceQuery(q SLOQuery, raw bool) (string, Params) {
 		from, to := q.SLOSpan(d)
 		parts[w] = []part{{from: from, to: to}}
 		if !raw {
-			parts[w] = plan{rawFrom: q.Now.Add(-rawRetention), countsOnly: true}.split(from, to)
+			parts[w] = plan{rawFrom: q.Now.Add(-rawRetention), countsOnly: true, fresh: q.Now.Add(-freshMargin)}.split(from, to)
 		}
 	}
 	var sources []string

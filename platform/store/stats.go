@@ -104,7 +104,7 @@ func (s *Store) WindowStats(ctx context.Context, q StatsQuery) (Stats, error) {
 // everyLevel, as for a window older than the raw rows.
 func (s *Store) windowStats(ctx context.Context, q StatsQuery, everyLevel bool) (Stats, error) {
 	from, to := ceilMilli(q.From), ceilMilli(q.To)
-	p := plan{rawFrom: time.Now().Add(-rawRetention), rawDays: true}
+	p := plan{rawFrom: time.Now().Add(-rawRetention), rawDays: true, fresh: time.Now().Add(-freshMargin)}
 	if !everyLevel && !Minute.ceil(from).Add(time.Minute).After(to) { // a whole minute to plan for
 		var err error
 		if p.interval, p.rawFrom, err = s.rawRows(ctx, q.CheckID); err != nil {
@@ -215,7 +215,15 @@ type plan struct {
 	// reads of every check's rows cost by the row, and a day row stands for
 	// a day's raw rows.
 	rawDays bool
+	// fresh, when set, is the end of the hours and days read from their
+	// rollups: one that closed later is read from the finer levels, its
+	// rebuild (seconds after its last minute closed) maybe still to land.
+	fresh time.Time
 }
+
+// freshMargin is how long after an hour or day closes the reads of windows
+// ending now still take it from the finer rollups (plan.fresh).
+const freshMargin = 2 * time.Minute
 
 // uses says whether to read [from, to) at resolution r rather than finer:
 // always for days (unless rawDays), for hours and minutes when the range
@@ -252,6 +260,9 @@ func (p plan) split(from, to time.Time) []part {
 		}
 		for i := range levels {
 			a, b := levels[i].ceil(from), levels[i].truncate(to)
+			if levels[i] != Minute && !p.fresh.IsZero() && p.fresh.Before(to) {
+				b = levels[i].truncate(p.fresh)
+			}
 			if a.Before(b) && p.uses(levels[i], from, to) {
 				split(from, a, levels[i+1:])
 				out = append(out, part{res: &levels[i], from: a, to: b})

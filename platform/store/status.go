@@ -17,10 +17,6 @@ type DayUptime struct {
 	Successes uint64    `ch:"successes"`
 }
 
-// freshMargin is how long after an hour or day closes DailyUptime still
-// reads it from the finer rollups.
-const freshMargin = 2 * time.Minute
-
 // DailyUptime returns, per check of checks and UTC day overlapping
 // [from, to), the runs and successes of that day, ordered by check and day:
 // the days before today from the day rollups (kept forever), today's closed
