@@ -77,14 +77,17 @@ func readHistory(t *testing.T, p Pipeline, checkID string, from, to time.Time) h
 // exactly what the target served. The replay goes through the stack's
 // operations API, as `picket replay` with a running stack does.
 func replayKeepsAndRestoresHistory(t *testing.T, start startFunc) {
-	const interval = 50 * time.Millisecond
+	// A run the target served but the prober timed out on counts as a
+	// failure the target's log does not show: the timeout leaves room for
+	// a loaded CI machine (a 40 ms one fired there once, under -race).
+	const interval = 150 * time.Millisecond
 	target := &scriptedTarget{okBefore: 20, failing: 10, served: map[int]int{}}
 	ts := httptest.NewServer(target)
 	defer ts.Close()
 	cfg := devstack.DefaultConfig()
 	cfg.Demo.Enabled, cfg.Prober.Definitions = false, false
 	checks := []check.Check{{
-		ID: "shop", Name: "Shop", Interval: interval, Timeout: 40 * time.Millisecond,
+		ID: "shop", Name: "Shop", Interval: interval, Timeout: 120 * time.Millisecond,
 		HTTP: &check.HTTP{Method: "GET", URL: ts.URL + "/", ExpectedStatus: []int{200}},
 	}}
 	began := time.Now()

@@ -215,7 +215,10 @@ func outageAndRecovery(t *testing.T, start startFunc) {
 	cfg.Alerting.Rules["availability"] = alert.Rule{Kind: alert.KindAvailability, Threshold: 0.8, Window: 2 * time.Second}
 	cfg.Alerting.Lateness = time.Second
 	checks := []check.Check{{
-		ID: "shop", Name: "Shop checkout", Interval: interval, Timeout: 80 * time.Millisecond,
+		// The timeout as long as the interval allows: a run the target
+		// served but the prober timed out on (a loaded CI machine) is a
+		// sample the target's log does not have.
+		ID: "shop", Name: "Shop checkout", Interval: interval, Timeout: 95 * time.Millisecond,
 		HTTP: &check.HTTP{Method: "GET", URL: ts.URL + "/checkout", ExpectedStatus: []int{200}},
 	}}
 	began := time.Now()
